@@ -1,0 +1,6 @@
+//! The LaunchDarkly REST client: auth, paging, retries, rate limits, typed errors.
+//! Reads (`fetch_live`) are split from writes (create/patch/delete/reset).
+
+pub mod model;
+
+pub use model::{CallerIdentity, CustomRole, Live, PatchOp, Token, TokenPost};

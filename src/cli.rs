@@ -1,0 +1,306 @@
+//! The command line (clap derive): the `///` comments are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Declarative LaunchDarkly API access tokens: plan, apply, rotate, detect drift.
+#[derive(Debug, Parser)]
+#[command(name = "tokenform", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Configuration directory (all its *.hcl and *.hcl.json files).
+    #[arg(short = 'C', long = "dir", global = true, default_value = ".", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Never use colour (also honoured: NO_COLOR, and output that is not a terminal).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// Print only errors and requested output.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Trace HTTP requests on stderr (Authorization and secrets redacted).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a starter main.hcl and an age identity (tokenform.key).
+    Init(InitArgs),
+    /// Generate an age X25519 identity; prints its recipient.
+    Keygen(KeygenArgs),
+    /// Check the configuration (no network, no state).
+    Validate(VarArgs),
+    /// Rewrite *.hcl files in canonical format, comments kept.
+    Fmt(FmtArgs),
+    /// Show what apply would change.
+    Plan(PlanArgs),
+    /// Create, update, rotate and delete tokens to match the configuration.
+    Apply(ApplyArgs),
+    /// Delete every managed token.
+    Destroy(DestroyArgs),
+    /// Report drift: changed, missing, unmanaged, rotation due, expiring and stale tokens.
+    Drift(DriftArgs),
+    /// Adopt an existing live token into state (its secret stays unknown).
+    Import(ImportArgs),
+    /// Inspect or edit the state.
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Print one decrypted secret (needs the identity).
+    Secret(SecretArgs),
+    /// Print every managed token with its decrypted secret (needs the identity).
+    Output(OutputArgs),
+    /// Re-encrypt every secret to the current recipients (needs the identity).
+    Rekey(IdentityArgs),
+    /// Remove a stale state lock after checking its owner is gone.
+    ForceUnlock,
+    /// Run the LaunchDarkly emulator on loopback.
+    DevServer(DevServerArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct VarArgs {
+    /// Set a variable (NAME=VALUE); repeatable, later wins.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Read variables from an HCL file; repeatable.
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct IdentityArgs {
+    /// age identity file (AGE-SECRET-KEY-1… lines or an OpenSSH private key).
+    #[arg(long, env = "TOKENFORM_IDENTITY_FILE", value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// How long to wait for the state lock (e.g. 30s); 0 fails at once.
+    #[arg(long, default_value = "0s", value_name = "DURATION")]
+    pub lock_timeout: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LockArgs {
+    /// How long to wait for the state lock (e.g. 30s); 0 fails at once.
+    #[arg(long, default_value = "0s", value_name = "DURATION")]
+    pub lock_timeout: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {}
+
+#[derive(Debug, Clone, Args)]
+pub struct KeygenArgs {
+    /// Write the identity to FILE (mode 0600) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FmtArgs {
+    /// Do not write; exit 1 when a file is not formatted.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Human,
+    Json,
+    Markdown,
+}
+
+/// What plan (and apply without a plan file) selects.
+#[derive(Debug, Clone, Args, Default)]
+pub struct SelectArgs {
+    /// Only plan these addresses (repeatable).
+    #[arg(long = "target", value_name = "ADDR")]
+    pub targets: Vec<String>,
+    /// Rotate these tokens now (repeatable).
+    #[arg(long = "rotate", value_name = "ADDR")]
+    pub rotate: Vec<String>,
+    /// Only record live changes into state; change no token.
+    #[arg(long)]
+    pub refresh_only: bool,
+    #[command(flatten)]
+    pub vars: VarArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// Save the plan (JSON, no secrets) for `apply FILE`.
+    #[arg(long = "out", short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 2 when the plan has changes.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApplyArgs {
+    /// A plan saved by `plan -out`.
+    #[arg(value_name = "PLANFILE")]
+    pub plan_file: Option<PathBuf>,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Concurrent mutating requests (default: launchdarkly.parallelism).
+    #[arg(long, value_name = "N")]
+    pub parallelism: Option<usize>,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DestroyArgs {
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Only destroy these addresses (repeatable).
+    #[arg(long = "target", value_name = "ADDR")]
+    pub targets: Vec<String>,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DriftArgs {
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// A token unused for this long is stale.
+    #[arg(long, default_value = "90d", value_name = "DURATION")]
+    pub stale_after: String,
+    /// Report tokens whose expires_at falls within this window.
+    #[arg(long, default_value = "14d", value_name = "DURATION")]
+    pub expiring_within: String,
+    #[command(flatten)]
+    pub vars: VarArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// Address to record the token at, e.g. token.legacy.
+    #[arg(value_name = "ADDR")]
+    pub address: String,
+    /// The live token's id (24 hex characters).
+    #[arg(value_name = "ID")]
+    pub id: String,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// List managed addresses.
+    List,
+    /// Show one token's state (never its secret).
+    Show {
+        #[arg(value_name = "ADDR")]
+        address: String,
+    },
+    /// Stop managing a token without deleting it.
+    Rm {
+        #[arg(value_name = "ADDR")]
+        address: String,
+        #[command(flatten)]
+        lock: LockArgs,
+    },
+    /// Move a token to another address.
+    Mv {
+        #[arg(value_name = "FROM")]
+        from: String,
+        #[arg(value_name = "TO")]
+        to: String,
+        #[command(flatten)]
+        lock: LockArgs,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SecretArgs {
+    #[arg(value_name = "ADDR")]
+    pub address: String,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    #[default]
+    Json,
+    Env,
+    Dotenv,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DevServerArgs {
+    /// Address to listen on; loopback only.
+    #[arg(long, default_value = "127.0.0.1:8765", value_name = "ADDR")]
+    pub listen: String,
+    /// Persist the store to FILE (atomic writes).
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
+    /// Seed tokens, members and custom roles from a JSON file.
+    #[arg(long, value_name = "FILE")]
+    pub seed: Option<PathBuf>,
+    /// Read the admin token from FILE, or generate and write it there (0600).
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Added latency per request, in milliseconds.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub latency_ms: u64,
+    /// Requests allowed per 10 s window (0 = unlimited).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub rate_limit: u32,
+    /// Probability (0..1) of answering 503.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub fail_rate: f64,
+    /// Largest page the list returns, whatever `limit` asks.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub page_max: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,68 @@
+//! One thin file per subcommand: resolve arguments, call the library, render, map to an
+//! [`ExitStatus`]. Errors become `miette::Report` here, at the edge.
+
+use std::io::IsTerminal;
+
+use crate::ExitStatus;
+use crate::cli::{Cli, Command, GlobalArgs};
+
+mod apply;
+mod completions;
+mod destroy;
+mod dev_server;
+mod drift;
+mod fmt;
+mod force_unlock;
+mod import;
+mod init;
+mod keygen;
+mod output;
+mod plan;
+mod rekey;
+mod secret;
+mod state;
+mod validate;
+
+/// What every command needs besides its own arguments.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub global: GlobalArgs,
+    /// Colour on stdout: a terminal, no `--no-color`, no `NO_COLOR`.
+    pub color: bool,
+}
+
+impl Context {
+    pub fn new(global: GlobalArgs) -> Self {
+        let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let color = !global.no_color && !no_color_env && std::io::stdout().is_terminal();
+        Self { global, color }
+    }
+}
+
+/// Runs one parsed command line.
+pub fn run(cli: Cli) -> miette::Result<ExitStatus> {
+    let ctx = Context::new(cli.global);
+    match cli.command {
+        Command::Init(args) => init::run(&ctx, &args),
+        Command::Keygen(args) => keygen::run(&ctx, &args),
+        Command::Validate(args) => validate::run(&ctx, &args),
+        Command::Fmt(args) => fmt::run(&ctx, &args),
+        Command::Plan(args) => plan::run(&ctx, &args),
+        Command::Apply(args) => apply::run(&ctx, &args),
+        Command::Destroy(args) => destroy::run(&ctx, &args),
+        Command::Drift(args) => drift::run(&ctx, &args),
+        Command::Import(args) => import::run(&ctx, &args),
+        Command::State(cmd) => state::run(&ctx, &cmd),
+        Command::Secret(args) => secret::run(&ctx, &args),
+        Command::Output(args) => output::run(&ctx, &args),
+        Command::Rekey(args) => rekey::run(&ctx, &args),
+        Command::ForceUnlock => force_unlock::run(&ctx),
+        Command::DevServer(args) => dev_server::run(&ctx, &args),
+        Command::Completions(args) => completions::run(&args),
+    }
+}
+
+/// Placeholder answer of a command a later issue implements.
+fn not_implemented(name: &str) -> miette::Result<ExitStatus> {
+    Err(miette::miette!(code = "tokenform::not_implemented", "`tokenform {name}` is not implemented yet"))
+}

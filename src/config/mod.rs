@@ -1,0 +1,144 @@
+//! The configuration language: every `*.hcl` / `*.hcl.json` file of one directory,
+//! parsed with spans (hcl-edit), evaluated (variables, locals, functions, for_each),
+//! validated, and turned into a typed [`Config`]. No network, no state.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::model::{Access, Address, RotationMethod, TokenField};
+
+/// Where variables come from, in increasing precedence after `default`:
+/// `-var-file` files, `TOKENFORM_VAR_<name>` env vars, then `-var name=value`.
+#[derive(Debug, Clone, Default)]
+pub struct VarInputs {
+    /// `-var-file FILE`, in command-line order.
+    pub var_files: Vec<PathBuf>,
+    /// `-var name=value`, in command-line order.
+    pub vars: Vec<(String, String)>,
+    /// Environment variables (name, value); callers pass `std::env::vars()`.
+    pub env: Vec<(String, String)>,
+}
+
+/// The whole desired configuration of one directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The config directory (as given; `-C`).
+    pub dir: PathBuf,
+    pub launchdarkly: LaunchDarkly,
+    pub state: StateSettings,
+    pub tokens: BTreeMap<Address, DesiredToken>,
+    pub imports: Vec<ImportBlock>,
+    pub removed: Vec<RemovedBlock>,
+    pub unmanaged: Unmanaged,
+}
+
+/// Where the API is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BaseUrl {
+    /// An http(s) URL without a trailing slash.
+    Url(String),
+    /// Run the emulator inside the process (`base_url = "embedded"`).
+    Embedded,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchDarkly {
+    pub base_url: BaseUrl,
+    /// Name of the env var holding the access token tokenform authenticates with.
+    pub access_token_env: String,
+    /// Sent as `LD-API-Version`.
+    pub api_version: u32,
+    /// Concurrent mutating requests.
+    pub parallelism: usize,
+}
+
+impl Default for LaunchDarkly {
+    fn default() -> Self {
+        Self {
+            base_url: BaseUrl::Url("https://app.launchdarkly.com".into()),
+            access_token_env: "LAUNCHDARKLY_ACCESS_TOKEN".into(),
+            api_version: 20_240_415,
+            parallelism: 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EncryptMode {
+    /// Metadata in clear, each secret an age ciphertext.
+    #[default]
+    Secrets,
+    /// The whole file also wrapped in age.
+    File,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateSettings {
+    /// Resolved against the config dir.
+    pub path: PathBuf,
+    /// Recipients from `recipients` plus those read from `recipients_file`, in order.
+    pub recipients: Vec<String>,
+    pub recipients_file: Option<PathBuf>,
+    pub encrypt: EncryptMode,
+}
+
+/// One desired token (one `token` block, or one instance of a `for_each` block).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredToken {
+    pub address: Address,
+    pub name: String,
+    pub description: Option<String>,
+    pub access: Access,
+    pub service_token: bool,
+    pub api_version: Option<u32>,
+    pub expires_at: Option<jiff::Timestamp>,
+    /// Extra readers of this token's secret.
+    pub recipients: Vec<String>,
+    pub rotation: Option<Rotation>,
+    pub lifecycle: Lifecycle,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    pub every: Duration,
+    /// Default 24h.
+    pub grace: Duration,
+    pub method: RotationMethod,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Lifecycle {
+    pub prevent_destroy: bool,
+    pub create_before_destroy: bool,
+    pub ignore_changes: Vec<TokenField>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportBlock {
+    pub to: Address,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovedBlock {
+    pub from: Address,
+    /// false: stop managing, keep the live token.
+    pub destroy: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnmanagedMode {
+    #[default]
+    Report,
+    Delete,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Unmanaged {
+    pub mode: UnmanagedMode,
+    /// Globs (`*`, `?`) on token names.
+    pub ignore_names: Vec<String>,
+    /// Also consider other members' personal tokens.
+    pub personal: bool,
+}

@@ -1,0 +1,1 @@
+//! Drift detection: config, state and one live snapshot read for what rotted or moved.

@@ -1,0 +1,47 @@
+//! tokenform: Terraform-style declarative management of LaunchDarkly API access tokens.
+//!
+//! # Architecture
+//!
+//! Stages are nouns with one verb each; only the API client, the state store and apply do I/O.
+//!
+//! ```text
+//! config::load(dir, vars)           -> Config   HCL → typed desired tokens, with spans
+//! api::Client::fetch_live()         -> Live     one snapshot: all pages, roles, caller identity
+//! state::StateStore::open/load      -> State    age-encrypted secrets, atomic writes, lock, journal
+//! plan::plan(&Config, &State, &Live, now, &Options) -> Plan   PURE: no async, no I/O, no clock
+//! render::{human, json, markdown}(&Plan)                   one model, several printers
+//! apply::apply(Plan, &Client, &mut StateStore)              executes, persists after each step
+//! drift::detect(&Config, &State, &Live, now, &Options) -> DriftReport   the same comparison read for drift
+//! ```
+//!
+//! - [`model`]: the vocabulary shared by every stage (addresses, roles, policy statements).
+//! - [`secret`]: the redacting, zeroizing secret type; every token value lives in one.
+//! - [`emulator`]: a LaunchDarkly-compatible token API server (`dev-server`, `base_url = "embedded"`).
+//! - [`cli`] and [`commands`]: clap definitions and one thin wrapper per subcommand.
+
+pub mod api;
+pub mod apply;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod drift;
+pub mod emulator;
+pub mod model;
+pub mod plan;
+pub mod render;
+pub mod secret;
+pub mod state;
+
+/// How a command ends, as an exit code: success 0, error 1, changes (or drift) 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Success = 0,
+    Error = 1,
+    Changes = 2,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}

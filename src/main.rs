@@ -1,0 +1,24 @@
+//! The `tokenform` binary: parse, run, map to an exit code.
+
+use clap::Parser;
+use tokenform::{ExitStatus, cli::Cli, commands};
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // clap exits 2 on usage errors; 2 means "changes" here, so errors exit 1.
+            let _ = err.print();
+            let code = if err.use_stderr() { ExitStatus::Error } else { ExitStatus::Success };
+            std::process::exit(code.code());
+        }
+    };
+    let status = match commands::run(cli) {
+        Ok(status) => status,
+        Err(report) => {
+            eprintln!("{report:?}");
+            ExitStatus::Error
+        }
+    };
+    std::process::exit(status.code());
+}

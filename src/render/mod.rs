@@ -1,0 +1,1 @@
+//! Printers over one model: human (Terraform's conventions), JSON, markdown.

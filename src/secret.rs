@@ -1,0 +1,137 @@
+//! The one type that holds a token secret: redacted in `Debug`/`Display`/`Serialize`,
+//! zeroized on drop. Reading the value needs an explicit [`Secret::expose`].
+
+use std::fmt;
+
+use zeroize::Zeroizing;
+
+/// A LaunchDarkly access-token secret (or any other credential).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(Zeroizing::new(value.into()))
+    }
+
+    /// The secret itself. Callers must not log or print it.
+    pub fn expose(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// The last four characters, which LaunchDarkly itself shows in clear.
+    pub fn last4(&self) -> String {
+        let chars: Vec<char> = self.0.chars().collect();
+        let start = chars.len().saturating_sub(4);
+        chars[start..].iter().collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(sensitive value)")
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(Secret::new(s))
+    }
+}
+
+/// Serializes as a redaction marker, so a secret can never leak through a JSON dump.
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("(sensitive value)")
+    }
+}
+
+/// True when `s` contains something shaped like an access-token secret (`api-` + UUID).
+pub fn looks_like_secret(s: &str) -> bool {
+    find_secret(s).is_some()
+}
+
+/// Byte offset of the first `api-`/`sdk-` + UUID-shaped run in `s`.
+pub fn find_secret(s: &str) -> Option<usize> {
+    let bytes = s.as_bytes();
+    let shape: &[usize] = &[8, 4, 4, 4, 12];
+    let mut i = 0;
+    while i + 40 <= bytes.len() {
+        let prefix = &bytes[i..i + 4];
+        if prefix.eq_ignore_ascii_case(b"api-") || prefix.eq_ignore_ascii_case(b"sdk-") {
+            let mut j = i + 4;
+            let mut ok = true;
+            for (n, len) in shape.iter().enumerate() {
+                if n > 0 {
+                    if bytes.get(j) != Some(&b'-') {
+                        ok = false;
+                        break;
+                    }
+                    j += 1;
+                }
+                for _ in 0..*len {
+                    if !bytes.get(j).is_some_and(u8::is_ascii_hexdigit) {
+                        ok = false;
+                        break;
+                    }
+                    j += 1;
+                }
+                if !ok {
+                    break;
+                }
+            }
+            if ok {
+                return Some(i);
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Replaces every secret-shaped run in `s` with `api-<redacted>` (for traces and errors).
+pub fn redact_secrets(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = find_secret(rest) {
+        out.push_str(&rest[..at]);
+        out.push_str("api-<redacted>");
+        rest = &rest[at + 40..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: &str = "api-0a1b2c3d-0000-4000-8000-00000000beef";
+
+    #[test]
+    fn debug_and_display_redact() {
+        let s = Secret::new(S);
+        assert!(!format!("{s:?}").contains("beef"));
+        assert_eq!(format!("{s}"), "(sensitive value)");
+        assert_eq!(serde_json::to_string(&s).unwrap(), "\"(sensitive value)\"");
+        assert_eq!(s.last4(), "beef");
+    }
+
+    #[test]
+    fn finds_secret_shapes() {
+        assert!(looks_like_secret(&format!("token = \"{S}\"")));
+        assert!(!looks_like_secret("api-not-a-secret"));
+        assert_eq!(redact_secrets(&format!("a {S} b")), "a api-<redacted> b");
+    }
+}

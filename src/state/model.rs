@@ -1,0 +1,122 @@
+//! The state document (`tokenform.state.json`): token metadata in clear, each secret an
+//! ASCII-armored age ciphertext. Pure data; the store does the I/O.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Address, Statement};
+
+/// The newest `format_version` this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct State {
+    pub format_version: u32,
+    /// Fixed for the life of the state (a UUID).
+    pub lineage: String,
+    /// Incremented on every write.
+    pub serial: u64,
+    /// Managed tokens by address.
+    #[serde(default)]
+    pub tokens: BTreeMap<Address, TokenState>,
+    /// Old generations of rotated tokens (`method = "replace"`), deleted after their grace.
+    #[serde(default)]
+    pub retiring: Vec<RetiringToken>,
+    /// Creates that were about to be sent; a leftover one means a crash mid-create.
+    #[serde(default)]
+    pub pending_creates: Vec<PendingCreate>,
+}
+
+impl State {
+    /// An empty state with a fresh lineage and serial 0.
+    pub fn new() -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            lineage: uuid::Uuid::new_v4().to_string(),
+            serial: 0,
+            tokens: BTreeMap::new(),
+            retiring: Vec::new(),
+            pending_creates: Vec::new(),
+        }
+    }
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What tokenform knows of one managed token (as last applied or refreshed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TokenState {
+    /// The token's `_id`.
+    pub id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Base role (`reader`/`writer`/`admin`) when the token has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_role_ids: Vec<String>,
+    /// The keys configuration used for `custom_role_ids`, same order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_role_keys: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline_role: Option<Vec<Statement>>,
+    #[serde(default)]
+    pub service_token: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<u32>,
+    /// Hard expiry of the token, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub expiry: Option<jiff::Timestamp>,
+    #[schemars(with = "String")]
+    pub created_at: jiff::Timestamp,
+    /// Member who created the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_id: Option<String>,
+    /// `lifecycle.prevent_destroy`, kept here so it survives deleting the block.
+    #[serde(default)]
+    pub prevent_destroy: bool,
+    /// null for imported or adopted tokens: the API never shows an existing secret.
+    pub secret: Option<SecretRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SecretRecord {
+    /// ASCII-armored age file; `age -d -i KEY` decrypts it.
+    pub ciphertext: String,
+    /// Last four characters of the secret, in clear (LaunchDarkly shows them too).
+    pub last4: String,
+    #[schemars(with = "String")]
+    pub issued_at: jiff::Timestamp,
+    /// Who can decrypt `ciphertext`.
+    pub recipients: Vec<String>,
+}
+
+/// An old generation left by a `replace` rotation, working until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RetiringToken {
+    pub address: Address,
+    pub id: String,
+    pub name: String,
+    #[schemars(with = "String")]
+    pub expires_at: jiff::Timestamp,
+}
+
+/// A create about to be sent (written before the POST).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PendingCreate {
+    pub address: Address,
+    pub name: String,
+    #[schemars(with = "String")]
+    pub intent_at: jiff::Timestamp,
+    /// The member tokenform authenticates as: the creator the orphan would show.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_id: Option<String>,
+}

@@ -1,0 +1,15 @@
+//! The one integration test binary: the real `tokenform` binary against the emulator on
+//! 127.0.0.1 (port 0). Each area has its own module; `support` holds the shared builders.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+mod support;
+
+mod api;
+mod apply;
+mod cli;
+mod config;
+mod drift;
+mod emulator;
+mod plan;
+mod state;
