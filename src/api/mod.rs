@@ -4,3 +4,6 @@
 pub mod model;
 
 pub use model::{CallerIdentity, CustomRole, Live, PatchOp, Token, TokenPost};
+pub mod client;
+
+pub use client::{ApiError, Client};

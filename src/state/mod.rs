@@ -5,3 +5,6 @@ pub mod model;
 pub mod recipient;
 
 pub use model::{PendingCreate, RetiringToken, SecretRecord, State, TokenState};
+pub mod store;
+
+pub use store::{Identities, JournalRecord, LockMode, StateError, StateStore};
