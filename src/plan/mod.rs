@@ -10,9 +10,13 @@
 //! the same inputs give the same plan, byte for byte once serialized.
 
 pub mod diff;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod model;
 mod planner;
 pub mod refresh;
+#[cfg(test)]
+mod tests;
 
 pub use model::{Action, ActionKind, AttributeDiff, Plan, Reason, TokenSpec};
 
