@@ -29,6 +29,7 @@ pub fn id(n: u64) -> String {
     format!("{n:024x}")
 }
 
+/// A desired service token `label`, role reader, nothing else set.
 pub fn desired(label: &str) -> DesiredToken {
     DesiredToken {
         address: Address::new(label),
@@ -187,4 +188,71 @@ pub fn retiring(address: &str, token_id: &str, name: &str, expires_at: jiff::Tim
         name: name.to_owned(),
         expires_at,
     }
+}
+
+/// A world whose plan holds every action kind, drift of both kinds and a warning: the
+/// renderers' snapshot fixture.
+pub fn every_action_world() -> World {
+    use crate::config::{ImportBlock, RemovedBlock, UnmanagedMode};
+    use crate::model::{Effect, Statement, TokenField};
+    let mut w = World::new();
+    w.config.unmanaged.mode = UnmanagedMode::Delete;
+    // import + update
+    let mut legacy = desired("legacy");
+    let legacy_id = w.live_only(&legacy);
+    legacy.description = Some("adopted from the old script".into());
+    w.declare(legacy);
+    w.config.imports.push(ImportBlock { to: "token.legacy".parse().unwrap(), id: legacy_id });
+    // create (with custom roles, for_each style address)
+    let mut deploy = desired("deploy");
+    deploy.address = Address::keyed("deploy", "staging");
+    deploy.name = "deploy-staging".into();
+    deploy.description = Some("Deploys to staging".into());
+    deploy.access = Access::CustomRoles(vec!["deploy-staging".into()]);
+    deploy.expires_at = Some("2027-06-01T00:00:00Z".parse().unwrap());
+    w.declare(deploy);
+    // re-create (deleted outside)
+    let gone = w.managed(desired("ci_writer"));
+    w.live.tokens.retain(|t| t.id != gone);
+    // update: changed outside (role), and a policy change in config
+    let edited = w.managed(desired("ci_reader"));
+    w.live_mut(&edited).role = Some("admin".into());
+    let stmt = |a: &str| Statement {
+        effect: Effect::Allow,
+        actions: Some(vec![a.into()]),
+        resources: Some(vec!["proj/*".into()]),
+        not_actions: None,
+        not_resources: None,
+    };
+    let mut auditor = desired("auditor");
+    auditor.access = Access::Policy(vec![stmt("viewProject")]);
+    w.managed(auditor);
+    w.config.tokens.get_mut(&"token.auditor".parse().unwrap()).unwrap().access =
+        Access::Policy(vec![stmt("viewProject"), stmt("viewAuditLog")]);
+    // ignored drift
+    let mut quiet = desired("quiet");
+    quiet.lifecycle.ignore_changes = vec![TokenField::Description];
+    let quiet_id = w.managed(quiet);
+    w.live_mut(&quiet_id).description = Some("edited by hand".into());
+    // replace, create before destroy
+    let mut personal = desired("personal");
+    personal.lifecycle.create_before_destroy = true;
+    w.managed(personal);
+    w.config.tokens.get_mut(&"token.personal".parse().unwrap()).unwrap().service_token = false;
+    // rotate (due)
+    let mut rotating = desired("rotating");
+    rotating.rotation = Some(rotation("1d", RotationMethod::Replace));
+    w.managed(rotating);
+    // retire
+    let old = w.live_only(&desired("rotating"));
+    w.state.retiring.push(retiring("token.rotating", &old, "rotating", now() - days(1)));
+    // delete (removed from config), forget (removed block)
+    w.managed(desired("old"));
+    w.config.tokens.remove(&"token.old".parse().unwrap());
+    w.managed(desired("handed_over"));
+    w.config.tokens.remove(&"token.handed_over".parse().unwrap());
+    w.config.removed.push(RemovedBlock { from: "token.handed_over".parse().unwrap(), destroy: false });
+    // unmanaged delete
+    w.live_only(&desired("stray-bot"));
+    w
 }
