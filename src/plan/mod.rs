@@ -14,6 +14,8 @@ pub mod diff;
 pub(crate) mod fixtures;
 pub mod model;
 mod planner;
+#[cfg(test)]
+mod proptests;
 pub mod refresh;
 #[cfg(test)]
 mod tests;

@@ -368,6 +368,7 @@ impl<'a> Planner<'a> {
                 Reason::RemovedFromConfig
             };
             let mut step = if removed.is_some_and(|r| !r.destroy) && !self.opts.destroy {
+                self.warn_forget_then_delete(ts);
                 action(ActionKind::Forget, Reason::RemovedBlock, Some(address), &ts.name)
             } else if !self.by_id.contains_key(ts.id.as_str()) {
                 // Nothing left to delete: only the record goes.
@@ -381,6 +382,21 @@ impl<'a> Planner<'a> {
             self.actions.push(step);
         }
         Ok(())
+    }
+
+    /// A forgotten token becomes unmanaged: in `delete` mode the next plan would delete it.
+    fn warn_forget_then_delete(&mut self, ts: &TokenState) {
+        let settings = &self.config.unmanaged;
+        if settings.mode == UnmanagedMode::Delete
+            && self.by_id.contains_key(ts.id.as_str())
+            && !settings.ignore_names.iter().any(|g| glob_match(g, &ts.name))
+        {
+            self.warnings.push(format!(
+                "token {:?} (id {}) is forgotten by a removed block, but unmanaged.mode = \"delete\": the next \
+                 plan deletes it as unmanaged unless unmanaged.ignore_names matches its name",
+                ts.name, ts.id
+            ));
+        }
     }
 
     /// Old generations of rotated tokens whose grace has ended (all of them for `destroy`).
