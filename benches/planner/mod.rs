@@ -38,7 +38,11 @@ fn world(n: u64, now: jiff::Timestamp) -> (Config, State, Live) {
     config.unmanaged.mode = UnmanagedMode::Delete;
     let mut state = State::new();
     let mut live = Live {
-        caller: CallerIdentity { token_id: Some("caller".into()), member_id: Some("m".into()), ..CallerIdentity::default() },
+        caller: CallerIdentity {
+            token_id: Some("caller".into()),
+            member_id: Some("m".into()),
+            ..CallerIdentity::default()
+        },
         ..Live::default()
     };
     for i in 0..n {
