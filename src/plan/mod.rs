@@ -61,6 +61,13 @@ pub enum PlanError {
     )]
     ImportNotFound { address: String, id: String },
 
+    #[error("cannot import token {id} as {address}: state already manages it as {managed_as}")]
+    #[diagnostic(
+        code(tokenform::plan::import_already_managed),
+        help("remove the import block, or move the token with `tokenform state mv {managed_as} {address}`")
+    )]
+    ImportAlreadyManaged { address: String, id: String, managed_as: String },
+
     #[error("the import block targets {address}, which no token block declares")]
     #[diagnostic(
         code(tokenform::plan::import_without_config),

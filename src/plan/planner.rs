@@ -107,9 +107,17 @@ impl<'a> Planner<'a> {
         }
         // Import targets are claimed up front, so no orphan search or unmanaged sweep takes them.
         for (to, id) in &imports {
-            if !self.state.tokens.contains_key(*to) {
-                self.claimed.insert(id);
+            if self.state.tokens.contains_key(*to) {
+                continue;
             }
+            if let Some((other, _)) = self.state.tokens.iter().find(|(_, t)| t.id == *id) {
+                return Err(PlanError::ImportAlreadyManaged {
+                    address: to.to_string(),
+                    id: (*id).to_owned(),
+                    managed_as: other.to_string(),
+                });
+            }
+            self.claimed.insert(id);
         }
 
         self.plan_drift();

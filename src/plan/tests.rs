@@ -443,6 +443,14 @@ fn import_errors_name_the_address() {
     assert!(matches!(err, PlanError::ImportNotFound { .. }));
     assert!(err.to_string().contains("token.legacy"));
 
+    let managed = w.managed(desired("managed"));
+    w.config.imports[0].id = managed;
+    let err = w.plan_with(&PlanOptions::default()).unwrap_err();
+    assert!(
+        matches!(&err, PlanError::ImportAlreadyManaged { managed_as, .. } if managed_as == "token.managed"),
+        "{err}"
+    );
+
     w.config.imports[0].to = addr("token.undeclared");
     assert!(matches!(w.plan_with(&PlanOptions::default()), Err(PlanError::ImportWithoutConfig { .. })));
 }
