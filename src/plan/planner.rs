@@ -94,7 +94,8 @@ impl<'a> Planner<'a> {
 
     pub(crate) fn run(mut self) -> Result<Plan, PlanError> {
         for address in &self.opts.rotate {
-            if !self.config.tokens.contains_key(address) && !self.state.tokens.contains_key(address) {
+            let known = |a: &Address| target_matches(address, a);
+            if !self.config.tokens.keys().any(known) && !self.state.tokens.keys().any(known) {
                 return Err(PlanError::UnknownRotateAddress { address: address.to_string() });
             }
         }

@@ -251,6 +251,15 @@ fn rotation_is_due_by_age_requested_or_offered_for_an_unknown_secret() {
     assert_eq!(due.desired.as_ref().unwrap().name, "due");
     assert_eq!(plan.actions[0].rotation.unwrap().grace_seconds, 86_400, "default grace");
 
+    // A bare label selects every for_each instance.
+    let mut keyed = desired("deploy");
+    keyed.address = Address::keyed("deploy", "prod");
+    w.managed(keyed);
+    let opts = PlanOptions { rotate: vec![addr("token.deploy")], ..PlanOptions::default() };
+    assert!(w.plan_with(&opts).unwrap().actions.iter().any(
+        |a| a.reason == Reason::RotationRequested && a.address == Some(Address::keyed("deploy", "prod"))
+    ));
+
     let bad = PlanOptions { rotate: vec![addr("token.nope")], ..PlanOptions::default() };
     assert!(matches!(w.plan_with(&bad), Err(PlanError::UnknownRotateAddress { .. })));
 }
