@@ -1,8 +1,50 @@
-//! `tokenform validate`.
+//! `tokenform validate`: loads the configuration (no network, no state) and prints either a
+//! one-line success or every diagnostic.
+
+use std::io::Write;
 
 use super::Context;
 use crate::ExitStatus;
+use crate::config::{self, VarInputs};
 
-pub fn run(_ctx: &Context, _args: &crate::cli::VarArgs) -> miette::Result<ExitStatus> {
-    super::not_implemented("validate")
+/// Renders problems the way every command shows config errors: miette's graphical report,
+/// colour only when allowed.
+pub fn render_problems(problems: &[config::Problem], color: bool) -> String {
+    let theme =
+        if color { miette::GraphicalTheme::unicode() } else { miette::GraphicalTheme::unicode_nocolor() };
+    let handler = miette::GraphicalReportHandler::new_themed(theme);
+    let mut out = String::new();
+    for p in problems {
+        let _ = handler.render_report(&mut out, p);
+        out.push('\n');
+    }
+    out
+}
+
+#[allow(clippy::unnecessary_wraps)] // every command has this signature
+pub fn run(ctx: &Context, args: &crate::cli::VarArgs) -> miette::Result<ExitStatus> {
+    let inputs = VarInputs::from_args(args);
+    match config::load_problems(&ctx.global.dir, &inputs) {
+        Ok(cfg) => {
+            if !ctx.global.quiet {
+                let n = cfg.tokens.len();
+                let noun = if n == 1 { "token" } else { "tokens" };
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "Success! The configuration is valid ({n} {noun}).");
+            }
+            Ok(ExitStatus::Success)
+        }
+        Err(problems) => {
+            let color = ctx.color && std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "{}", render_problems(&problems, color));
+            let n = problems.len();
+            let _ = writeln!(
+                err,
+                "Error: the configuration is not valid ({n} problem{}).",
+                if n == 1 { "" } else { "s" }
+            );
+            Ok(ExitStatus::Error)
+        }
+    }
 }
