@@ -7,20 +7,6 @@ use super::Context;
 use crate::ExitStatus;
 use crate::config::{self, VarInputs};
 
-/// Renders problems the way every command shows config errors: miette's graphical report,
-/// colour only when allowed.
-pub fn render_problems(problems: &[config::Problem], color: bool) -> String {
-    let theme =
-        if color { miette::GraphicalTheme::unicode() } else { miette::GraphicalTheme::unicode_nocolor() };
-    let handler = miette::GraphicalReportHandler::new_themed(theme);
-    let mut out = String::new();
-    for p in problems {
-        let _ = handler.render_report(&mut out, p);
-        out.push('\n');
-    }
-    out
-}
-
 #[allow(clippy::unnecessary_wraps)] // every command has this signature
 pub fn run(ctx: &Context, args: &crate::cli::VarArgs) -> miette::Result<ExitStatus> {
     let inputs = VarInputs::from_args(args);
@@ -37,7 +23,7 @@ pub fn run(ctx: &Context, args: &crate::cli::VarArgs) -> miette::Result<ExitStat
         Err(problems) => {
             let color = ctx.color && std::io::IsTerminal::is_terminal(&std::io::stderr());
             let mut err = std::io::stderr().lock();
-            let _ = write!(err, "{}", render_problems(&problems, color));
+            let _ = write!(err, "{}", config::diagnostics::render(&problems, color));
             let n = problems.len();
             let _ = writeln!(
                 err,

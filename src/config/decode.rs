@@ -931,7 +931,7 @@ fn token(cx: &mut Cx<'_>, b: &Block, address: Address, each: Option<&Each>) -> O
             "role" => {
                 if let Some(s) = cx.string(a, each) {
                     if let Some(r) = Role::parse(&s) {
-                        role = Some((r, a))
+                        role = Some((r, a));
                     } else {
                         let help = if s == "owner" || s == "no_access" {
                             format!(
@@ -1183,11 +1183,14 @@ fn ignore_changes(cx: &mut Cx<'_>, a: &Attr) -> Vec<TokenField> {
     };
     let mut out = Vec::new();
     for item in items {
-        let (text, span) = match item {
+        let (text, mut span) = match item {
             EditExpr::Variable(v) => (v.as_str().to_owned(), v.span().unwrap_or(a.span.clone())),
             EditExpr::String(s) => (s.as_str().to_owned(), s.span().unwrap_or(a.span.clone())),
             other => (other.to_string(), other.span().unwrap_or(a.span.clone())),
         };
+        if a.coarse {
+            span = a.span.clone();
+        }
         match TokenField::parse(text.trim()) {
             Some(f) if !out.contains(&f) => out.push(f),
             Some(_) => {}

@@ -283,6 +283,23 @@ impl Sink {
     }
 }
 
+/// Renders problems as miette graphical reports (colour only when asked), one after another.
+pub fn render(problems: &[Problem], color: bool) -> String {
+    let theme =
+        if color { miette::GraphicalTheme::unicode() } else { miette::GraphicalTheme::unicode_nocolor() };
+    render_with(problems, &miette::GraphicalReportHandler::new_themed(theme))
+}
+
+/// Renders problems with a given handler (tests use a fixed width).
+pub fn render_with(problems: &[Problem], handler: &miette::GraphicalReportHandler) -> String {
+    let mut out = String::new();
+    for p in problems {
+        let _ = handler.render_report(&mut out, p);
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

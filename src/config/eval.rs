@@ -131,6 +131,18 @@ enum Ref {
     Func(String, Range<usize>),
 }
 
+impl Ref {
+    fn with_span(self, s: Range<usize>) -> Ref {
+        match self {
+            Ref::Var(n, _) => Ref::Var(n, s),
+            Ref::Local(n, _) => Ref::Local(n, s),
+            Ref::Each(n, _) => Ref::Each(n, s),
+            Ref::Other(n, _) => Ref::Other(n, s),
+            Ref::Func(n, _) => Ref::Func(n, s),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Refs {
     found: Vec<Ref>,
@@ -261,7 +273,7 @@ impl Env {
     /// Evaluates one attribute; `None` after reporting a problem (or when it uses a value that
     /// already failed).
     pub fn eval(&self, attr: &Attr, src: &SourceFile, each: Option<&Each>, sink: &mut Sink) -> Option<Value> {
-        if !self.check_refs(&attr.value, src, each.is_some(), sink) {
+        if !self.check_refs(attr, src, each.is_some(), sink) {
             return None;
         }
         let expr = hcl::Expression::from(attr.value.clone());
@@ -293,9 +305,10 @@ impl Env {
     }
 
     /// Reports unknown references; false when the expression must not be evaluated.
-    fn check_refs(&self, expr: &EditExpr, src: &SourceFile, in_for_each: bool, sink: &mut Sink) -> bool {
+    fn check_refs(&self, attr: &Attr, src: &SourceFile, in_for_each: bool, sink: &mut Sink) -> bool {
         let mut ok = true;
-        for r in references(expr) {
+        for r in references(&attr.value) {
+            let r = if attr.coarse { r.with_span(attr.span.clone()) } else { r };
             match r {
                 Ref::Var(name, span) => {
                     if self.bad_vars.contains(&name) {

@@ -13,8 +13,11 @@ pub mod diagnostics;
 mod eval;
 pub mod format;
 mod functions;
+mod json;
 pub mod parse;
 mod schema;
+#[cfg(test)]
+mod tests;
 
 pub use decode::base_url;
 pub use diagnostics::{Problem, Rule};

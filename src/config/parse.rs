@@ -6,12 +6,13 @@
 use std::ops::Range;
 use std::path::Path;
 
-use hcl::edit::expr::{Expression as EditExpr, ObjectKey};
+use hcl::edit::expr::Expression as EditExpr;
 use hcl::edit::structure::{BlockLabel, Body as EditBody, Structure};
 use hcl::edit::template::Element;
 use sha2::{Digest as _, Sha256};
 
 use super::diagnostics::{Problem, Rule, Sink, SourceFile};
+use super::json::{self, Json, Kind};
 use super::schema::{self, BlockSchema};
 
 /// One parsed file.
@@ -38,6 +39,8 @@ pub struct Attr {
     pub span: Range<usize>,
     /// Index into the file list.
     pub file: usize,
+    /// Spans inside `value` are not file positions (JSON syntax): label `span` instead.
+    pub coarse: bool,
 }
 
 /// A block label and where it is.
@@ -206,7 +209,12 @@ fn parse_hcl(text: &str, index: usize, src: &SourceFile, sink: &mut Sink) -> Opt
         Ok(body) => Some(convert_body(&body, index)),
         Err(e) => {
             let mut p = syntax_problem(src, text, e.location().offset(), e.message());
-            if e.message().contains("newline") || text.contains("{ ") {
+            if e.message().contains("redefined attribute") {
+                p.rule = Rule::DuplicateAttribute;
+                p.message = format!("an attribute is set twice in {}", src.name);
+                p.label = Some("set again here".into());
+                p = p.with_help("remove one of them");
+            } else if e.message().contains("newline") {
                 p = p.with_help("a block written on one line may hold only one attribute; put each attribute on its own line");
             }
             sink.push(p);
@@ -229,6 +237,7 @@ fn convert_body(body: &EditBody, file: usize) -> Body {
                 value: unwrap_single_interpolation(a.value.clone()),
                 span: span_of(&a.value),
                 file,
+                coarse: false,
             }),
             Structure::Block(b) => out.blocks.push(Block {
                 ident: b.ident.as_str().to_owned(),
@@ -266,71 +275,40 @@ fn unwrap_single_interpolation(expr: EditExpr) -> EditExpr {
 // ---- JSON syntax -------------------------------------------------------------------------
 
 fn parse_json(text: &str, index: usize, src: &SourceFile, sink: &mut Sink) -> Option<Body> {
-    // serde_json decides what is JSON (and says where it is not); hcl-edit then reads the same
-    // text as an HCL object expression, which gives spans and `${…}` templates in strings.
-    if let Err(e) = serde_json::from_str::<serde_json::Value>(text) {
-        let offset = offset_of(text, e.line(), e.column());
-        sink.push(syntax_problem(src, text, offset, &e.to_string()));
-        return None;
-    }
-    let expr = match hcl::edit::parser::parse_expr(text) {
-        Ok(e) => e,
+    let doc = match json::parse(text) {
+        Ok(d) => d,
         Err(e) => {
-            sink.push(syntax_problem(src, text, e.location().offset(), e.message()));
+            sink.push(syntax_problem(src, text, e.offset, &e.message));
             return None;
         }
     };
-    let EditExpr::Object(obj) = expr else {
-        let span = span_of(&expr);
+    let Kind::Object(members) = &doc.kind else {
         sink.push(Problem::at(
             Rule::Syntax,
             format!("{} must hold a JSON object", src.name),
             src,
-            span,
+            doc.span.clone(),
             "expected an object of blocks",
         ));
         return None;
     };
     let mut body = Body::default();
-    for (key, value) in &obj {
-        let (name, key_span) = json_key(key);
-        let Some(schema) = schema::top(&name) else {
-            sink.push(unknown_block(src, &name, key_span, &schema::top_names()));
+    for (name, key_span, value) in members {
+        let Some(schema) = schema::top(name) else {
+            sink.push(unknown_block(src, name, key_span.clone(), &schema::top_names()));
             continue;
         };
         json_blocks(
             schema,
-            &name,
-            key_span.clone(),
-            value.expr(),
+            name,
+            key_span,
+            value,
             Vec::new(),
-            index,
-            src,
-            sink,
+            &mut JsonCx { file: index, src, sink },
             &mut body.blocks,
         );
     }
     Some(body)
-}
-
-/// Line/column (1-based, column counted in bytes by serde_json) to a byte offset.
-fn offset_of(text: &str, line: usize, column: usize) -> usize {
-    let mut offset = 0;
-    for (i, l) in text.split_inclusive('\n').enumerate() {
-        if i + 1 == line {
-            return (offset + column.saturating_sub(1)).min(text.len());
-        }
-        offset += l.len();
-    }
-    text.len()
-}
-
-fn json_key(key: &ObjectKey) -> (String, Range<usize>) {
-    match key {
-        ObjectKey::Ident(i) => (i.as_str().to_owned(), span_of(i)),
-        ObjectKey::Expression(EditExpr::String(s)) => (s.as_str().to_owned(), span_of(s)),
-        ObjectKey::Expression(e) => (e.to_string(), span_of(e)),
-    }
 }
 
 pub(super) fn unknown_block(src: &SourceFile, name: &str, span: Range<usize>, allowed: &[&str]) -> Problem {
@@ -349,83 +327,113 @@ pub(super) fn unknown_block(src: &SourceFile, name: &str, span: Range<usize>, al
     .with_help(help)
 }
 
+struct JsonCx<'a> {
+    file: usize,
+    src: &'a SourceFile,
+    sink: &'a mut Sink,
+}
+
 /// One JSON property holding block(s) of `schema`: labels are nested object keys, then the
 /// body is an object (or an array of objects for repeated blocks).
-#[allow(clippy::too_many_arguments)]
 fn json_blocks(
     schema: &BlockSchema,
     ident: &str,
-    ident_span: Range<usize>,
-    value: &EditExpr,
+    ident_span: &Range<usize>,
+    value: &Json,
     labels: Vec<Label>,
-    file: usize,
-    src: &SourceFile,
-    sink: &mut Sink,
+    cx: &mut JsonCx<'_>,
     out: &mut Vec<Block>,
 ) {
     if labels.len() < schema.labels {
-        let EditExpr::Object(obj) = value else {
-            sink.push(Problem::at(
+        let Kind::Object(members) = &value.kind else {
+            let p = Problem::at(
                 Rule::WrongType,
                 format!("`{ident}` needs an object keyed by {}", schema.label_name),
-                src,
-                span_of(value),
+                cx.src,
+                value.span.clone(),
                 "expected an object",
-            ));
+            );
+            cx.sink.push(p);
             return;
         };
-        for (key, v) in obj {
-            let (name, span) = json_key(key);
+        for (name, span, v) in members {
             let mut labels = labels.clone();
-            labels.push(Label { value: name, span });
-            json_blocks(schema, ident, ident_span.clone(), v.expr(), labels, file, src, sink, out);
+            labels.push(Label { value: name.clone(), span: span.clone() });
+            json_blocks(schema, ident, ident_span, v, labels, cx, out);
         }
         return;
     }
-    match value {
-        EditExpr::Object(_) => {
-            let body = json_body(schema, value, file, src, sink);
+    match &value.kind {
+        Kind::Object(members) => {
+            let body = json_body(schema, members, cx);
             out.push(Block {
                 ident: ident.to_owned(),
                 ident_span: ident_span.clone(),
                 labels,
                 body,
-                span: span_of(value),
-                file,
+                span: value.span.clone(),
+                file: cx.file,
             });
         }
-        EditExpr::Array(arr) => {
-            for v in arr {
-                json_blocks(schema, ident, ident_span.clone(), v, labels.clone(), file, src, sink, out);
+        Kind::Array(items) => {
+            for v in items {
+                json_blocks(schema, ident, ident_span, v, labels.clone(), cx, out);
             }
         }
-        _ => sink.push(Problem::at(
-            Rule::WrongType,
-            format!("the body of a `{ident}` block must be a JSON object"),
-            src,
-            span_of(value),
-            "expected an object",
-        )),
+        _ => {
+            let p = Problem::at(
+                Rule::WrongType,
+                format!("the body of a `{ident}` block must be a JSON object"),
+                cx.src,
+                value.span.clone(),
+                "expected an object",
+            );
+            cx.sink.push(p);
+        }
     }
 }
 
-fn json_body(schema: &BlockSchema, value: &EditExpr, file: usize, src: &SourceFile, sink: &mut Sink) -> Body {
+fn json_body(schema: &BlockSchema, members: &[(String, Range<usize>, Json)], cx: &mut JsonCx<'_>) -> Body {
     let mut body = Body::default();
-    let EditExpr::Object(obj) = value else { return body };
-    for (key, v) in obj {
-        let (name, key_span) = json_key(key);
-        if let Some(nested) = schema::nested(schema, &name) {
-            json_blocks(nested, &name, key_span, v.expr(), Vec::new(), file, src, sink, &mut body.blocks);
-        } else {
-            let expr = v.expr().clone();
-            let span = span_of(&expr);
-            body.attrs.push(Attr {
-                key: name,
-                key_span,
+    let mut seen: Vec<(&str, Range<usize>)> = Vec::new();
+    for (name, key_span, v) in members {
+        if let Some(nested) = schema::nested(schema, name) {
+            json_blocks(nested, name, key_span, v, Vec::new(), cx, &mut body.blocks);
+            continue;
+        }
+        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+            let p = Problem::at(
+                Rule::DuplicateAttribute,
+                format!("`{name}` is set twice"),
+                cx.src,
+                key_span.clone(),
+                "set again here",
+            )
+            .with_other(first.clone(), "first set here");
+            cx.sink.push(p);
+            continue;
+        }
+        seen.push((name, key_span.clone()));
+        // Strings are templates, as in Terraform's JSON syntax: re-read the value as HCL.
+        match hcl::edit::parser::parse_expr(&json::to_hcl(v)) {
+            Ok(expr) => body.attrs.push(Attr {
+                key: name.clone(),
+                key_span: key_span.clone(),
                 value: unwrap_single_interpolation(expr),
-                span,
-                file,
-            });
+                span: v.span.clone(),
+                file: cx.file,
+                coarse: true,
+            }),
+            Err(e) => {
+                let p = Problem::at(
+                    Rule::Syntax,
+                    format!("`{name}` is not a valid expression: {}", e.message()),
+                    cx.src,
+                    v.span.clone(),
+                    "invalid template",
+                );
+                cx.sink.push(p);
+            }
         }
     }
     body
