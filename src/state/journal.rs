@@ -132,7 +132,11 @@ pub fn read(path: &Path) -> Result<Option<JournalContents>, StateError> {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
-            return Err(StateError::Io { action: "read the state journal", path: path.to_owned(), source: e });
+            return Err(StateError::Io {
+                action: "read the state journal",
+                path: path.to_owned(),
+                source: e,
+            });
         }
     };
     let damaged = |line: usize, reason: String| StateError::Journal { path: path.to_owned(), line, reason };
@@ -194,10 +198,18 @@ impl Journal {
 
     /// Appends one line and waits until it is on disk.
     pub fn append(&mut self, line: &str) -> Result<(), StateError> {
-        debug_assert!(!line.contains('\n'));
-        let mut buf = Vec::with_capacity(line.len() + 1);
-        buf.extend_from_slice(line.as_bytes());
-        buf.push(b'\n');
+        self.append_all(std::slice::from_ref(&line))
+    }
+
+    /// Appends several lines with one write and one sync. A crash may keep a prefix of
+    /// them (each line stands alone), never a torn line that replays.
+    pub fn append_all<S: AsRef<str>>(&mut self, lines: &[S]) -> Result<(), StateError> {
+        let mut buf = Vec::with_capacity(lines.iter().map(|l| l.as_ref().len() + 1).sum());
+        for line in lines {
+            debug_assert!(!line.as_ref().contains('\n'));
+            buf.extend_from_slice(line.as_ref().as_bytes());
+            buf.push(b'\n');
+        }
         self.file.write_all(&buf).map_err(StateError::io("append to the state journal", &self.path))?;
         self.file.sync_data().map_err(StateError::io("sync the state journal", &self.path))
     }

@@ -161,18 +161,33 @@ impl StateStore {
 
     /// Applies `record` in memory and appends it to the journal (fsynced) before returning.
     pub fn record(&mut self, record: JournalRecord) -> Result<(), StateError> {
+        self.record_all(vec![record])
+    }
+
+    /// Like [`StateStore::record`] for many changes at once (one write, one fsync): for
+    /// bulk edits such as `rekey`. Nothing is applied when encoding any of them fails.
+    pub fn record_all(&mut self, records: Vec<JournalRecord>) -> Result<(), StateError> {
         self.require_lock()?;
-        let json =
-            serde_json::to_string(&record).map_err(|e| StateError::Serialize { message: e.to_string() })?;
-        let line = match self.settings.encrypt {
-            EncryptMode::Secrets => json,
-            EncryptMode::File => {
-                let recipients = self.file_recipients()?;
-                let sealed = recipients.encrypt_armored(json.as_bytes(), "a state journal record")?;
-                serde_json::to_string(&JournalLine::Sealed { sealed })
-                    .map_err(|e| StateError::Serialize { message: e.to_string() })?
-            }
+        if records.is_empty() {
+            return Ok(());
+        }
+        let file_recipients = match self.settings.encrypt {
+            EncryptMode::Secrets => None,
+            EncryptMode::File => Some(self.file_recipients()?),
         };
+        let mut lines = Vec::with_capacity(records.len());
+        for record in &records {
+            let json = serde_json::to_string(record)
+                .map_err(|e| StateError::Serialize { message: e.to_string() })?;
+            lines.push(match &file_recipients {
+                None => json,
+                Some(recipients) => {
+                    let sealed = recipients.encrypt_armored(json.as_bytes(), "a state journal record")?;
+                    serde_json::to_string(&JournalLine::Sealed { sealed })
+                        .map_err(|e| StateError::Serialize { message: e.to_string() })?
+                }
+            });
+        }
         if self.journal.is_none() {
             let path = journal::journal_path(&self.settings.path);
             let header = JournalHeader {
@@ -183,9 +198,11 @@ impl StateStore {
             self.journal = Some(Journal::create(&path, &header)?);
         }
         if let Some(journal) = self.journal.as_mut() {
-            journal.append(&line)?;
+            journal.append_all(&lines)?;
         }
-        record.apply_to(&mut self.state);
+        for record in records {
+            record.apply_to(&mut self.state);
+        }
         self.state.serial = self.disk_serial + 1;
         Ok(())
     }
