@@ -27,13 +27,12 @@ pub fn check_response(spec: &Value, method: &str, template: &str, status: u16, b
     assert!(op.is_object(), "{method} {template} is not in the spec");
     let response = &op["responses"][status.to_string()];
     let schema_ref = if response.is_object() {
-        match response["content"]["application/json"]["schema"]["$ref"].as_str() {
-            Some(r) => r.to_owned(),
-            None => {
-                assert_eq!(status, 204, "{method} {template} {status}: no schema");
-                assert!(body.is_null(), "{method} {template} 204 must have no body, got {body}");
-                return "(empty)".into();
-            }
+        if let Some(r) = response["content"]["application/json"]["schema"]["$ref"].as_str() {
+            r.to_owned()
+        } else {
+            assert_eq!(status, 204, "{method} {template} {status}: no schema");
+            assert!(body.is_null(), "{method} {template} 204 must have no body, got {body}");
+            return "(empty)".into();
         }
     } else {
         assert!(status >= 400, "{method} {template}: undocumented success status {status}");
@@ -64,7 +63,12 @@ pub struct Raw {
 
 impl Raw {
     pub fn new(url: &str) -> Raw {
-        Raw { http: reqwest::Client::new(), url: url.to_owned(), spec: spec(), seen: Default::default() }
+        Raw {
+            http: reqwest::Client::new(),
+            url: url.to_owned(),
+            spec: spec(),
+            seen: std::sync::Mutex::default(),
+        }
     }
 
     /// Sends and validates; returns (status, body, headers).
