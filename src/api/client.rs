@@ -222,6 +222,7 @@ impl Client {
                 Self::build(options, Some(running))
             }
             BaseUrl::Url(url) => {
+                check_base_url(url)?;
                 let env = &settings.access_token_env;
                 let token = std::env::var(env).ok().filter(|t| !t.trim().is_empty());
                 let token = token.ok_or_else(|| ApiError::MissingToken { env: env.clone() })?;

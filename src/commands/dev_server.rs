@@ -29,6 +29,7 @@ pub fn run(_ctx: &Context, args: &DevServerArgs) -> miette::Result<ExitStatus> {
         rate_limit: args.rate_limit,
         rate_window: Duration::from_secs(10),
         fail_rate: args.fail_rate,
+        lost_rate: args.lost_rate,
         page_max: args.page_max,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -29,6 +29,8 @@ pub struct Limits {
     pub latency: Duration,
     /// Probability of a 503, 0..1.
     pub fail_rate: f64,
+    /// Probability that an operation is performed but its answer is lost (502), 0..1.
+    pub lost_rate: f64,
 }
 
 #[derive(Debug)]
@@ -112,7 +114,20 @@ pub async fn middleware(State(limiter): State<Limiter>, req: Request, next: Next
                 "Service unavailable (injected by --fail-rate). Nothing was changed.",
             )
         } else {
-            next.run(req).await
+            let resp = next.run(req).await;
+            if resp.status().is_success()
+                && limiter.limits.lost_rate > 0.0
+                && rand::random::<f64>() < limiter.limits.lost_rate
+            {
+                // The operation ran; the answer is lost on the way back (a proxy failing).
+                error_response(
+                    StatusCode::BAD_GATEWAY,
+                    "bad_gateway",
+                    "Bad gateway (injected by --lost-rate). The operation may have been performed.",
+                )
+            } else {
+                resp
+            }
         }
     } else {
         let mut r = error_response(
@@ -161,6 +176,7 @@ mod tests {
             window: Duration::from_millis(50),
             latency: Duration::ZERO,
             fail_rate: 0.0,
+            lost_rate: 0.0,
         });
         assert!(l.admit("a").allowed);
         let v = l.admit("b");

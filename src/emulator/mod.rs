@@ -67,6 +67,8 @@ pub struct EmulatorOptions {
     pub rate_window: Duration,
     /// Probability (0..1) of a 503 before the operation runs.
     pub fail_rate: f64,
+    /// Probability (0..1) that a successful operation's answer is replaced by a 502.
+    pub lost_rate: f64,
     /// Largest page the lists return.
     pub page_max: u32,
 }
@@ -83,6 +85,7 @@ impl Default for EmulatorOptions {
             rate_limit: 0,
             rate_window: Duration::from_secs(10),
             fail_rate: 0.0,
+            lost_rate: 0.0,
             page_max: 1000,
         }
     }
@@ -106,7 +109,7 @@ pub enum EmulatorError {
     #[error("the admin token file {path} cannot be used: {reason}")]
     #[diagnostic(code(tokenform::emulator::admin_token))]
     AdminToken { path: PathBuf, reason: String },
-    #[error("--fail-rate must be between 0 and 1, not {value}")]
+    #[error("--fail-rate and --lost-rate must be between 0 and 1, not {value}")]
     #[diagnostic(code(tokenform::emulator::fail_rate))]
     FailRate { value: f64 },
     #[error(transparent)]
@@ -166,8 +169,10 @@ impl Emulator {
         if !options.listen.ip().is_loopback() {
             return Err(EmulatorError::NotLoopback { addr: options.listen.to_string() });
         }
-        if !(0.0..=1.0).contains(&options.fail_rate) {
-            return Err(EmulatorError::FailRate { value: options.fail_rate });
+        for value in [options.fail_rate, options.lost_rate] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(EmulatorError::FailRate { value });
+            }
         }
         let admin_token = match (&options.admin_token, &options.admin_token_file) {
             (Some(t), _) => t.clone(),
@@ -191,6 +196,7 @@ impl Emulator {
             window: options.rate_window,
             latency: options.latency,
             fail_rate: options.fail_rate,
+            lost_rate: options.lost_rate,
         });
         let app = routes::router(state.clone())
             .layer(axum::middleware::from_fn_with_state(limiter, limits::middleware));
