@@ -3,11 +3,19 @@
 //! Figures are recorded in BENCHMARKS.md. No timing assertions: these print measurements.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod fetch_live;
 mod planner;
+mod state;
 
 fn main() {
     let wanted: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
+    if run("state") {
+        state::run();
+    }
+    if run("fetch_live") {
+        fetch_live::run();
+    }
     if run("planner") {
         planner::run();
     }
