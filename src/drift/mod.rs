@@ -259,4 +259,4 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

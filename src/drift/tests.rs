@@ -386,3 +386,68 @@ fn globs() {
         assert_eq!(glob_match(p, n), want, "{p} vs {n}");
     }
 }
+
+/// One report with every kind of finding, for the renderers' snapshots.
+pub(crate) fn sample_report() -> DriftReport {
+    use crate::model::{Effect, Statement};
+    let (mut config, mut state, mut live) = world(&[
+        "edited",
+        "deleted",
+        "old_secret",
+        "imported",
+        "expires_soon",
+        "expired",
+        "never",
+        "long_ago",
+    ]);
+    let edited = live_mut(&mut live, "edited");
+    edited.role = None;
+    edited.name = Some("edited-by-hand".into());
+    edited.inline_role = Some(vec![Statement {
+        effect: Effect::Allow,
+        actions: Some(vec!["*".into()]),
+        resources: Some(vec!["proj/*".into()]),
+        not_actions: None,
+        not_resources: None,
+    }]);
+    live.tokens.retain(|t| t.id != "id-deleted");
+    let mut hand = live_token("id-hand", "made|by `hand`");
+    hand.member =
+        Some(MemberSummary { id: "m-bob".into(), email: "bob@example.com".into(), ..Default::default() });
+    hand.service_token = false;
+    hand.member_id = "m-alice".into();
+    hand.last_used = None;
+    live.tokens.push(hand);
+    let every = Rotation { every: days(30), grace: days(1), method: RotationMethod::Replace };
+    for label in ["old_secret", "imported"] {
+        config.tokens.get_mut(&Address::new(label)).unwrap().rotation = Some(every.clone());
+    }
+    state.tokens.get_mut(&Address::new("old_secret")).unwrap().secret.as_mut().unwrap().issued_at =
+        ts("2026-10-01T00:00:00Z");
+    state.tokens.get_mut(&Address::new("imported")).unwrap().secret = None;
+    let soon = now_ms() + 3 * DAY_MS;
+    live_mut(&mut live, "expires_soon").expiry = Some(soon);
+    state.tokens.get_mut(&Address::new("expires_soon")).unwrap().expiry =
+        jiff::Timestamp::from_millisecond(soon).ok();
+    let gone = now_ms() - 2 * DAY_MS;
+    live_mut(&mut live, "expired").expiry = Some(gone);
+    state.tokens.get_mut(&Address::new("expired")).unwrap().expiry =
+        jiff::Timestamp::from_millisecond(gone).ok();
+    live_mut(&mut live, "never").last_used = None;
+    live_mut(&mut live, "long_ago").last_used = Some(ts("2026-03-01T08:30:00Z").as_millisecond());
+    detect(&config, &state, &live, now(), &DriftOptions::default())
+}
+
+#[test]
+fn sample_report_has_every_kind() {
+    let r = sample_report();
+    let counts = [
+        r.changed.len(),
+        r.missing.len(),
+        r.unmanaged.len(),
+        r.rotation_due.len(),
+        r.expiring.len(),
+        r.stale.len(),
+    ];
+    assert_eq!(counts, [1, 1, 1, 2, 2, 3]);
+}
