@@ -7,6 +7,23 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Address, TokenField};
 
+/// Schema stand-in for a `jiff::Timestamp`: an RFC 3339 string.
+struct Rfc3339;
+
+impl JsonSchema for Rfc3339 {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Rfc3339".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "format": "date-time"})
+    }
+}
+
 /// Bumped when the JSON shape changes incompatibly.
 pub const DRIFT_FORMAT_VERSION: u32 = 1;
 
@@ -16,7 +33,7 @@ pub const DRIFT_FORMAT_VERSION: u32 = 1;
 pub struct DriftReport {
     pub format_version: u32,
     /// The instant the comparison was made against (ages and windows are relative to it).
-    #[schemars(with = "String")]
+    #[schemars(with = "Rfc3339")]
     pub checked_at: jiff::Timestamp,
     /// The thresholds used, as durations like `90d`.
     pub options: ReportOptions,
@@ -76,7 +93,7 @@ pub struct TokenRef {
     pub creator: Option<String>,
     /// Last use as the API reports it; absent when never used or unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<Rfc3339>")]
     pub last_used: Option<jiff::Timestamp>,
 }
 
@@ -117,7 +134,7 @@ pub struct Unmanaged {
     /// Base role, when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<Rfc3339>")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<jiff::Timestamp>,
 }
@@ -142,11 +159,11 @@ pub struct RotationDue {
     pub every: String,
     /// When the current secret was issued; absent when the secret is unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<Rfc3339>")]
     pub issued_at: Option<jiff::Timestamp>,
     /// `issued_at + every`; absent when the secret is unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<Rfc3339>")]
     pub due_at: Option<jiff::Timestamp>,
 }
 
@@ -168,7 +185,7 @@ pub struct Expiring {
     #[serde(flatten)]
     pub token: TokenRef,
     /// The earliest known expiry.
-    #[schemars(with = "String")]
+    #[schemars(with = "Rfc3339")]
     pub expires_at: jiff::Timestamp,
     pub source: ExpirySource,
     /// The expiry has already passed: the token no longer works.
@@ -181,7 +198,7 @@ pub struct Stale {
     #[serde(flatten)]
     pub token: TokenRef,
     pub never_used: bool,
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<Rfc3339>")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<jiff::Timestamp>,
 }

@@ -304,7 +304,7 @@ fn schema_validator() -> jsonschema::Validator {
     let text =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/drift.schema.json"))
             .unwrap();
-    jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
+    jsonschema::options().should_validate_formats(true).build(&serde_json::from_str(&text).unwrap()).unwrap()
 }
 
 /// `(list, name)` pairs of a JSON report, for set comparisons.

@@ -44,7 +44,7 @@ fn schema_snapshot_and_file_are_current() {
 #[test]
 fn json_validates_against_the_schema() {
     let schema: serde_json::Value = serde_json::from_str(&schema()).unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
+    let validator = jsonschema::options().should_validate_formats(true).build(&schema).unwrap();
     for report in [
         sample_report(),
         detect(&world(&["a"]).0, &world(&["a"]).1, &world(&["a"]).2, now(), &DriftOptions::default()),
@@ -132,4 +132,13 @@ fn markdown_is_shortened_to_fit_a_comment() {
     assert!(md.contains("| unmanaged | 3000 |"), "the counts stay exact");
     // The human and JSON forms are never shortened.
     assert!(human(&r, false).contains("id-02999"));
+}
+
+#[test]
+fn schema_checks_timestamp_formats() {
+    let schema: serde_json::Value = serde_json::from_str(&schema()).unwrap();
+    let validator = jsonschema::options().should_validate_formats(true).build(&schema).unwrap();
+    let mut bad: serde_json::Value = serde_json::from_str(&json(&sample_report())).unwrap();
+    bad["checked_at"] = serde_json::json!("yesterday");
+    assert!(!validator.is_valid(&bad));
 }
