@@ -3,6 +3,7 @@
 //! Figures are recorded in BENCHMARKS.md. No timing assertions: these print measurements.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod drift;
 mod fetch_live;
 mod planner;
 mod state;
@@ -18,5 +19,8 @@ fn main() {
     }
     if run("planner") {
         planner::run();
+    }
+    if run("drift") {
+        drift::run();
     }
 }
