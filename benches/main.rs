@@ -3,6 +3,7 @@
 //! Figures are recorded in BENCHMARKS.md. No timing assertions: these print measurements.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod drift;
 mod fetch_live;
 mod planner;
 mod state;
@@ -21,5 +22,8 @@ fn main() {
     }
     if run("plan_live") {
         planner::run_live();
+    }
+    if run("drift") {
+        drift::run();
     }
 }

@@ -137,7 +137,12 @@ pub fn run_live() {
             let snapshot = setup.fetch_live(&[], false).await.unwrap();
             let mut config = Config::empty("/bench");
             let mut state = State::new();
-            for (i, t) in snapshot.tokens.iter().filter(|t| t.name().starts_with('t')).enumerate() {
+            for (i, t) in snapshot
+                .tokens
+                .iter()
+                .filter(|t| t.name().strip_prefix('t').is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
+                .enumerate()
+            {
                 let address = Address::new(t.name());
                 state.tokens.insert(address.clone(), state_from_live(t, &snapshot, None));
                 let mut ts = state.tokens[&address].clone();
