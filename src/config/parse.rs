@@ -214,13 +214,71 @@ fn parse_hcl(text: &str, index: usize, src: &SourceFile, sink: &mut Sink) -> Opt
                 p.message = format!("an attribute is set twice in {}", src.name);
                 p.label = Some("set again here".into());
                 p = p.with_help("remove one of them");
-            } else if e.message().contains("newline") {
+            } else if let Some(at) = unterminated_string(text) {
+                p = syntax_problem(src, text, at, "unterminated string");
+                p = p.with_help(
+                    "close the string with \" on the same line (use a heredoc <<EOT … EOT for several lines)",
+                );
+            } else if one_line_block(text, e.location().offset()) {
                 p = p.with_help("a block written on one line may hold only one attribute; put each attribute on its own line");
             }
             sink.push(p);
             None
         }
     }
+}
+
+/// Offset of the opening quote of the first string that does not end on its line.
+fn unterminated_string(text: &str) -> Option<usize> {
+    let mut offset = 0;
+    let mut heredoc: Option<String> = None;
+    for line in text.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        if let Some(m) = &heredoc {
+            if line.trim() == m {
+                heredoc = None;
+            }
+            continue;
+        }
+        let b = line.as_bytes();
+        let (mut i, mut open, mut interp) = (0, None, 0usize);
+        while i < b.len() {
+            match (open, b[i]) {
+                (None, b'#') => break,
+                (None, b'/') if b.get(i + 1) == Some(&b'/') => break,
+                (None, b'<') if b.get(i + 1) == Some(&b'<') => {
+                    let m: String = line[i + 2..]
+                        .trim_start_matches('-')
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    if !m.is_empty() {
+                        heredoc = Some(m);
+                    }
+                    break;
+                }
+                (None, b'"') => open = Some(start + i),
+                (Some(_), b'\\') => i += 1,
+                (Some(_), b'{') if interp > 0 || (i > 0 && b[i - 1] == b'$') => interp += 1,
+                (Some(_), b'}') if interp > 0 => interp -= 1,
+                (Some(_), b'"') if interp == 0 => open = None,
+                _ => {}
+            }
+            i += 1;
+        }
+        if open.is_some() {
+            return open;
+        }
+    }
+    None
+}
+
+/// True when the line of `offset` holds a block opened and closed with two attributes in it.
+fn one_line_block(text: &str, offset: usize) -> bool {
+    let start = text[..offset.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next().unwrap_or("");
+    line.contains('{') && line.contains('}') && line.matches('=').count() >= 2
 }
 
 fn span_of(s: &impl hcl::edit::Span) -> Range<usize> {

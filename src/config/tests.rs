@@ -368,3 +368,93 @@ fn digest_changes_with_content_only() {
     assert_eq!(a.digest, b.digest);
     assert_ne!(a.digest, c.digest);
 }
+
+/// Rendered diagnostics as users see them: no colour, 100 columns, file names relative.
+fn rendered(files: &[(&str, &str)]) -> String {
+    let problems = load_with(files, &VarInputs::default()).1.expect_err("expected problems");
+    let handler =
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor()).with_width(100);
+    super::diagnostics::render_with(&problems, &handler)
+}
+
+#[test]
+fn rendered_diagnostics() {
+    let secret = "api-0a1b2c3d-0000-4000-8000-00000000beef";
+    let secret_cfg =
+        format!("token \"ci\" {{\n  role        = \"reader\"\n  description = \"old: {secret}\"\n}}\n");
+    let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        ("syntax", vec![("main.hcl", "token \"ci\" {\n  role = \"reader\n}\n")]),
+        (
+            "unknown_attribute",
+            vec![("main.hcl", "token \"ci\" {\n  role  = \"reader\"\n  scope = \"all\"\n}\n")],
+        ),
+        ("unknown_block", vec![("main.hcl", "tokens \"ci\" {\n  role = \"reader\"\n}\n")]),
+        (
+            "duplicate_label",
+            vec![(
+                "main.hcl",
+                "token \"ci\" {\n  role = \"reader\"\n}\n\ntoken \"ci\" {\n  role = \"writer\"\n}\n",
+            )],
+        ),
+        (
+            "duplicate_name",
+            vec![(
+                "main.hcl",
+                "token \"deploy\" {\n  for_each = toset([\"staging\", \"production\"])\n  role     = \"writer\"\n}\n",
+            )],
+        ),
+        (
+            "conflicting_access",
+            vec![("main.hcl", "token \"ci\" {\n  role         = \"reader\"\n  custom_roles = [\"ci\"]\n}\n")],
+        ),
+        ("no_access", vec![("main.hcl", "token \"ci\" {\n  description = \"CI\"\n}\n")]),
+        ("invalid_role_owner", vec![("main.hcl", "token \"ci\" {\n  role = \"owner\"\n}\n")]),
+        (
+            "bad_duration",
+            vec![(
+                "main.hcl",
+                "token \"ci\" {\n  role = \"reader\"\n\n  rotation {\n    every = \"3 months\"\n  }\n}\n",
+            )],
+        ),
+        (
+            "bad_timestamp",
+            vec![(
+                "main.hcl",
+                "token \"ci\" {\n  role       = \"reader\"\n  expires_at = \"June 2027\"\n}\n",
+            )],
+        ),
+        (
+            "unknown_variable",
+            vec![(
+                "main.hcl",
+                "variable \"team\" {\n  default = \"x\"\n}\n\ntoken \"ci\" {\n  name = \"ci-${var.teem}\"\n  role = \"reader\"\n}\n",
+            )],
+        ),
+        ("locals_cycle", vec![("main.hcl", "locals {\n  a = \"${local.b}-a\"\n  b = \"${local.a}-b\"\n}\n")]),
+        ("secret_in_config", vec![("main.hcl", secret_cfg.as_str())]),
+        ("bad_recipient", vec![("main.hcl", "state {\n  recipients = [\"age1notakey\"]\n}\n")]),
+        (
+            "wrong_type",
+            vec![(
+                "main.hcl",
+                "token \"ci\" {\n  role          = \"reader\"\n  service_token = \"yes\"\n}\n",
+            )],
+        ),
+        ("bad_url", vec![("main.hcl", "launchdarkly {\n  base_url = \"http://app.launchdarkly.com\"\n}\n")]),
+        ("unknown_function", vec![("main.hcl", "token \"ci\" {\n  role = lowercase(\"READER\")\n}\n")]),
+        ("missing_variable", vec![("main.hcl", "variable \"team\" {\n  type = string\n}\n")]),
+        (
+            "json_unknown_attribute",
+            vec![(
+                "main.hcl.json",
+                "{\n  \"token\": {\n    \"ci\": {\n      \"role\": \"reader\",\n      \"colour\": \"red\"\n    }\n  }\n}\n",
+            )],
+        ),
+    ];
+    for (name, files) in cases {
+        let out = rendered(&files);
+        assert!(out.contains("tokenform::config::"), "{name}: {out}");
+        assert!(!out.contains("beef"), "{name} leaks a secret");
+        insta::assert_snapshot!(name, out);
+    }
+}
