@@ -69,14 +69,15 @@ impl Cx<'_> {
             ("a list of strings", Value::String(_)) => format!("wrap it in brackets: {} = [\"…\"]", a.key),
             _ => format!("`{}` takes {want}", a.key),
         };
-        let p = self.at(
-            Rule::WrongType,
-            format!("`{}` must be {want}", a.key),
-            a.file,
-            a.span.clone(),
-            format!("this is a {}", value_type(got)),
-        )
-        .with_help(help);
+        let p = self
+            .at(
+                Rule::WrongType,
+                format!("`{}` must be {want}", a.key),
+                a.file,
+                a.span.clone(),
+                format!("this is a {}", value_type(got)),
+            )
+            .with_help(help);
         self.sink.push(p);
     }
 

@@ -458,3 +458,68 @@ fn rendered_diagnostics() {
         insta::assert_snapshot!(name, out);
     }
 }
+
+mod no_panic {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn seeds() -> Vec<(String, String)> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let mut out = Vec::new();
+        for d in std::fs::read_dir(root).unwrap() {
+            for f in std::fs::read_dir(d.unwrap().path()).unwrap() {
+                let p = f.unwrap().path();
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                if super::super::parse::is_config_file(&name) {
+                    let kind = if name.contains(".json") { "main.hcl.json" } else { "main.hcl" };
+                    out.push((kind.to_owned(), std::fs::read_to_string(p).unwrap()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Edits that keep a config almost valid, where parsers and evaluators break.
+    fn mutate(seed: &str, edits: &[(usize, usize, String)]) -> String {
+        let mut s = seed.as_bytes().to_vec();
+        for (at, del, ins) in edits {
+            let at = at % (s.len() + 1);
+            let end = (at + del % 8).min(s.len());
+            s.splice(at..end, ins.bytes());
+        }
+        String::from_utf8_lossy(&s).into_owned()
+    }
+
+    fn load_bytes(name: &str, bytes: &[u8]) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+        let _ = load_problems(dir.path(), &VarInputs::default());
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            let _ = super::super::format::format_source(text);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..400), json in any::<bool>()) {
+            load_bytes(if json { "a.hcl.json" } else { "a.hcl" }, &bytes);
+        }
+
+        #[test]
+        fn mutated_examples(
+            pick in any::<prop::sample::Index>(),
+            edits in proptest::collection::vec(
+                (any::<usize>(), any::<usize>(), "[{}\\[\\]()\"=$%#\n a-z0-9_.,:<>\\\\-]{0,6}"),
+                1..6,
+            ),
+        ) {
+            let seeds = seeds();
+            let (name, seed) = &seeds[pick.index(seeds.len())];
+            load_bytes(name, mutate(seed, &edits).as_bytes());
+        }
+    }
+}
