@@ -3,8 +3,24 @@
 //! Figures are recorded in BENCHMARKS.md. No timing assertions: these print measurements.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod drift;
+mod fetch_live;
+mod planner;
+mod state;
+
 fn main() {
     let wanted: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
-    let _ = run;
+    if run("state") {
+        state::run();
+    }
+    if run("fetch_live") {
+        fetch_live::run();
+    }
+    if run("planner") {
+        planner::run();
+    }
+    if run("drift") {
+        drift::run();
+    }
 }
