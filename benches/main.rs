@@ -7,10 +7,14 @@ mod drift;
 mod fetch_live;
 mod planner;
 mod state;
+mod validate;
 
 fn main() {
     let wanted: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
+    if run("validate") {
+        validate::run();
+    }
     if run("state") {
         state::run();
     }
