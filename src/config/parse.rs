@@ -176,6 +176,50 @@ pub fn parse_file(name: &str, bytes: &[u8], index: usize, sink: &mut Sink) -> Op
     Some(File { src, body })
 }
 
+/// A JSON var file: one object of `name: value` attributes (strings are templates).
+pub fn parse_json_attrs(name: &str, text: &str, sink: &mut Sink) -> Option<File> {
+    let src = SourceFile::new(name, text);
+    scan_secrets(&src, text, sink);
+    let doc = match json::parse(text) {
+        Ok(d) => d,
+        Err(e) => {
+            sink.push(syntax_problem(&src, text, e.offset, &e.message));
+            return None;
+        }
+    };
+    let Kind::Object(members) = &doc.kind else {
+        sink.push(Problem::at(
+            Rule::BadVarFile,
+            format!("{name} must hold a JSON object of variable values"),
+            &src,
+            doc.span.clone(),
+            "expected an object",
+        ));
+        return None;
+    };
+    let mut body = Body::default();
+    for (key, key_span, v) in members {
+        match hcl::edit::parser::parse_expr(&json::to_hcl(v)) {
+            Ok(expr) => body.attrs.push(Attr {
+                key: key.clone(),
+                key_span: key_span.clone(),
+                value: unwrap_single_interpolation(expr),
+                span: v.span.clone(),
+                file: 0,
+                coarse: true,
+            }),
+            Err(e) => sink.push(Problem::at(
+                Rule::Syntax,
+                format!("`{key}` is not a valid expression: {}", e.message()),
+                &src,
+                v.span.clone(),
+                "invalid template",
+            )),
+        }
+    }
+    Some(File { src, body })
+}
+
 /// Every secret-shaped literal in a file's raw text is an error.
 pub fn scan_secrets(src: &SourceFile, text: &str, sink: &mut Sink) {
     let mut from = 0;

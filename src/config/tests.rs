@@ -268,6 +268,11 @@ fn variable_precedence() {
     inputs.vars.push(("team".into(), "flag".into()));
     assert_eq!(name(&inputs), "flag");
 
+    let json_file = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
+    std::fs::write(json_file.path(), r#"{"team": "json"}"#).unwrap();
+    let json = VarInputs { var_files: vec![json_file.path().to_owned()], ..VarInputs::default() };
+    assert_eq!(name(&json), "json");
+
     let bad = VarInputs { vars: vec![(String::new(), "team".into())], ..VarInputs::default() };
     let e = load_with(&[("main.hcl", text)], &bad).1.unwrap_err();
     assert_eq!(e[0].rule.name(), "bad_variable");
