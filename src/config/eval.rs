@@ -444,6 +444,19 @@ fn resolve_variables(files: &[File], inputs: &VarInputs, env: &mut Env, sink: &m
     for (fi, f) in files.iter().enumerate() {
         for b in f.body.blocks.iter().filter(|b| b.ident == "variable") {
             let Some(label) = b.labels.first() else { continue };
+            if !crate::model::is_identifier(&label.value) {
+                sink.push(
+                    Problem::at(
+                        Rule::BadLabel,
+                        format!("{:?} is not a valid variable name", label.value),
+                        &f.src,
+                        label.span.clone(),
+                        "not an identifier",
+                    )
+                    .with_help("a variable name starts with a letter or _, then letters, digits, _ or -"),
+                );
+                continue;
+            }
             if let Some(prev) = decls.get(&label.value) {
                 let pf = &files[prev.file].src;
                 let (l, c) = pf.line_col(prev.block.labels[0].span.start);

@@ -238,7 +238,10 @@ fn syntax_problem(src: &SourceFile, text: &str, offset: usize, message: &str) ->
     while end < text.len() && !text.is_char_boundary(end) {
         end += 1;
     }
-    let start = offset.min(text.len());
+    let mut start = offset.min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
     Problem::at(
         Rule::Syntax,
         format!("syntax error in {}: {message}", src.name),
