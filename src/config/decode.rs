@@ -512,8 +512,8 @@ fn state(cx: &mut Cx<'_>, dir: &Path, b: &Block) -> StateSettings {
             }
             "recipients" => {
                 if let Some(list) = cx.strings(a, None) {
-                    for r in &list {
-                        check_recipient(cx, a, r);
+                    for (i, r) in list.iter().enumerate() {
+                        check_recipient(cx, a, i, r);
                     }
                     st.recipients.extend(list);
                 }
@@ -539,12 +539,22 @@ fn state(cx: &mut Cx<'_>, dir: &Path, b: &Block) -> StateSettings {
     st
 }
 
-fn check_recipient(cx: &mut Cx<'_>, a: &Attr, r: &str) -> bool {
+/// The span of element `i` of a list literal, or the whole value.
+fn element_span(a: &Attr, i: usize) -> Range<usize> {
+    match &a.value {
+        EditExpr::Array(items) if !a.coarse => {
+            items.get(i).and_then(hcl::edit::Span::span).unwrap_or(a.span.clone())
+        }
+        _ => a.span.clone(),
+    }
+}
+
+fn check_recipient(cx: &mut Cx<'_>, a: &Attr, index: usize, r: &str) -> bool {
     match parse_recipient(r) {
         Ok(_) => true,
         Err(e) => {
             let p = cx
-                .at(Rule::BadRecipient, e.to_string(), a.file, a.span.clone(), "bad recipient")
+                .at(Rule::BadRecipient, e.to_string(), a.file, element_span(a, index), "bad recipient")
                 .with_help("a recipient is an age public key (age1…, from `tokenform keygen`) or an ssh-ed25519/ssh-rsa public key line");
             cx.sink.push(p);
             false
@@ -929,8 +939,8 @@ fn token(cx: &mut Cx<'_>, b: &Block, address: Address, each: Option<&Each>) -> O
             }
             "recipients" => {
                 if let Some(list) = cx.strings(a, each) {
-                    for r in &list {
-                        check_recipient(cx, a, r);
+                    for (i, r) in list.iter().enumerate() {
+                        check_recipient(cx, a, i, r);
                     }
                     recipients = list;
                 }
