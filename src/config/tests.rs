@@ -313,6 +313,7 @@ token "t" {
 fn json_syntax_matches_hcl() {
     let json = format!(
         r#"{{
+  "//": "comments are keys named //",
   "state": {{ "recipients": ["{KEY}"] }},
   "variable": {{ "team": {{ "default": "platform" }} }},
   "token": {{
@@ -325,6 +326,7 @@ fn json_syntax_matches_hcl() {
       "for_each": "${{toset([\"a\", \"b\"])}}",
       "name": "deploy-${{each.key}}",
       "role": "writer",
+      "//": "ignored",
       "lifecycle": {{ "ignore_changes": ["description"] }}
     }}
   }},
