@@ -18,6 +18,8 @@ pub mod parse;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod token;
+mod values;
 
 pub use decode::base_url;
 pub use diagnostics::{Problem, Rule};
