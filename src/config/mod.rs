@@ -20,6 +20,7 @@ mod schema;
 mod tests;
 mod token;
 mod values;
+mod variables;
 
 pub use decode::base_url;
 pub use diagnostics::{Problem, Rule};
