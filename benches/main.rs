@@ -3,6 +3,7 @@
 //! Figures are recorded in BENCHMARKS.md. No timing assertions: these print measurements.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod fetch_live;
 mod state;
 
 fn main() {
@@ -10,5 +11,8 @@ fn main() {
     let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
     if run("state") {
         state::run();
+    }
+    if run("fetch_live") {
+        fetch_live::run();
     }
 }
