@@ -1,5 +1,5 @@
 //! The benchmark binary (`cargo bench`, harness = false). Each area has its own module in
-//! `benches/`; `cargo bench -- AREA` runs one (validate, fetch_live, state, planner, apply).
+//! `benches/`; `cargo bench -- AREA` runs one (validate, fetch_live, state, planner, plan_live, apply).
 //! Figures are recorded in BENCHMARKS.md. No timing assertions: these print measurements.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -26,5 +26,8 @@ fn main() {
     }
     if run("drift") {
         drift::run();
+    }
+    if run("plan_live") {
+        planner::run_live();
     }
 }
