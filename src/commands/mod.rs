@@ -21,6 +21,7 @@ mod plan;
 mod rekey;
 mod secret;
 mod state;
+pub mod state_access;
 mod validate;
 
 /// What every command needs besides its own arguments.
