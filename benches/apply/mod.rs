@@ -6,6 +6,8 @@
 //!   wrote to disk (getrusage `ru_oublock` × 512: journal, compaction, backup, lock), next
 //!   to the final state file's size.
 
+#![allow(clippy::cast_precision_loss)] // figures for people
+
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
