@@ -230,12 +230,16 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
         self.failures.push(StepFailure { label: label.to_owned(), message });
     }
 
-    /// Records; a ledger failure stops the run (nothing more may happen unrecorded).
-    fn record(&mut self, record: JournalRecord) -> bool {
+    /// Records (one journal write and fsync for the batch); a ledger failure stops the run
+    /// (nothing more may happen unrecorded).
+    fn record(&mut self, records: Vec<JournalRecord>) -> bool {
         if self.fatal.is_some() {
             return false;
         }
-        match self.ledger.record(record) {
+        if records.is_empty() {
+            return true;
+        }
+        match self.ledger.record_all(records) {
             Ok(()) => true,
             Err(e) => {
                 self.fatal = Some(e);
@@ -260,7 +264,7 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
             Task::Forget { address } => {
                 let address = address.clone();
                 if self.ledger.state().tokens.contains_key(&address)
-                    && !self.record(JournalRecord::Remove { address: address.clone() })
+                    && !self.record(vec![JournalRecord::Remove { address: address.clone() }])
                 {
                     return self.ledger_failed();
                 }
@@ -325,7 +329,7 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
             intent_at,
             member_id: self.live.caller.member_id.clone(),
         };
-        if !self.record(JournalRecord::PendingCreate { pending }) {
+        if !self.record(vec![JournalRecord::PendingCreate { pending }]) {
             return self.ledger_failed();
         }
         job.attempts += 1;
@@ -334,10 +338,18 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
     }
 
     fn clear_pending(&mut self, address: &Address) -> bool {
-        if self.ledger.state().pending_creates.iter().any(|p| &p.address == address) {
-            return self.record(JournalRecord::ClearPending { address: address.clone() });
-        }
-        true
+        let clear = self.pending_clear(address);
+        self.record(clear.into_iter().collect())
+    }
+
+    /// The record that drops `address`'s create intent, if it has one.
+    fn pending_clear(&self, address: &Address) -> Option<JournalRecord> {
+        self.ledger
+            .state()
+            .pending_creates
+            .iter()
+            .any(|p| &p.address == address)
+            .then(|| JournalRecord::ClearPending { address: address.clone() })
     }
 
     fn on_answer(&mut self, job: &mut Job, answer: Answer) -> Next {
@@ -351,7 +363,7 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
             (Stage::Get, Err(e)) if e.class == ErrorClass::NotFound => match &job.task {
                 Task::Refresh { address, .. } => {
                     let address = address.clone();
-                    if !self.record(JournalRecord::Remove { address }) {
+                    if !self.record(vec![JournalRecord::Remove { address }]) {
                         return self.ledger_failed();
                     }
                     self.counts.forgotten += 1;
@@ -386,14 +398,14 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                 let Some(address) = job.task.address().cloned() else {
                     return Next::Failed("no address".into());
                 };
-                if !self.record(JournalRecord::Remove { address }) {
+                if !self.record(vec![JournalRecord::Remove { address }]) {
                     return self.ledger_failed();
                 }
                 self.begin_create(job)
             }
             (Stage::DeleteOldAfter, Ok(Reply::Deleted)) => {
                 let old = old_id(&job.task).unwrap_or_default().to_owned();
-                if !self.record(JournalRecord::RemoveRetiring { id: old.clone() }) {
+                if !self.record(vec![JournalRecord::RemoveRetiring { id: old.clone() }]) {
                     return self.ledger_failed();
                 }
                 self.finish_successor(job, &format!("old id={old} deleted"))
@@ -457,10 +469,9 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
         };
         let prev = if refresh { self.ledger.state().tokens.get(&address).cloned() } else { None };
         let record = self.token_state(token, prev.as_ref(), Self::spec(job));
-        if !self.record(JournalRecord::Upsert { address: address.clone(), token: Box::new(record) }) {
-            return self.ledger_failed();
-        }
-        if !self.clear_pending(&address) {
+        let mut records = vec![JournalRecord::Upsert { address: address.clone(), token: Box::new(record) }];
+        records.extend(self.pending_clear(&address));
+        if !self.record(records) {
             return self.ledger_failed();
         }
         if refresh {
@@ -542,20 +553,19 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
             }
             _ => None,
         };
+        let mut records = Vec::with_capacity(3);
         if let Some((old, expires_at)) = &retire
             && !self.ledger.state().retiring.iter().any(|r| &r.id == old)
         {
             let name = self.ledger.state().tokens.get(&address).map_or_else(String::new, |t| t.name.clone());
             let retiring =
                 RetiringToken { address: address.clone(), id: old.clone(), name, expires_at: *expires_at };
-            if !self.record(JournalRecord::AddRetiring { retiring }) {
-                return self.ledger_failed();
-            }
+            records.push(JournalRecord::AddRetiring { retiring });
         }
-        if !self.record(JournalRecord::Upsert { address: address.clone(), token: Box::new(record) }) {
-            return self.ledger_failed();
-        }
-        if !self.clear_pending(&address) {
+        records.push(JournalRecord::Upsert { address: address.clone(), token: Box::new(record) });
+        records.extend(self.pending_clear(&address));
+        // One write: the old generation, the successor and the cleared intent land together.
+        if !self.record(records) {
             return self.ledger_failed();
         }
         job.new_id = Some(token.id.clone());
@@ -624,7 +634,7 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
             None => (None, Some("the reset answer held no secret".to_owned())),
         };
         record.secret = secret_record;
-        if !self.record(JournalRecord::Upsert { address, token: Box::new(record) }) {
+        if !self.record(vec![JournalRecord::Upsert { address, token: Box::new(record) }]) {
             return self.ledger_failed();
         }
         if let Some(f) = failure {
@@ -642,7 +652,7 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
         let address = address.clone();
         let prev = self.ledger.state().tokens.get(&address).cloned();
         let record = self.token_state(token, prev.as_ref(), Self::spec(job));
-        if !self.record(JournalRecord::Upsert { address, token: Box::new(record) }) {
+        if !self.record(vec![JournalRecord::Upsert { address, token: Box::new(record) }]) {
             return self.ledger_failed();
         }
         self.counts.updated += 1;
@@ -652,7 +662,7 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
     fn on_deleted(&mut self, job: &Job) -> Next {
         match &job.task {
             Task::Retire { id, .. } => {
-                if !self.record(JournalRecord::RemoveRetiring { id: id.clone() }) {
+                if !self.record(vec![JournalRecord::RemoveRetiring { id: id.clone() }]) {
                     return self.ledger_failed();
                 }
                 self.counts.deleted += 1;
@@ -663,7 +673,7 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                     .as_ref()
                     .filter(|a| self.ledger.state().tokens.get(*a).is_some_and(|t| &t.id == id));
                 if let Some(a) = managed.cloned()
-                    && !self.record(JournalRecord::Remove { address: a })
+                    && !self.record(vec![JournalRecord::Remove { address: a }])
                 {
                     return self.ledger_failed();
                 }

@@ -97,6 +97,10 @@ pub(crate) trait Ledger {
     ) -> Result<SecretRecord, StateError>;
     /// Applied in memory and durable (fsynced) before it returns.
     fn record(&mut self, record: JournalRecord) -> Result<(), StateError>;
+    /// Several records in one durable write (all or none).
+    fn record_all(&mut self, records: Vec<JournalRecord>) -> Result<(), StateError> {
+        records.into_iter().try_for_each(|r| self.record(r))
+    }
     fn save(&mut self) -> Result<(), StateError>;
 }
 
