@@ -281,6 +281,7 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                 job.stage = Stage::DeleteOldFirst;
                 Next::Call(Call::Delete(old_id.clone()))
             }
+            Task::Update { patch, .. } if patch.is_empty() => self.update_state_only(job),
             Task::Update { id, patch, .. } => {
                 job.stage = Stage::Patch;
                 Next::Call(Call::Patch(id.clone(), patch.clone()))
@@ -659,6 +660,30 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
         Next::Done(format!("Modifications complete [id={}]", token.id))
     }
 
+    /// An update that changes only what state remembers (`prevent_destroy`, role keys): no request.
+    fn update_state_only(&mut self, job: &Job) -> Next {
+        let Task::Update { address, .. } = &job.task else { return Next::Failed("not an update".into()) };
+        let address = address.clone();
+        let Some(mut record) = self.ledger.state().tokens.get(&address).cloned() else {
+            return Next::Failed("an update of a token that is not in state".into());
+        };
+        if let Some(spec) = Self::spec(job) {
+            record.prevent_destroy = spec.prevent_destroy;
+            if sorted(&record.custom_role_ids) == sorted(&spec.custom_role_ids)
+                && spec.custom_role_keys.len() == spec.custom_role_ids.len()
+            {
+                record.custom_role_ids.clone_from(&spec.custom_role_ids);
+                record.custom_role_keys.clone_from(&spec.custom_role_keys);
+            }
+        }
+        let id = record.id.clone();
+        if !self.record(vec![JournalRecord::Upsert { address, token: Box::new(record) }]) {
+            return self.ledger_failed();
+        }
+        self.counts.updated += 1;
+        Next::Done(format!("State updated [id={id}] (no API change)"))
+    }
+
     fn on_deleted(&mut self, job: &Job) -> Next {
         match &job.task {
             Task::Retire { id, .. } => {
@@ -690,11 +715,9 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
         let mut record = state_from_live(token, self.live, prev);
         if let Some(spec) = spec {
             record.prevent_destroy = spec.prevent_destroy;
-            let mut live_ids = record.custom_role_ids.clone();
-            let mut spec_ids = spec.custom_role_ids.clone();
-            live_ids.sort();
-            spec_ids.sort();
-            if live_ids == spec_ids && spec.custom_role_keys.len() == spec.custom_role_ids.len() {
+            if sorted(&record.custom_role_ids) == sorted(&spec.custom_role_ids)
+                && spec.custom_role_keys.len() == spec.custom_role_ids.len()
+            {
                 record.custom_role_ids.clone_from(&spec.custom_role_ids);
                 record.custom_role_keys.clone_from(&spec.custom_role_keys);
             }
@@ -708,6 +731,12 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
         }
         record
     }
+}
+
+fn sorted(ids: &[String]) -> Vec<&String> {
+    let mut v: Vec<&String> = ids.iter().collect();
+    v.sort();
+    v
 }
 
 fn old_id(task: &Task) -> Option<&str> {

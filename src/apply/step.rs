@@ -172,7 +172,6 @@ fn task(index: usize, a: &Action) -> Result<Task, MalformedAction> {
         ActionKind::Import => Task::Import { address: address()?, id: id()?, desired: a.desired.clone() },
         ActionKind::Forget => Task::Forget { address: address()? },
         ActionKind::Create => Task::Create { address: address()?, spec: spec()? },
-        ActionKind::Update if a.patch.is_empty() => return Err(bad("an update without a patch")),
         ActionKind::Update => Task::Update {
             address: address()?,
             id: id()?,
@@ -309,9 +308,9 @@ mod tests {
         create.desired = None;
         let err = tasks(&plan(vec![create])).unwrap_err();
         assert_eq!(err.why, "no desired token");
-        let mut update = action(ActionKind::Update, "u");
-        update.patch.clear();
-        assert!(tasks(&plan(vec![update])).is_err());
+        let mut delete = action(ActionKind::Delete, "d");
+        delete.token_id = None;
+        assert_eq!(tasks(&plan(vec![delete])).unwrap_err().why, "no token id");
         let mut rotate = action(ActionKind::Rotate, "r");
         rotate.rotation = None;
         assert!(tasks(&plan(vec![rotate])).is_err());

@@ -379,3 +379,18 @@ fn saved_plans_must_match_the_state() {
     let err = check_saved_plan(&plan, &ledger.state).unwrap_err();
     assert!(err.to_string().contains("different lineage"), "{err}");
 }
+
+#[test]
+fn an_update_without_patch_changes_only_state() {
+    let api = FakeApi::new();
+    let mut ledger = FakeLedger::default();
+    let id = manage(&api, &mut ledger, "p");
+    let mut a = act(ActionKind::Update, "p", Some(&id));
+    a.desired.as_mut().unwrap().prevent_destroy = true;
+    let plan = plan_of(&ledger, vec![a]);
+    let (out, _) = run_plan(&api, &mut ledger, &plan, 2);
+    assert!(out.is_success(), "{out:?}");
+    assert!(api.log.borrow().is_empty(), "no request");
+    assert!(ledger.state.tokens[&Address::new("p")].prevent_destroy);
+    assert!(ledger.state.tokens[&Address::new("p")].secret.is_some(), "the secret is kept");
+}

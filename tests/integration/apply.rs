@@ -31,9 +31,12 @@ impl Env {
     }
 
     /// Writes `main.hcl`: the settings blocks plus `tokens` (HCL token blocks).
+    /// `unmanaged { personal = true }`: the admin token is a service token, and the emulator's
+    /// plain list shows a service-token caller no personal token at all, not even the ones it
+    /// created; `personal = true` makes the snapshot ask for `showAll`.
     fn config(&self, tokens: &str) {
         let body = format!(
-            "launchdarkly {{\n  base_url = \"{}\"\n  parallelism = 4\n}}\n\nstate {{\n  recipients = [\"{}\"]\n}}\n\n{tokens}\n",
+            "launchdarkly {{\n  base_url = \"{}\"\n  parallelism = 4\n}}\n\nstate {{\n  recipients = [\"{}\"]\n}}\n\nunmanaged {{\n  personal = true\n}}\n\n{tokens}\n",
             self.server.url, self.recipient
         );
         std::fs::write(self.dir.path().join("main.hcl"), body).unwrap();
@@ -110,7 +113,7 @@ impl Env {
         loop {
             let (status, body) = self.http(
                 "GET",
-                &format!("/api/v2/tokens?limit=100&offset={offset}"),
+                &format!("/api/v2/tokens?limit=100&offset={offset}&showAll=true"),
                 &self.server.admin_token,
             );
             assert_eq!(status, 200, "{body}");
@@ -159,7 +162,19 @@ fn collect_secrets(v: &Value, found: &mut BTreeMap<String, String>) {
 }
 
 /// A minimal HTTP/1.1 request (the tests need no HTTP client crate): status and JSON body.
+/// 429 and 503 (the emulator's fault knobs) are retried.
 fn http(base: &str, method: &str, path: &str, auth: &str) -> (u16, Value) {
+    for _ in 0..50 {
+        let (status, body) = http_once(base, method, path, auth);
+        if status != 429 && status != 503 {
+            return (status, body);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("{method} {path}: still 429/503 after 50 tries");
+}
+
+fn http_once(base: &str, method: &str, path: &str, auth: &str) -> (u16, Value) {
     let host = base.trim_start_matches("http://");
     let mut stream = TcpStream::connect(host).unwrap();
     write!(
@@ -336,7 +351,7 @@ fn saved_plans_apply_once_and_only_to_their_state() {
     let env = Env::start(&[]);
     env.config(&token_block("a", "  role = \"reader\""));
     let plan_file = env.dir.path().join("p.json");
-    assert_eq!(env.cmd().args(["plan", "-out"]).arg(&plan_file).output().unwrap().status.code(), Some(0));
+    assert_eq!(env.cmd().args(["plan", "--out"]).arg(&plan_file).output().unwrap().status.code(), Some(0));
     let saved = std::fs::read_to_string(&plan_file).unwrap();
     assert!(!saved.contains("api-"), "a plan file holds no secret");
     let out = env.cmd().arg("apply").arg(&plan_file).output().unwrap();
@@ -350,7 +365,7 @@ fn saved_plans_apply_once_and_only_to_their_state() {
     let other =
         config_dir(&[("main.hcl", &std::fs::read_to_string(env.dir.path().join("main.hcl")).unwrap())]);
     let other_plan = other.path().join("p.json");
-    let out = env.server.tokenform(other.path()).args(["plan", "-out"]).arg(&other_plan).output().unwrap();
+    let out = env.server.tokenform(other.path()).args(["plan", "--out"]).arg(&other_plan).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = env.cmd().arg("apply").arg(&other_plan).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
