@@ -115,11 +115,15 @@ pub fn check_saved_plan(plan: &Plan, state: &State) -> Result<(), ApplyError> {
     if plan.format_version != PLAN_FORMAT_VERSION {
         return Err(ApplyError::PlanFormat { found: plan.format_version, expected: PLAN_FORMAT_VERSION });
     }
-    // A state never written has a lineage drawn at random on each read: a plan made against
-    // nothing applies to nothing, whatever lineage each drew.
-    let never_written = |serial: u64| serial == 0 && state.tokens.is_empty() && state.retiring.is_empty();
-    if plan.serial == 0 && never_written(state.serial) {
-        return Ok(());
+    // Serial 0 is a state never written, whose lineage is drawn afresh on each read: a plan
+    // made against nothing applies to nothing, and is stale once anything was written.
+    if plan.serial == 0 {
+        let never_written = state.serial == 0 && state.tokens.is_empty() && state.retiring.is_empty();
+        return if never_written {
+            Ok(())
+        } else {
+            Err(ApplyError::StalePlan { plan_serial: 0, state_serial: state.serial })
+        };
     }
     if plan.lineage != state.lineage {
         return Err(ApplyError::DifferentLineage {

@@ -375,6 +375,7 @@ fn saved_plans_must_match_the_state() {
     plan.lineage = "drawn when the plan read the empty state".into();
     assert!(check_saved_plan(&plan, &ledger.state).is_ok(), "nothing written yet: any lineage");
     ledger.state.serial = 3;
+    assert!(matches!(check_saved_plan(&plan, &ledger.state), Err(ApplyError::StalePlan { .. })));
     let mut plan = plan_of(&ledger, vec![]);
     assert!(check_saved_plan(&plan, &ledger.state).is_ok());
     plan.serial += 1;

@@ -362,15 +362,29 @@ fn saved_plans_apply_once_and_only_to_their_state() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("stale plan"), "{}", text(&out));
 
     // A plan made for another state (another lineage) is refused, and nothing is done.
-    let other =
-        config_dir(&[("main.hcl", &std::fs::read_to_string(env.dir.path().join("main.hcl")).unwrap())]);
+    let other = config_dir(&[]);
+    let settings = std::fs::read_to_string(env.dir.path().join("main.hcl")).unwrap();
+    let settings = &settings[..settings.find("token \"a\"").unwrap()];
+    std::fs::write(
+        other.path().join("main.hcl"),
+        format!("{settings}{}", token_block("z", "  role = \"reader\"")),
+    )
+    .unwrap();
+    let out = env.server.tokenform(other.path()).args(["apply", "--auto-approve"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let more = format!(
+        "{settings}{}{}",
+        token_block("z", "  role = \"reader\""),
+        token_block("y", "  role = \"reader\"")
+    );
+    std::fs::write(other.path().join("main.hcl"), more).unwrap();
     let other_plan = other.path().join("p.json");
     let out = env.server.tokenform(other.path()).args(["plan", "--out"]).arg(&other_plan).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = env.cmd().arg("apply").arg(&other_plan).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("different lineage"), "{}", text(&out));
-    assert_eq!(env.live_names(), ["a"]);
+    assert_eq!(env.live_names(), ["a", "z"]);
 }
 
 #[test]
