@@ -284,6 +284,9 @@ pub struct DevServerArgs {
     /// Probability (0..1) of answering 503.
     #[arg(long, default_value_t = 0.0, value_name = "P")]
     pub fail_rate: f64,
+    /// Probability (0..1) that an operation is performed but its answer is lost (502).
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub lost_rate: f64,
     /// Largest page the list returns, whatever `limit` asks.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub page_max: u32,

@@ -1,27 +1,215 @@
 //! The HTTP client: auth header, API version, paging, retries and rate limits.
 //!
-//! CONTRACT STUB laid by the lead: the signatures are the interface other modules use;
-//! the bodies are to be written by the API issue.
-#![allow(clippy::unused_async)] // stub bodies; removed with them
+//! `Authorization: <token>` (no `Bearer`), `LD-API-Version`, `User-Agent: tokenform/<version>`,
+//! rustls, timeouts. https only, except on loopback. GET/PATCH/DELETE are retried on 429,
+//! 409, 5xx and connection errors; a create or reset is repeated only after a definite
+//! "not performed" answer (429, 503) and otherwise fails with `OutcomeUnknown`. It never
+//! logs, prints or returns a secret except the `token` of a create/reset answer (a `Secret`).
 
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use crate::api::model::{CallerIdentity, Live, PatchOp, Token, TokenPost};
-use crate::config::LaunchDarkly;
+use reqwest::Method;
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde::de::DeserializeOwned;
 
-/// Errors of the API client. Never carries a secret.
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-pub enum ApiError {
-    #[error("API operation `{what}` is not implemented yet")]
-    #[diagnostic(code(tokenform::api::not_implemented))]
-    NotImplemented { what: &'static str },
+pub use super::error::ApiError;
+use super::model::{CallerIdentity, CustomRole, Live, PatchOp, Token, TokenPage, TokenPost};
+use super::paging::{Page, fetch_all};
+use super::retry::{Repeat, RetryPolicy, retryable_status};
+use super::trace::{TraceSink, body_for_trace};
+use crate::config::{BaseUrl, LaunchDarkly};
+use crate::emulator::{Emulator, EmulatorOptions, RunningEmulator};
+use crate::secret::Secret;
+
+/// Everything a [`Client`] is built from (see [`Client::connect`] for the usual way).
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// `https://app.launchdarkly.com`, or http on loopback. No `/api/v2` suffix.
+    pub base_url: String,
+    pub token: Secret,
+    /// Sent as `LD-API-Version`.
+    pub api_version: u32,
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub retry: RetryPolicy,
+    /// The `limit` asked for on list pages (the server may cap it lower).
+    pub page_limit: u32,
+    /// List pages in flight at once; 1 is a sequential page-by-page walk.
+    pub page_concurrency: usize,
+    /// `-v`: where the redacted trace goes.
+    pub trace: Option<TraceSink>,
+}
+
+impl ClientOptions {
+    pub fn new(base_url: impl Into<String>, token: Secret) -> Self {
+        Self {
+            base_url: base_url.into(),
+            token,
+            api_version: 20_240_415,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
+            page_limit: 100,
+            page_concurrency: 8,
+            trace: None,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    base: String,
+    auth: HeaderValue,
+    retry: RetryPolicy,
+    page_limit: u32,
+    page_concurrency: usize,
+    trace: Option<TraceSink>,
+    requests: AtomicU64,
+    /// Custom roles by key, as looked up so far.
+    roles: Mutex<BTreeMap<String, CustomRole>>,
+    /// Kept alive for as long as any clone of the client (`base_url = "embedded"`).
+    embedded: Option<RunningEmulator>,
 }
 
 /// A connected LaunchDarkly client. Cheap to clone; safe to share across tasks.
 #[derive(Debug, Clone)]
-pub struct Client {}
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+/// A successful (or tolerated) answer.
+struct Answer {
+    status: u16,
+    body: axum::body::Bytes,
+}
+
+/// Checks a base URL: https anywhere, http only on loopback. Returns it without a trailing `/`.
+pub fn check_base_url(url: &str) -> Result<String, ApiError> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| ApiError::BadUrl { url: url.to_owned(), reason: e.to_string() })?;
+    if parsed.host_str().is_none() {
+        return Err(ApiError::BadUrl { url: url.to_owned(), reason: "no host".into() });
+    }
+    let loopback = is_loopback_url(url);
+    match parsed.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => return Err(ApiError::InsecureUrl { url: url.to_owned() }),
+        other => {
+            return Err(ApiError::BadUrl {
+                url: url.to_owned(),
+                reason: format!("unsupported scheme {other}"),
+            });
+        }
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+fn is_loopback_url(url: &str) -> bool {
+    reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).is_some_and(|host| {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost")
+            || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    })
+}
+
+/// Percent-encodes one path segment (ids come from users through `import`).
+fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+fn now_ms() -> i64 {
+    crate::emulator::store::now_ms()
+}
+
+/// How a request is sent and what it tolerates.
+struct Req {
+    method: Method,
+    path: String,
+    query: Vec<(&'static str, String)>,
+    body: Option<Vec<u8>>,
+    repeat: Repeat,
+    /// DELETE: a 404 after an earlier attempt means that attempt succeeded.
+    not_found_ok_after_retry: bool,
+}
+
+impl Req {
+    fn get(path: String) -> Self {
+        Req {
+            method: Method::GET,
+            path,
+            query: Vec::new(),
+            body: None,
+            repeat: Repeat::Safe,
+            not_found_ok_after_retry: false,
+        }
+    }
+}
 
 impl Client {
+    /// Builds a client for an explicit URL and token.
+    pub fn new(options: ClientOptions) -> Result<Client, ApiError> {
+        Self::build(options, None)
+    }
+
+    fn build(options: ClientOptions, embedded: Option<RunningEmulator>) -> Result<Client, ApiError> {
+        let base = check_base_url(&options.base_url)?;
+        let mut auth =
+            HeaderValue::from_str(options.token.expose().trim()).map_err(|_| ApiError::BadUrl {
+                url: base.clone(),
+                reason: "the access token is not a valid header value".into(),
+            })?;
+        auth.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(&options.api_version.to_string()) {
+            headers.insert("ld-api-version", v);
+        }
+        headers.insert(reqwest::header::ACCEPT, HeaderValue::from_static("application/json"));
+        let mut builder = reqwest::Client::builder();
+        if is_loopback_url(&base) {
+            // A system proxy must never see the loopback emulator's traffic (or its token).
+            builder = builder.no_proxy();
+        }
+        let http = builder
+            // The token is sent to the configured host only: no redirects.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("tokenform/", env!("CARGO_PKG_VERSION")))
+            .default_headers(headers)
+            .timeout(options.timeout)
+            .connect_timeout(options.connect_timeout)
+            .build()
+            .map_err(|e| ApiError::BadUrl { url: base.clone(), reason: e.to_string() })?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                auth,
+                retry: options.retry,
+                page_limit: options.page_limit.max(1),
+                page_concurrency: options.page_concurrency.max(1),
+                trace: options.trace,
+                requests: AtomicU64::new(0),
+                roles: Mutex::new(BTreeMap::new()),
+                embedded,
+            }),
+        })
+    }
+
     /// Resolves the base URL (https, or http on loopback; `embedded` starts the emulator
     /// in-process, persisted under `<config_dir>/.tokenform/`) and the access token from the
     /// env var `settings.access_token_env`. `verbose` prints a redacted request trace on stderr.
@@ -30,58 +218,413 @@ impl Client {
         config_dir: &Path,
         verbose: bool,
     ) -> Result<Client, ApiError> {
-        let _ = (settings, config_dir, verbose);
-        Err(ApiError::NotImplemented { what: "connect" })
+        let trace = verbose.then(TraceSink::stderr);
+        match &settings.base_url {
+            BaseUrl::Embedded => {
+                let dir = config_dir.join(".tokenform");
+                let running = Emulator::start(EmulatorOptions {
+                    data: Some(dir.join("emulator.json")),
+                    admin_token_file: Some(dir.join("admin-token")),
+                    ..EmulatorOptions::default()
+                })
+                .await
+                .map_err(|e| ApiError::Embedded { reason: e.to_string() })?;
+                let mut options = ClientOptions::new(running.url(), running.admin_token().clone());
+                options.api_version = settings.api_version;
+                options.trace = trace;
+                Self::build(options, Some(running))
+            }
+            BaseUrl::Url(url) => {
+                check_base_url(url)?;
+                let env = &settings.access_token_env;
+                let token = std::env::var(env).ok().filter(|t| !t.trim().is_empty());
+                let token = token.ok_or_else(|| ApiError::MissingToken { env: env.clone() })?;
+                let mut options = ClientOptions::new(url.clone(), Secret::new(token.trim()));
+                options.api_version = settings.api_version;
+                options.trace = trace;
+                Self::new(options)
+            }
+        }
+    }
+
+    /// The base URL requests go to (for embedded mode: the in-process emulator's).
+    pub fn base_url(&self) -> &str {
+        &self.inner.base
+    }
+
+    /// The in-process emulator, when `base_url = "embedded"`.
+    pub fn embedded(&self) -> Option<&RunningEmulator> {
+        self.inner.embedded.as_ref()
+    }
+
+    fn trace(&self, line: &str) {
+        if let Some(t) = &self.inner.trace {
+            t.line(line);
+        }
+    }
+
+    /// Sends one logical request, with the retries its kind allows.
+    async fn send(&self, req: &Req) -> Result<Answer, ApiError> {
+        let method = req.method.as_str();
+        let url = format!("{}{}", self.inner.base, req.path);
+        let policy = &self.inner.retry;
+        let mut retries = 0u32;
+        let mut rate_limited = 0u32;
+        loop {
+            let attempt = retries + rate_limited;
+            self.inner.requests.fetch_add(1, Ordering::Relaxed);
+            let mut builder = self
+                .inner
+                .http
+                .request(req.method.clone(), &url)
+                .header("authorization", self.inner.auth.clone());
+            if !req.query.is_empty() {
+                builder = builder.query(&req.query);
+            }
+            if let Some(body) = &req.body {
+                builder = builder.header("content-type", "application/json").body(body.clone());
+            }
+            if self.inner.trace.is_some() {
+                let q: Vec<String> = req.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let q = if q.is_empty() { String::new() } else { format!("?{}", q.join("&")) };
+                let retry = if attempt > 0 { format!(" (retry {attempt})") } else { String::new() };
+                self.trace(&format!("-> {method} {url}{q}{retry}  Authorization: <redacted>"));
+                if let Some(body) = &req.body {
+                    self.trace(&format!("   {}", body_for_trace(body)));
+                }
+            }
+            let started = Instant::now();
+            let sent = builder.send().await;
+            let outcome = match sent {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let headers = resp.headers().clone();
+                    resp.bytes().await.map(|b| (status, headers, b))
+                }
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok((status, headers, body)) => {
+                    if self.inner.trace.is_some() {
+                        let rl: Vec<String> = [
+                            "x-ratelimit-route-remaining",
+                            "x-ratelimit-global-remaining",
+                            "x-ratelimit-reset",
+                            "retry-after",
+                        ]
+                        .iter()
+                        .filter_map(|h| {
+                            headers.get(*h).and_then(|v| v.to_str().ok()).map(|v| format!("{h}={v}"))
+                        })
+                        .collect();
+                        self.trace(&format!(
+                            "<- {status} {method} {} in {} ms {}",
+                            req.path,
+                            started.elapsed().as_millis(),
+                            rl.join(" ")
+                        ));
+                        let b = body_for_trace(&body);
+                        if !b.is_empty() {
+                            self.trace(&format!("   {b}"));
+                        }
+                    }
+                    if (200..300).contains(&status)
+                        || (status == 404 && req.not_found_ok_after_retry && attempt > 0)
+                    {
+                        return Ok(Answer { status, body });
+                    }
+                    if status == 429 && rate_limited < policy.max_rate_limit_retries {
+                        let wait = policy.rate_limit_wait(&headers, now_ms(), rate_limited);
+                        rate_limited += 1;
+                        self.trace(&format!("   rate limited; waiting {} ms", wait.as_millis()));
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    if status != 429 && retryable_status(status, req.repeat) && retries < policy.max_retries {
+                        let wait = policy.backoff(retries);
+                        retries += 1;
+                        self.trace(&format!("   retrying in {} ms", wait.as_millis()));
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    if req.repeat == Repeat::NotPerformedOnly && status >= 500 && status != 503 {
+                        // A 500/502/504 may come after the server (or a proxy) acted on it.
+                        return Err(ApiError::OutcomeUnknown {
+                            method: method.into(),
+                            path: req.path.clone(),
+                        });
+                    }
+                    return Err(ApiError::from_status(method, &req.path, status, &body));
+                }
+                Err(e) => {
+                    let reason = crate::secret::redact_secrets(&describe(&e));
+                    self.trace(&format!("<- {method} {} failed: {reason}", req.path));
+                    // A connection that never opened carried nothing; anything later may have.
+                    if req.repeat == Repeat::NotPerformedOnly && !e.is_connect() {
+                        return Err(ApiError::OutcomeUnknown {
+                            method: method.into(),
+                            path: req.path.clone(),
+                        });
+                    }
+                    if retries < policy.max_retries {
+                        let wait = policy.backoff(retries);
+                        retries += 1;
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    return Err(ApiError::Transport {
+                        method: method.into(),
+                        path: req.path.clone(),
+                        reason,
+                    });
+                }
+            }
+        }
+    }
+
+    async fn send_json<T: DeserializeOwned>(&self, req: &Req) -> Result<T, ApiError> {
+        let answer = self.send(req).await?;
+        serde_json::from_slice(&answer.body).map_err(|e| ApiError::Decode {
+            method: req.method.as_str().into(),
+            path: req.path.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn body<T: serde::Serialize + ?Sized>(value: &T) -> Vec<u8> {
+        // Serializing plain models cannot fail; an empty body would be refused by the server anyway.
+        serde_json::to_vec(value).unwrap_or_default()
     }
 
     /// One snapshot: every token (all pages; `show_all` asks for other members' personal
     /// tokens), the caller identity, and the custom roles named by `role_keys` (plus those
     /// live tokens use, when resolvable).
     pub async fn fetch_live(&self, role_keys: &[String], show_all: bool) -> Result<Live, ApiError> {
-        let _ = (role_keys, show_all);
-        Err(ApiError::NotImplemented { what: "fetch_live" })
+        let (tokens, caller, custom_roles) =
+            tokio::try_join!(self.list_tokens(show_all), self.caller_identity(), self.roles_for(role_keys))?;
+        Ok(Live { tokens, caller, custom_roles })
     }
 
+    /// Every custom role (when the token may list them), else those of `keys`, by key.
+    async fn roles_for(&self, keys: &[String]) -> Result<BTreeMap<String, CustomRole>, ApiError> {
+        match self.list_custom_roles().await {
+            Ok(roles) => Ok(roles.into_iter().map(|r| (r.key.clone(), r)).collect()),
+            Err(ApiError::Forbidden { .. }) => {
+                let mut out = BTreeMap::new();
+                for key in keys {
+                    if let Some(role) = self.custom_role(key).await? {
+                        out.insert(role.key.clone(), role);
+                    }
+                }
+                Ok(out)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn page<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        offset: u64,
+        extra: &[(&'static str, String)],
+    ) -> Result<Page<T>, ApiError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Raw<T> {
+            #[serde(default = "Vec::new")]
+            items: Vec<T>,
+            #[serde(default)]
+            total_count: Option<u64>,
+        }
+        let mut req = Req::get(path.to_owned());
+        req.query = vec![("limit", self.inner.page_limit.to_string()), ("offset", offset.to_string())];
+        req.query.extend(extra.iter().cloned());
+        let raw: Raw<T> = self.send_json(&req).await?;
+        Ok(Page { items: raw.items, total: raw.total_count })
+    }
+
+    /// Every token the caller can see, all pages.
     pub async fn list_tokens(&self, show_all: bool) -> Result<Vec<Token>, ApiError> {
-        let _ = show_all;
-        Err(ApiError::NotImplemented { what: "list_tokens" })
+        let extra = if show_all { vec![("showAll", "true".to_owned())] } else { Vec::new() };
+        let extra = &extra;
+        fetch_all(
+            |offset| async move { self.page::<Token>("/api/v2/tokens", offset, extra).await },
+            |t: &Token| t.id.clone(),
+            self.inner.page_concurrency,
+        )
+        .await
+    }
+
+    /// One page of the token list, as the server returns it (for tests and tools).
+    pub async fn list_tokens_page(
+        &self,
+        limit: u32,
+        offset: u64,
+        show_all: bool,
+    ) -> Result<TokenPage, ApiError> {
+        let mut req = Req::get("/api/v2/tokens".into());
+        req.query = vec![("limit", limit.to_string()), ("offset", offset.to_string())];
+        if show_all {
+            req.query.push(("showAll", "true".into()));
+        }
+        self.send_json(&req).await
     }
 
     pub async fn get_token(&self, id: &str) -> Result<Token, ApiError> {
-        let _ = id;
-        Err(ApiError::NotImplemented { what: "get_token" })
+        self.send_json(&Req::get(format!("/api/v2/tokens/{}", segment(id)))).await
     }
 
     /// POST a create. Never retried blindly: when the request may have reached the server
     /// but no answer came, the error says the outcome is unknown (apply reconciles by listing).
     pub async fn create_token(&self, body: &TokenPost) -> Result<Token, ApiError> {
-        let _ = body;
-        Err(ApiError::NotImplemented { what: "create_token" })
+        let req = Req {
+            method: Method::POST,
+            path: "/api/v2/tokens".into(),
+            query: Vec::new(),
+            body: Some(Self::body(body)),
+            repeat: Repeat::NotPerformedOnly,
+            not_found_ok_after_retry: false,
+        };
+        self.send_json(&req).await
     }
 
     pub async fn patch_token(&self, id: &str, ops: &[PatchOp]) -> Result<Token, ApiError> {
-        let _ = (id, ops);
-        Err(ApiError::NotImplemented { what: "patch_token" })
+        let req = Req {
+            method: Method::PATCH,
+            path: format!("/api/v2/tokens/{}", segment(id)),
+            query: Vec::new(),
+            body: Some(Self::body(ops)),
+            repeat: Repeat::Safe,
+            not_found_ok_after_retry: false,
+        };
+        self.send_json(&req).await
     }
 
     /// DELETE; a 404 after a retried attempt counts as success.
     pub async fn delete_token(&self, id: &str) -> Result<(), ApiError> {
-        let _ = id;
-        Err(ApiError::NotImplemented { what: "delete_token" })
+        let req = Req {
+            method: Method::DELETE,
+            path: format!("/api/v2/tokens/{}", segment(id)),
+            query: Vec::new(),
+            body: None,
+            repeat: Repeat::Safe,
+            not_found_ok_after_retry: true,
+        };
+        let answer = self.send(&req).await?;
+        let _ = answer.status;
+        Ok(())
     }
 
     /// Legacy reset: a new secret; the old one works until `expiry_ms` (Unix ms).
+    /// Sends the expiry both as the query parameter (spec) and in a JSON body (older clients).
     pub async fn reset_token(&self, id: &str, expiry_ms: Option<i64>) -> Result<Token, ApiError> {
-        let _ = (id, expiry_ms);
-        Err(ApiError::NotImplemented { what: "reset_token" })
+        let body = match expiry_ms {
+            Some(e) => serde_json::json!({ "expiry": e }),
+            None => serde_json::json!({}),
+        };
+        let req = Req {
+            method: Method::POST,
+            path: format!("/api/v2/tokens/{}/reset", segment(id)),
+            query: expiry_ms.map(|e| vec![("expiry", e.to_string())]).unwrap_or_default(),
+            body: Some(Self::body(&body)),
+            repeat: Repeat::NotPerformedOnly,
+            not_found_ok_after_retry: false,
+        };
+        self.send_json(&req).await
     }
 
     pub async fn caller_identity(&self) -> Result<CallerIdentity, ApiError> {
-        Err(ApiError::NotImplemented { what: "caller_identity" })
+        self.send_json(&Req::get("/api/v2/caller-identity".into())).await
+    }
+
+    /// Every custom role (all pages); fills the key → role cache.
+    pub async fn list_custom_roles(&self) -> Result<Vec<CustomRole>, ApiError> {
+        let roles = fetch_all(
+            |offset| async move { self.page::<CustomRole>("/api/v2/roles", offset, &[]).await },
+            |r: &CustomRole| r.id.clone(),
+            self.inner.page_concurrency,
+        )
+        .await?;
+        let mut cache = self.inner.roles.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for r in &roles {
+            cache.insert(r.key.clone(), r.clone());
+        }
+        Ok(roles)
+    }
+
+    /// One custom role by key (cached); `None` when there is no such role.
+    pub async fn custom_role(&self, key: &str) -> Result<Option<CustomRole>, ApiError> {
+        if let Some(r) = self.inner.roles.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(key) {
+            return Ok(Some(r.clone()));
+        }
+        match self.send_json::<CustomRole>(&Req::get(format!("/api/v2/roles/{}", segment(key)))).await {
+            Ok(role) => {
+                let mut cache = self.inner.roles.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                cache.insert(key.to_owned(), role.clone());
+                Ok(Some(role))
+            }
+            Err(ApiError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Custom role keys → ids (cached); unknown keys are left out.
+    pub async fn resolve_role_keys(&self, keys: &[String]) -> Result<BTreeMap<String, String>, ApiError> {
+        let mut out = BTreeMap::new();
+        for key in keys {
+            if let Some(role) = self.custom_role(key).await? {
+                out.insert(key.clone(), role.id);
+            }
+        }
+        Ok(out)
     }
 
     /// HTTP requests sent so far (retries included), for benchmarks and tests.
     pub fn request_count(&self) -> u64 {
-        0
+        self.inner.requests.load(Ordering::Relaxed)
+    }
+}
+
+/// A reqwest error in a few words, without the URL's query (nothing secret there, but noisy).
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "the request timed out".into()
+    } else if e.is_connect() {
+        format!(
+            "cannot connect: {}",
+            std::error::Error::source(e).map(ToString::to_string).unwrap_or_default()
+        )
+    } else {
+        let mut s = e.to_string();
+        let mut src = std::error::Error::source(e);
+        while let Some(inner) = src {
+            s.push_str(": ");
+            s.push_str(&inner.to_string());
+            src = inner.source();
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_must_be_https_unless_loopback() {
+        assert!(check_base_url("https://app.launchdarkly.com/").is_ok());
+        assert!(check_base_url("http://127.0.0.1:8765").is_ok());
+        assert!(check_base_url("http://localhost:1").is_ok());
+        assert!(check_base_url("http://[::1]:1").is_ok());
+        assert!(matches!(check_base_url("http://app.launchdarkly.com"), Err(ApiError::InsecureUrl { .. })));
+        assert!(matches!(check_base_url("http://10.0.0.1"), Err(ApiError::InsecureUrl { .. })));
+        assert!(matches!(check_base_url("ftp://x"), Err(ApiError::BadUrl { .. })));
+        assert!(matches!(check_base_url("not a url"), Err(ApiError::BadUrl { .. })));
+    }
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(segment("61095542756dba551110ae21"), "61095542756dba551110ae21");
+        assert_eq!(segment("../x y"), "..%2Fx%20y");
     }
 }

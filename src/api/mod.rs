@@ -5,5 +5,11 @@ pub mod model;
 
 pub use model::{CallerIdentity, CustomRole, Live, PatchOp, Token, TokenPost};
 pub mod client;
+pub mod error;
+pub mod paging;
+pub mod retry;
+pub mod trace;
 
-pub use client::{ApiError, Client};
+pub use client::{ApiError, Client, ClientOptions};
+pub use retry::RetryPolicy;
+pub use trace::TraceSink;

@@ -170,7 +170,7 @@ impl Ledger for FakeLedger {
         issued_at: jiff::Timestamp,
     ) -> Result<SecretRecord, StateError> {
         if self.no_recipients {
-            return Err(StateError::NotImplemented { what: "no recipients" });
+            return Err(StateError::NoRecipients { what: "a fake secret".into() });
         }
         Ok(SecretRecord {
             // Reversible for tests only: the fake's "ciphertext" is the secret itself.
@@ -182,22 +182,7 @@ impl Ledger for FakeLedger {
     }
 
     fn record(&mut self, record: JournalRecord) -> Result<(), StateError> {
-        let s = &mut self.state;
-        match record.clone() {
-            JournalRecord::Upsert { address, token } => {
-                s.tokens.insert(address, *token);
-            }
-            JournalRecord::Remove { address } => {
-                s.tokens.remove(&address);
-            }
-            JournalRecord::PendingCreate { pending } => {
-                s.pending_creates.retain(|p| p.address != pending.address);
-                s.pending_creates.push(pending);
-            }
-            JournalRecord::ClearPending { address } => s.pending_creates.retain(|p| p.address != address),
-            JournalRecord::AddRetiring { retiring } => s.retiring.push(retiring),
-            JournalRecord::RemoveRetiring { id } => s.retiring.retain(|r| r.id != id),
-        }
+        record.clone().apply_to(&mut self.state);
         self.journal.push(record);
         Ok(())
     }

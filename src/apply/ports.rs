@@ -45,7 +45,9 @@ pub fn classify(err: &ApiError) -> CallError {
 
 fn classify_kind(err: &ApiError) -> ErrorClass {
     match err {
-        ApiError::NotImplemented { .. } => ErrorClass::Failed,
+        ApiError::OutcomeUnknown { .. } => ErrorClass::OutcomeUnknown,
+        e if e.is_not_found() => ErrorClass::NotFound,
+        _ => ErrorClass::Failed,
     }
 }
 
@@ -81,8 +83,15 @@ impl TokenApi for Client {
     }
 
     async fn list(&self) -> Result<Vec<Token>, CallError> {
-        // Only the caller's own tokens can be its orphans: no showAll.
-        self.list_tokens(false).await.map_err(|e| classify(&e))
+        // `showAll`: a service-token caller's plain list hides every personal token, including
+        // the ones it just created. Callers that may not use it get the plain list.
+        match self.list_tokens(true).await {
+            Ok(tokens) => Ok(tokens),
+            Err(e) if matches!(e.status(), Some(400 | 403)) => {
+                self.list_tokens(false).await.map_err(|e| classify(&e))
+            }
+            Err(e) => Err(classify(&e)),
+        }
     }
 }
 
@@ -120,6 +129,10 @@ impl Ledger for StateStore {
 
     fn record(&mut self, record: JournalRecord) -> Result<(), StateError> {
         StateStore::record(self, record)
+    }
+
+    fn record_all(&mut self, records: Vec<JournalRecord>) -> Result<(), StateError> {
+        StateStore::record_all(self, records)
     }
 
     fn save(&mut self) -> Result<(), StateError> {

@@ -2,7 +2,6 @@
 //! Also the session shared with `destroy`: open everything under the state lock, plan,
 //! confirm, run, report.
 
-use std::fmt::Write as _;
 use std::io::{BufRead, IsTerminal, Write as _};
 use std::path::Path;
 use std::time::Duration;
@@ -10,15 +9,16 @@ use std::time::Duration;
 use miette::{Context as _, IntoDiagnostic};
 
 use super::Context;
+use super::plan::{Prepared, plan_options, prepare, print, render, role_keys, runtime};
 use crate::ExitStatus;
 use crate::api::Client;
 use crate::api::model::Live;
 use crate::apply::{ApplyOptions, Outcome, Progress, check_saved_plan};
-use crate::cli::{ApplyArgs, SelectArgs};
+use crate::cli::{ApplyArgs, Format};
 use crate::config::{Config, VarInputs};
-use crate::model::{Access, Address, parse_duration};
+use crate::model::parse_duration;
 use crate::plan::PlanOptions;
-use crate::plan::model::{ActionKind, Plan};
+use crate::plan::model::Plan;
 use crate::state::{LockMode, StateStore};
 
 /// Everything an apply needs, opened under the exclusive state lock.
@@ -48,17 +48,8 @@ pub(super) fn lock_timeout(text: &str) -> miette::Result<Duration> {
     })
 }
 
-/// A runtime for one command.
-pub(super) fn runtime() -> miette::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .into_diagnostic()
-        .wrap_err("could not start the async runtime")
-}
-
-/// Loads the configuration, takes the state lock, connects, and fetches one live snapshot.
+/// Loads the configuration, takes the state lock, connects, and fetches one live snapshot
+/// (`apply PLANFILE` and `import`, which do not plan).
 pub(super) async fn open_session(
     ctx: &Context,
     vars: &crate::cli::VarArgs,
@@ -66,57 +57,10 @@ pub(super) async fn open_session(
     command: &str,
 ) -> miette::Result<Session> {
     let config = crate::config::load(&ctx.global.dir, &VarInputs::from_args(vars))?;
-    let timeout = lock_timeout(lock_timeout_text)?;
-    let store =
-        StateStore::open(&config.state, LockMode::Exclusive { timeout, command: command.to_owned() }, None)?;
+    let store = StateStore::open(&config.state, exclusive(lock_timeout_text, command)?, None)?;
     let client = Client::connect(&config.launchdarkly, &config.dir, ctx.global.verbose).await?;
     let live = client.fetch_live(&role_keys(&config), config.unmanaged.personal).await?;
     Ok(Session { config, store, client, live })
-}
-
-/// The custom role keys the configuration names (the snapshot resolves them to ids).
-pub(super) fn role_keys(config: &Config) -> Vec<String> {
-    let mut keys: Vec<String> = config
-        .tokens
-        .values()
-        .filter_map(|t| match &t.access {
-            Access::CustomRoles(keys) => Some(keys.clone()),
-            _ => None,
-        })
-        .flatten()
-        .collect();
-    keys.sort();
-    keys.dedup();
-    keys
-}
-
-/// Parses `--target` / `--rotate` addresses.
-pub(super) fn addresses(list: &[String]) -> miette::Result<Vec<Address>> {
-    list.iter()
-        .map(|a| {
-            a.parse::<Address>().map_err(|e| {
-                miette::miette!(
-                    code = "tokenform::cli::bad_address",
-                    help = "e.g. token.ci or token.deploy[\"prod\"]",
-                    "{e}"
-                )
-            })
-        })
-        .collect()
-}
-
-pub(super) fn plan_options(select: &SelectArgs) -> miette::Result<PlanOptions> {
-    Ok(PlanOptions {
-        targets: addresses(&select.targets)?,
-        rotate: addresses(&select.rotate)?,
-        refresh_only: select.refresh_only,
-        destroy: false,
-    })
-}
-
-/// Plans against the session's state and snapshot.
-pub(super) fn make_plan(s: &Session, opts: &PlanOptions) -> miette::Result<Plan> {
-    Ok(crate::plan::plan(&s.config, s.store.state(), &s.live, jiff::Timestamp::now(), opts)?)
 }
 
 /// Reads a plan saved by `plan -out`.
@@ -134,63 +78,28 @@ fn read_plan(path: &Path) -> miette::Result<Plan> {
     })
 }
 
-/// True when the plan changes nothing (a refresh-only plan with drift still records it).
-pub(super) fn nothing_to_do(plan: &Plan) -> bool {
-    plan.is_empty() && (!plan.refresh_only || plan.drift.is_empty())
-}
-
-/// The plan, for people.
-#[allow(clippy::print_stdout)] // the plan is this command's output
-pub(super) fn show_plan(ctx: &Context, plan: &Plan) {
+/// The plan, for people (the human renderer `plan` uses).
+pub(super) fn show_plan(ctx: &Context, plan: &Plan) -> miette::Result<()> {
     if ctx.global.quiet {
-        return;
+        return Ok(());
     }
-    println!("{}", describe(plan));
+    print(&render(plan, Format::Human, ctx.color))
 }
 
-/// A plain listing of the actions and counts (render::human gives the full diff view).
-fn describe(plan: &Plan) -> String {
-    let mut out = String::new();
-    let (mut create, mut update, mut rotate, mut delete) = (0, 0, 0, 0);
-    for a in &plan.actions {
-        let (symbol, what) = match a.kind {
-            ActionKind::Import => ("<=", "will be imported"),
-            ActionKind::Create => ("+", "will be created"),
-            ActionKind::Update => ("~", "will be updated in-place"),
-            ActionKind::Replace if a.create_before_destroy => ("+/-", "must be replaced"),
-            ActionKind::Replace => ("-/+", "must be replaced"),
-            ActionKind::Rotate => ("@", "will be rotated"),
-            ActionKind::Retire => ("-", "old generation will be deleted"),
-            ActionKind::Delete => ("-", "will be destroyed"),
-            ActionKind::Forget => ("x", "will be removed from state (not deleted)"),
-        };
-        match a.kind {
-            ActionKind::Create => create += 1,
-            ActionKind::Update => update += 1,
-            ActionKind::Replace => {
-                create += 1;
-                delete += 1;
-            }
-            ActionKind::Rotate => rotate += 1,
-            ActionKind::Retire | ActionKind::Delete => delete += 1,
-            ActionKind::Import | ActionKind::Forget => {}
-        }
-        let label = a.address.as_ref().map_or_else(
-            || format!("token id {}", a.token_id.as_deref().unwrap_or("?")),
-            ToString::to_string,
-        );
-        let _ = writeln!(out, "  {symbol} {label} ({}) {what}", a.name);
-    }
-    if plan.refresh_only {
-        for d in &plan.drift {
-            let _ = writeln!(out, "  ~ {} changed outside tokenform: state will be refreshed", d.address);
-        }
-    }
-    let _ = write!(
-        out,
-        "\nPlan: {create} to create, {update} to update, {rotate} to rotate, {delete} to delete."
-    );
-    out
+/// The exclusive lock of a command that may write state.
+pub(super) fn exclusive(lock_timeout_text: &str, command: &str) -> miette::Result<LockMode> {
+    Ok(LockMode::Exclusive { timeout: lock_timeout(lock_timeout_text)?, command: command.to_owned() })
+}
+
+/// Plans under the exclusive lock (the planner's shared front half), as a session.
+pub(super) async fn planned_session(
+    ctx: &Context,
+    vars: &crate::cli::VarArgs,
+    lock: LockMode,
+    opts: &PlanOptions,
+) -> miette::Result<(Session, Plan)> {
+    let Prepared { config, store, client, live, plan } = prepare(ctx, vars, lock, opts).await?;
+    Ok((Session { config, store, client, live }, plan))
 }
 
 /// Asks `Only 'yes' will be accepted`; without a terminal, refuses.
@@ -286,16 +195,16 @@ pub fn run(ctx: &Context, args: &ApplyArgs) -> miette::Result<ExitStatus> {
 
 #[allow(clippy::print_stdout)] // "No changes." is this command's output
 async fn run_async(ctx: &Context, args: &ApplyArgs) -> miette::Result<ExitStatus> {
-    let mut s = open_session(ctx, &args.select.vars, &args.lock.lock_timeout, "apply").await?;
-    let plan = match &args.plan_file {
-        Some(path) => {
-            let plan = read_plan(path)?;
-            check_saved_plan(&plan, s.store.state())?;
-            plan
-        }
-        None => make_plan(&s, &plan_options(&args.select)?)?,
+    let (mut s, plan) = if let Some(path) = &args.plan_file {
+        let s = open_session(ctx, &args.select.vars, &args.lock.lock_timeout, "apply").await?;
+        let plan = read_plan(path)?;
+        check_saved_plan(&plan, s.store.state())?;
+        (s, plan)
+    } else {
+        let lock = exclusive(&args.lock.lock_timeout, "apply")?;
+        planned_session(ctx, &args.select.vars, lock, &plan_options(&args.select, false)?).await?
     };
-    if nothing_to_do(&plan) {
+    if !plan.has_changes() {
         if !ctx.global.quiet {
             println!("No changes. Tokens match the configuration.");
         }
@@ -303,7 +212,7 @@ async fn run_async(ctx: &Context, args: &ApplyArgs) -> miette::Result<ExitStatus
     }
     // A saved plan was reviewed when it was made: applying it is the approval.
     if args.plan_file.is_none() {
-        show_plan(ctx, &plan);
+        show_plan(ctx, &plan)?;
         if !args.auto_approve && !confirm(Mode::Apply)? {
             println!("Apply cancelled.");
             return Ok(ExitStatus::Error);

@@ -3,12 +3,10 @@
 //! the same way.
 
 use super::Context;
-use super::apply::{
-    Mode, addresses, confirm, execute, make_plan, nothing_to_do, open_session, runtime, show_plan,
-};
+use super::apply::{Mode, confirm, exclusive, execute, planned_session, show_plan};
+use super::plan::{plan_options, runtime};
 use crate::ExitStatus;
-use crate::cli::DestroyArgs;
-use crate::plan::PlanOptions;
+use crate::cli::{DestroyArgs, SelectArgs};
 
 pub fn run(ctx: &Context, args: &DestroyArgs) -> miette::Result<ExitStatus> {
     runtime()?.block_on(run_async(ctx, args))
@@ -16,16 +14,16 @@ pub fn run(ctx: &Context, args: &DestroyArgs) -> miette::Result<ExitStatus> {
 
 #[allow(clippy::print_stdout)] // "No changes." and "Destroy cancelled." are this command's output
 async fn run_async(ctx: &Context, args: &DestroyArgs) -> miette::Result<ExitStatus> {
-    let mut s = open_session(ctx, &args.vars, &args.lock.lock_timeout, "destroy").await?;
-    let opts = PlanOptions { targets: addresses(&args.targets)?, destroy: true, ..PlanOptions::default() };
-    let plan = make_plan(&s, &opts)?;
-    if nothing_to_do(&plan) {
+    let select = SelectArgs { targets: args.targets.clone(), ..SelectArgs::default() };
+    let lock = exclusive(&args.lock.lock_timeout, "destroy")?;
+    let (mut s, plan) = planned_session(ctx, &args.vars, lock, &plan_options(&select, true)?).await?;
+    if !plan.has_changes() {
         if !ctx.global.quiet {
             println!("No changes. No managed tokens to destroy.");
         }
         return Ok(ExitStatus::Success);
     }
-    show_plan(ctx, &plan);
+    show_plan(ctx, &plan)?;
     if !args.auto_approve && !confirm(Mode::Destroy)? {
         println!("Destroy cancelled.");
         return Ok(ExitStatus::Error);

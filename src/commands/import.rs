@@ -4,7 +4,8 @@
 //! does not declare (the next apply would delete the token again).
 
 use super::Context;
-use super::apply::{Mode, execute, open_session, runtime};
+use super::apply::{Mode, execute, open_session};
+use super::plan::runtime;
 use crate::ExitStatus;
 use crate::cli::ImportArgs;
 use crate::model::Address;

@@ -1,8 +1,123 @@
-//! `tokenform init`.
+//! `tokenform init`: a starter `main.hcl` (a sample token, and a `state` block whose
+//! recipient is the identity's) and an age identity `tokenform.key` (0600) unless one
+//! exists. Never overwrites a file; never writes `main.hcl` into a directory that
+//! already has a configuration.
+
+use std::path::Path;
 
 use super::Context;
+use super::keygen::write_new_private_file;
 use crate::ExitStatus;
+use crate::state::identity::{generate_identity_file, recipients_of};
 
-pub fn run(_ctx: &Context, _args: &crate::cli::InitArgs) -> miette::Result<ExitStatus> {
-    super::not_implemented("init")
+/// The identity file `init` creates in the config dir.
+pub const KEY_FILE: &str = "tokenform.key";
+
+pub fn run(ctx: &Context, _args: &crate::cli::InitArgs) -> miette::Result<ExitStatus> {
+    let dir = &ctx.global.dir;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        miette::miette!(code = "tokenform::init::io", "could not create {}: {e}", dir.display())
+    })?;
+    let say = |msg: String| {
+        if !ctx.global.quiet {
+            eprintln!("{msg}");
+        }
+    };
+
+    let key_path = dir.join(KEY_FILE);
+    let recipient = if key_path.exists() {
+        let bytes = std::fs::read(&key_path).map_err(|e| {
+            miette::miette!(code = "tokenform::init::io", "could not read {}: {e}", key_path.display())
+        })?;
+        let recipients = recipients_of(&bytes).map_err(|why| {
+            miette::miette!(
+                code = "tokenform::init::bad_key",
+                help = "move it away, or write main.hcl by hand with its recipient",
+                "{} exists but is not an age identity file: {why}",
+                key_path.display()
+            )
+        })?;
+        say(format!("{} exists; kept it.", key_path.display()));
+        recipients.into_iter().next().ok_or_else(|| {
+            miette::miette!(code = "tokenform::init::bad_key", "{} holds no identity", key_path.display())
+        })?
+    } else {
+        let (text, recipient) = generate_identity_file(jiff::Timestamp::now());
+        write_new_private_file(&key_path, text.as_bytes())?;
+        say(format!(
+            "Wrote the identity {} (mode 0600): keep it secret, out of version control.",
+            key_path.display()
+        ));
+        recipient
+    };
+
+    let main = dir.join("main.hcl");
+    if let Some(existing) = existing_config(dir) {
+        say(format!("{existing} exists; left the configuration as it is. Add to its state block:"));
+        say(format!("  recipients = [\"{recipient}\"]"));
+    } else {
+        write_new_file(&main, starter_config(&recipient).as_bytes())?;
+        say(format!(
+            "Wrote {}. Next: export LAUNCHDARKLY_ACCESS_TOKEN, then `tokenform plan`.",
+            main.display()
+        ));
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// The first `*.hcl` / `*.hcl.json` file of `dir`, if any.
+fn existing_config(dir: &Path) -> Option<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            let path = Path::new(n);
+            let ext_is = |e: &str| path.extension().is_some_and(|x| x.eq_ignore_ascii_case(e));
+            ext_is("hcl") || (ext_is("json") && n.to_ascii_lowercase().ends_with(".hcl.json"))
+        })
+        .collect();
+    names.sort();
+    names.into_iter().next()
+}
+
+fn write_new_file(path: &Path, bytes: &[u8]) -> miette::Result<()> {
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(|e| {
+        miette::miette!(code = "tokenform::init::io", "could not create {}: {e}", path.display())
+    })?;
+    file.write_all(bytes)
+        .map_err(|e| miette::miette!(code = "tokenform::init::io", "could not write {}: {e}", path.display()))
+}
+
+/// The starter configuration, encrypting secrets to `recipient`.
+pub fn starter_config(recipient: &str) -> String {
+    format!(
+        r#"# tokenform configuration: every *.hcl file in this directory is read.
+# `tokenform plan` shows what `tokenform apply` would change.
+
+launchdarkly {{
+  # The API token tokenform authenticates with is read from this env var.
+  access_token_env = "LAUNCHDARKLY_ACCESS_TOKEN"
+  # base_url = "embedded"   # try tokenform without an account: a local emulator
+}}
+
+state {{
+  path = "tokenform.state.json"
+  # Who can read the secrets in state: public keys only (`tokenform keygen` makes one).
+  # The matching identity (tokenform.key) is needed only by `secret`, `output` and `rekey`.
+  recipients = ["{recipient}"]
+}}
+
+token "ci_reader" {{
+  description   = "Read-only token for CI"
+  role          = "reader"
+  service_token = true
+
+  rotation {{
+    every = "90d"
+  }}
+}}
+"#
+    )
 }

@@ -1,8 +1,147 @@
-//! `tokenform plan`.
+//! `tokenform plan`: load the configuration, read the state (no lock, no identity), take
+//! one live snapshot, plan, print; `-out FILE` saves the plan as JSON (never a secret).
+//!
+//! [`prepare`] is the shared front half of `plan`, `apply` (without a plan file) and
+//! `destroy`: everything up to and including the plan value.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+
+use miette::{Context as _, IntoDiagnostic as _};
 
 use super::Context;
 use crate::ExitStatus;
+use crate::api::Client;
+use crate::api::model::Live;
+use crate::cli::{Format, PlanArgs, SelectArgs, VarArgs};
+use crate::config::{Config, VarInputs};
+use crate::model::{Access, Address};
+use crate::plan::{Plan, PlanOptions};
+use crate::render;
+use crate::state::store::{LockMode, StateStore};
 
-pub fn run(_ctx: &Context, _args: &crate::cli::PlanArgs) -> miette::Result<ExitStatus> {
-    super::not_implemented("plan")
+/// Everything a command needs after planning: the configuration, the open state (locked
+/// as asked), the connected client, the live snapshot the plan was made from, and the plan.
+#[derive(Debug)]
+#[allow(dead_code)] // `plan` reads only the plan; apply and destroy use the rest.
+pub(crate) struct Prepared {
+    pub config: Config,
+    pub store: StateStore,
+    pub client: Client,
+    pub live: Live,
+    pub plan: Plan,
+}
+
+/// The tokio runtime of a command (multi-threaded, IO and timers enabled).
+pub(crate) fn runtime() -> miette::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .into_diagnostic()
+        .wrap_err("could not start the async runtime")
+}
+
+fn parse_addresses(flag: &str, raw: &[String]) -> miette::Result<Vec<Address>> {
+    raw.iter()
+        .map(|s| {
+            s.parse::<Address>().map_err(|e| {
+                miette::miette!(
+                    code = "tokenform::cli::bad_address",
+                    help = "addresses look like token.NAME or token.NAME[\"KEY\"]",
+                    "{flag}: {e}"
+                )
+            })
+        })
+        .collect()
+}
+
+/// `--target`, `--rotate` and `--refresh-only` as planner options (`destroy` for the destroy command).
+pub(crate) fn plan_options(select: &SelectArgs, destroy: bool) -> miette::Result<PlanOptions> {
+    Ok(PlanOptions {
+        targets: parse_addresses("--target", &select.targets)?,
+        rotate: parse_addresses("--rotate", &select.rotate)?,
+        refresh_only: select.refresh_only,
+        destroy,
+    })
+}
+
+/// The custom role keys the configuration names, sorted and deduplicated (what
+/// `fetch_live` must resolve).
+pub(crate) fn role_keys(config: &Config) -> Vec<String> {
+    let mut keys: Vec<String> = config
+        .tokens
+        .values()
+        .filter_map(|t| match &t.access {
+            Access::CustomRoles(keys) => Some(keys.iter().cloned()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Loads the configuration of `ctx.global.dir` (with `vars`), opens the state with `lock`
+/// (no identity: `encrypt = "file"` states need one and fail here), connects, takes one
+/// live snapshot and plans with `opts` at the current time.
+pub(crate) async fn prepare(
+    ctx: &Context,
+    vars: &VarArgs,
+    lock: LockMode,
+    opts: &PlanOptions,
+) -> miette::Result<Prepared> {
+    let config = crate::config::load(&ctx.global.dir, &VarInputs::from_args(vars))?;
+    let store = StateStore::open(&config.state, lock, None)?;
+    let client = Client::connect(&config.launchdarkly, &config.dir, ctx.global.verbose).await?;
+    let live = client.fetch_live(&role_keys(&config), config.unmanaged.personal).await?;
+    let plan = crate::plan::plan(&config, store.state(), &live, jiff::Timestamp::now(), opts)?;
+    Ok(Prepared { config, store, client, live, plan })
+}
+
+/// The plan in the asked format.
+pub(crate) fn render(plan: &Plan, format: Format, color: bool) -> String {
+    match format {
+        Format::Human => render::human::plan(plan, color),
+        Format::Json => render::json::plan(plan),
+        Format::Markdown => render::markdown::plan(plan),
+    }
+}
+
+/// Writes the plan file: the JSON document (no secret: plans hold none).
+pub(crate) fn save_plan(path: &Path, plan: &Plan) -> miette::Result<()> {
+    std::fs::write(path, render::json::plan(plan))
+        .into_diagnostic()
+        .wrap_err_with(|| format!("could not write the plan file {}", path.display()))
+}
+
+/// Prints to stdout; a closed pipe (`tokenform plan | head`) is not an error.
+pub(crate) fn print(text: &str) -> miette::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).into_diagnostic().wrap_err("could not write to stdout")
+        }
+        _ => Ok(()),
+    }
+}
+
+pub fn run(ctx: &Context, args: &PlanArgs) -> miette::Result<ExitStatus> {
+    let opts = plan_options(&args.select, false)?;
+    let prepared = runtime()?.block_on(prepare(ctx, &args.select.vars, LockMode::Shared, &opts))?;
+    let plan = &prepared.plan;
+    let mut text = render(plan, args.format, ctx.color);
+    if let Some(path) = &args.out {
+        save_plan(path, plan)?;
+        if args.format == Format::Human && !ctx.global.quiet {
+            let shown = path.display();
+            let _ = write!(
+                text,
+                "\nSaved the plan to: {shown}\n\nTo perform exactly these actions, run:\n    tokenform apply {shown}\n"
+            );
+        }
+    }
+    print(&text)?;
+    Ok(if args.detailed_exitcode && plan.has_changes() { ExitStatus::Changes } else { ExitStatus::Success })
 }

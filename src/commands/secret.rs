@@ -1,8 +1,36 @@
-//! `tokenform secret`.
+//! `tokenform secret ADDR`: prints one decrypted secret (needs the identity). The only
+//! output is the secret and a newline, so `$(tokenform secret token.x)` works.
+
+use std::io::Write as _;
+
+use miette::IntoDiagnostic;
+use zeroize::Zeroizing;
 
 use super::Context;
+use super::state_access::{self, parse_address, unknown_address};
 use crate::ExitStatus;
+use crate::state::{LockMode, StateStore};
 
-pub fn run(_ctx: &Context, _args: &crate::cli::SecretArgs) -> miette::Result<ExitStatus> {
-    super::not_implemented("secret")
+pub fn run(ctx: &Context, args: &crate::cli::SecretArgs) -> miette::Result<ExitStatus> {
+    let address = parse_address(&args.address)?;
+    let config = state_access::load_config(ctx)?;
+    let ids = state_access::require_identities(args.identity.identity.as_deref(), "the secret")?;
+    let store = state_access::open(&config, LockMode::Shared, Some(&ids))?;
+    let Some(token) = store.state().tokens.get(&address) else {
+        return Err(unknown_address(&address, &store));
+    };
+    let Some(record) = &token.secret else {
+        return Err(miette::miette!(
+            code = "tokenform::state::no_secret",
+            help = format!(
+                "imported and adopted tokens have no known secret; `tokenform apply --rotate {address}` gets a new one"
+            ),
+            "the state holds no secret for {address}"
+        ));
+    };
+    let secret = StateStore::unseal_named(record, &ids, &format!("the secret of {address}"))
+        .map_err(miette::Report::new)?;
+    let line = Zeroizing::new(format!("{}\n", secret.expose()));
+    std::io::stdout().lock().write_all(line.as_bytes()).into_diagnostic()?;
+    Ok(ExitStatus::Success)
 }

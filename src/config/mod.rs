@@ -8,6 +8,20 @@ use std::time::Duration;
 
 use crate::model::{Access, Address, RotationMethod, TokenField};
 
+mod decode;
+pub mod diagnostics;
+mod eval;
+pub mod format;
+mod functions;
+mod json;
+pub mod parse;
+mod schema;
+#[cfg(test)]
+mod tests;
+
+pub use decode::base_url;
+pub use diagnostics::{Problem, Rule};
+
 /// Where variables come from, in increasing precedence after `default`:
 /// `-var-file` files, `TOKENFORM_VAR_<name>` env vars, then `-var name=value`.
 #[derive(Debug, Clone, Default)]
@@ -59,6 +73,7 @@ impl Config {
 
 impl VarInputs {
     /// From `-var`/`-var-file` arguments and this process's environment.
+    /// A `-var` without `=` is kept as `("", arg)`: [`load`] reports it (no name is empty).
     pub fn from_args(args: &crate::cli::VarArgs) -> Self {
         Self {
             var_files: args.var_files.clone(),
@@ -66,8 +81,8 @@ impl VarInputs {
                 .vars
                 .iter()
                 .map(|v| match v.split_once('=') {
-                    Some((k, val)) => (k.to_owned(), val.to_owned()),
-                    None => (v.clone(), String::new()),
+                    Some((k, val)) if !k.is_empty() => (k.to_owned(), val.to_owned()),
+                    _ => (String::new(), v.clone()),
                 })
                 .collect(),
             env: std::env::vars().collect(),
@@ -77,7 +92,7 @@ impl VarInputs {
 
 /// Every problem found in a configuration (all of them, not just the first).
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
-#[error("the configuration in {dir} is not valid")]
+#[error("the configuration in {dir} is not valid ({} problem(s))", problems.len())]
 #[diagnostic(code(tokenform::config::invalid))]
 pub struct ConfigErrors {
     pub dir: String,
@@ -85,13 +100,30 @@ pub struct ConfigErrors {
     pub problems: Vec<miette::Report>,
 }
 
+impl ConfigErrors {
+    /// The stable codes of every problem, in order (for tests and tools).
+    pub fn codes(&self) -> Vec<String> {
+        self.problems.iter().filter_map(|p| p.code().map(|c| c.to_string())).collect()
+    }
+}
+
 /// Loads, evaluates and validates the configuration of `dir`. No network, no state.
+/// Every problem of the run is in the error, each with its file, span, code and help.
 pub fn load(dir: &std::path::Path, inputs: &VarInputs) -> Result<Config, ConfigErrors> {
-    let _ = inputs;
-    Err(ConfigErrors {
+    load_problems(dir, inputs).map_err(|problems| ConfigErrors {
         dir: dir.display().to_string(),
-        problems: vec![miette::miette!("the configuration loader is not implemented yet")],
+        problems: problems.into_iter().map(miette::Report::new).collect(),
     })
+}
+
+/// [`load`], with the problems as typed values.
+pub fn load_problems(dir: &std::path::Path, inputs: &VarInputs) -> Result<Config, Vec<Problem>> {
+    let mut sink = diagnostics::Sink::default();
+    let parsed = parse::parse_dir(dir, &mut sink);
+    let env = eval::environment(&parsed.files, inputs, &mut sink);
+    let mut config = decode::decode(dir, &parsed.files, &env, &mut sink);
+    config.digest = parsed.digest;
+    if sink.is_empty() { Ok(config) } else { Err(sink.into_sorted()) }
 }
 
 /// Where the API is.

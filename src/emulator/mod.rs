@@ -1,1 +1,307 @@
-//! A LaunchDarkly-compatible server for the token API (`dev-server`, `base_url = "embedded"`).
+//! A LaunchDarkly-compatible server for the access-token API (axum), run by
+//! `tokenform dev-server` and in-process by `base_url = "embedded"` and by tests.
+//! It follows `tokens.openapi.json` strictly (where the real API is unconfirmed, it is
+//! strict: e.g. `customRoleIds` must be ids, exactly one of role/customRoleIds/inlineRole on
+//! create, only the documented PATCH paths). It never listens on a non-loopback address.
+//!
+//! # Seed and data file format (`--seed FILE`, `--data FILE`)
+//!
+//! One JSON document; every key is optional:
+//!
+//! ```json
+//! {
+//!   "accountId": "…",
+//!   "members": [{"_id": "5f…", "email": "ana@example.com", "role": "owner",
+//!                "firstName": "Ana", "lastName": "Lee"}],
+//!   "customRoles": [{"_id": "60…", "key": "deploy-staging", "name": "Deploy staging",
+//!                    "description": "…", "policy": [{"effect": "allow", "actions": ["*"],
+//!                                                    "resources": ["proj/*:env/staging"]}]}],
+//!   "tokens": [{"_id": "61…", "memberId": "5f…", "name": "ci", "description": "…",
+//!               "role": "reader", "customRoleIds": [], "inlineRole": [],
+//!               "serviceToken": true, "defaultApiVersion": 20240415,
+//!               "creationDate": 1700000000000, "lastModified": 1700000000000,
+//!               "lastUsed": 1700000000000, "expiry": 1900000000000,
+//!               "secret": "api-xxxxxxxx-xxxx-4xxx-xxxx-xxxxxxxxxxxx",
+//!               "previousSecrets": [{"secret": "api-…", "expiry": 1800000000000}]}]
+//! }
+//! ```
+//!
+//! Missing ids are generated (24 hex), a missing `memberId` is the account owner, missing
+//! dates are "now", `lastUsed` absent means never used. A token with a `secret` authenticates
+//! with it (until its `expiry`); without one it gets a random secret nobody knows. With no
+//! member, an owner member is made up. The `--data` file has the same format (the emulator
+//! writes it, mode 0600, atomically, after every mutation and at shutdown); when it exists it
+//! is loaded instead of the seed.
+
+mod auth;
+mod limits;
+pub mod routes;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use store::{Seed, SeedMember, SeedRole, SeedToken, StoreError};
+
+use crate::secret::Secret;
+
+/// How to run the emulator.
+#[derive(Debug, Clone)]
+pub struct EmulatorOptions {
+    /// Loopback only; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Persist the store here (atomic writes); loaded when it exists.
+    pub data: Option<PathBuf>,
+    /// Initial content when there is no data file.
+    pub seed: Option<Seed>,
+    /// Read the admin token from here, or generate it and write it here (0600).
+    pub admin_token_file: Option<PathBuf>,
+    /// Use this admin token (wins over the file).
+    pub admin_token: Option<Secret>,
+    pub latency: Duration,
+    /// Requests per `rate_window` (0 = unlimited).
+    pub rate_limit: u32,
+    /// 10 s like LaunchDarkly; tests shorten it.
+    pub rate_window: Duration,
+    /// Probability (0..1) of a 503 before the operation runs.
+    pub fail_rate: f64,
+    /// Probability (0..1) that a successful operation's answer is replaced by a 502.
+    pub lost_rate: f64,
+    /// Largest page the lists return.
+    pub page_max: u32,
+}
+
+impl Default for EmulatorOptions {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data: None,
+            seed: None,
+            admin_token_file: None,
+            admin_token: None,
+            latency: Duration::ZERO,
+            rate_limit: 0,
+            rate_window: Duration::from_secs(10),
+            fail_rate: 0.0,
+            lost_rate: 0.0,
+            page_max: 1000,
+        }
+    }
+}
+
+/// Why the emulator could not start.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum EmulatorError {
+    #[error("the emulator listens on loopback only, not on {addr}")]
+    #[diagnostic(
+        code(tokenform::emulator::not_loopback),
+        help("use 127.0.0.1:PORT or [::1]:PORT; the emulator has no real authentication")
+    )]
+    NotLoopback { addr: String },
+    #[error("`{addr}` is not a socket address")]
+    #[diagnostic(code(tokenform::emulator::bad_listen), help("e.g. 127.0.0.1:8765"))]
+    BadListen { addr: String },
+    #[error("cannot listen on {addr}: {reason}")]
+    #[diagnostic(code(tokenform::emulator::bind))]
+    Bind { addr: String, reason: String },
+    #[error("the admin token file {path} cannot be used: {reason}")]
+    #[diagnostic(code(tokenform::emulator::admin_token))]
+    AdminToken { path: PathBuf, reason: String },
+    #[error("--fail-rate and --lost-rate must be between 0 and 1, not {value}")]
+    #[diagnostic(code(tokenform::emulator::fail_rate))]
+    FailRate { value: f64 },
+    #[error(transparent)]
+    #[diagnostic(code(tokenform::emulator::store))]
+    Store(#[from] StoreError),
+}
+
+/// Parses a `--listen` address and refuses anything but loopback.
+pub fn parse_listen(addr: &str) -> Result<SocketAddr, EmulatorError> {
+    let parsed: SocketAddr = addr.parse().map_err(|_| EmulatorError::BadListen { addr: addr.to_owned() })?;
+    if parsed.ip().is_loopback() {
+        Ok(parsed)
+    } else {
+        Err(EmulatorError::NotLoopback { addr: addr.to_owned() })
+    }
+}
+
+/// Entry point.
+#[derive(Debug)]
+pub struct Emulator;
+
+/// A running emulator: stops (and persists) when dropped.
+#[derive(Debug)]
+pub struct RunningEmulator {
+    url: String,
+    admin_token: Secret,
+    admin_token_id: String,
+    state: routes::AppState,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn read_or_create_admin_token(path: &Path) -> Result<Secret, EmulatorError> {
+    let err = |reason: String| EmulatorError::AdminToken { path: path.to_owned(), reason };
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let token = text.trim();
+            if token.is_empty() {
+                return Err(err("the file is empty".into()));
+            }
+            Ok(Secret::new(token))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let token = Secret::new(store::new_secret());
+            let mut line = token.expose().to_owned();
+            line.push('\n');
+            store::write_atomic(path, line.as_bytes()).map_err(|e| err(e.to_string()))?;
+            Ok(token)
+        }
+        Err(e) => Err(err(e.to_string())),
+    }
+}
+
+impl Emulator {
+    /// Starts the server on the current tokio runtime. Returns once it accepts connections.
+    pub async fn start(options: EmulatorOptions) -> Result<RunningEmulator, EmulatorError> {
+        if !options.listen.ip().is_loopback() {
+            return Err(EmulatorError::NotLoopback { addr: options.listen.to_string() });
+        }
+        for value in [options.fail_rate, options.lost_rate] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(EmulatorError::FailRate { value });
+            }
+        }
+        let admin_token = match (&options.admin_token, &options.admin_token_file) {
+            (Some(t), _) => t.clone(),
+            (None, Some(path)) => read_or_create_admin_token(path)?,
+            (None, None) => Secret::new(store::new_secret()),
+        };
+        let seed = match &options.data {
+            Some(path) if path.exists() => Seed::from_file(path)?,
+            _ => options.seed.clone().unwrap_or_default(),
+        };
+        let mut store = store::Store::from_seed(seed);
+        let admin_token_id = store.ensure_admin(&admin_token);
+        let state = routes::AppState {
+            store: Arc::new(Mutex::new(store)),
+            data: options.data.clone(),
+            page_max: options.page_max.max(1),
+        };
+        persist(&state)?;
+        let limiter = limits::Limiter::new(limits::Limits {
+            rate_limit: options.rate_limit,
+            window: options.rate_window,
+            latency: options.latency,
+            fail_rate: options.fail_rate,
+            lost_rate: options.lost_rate,
+        });
+        let app = routes::router(state.clone())
+            .layer(axum::middleware::from_fn_with_state(limiter, limits::middleware));
+        let listener = tokio::net::TcpListener::bind(options.listen)
+            .await
+            .map_err(|e| EmulatorError::Bind { addr: options.listen.to_string(), reason: e.to_string() })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| EmulatorError::Bind { addr: options.listen.to_string(), reason: e.to_string() })?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(RunningEmulator {
+            url: format!("http://{addr}"),
+            admin_token,
+            admin_token_id,
+            state,
+            shutdown: Some(tx),
+            task,
+        })
+    }
+}
+
+fn persist(state: &routes::AppState) -> Result<(), EmulatorError> {
+    if let Some(path) = &state.data {
+        let store = state.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let bytes = serde_json::to_vec_pretty(&store.to_seed())
+            .map_err(|e| StoreError::Write { path: path.clone(), reason: e.to_string() })?;
+        store::write_atomic(path, &bytes)?;
+    }
+    Ok(())
+}
+
+impl RunningEmulator {
+    /// `http://127.0.0.1:PORT` (no trailing slash).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The admin token (a service token with role admin in the store).
+    pub fn admin_token(&self) -> &Secret {
+        &self.admin_token
+    }
+
+    /// The admin token's `_id`.
+    pub fn admin_token_id(&self) -> &str {
+        &self.admin_token_id
+    }
+
+    /// A copy of the whole store, in the seed/data format (secrets included).
+    pub fn snapshot(&self) -> Seed {
+        self.state.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner).to_seed()
+    }
+
+    /// Adds tokens (seed format) to the running store; returns their ids.
+    pub fn add_tokens(&self, tokens: Vec<SeedToken>) -> Vec<String> {
+        let mut store = self.state.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let owner = store.owner_id();
+        let now = store::now_ms();
+        let mut ids = Vec::with_capacity(tokens.len());
+        for mut t in tokens {
+            if t.id.is_empty() {
+                t.id = store::new_object_id();
+            }
+            if t.member_id.is_empty() {
+                t.member_id.clone_from(&owner);
+            }
+            if t.secret.is_empty() {
+                t.secret = store::new_secret();
+            }
+            if t.creation_date == 0 {
+                t.creation_date = now;
+                t.last_modified = now;
+            }
+            ids.push(t.id.clone());
+            store.tokens.push(t);
+        }
+        ids
+    }
+
+    /// Stops accepting requests and persists the store.
+    pub fn stop(mut self) -> Result<(), EmulatorError> {
+        self.halt();
+        persist(&self.state)
+    }
+
+    fn halt(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.abort();
+    }
+}
+
+impl Drop for RunningEmulator {
+    fn drop(&mut self) {
+        if self.shutdown.is_some() {
+            self.halt();
+            // lastUsed changes since the last mutation; a failure here has nobody to tell.
+            let _ = persist(&self.state);
+        }
+    }
+}

@@ -1,11 +1,24 @@
 //! The planner: pure (no async, no I/O, no clock read).
 //! `plan(&Config, &State, &Live, now, &PlanOptions) -> Result<Plan, PlanError>`.
 //!
-//! CONTRACT STUB laid by the lead for `plan`: the signature is the interface; the body is
-//! to be written by the planner issue.
+//! - [`model`]: the plan value (what `plan` shows, `-out` saves and `apply` executes).
+//! - [`refresh`]: state against live (drift), shared with `drift`.
+//! - [`diff`]: configuration against live: field differences and the JSON Patch.
+//! - `planner`: the rules of SPEC §5 that turn the three inputs into ordered actions.
+//!
+//! Determinism: every collection is walked in a fixed order (BTreeMap, sorted lists), so
+//! the same inputs give the same plan, byte for byte once serialized.
 
+pub mod diff;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod model;
+mod planner;
+#[cfg(test)]
+mod proptests;
 pub mod refresh;
+#[cfg(test)]
+mod tests;
 
 pub use model::{Action, ActionKind, AttributeDiff, Plan, Reason, TokenSpec};
 
@@ -27,15 +40,71 @@ pub struct PlanOptions {
     pub destroy: bool,
 }
 
-/// Why no plan could be made.
+/// Why no plan could be made. Never carries a secret.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum PlanError {
     #[error("the planner is not implemented yet")]
     #[diagnostic(code(tokenform::plan::not_implemented))]
     NotImplemented,
+
+    #[error("{address} names custom role `{key}`, which does not exist in this LaunchDarkly account")]
+    #[diagnostic(
+        code(tokenform::plan::unknown_custom_role),
+        help("check the role key (custom roles are named by key, not by name or id)")
+    )]
+    UnknownCustomRole { address: String, key: String },
+
+    #[error("cannot import {address}: no live token has id {id}")]
+    #[diagnostic(
+        code(tokenform::plan::import_not_found),
+        help("check the `id` of the import block; the caller must be able to see the token")
+    )]
+    ImportNotFound { address: String, id: String },
+
+    #[error("cannot import token {id} as {address}: state already manages it as {managed_as}")]
+    #[diagnostic(
+        code(tokenform::plan::import_already_managed),
+        help("remove the import block, or move the token with `tokenform state mv {managed_as} {address}`")
+    )]
+    ImportAlreadyManaged { address: String, id: String, managed_as: String },
+
+    #[error("the import block targets {address}, which no token block declares")]
+    #[diagnostic(
+        code(tokenform::plan::import_without_config),
+        help("add a `token` block for {address}, or remove the import block")
+    )]
+    ImportWithoutConfig { address: String },
+
+    #[error("{address} has lifecycle.prevent_destroy set, and this plan would {action} it")]
+    #[diagnostic(
+        code(tokenform::plan::prevent_destroy),
+        help(
+            "to allow it, set `prevent_destroy = false` in the lifecycle block of {address} and apply that first; \
+             or stop managing the token without deleting it: `tokenform state rm {address}`"
+        )
+    )]
+    PreventDestroy { address: String, action: &'static str },
+
+    #[error("{address} is the token tokenform authenticates with (id {id}); this plan would {action} it")]
+    #[diagnostic(
+        code(tokenform::plan::caller_token),
+        help(
+            "authenticate with another token (its env var is launchdarkly.access_token_env), then plan again"
+        )
+    )]
+    CallerToken { address: String, id: String, action: &'static str },
+
+    #[error("--rotate {address}: no such token in the configuration or the state")]
+    #[diagnostic(
+        code(tokenform::plan::unknown_address),
+        help("`tokenform state list` shows the managed addresses")
+    )]
+    UnknownRotateAddress { address: String },
 }
 
 /// Diffs configuration, state and one live snapshot into a plan.
+///
+/// Pure and deterministic: the same inputs give an equal plan. `now` is the only clock.
 pub fn plan(
     config: &Config,
     state: &State,
@@ -43,6 +112,5 @@ pub fn plan(
     now: jiff::Timestamp,
     opts: &PlanOptions,
 ) -> Result<Plan, PlanError> {
-    let _ = (config, state, live, now, opts);
-    Err(PlanError::NotImplemented)
+    planner::Planner::new(config, state, live, now, opts).run()
 }

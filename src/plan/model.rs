@@ -34,6 +34,17 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()
     }
+
+    /// Whether applying this plan changes anything: an action, or (refresh-only) drift to record.
+    /// `--detailed-exitcode` exits 2 on this.
+    pub fn has_changes(&self) -> bool {
+        !self.actions.is_empty() || (self.refresh_only && !self.drift.is_empty())
+    }
+
+    /// How many actions of `kind` the plan holds.
+    pub fn count(&self, kind: ActionKind) -> usize {
+        self.actions.iter().filter(|a| a.kind == kind).count()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]

@@ -11,8 +11,10 @@ use crate::model::{Address, Statement};
 /// The newest `format_version` this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// The state document: what tokenform manages, with every secret sealed to age recipients.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct State {
+    /// The document format; a newer one than this build knows is refused, never overwritten.
     pub format_version: u32,
     /// Fixed for the life of the state (a UUID).
     pub lineage: String,
@@ -73,9 +75,9 @@ pub struct TokenState {
     pub api_version: Option<u32>,
     /// Hard expiry of the token, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
     pub expiry: Option<jiff::Timestamp>,
-    #[schemars(with = "String")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub created_at: jiff::Timestamp,
     /// Member who created the token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,13 +89,15 @@ pub struct TokenState {
     pub secret: Option<SecretRecord>,
 }
 
+/// One secret: an age ciphertext, with what may be known without decrypting it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SecretRecord {
     /// ASCII-armored age file; `age -d -i KEY` decrypts it.
     pub ciphertext: String,
     /// Last four characters of the secret, in clear (LaunchDarkly shows them too).
     pub last4: String,
-    #[schemars(with = "String")]
+    /// When LaunchDarkly issued the secret (rotation age is measured from here).
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub issued_at: jiff::Timestamp,
     /// Who can decrypt `ciphertext`.
     pub recipients: Vec<String>,
@@ -105,7 +109,7 @@ pub struct RetiringToken {
     pub address: Address,
     pub id: String,
     pub name: String,
-    #[schemars(with = "String")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub expires_at: jiff::Timestamp,
 }
 
@@ -114,9 +118,18 @@ pub struct RetiringToken {
 pub struct PendingCreate {
     pub address: Address,
     pub name: String,
-    #[schemars(with = "String")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub intent_at: jiff::Timestamp,
     /// The member tokenform authenticates as: the creator the orphan would show.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member_id: Option<String>,
 }
+
+/// The JSON Schema of the state document (`schemas/state.schema.json`).
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(State)).unwrap_or_default()
+}
+
+#[cfg(test)]
+#[path = "model_tests.rs"]
+mod tests;

@@ -1,0 +1,214 @@
+//! `cargo bench -- planner`: the planner's CPU time alone (no I/O): `plan::plan` over N
+//! managed tokens, with a realistic mix of work (10% config edits, 5% live drift, 5% new
+//! tokens, N/10 unmanaged tokens in `delete` mode), plus rendering in the three formats.
+//!
+//! `cargo bench -- plan_live`: what `tokenform plan` does after reading its files: one live
+//! snapshot from the in-process emulator with 50 ms latency per request, the plan and the
+//! human rendering, for 1,000 and 10,000 managed tokens (wall time and HTTP requests).
+
+use std::time::{Duration, Instant};
+
+use tokenform::api::model::{CallerIdentity, Live, Token};
+use tokenform::config::{Config, DesiredToken, Lifecycle, UnmanagedMode};
+use tokenform::model::{Access, Address, Role};
+use tokenform::plan::refresh::state_from_live;
+use tokenform::plan::{PlanOptions, plan};
+use tokenform::state::model::State;
+
+fn token(id: u64, name: &str, now: jiff::Timestamp) -> Token {
+    Token {
+        id: format!("{id:024x}"),
+        owner_id: "o".into(),
+        member_id: "m".into(),
+        member: None,
+        name: Some(name.to_owned()),
+        description: Some("bench".into()),
+        creation_date: now.as_millisecond(),
+        last_modified: now.as_millisecond(),
+        last_used: None,
+        custom_role_ids: None,
+        inline_role: None,
+        role: Some("reader".into()),
+        token: None,
+        service_token: true,
+        default_api_version: Some(20_240_415),
+        expiry: None,
+        links: serde_json::Value::Null,
+    }
+}
+
+fn world(n: u64, now: jiff::Timestamp) -> (Config, State, Live) {
+    let mut config = Config::empty("/bench");
+    config.unmanaged.mode = UnmanagedMode::Delete;
+    let mut state = State::new();
+    let mut live = Live {
+        caller: CallerIdentity {
+            token_id: Some("caller".into()),
+            member_id: Some("m".into()),
+            ..CallerIdentity::default()
+        },
+        ..Live::default()
+    };
+    for i in 0..n {
+        let label = format!("t{i:06}");
+        let address = Address::new(&label);
+        let mut d = DesiredToken {
+            address: address.clone(),
+            name: label.clone(),
+            description: Some("bench".into()),
+            access: Access::Role(Role::Reader),
+            service_token: true,
+            api_version: None,
+            expires_at: None,
+            recipients: Vec::new(),
+            rotation: None,
+            lifecycle: Lifecycle::default(),
+        };
+        if i % 20 == 0 {
+            config.tokens.insert(address, d); // new: create
+            continue;
+        }
+        let t = token(i + 1, &label, now);
+        let mut ts = state_from_live(&t, &live, None);
+        ts.secret = None;
+        state.tokens.insert(address.clone(), ts);
+        let mut t = t;
+        if i % 20 == 1 {
+            t.role = Some("admin".into()); // drift
+        }
+        live.tokens.push(t);
+        if i % 10 == 2 {
+            d.description = Some("edited".into()); // update
+        }
+        config.tokens.insert(address, d);
+    }
+    for j in 0..n / 10 {
+        live.tokens.push(token(10_000_000 + j, &format!("stray{j}"), now));
+    }
+    // Secrets are set only to keep the plan to the mix above (no secret_unknown rotations).
+    let issued = now;
+    for ts in state.tokens.values_mut() {
+        ts.secret = Some(tokenform::state::model::SecretRecord {
+            ciphertext: String::new(),
+            last4: "0000".into(),
+            issued_at: issued,
+            recipients: Vec::new(),
+        });
+    }
+    (config, state, live)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// The live half of `tokenform plan` against the emulator at 50 ms per request.
+pub fn run_live() {
+    use tokenform::api::{Client, ClientOptions};
+    use tokenform::emulator::{Emulator, EmulatorOptions, Seed, SeedToken};
+
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        println!("plan_live (emulator --latency-ms 50): fetch_live + plan + human rendering");
+        println!("{:>7} {:>9} {:>9} {:>9} {:>9}", "tokens", "actions", "wall", "of which", "requests");
+        for n in [1_000usize, 10_000] {
+            let seed = Seed {
+                tokens: (0..n)
+                    .map(|i| SeedToken {
+                        name: Some(format!("t{i:06}")),
+                        description: Some("bench".into()),
+                        role: Some("reader".into()),
+                        service_token: true,
+                        ..SeedToken::default()
+                    })
+                    .collect(),
+                ..Seed::default()
+            };
+            let emu = Emulator::start(EmulatorOptions {
+                seed: Some(seed),
+                latency: Duration::from_millis(50),
+                ..EmulatorOptions::default()
+            })
+            .await
+            .unwrap();
+            // State and configuration that match the seeded tokens, with 10% edited in config.
+            let setup = Client::new(ClientOptions::new(emu.url(), emu.admin_token().clone())).unwrap();
+            let snapshot = setup.fetch_live(&[], false).await.unwrap();
+            let mut config = Config::empty("/bench");
+            let mut state = State::new();
+            for (i, t) in snapshot.tokens.iter().filter(|t| t.name().starts_with('t')).enumerate() {
+                let address = Address::new(t.name());
+                state.tokens.insert(address.clone(), state_from_live(t, &snapshot, None));
+                let mut ts = state.tokens[&address].clone();
+                ts.secret = Some(tokenform::state::model::SecretRecord {
+                    ciphertext: String::new(),
+                    last4: "0000".into(),
+                    issued_at: jiff::Timestamp::now(),
+                    recipients: Vec::new(),
+                });
+                state.tokens.insert(address.clone(), ts);
+                config.tokens.insert(
+                    address.clone(),
+                    DesiredToken {
+                        address,
+                        name: t.name().to_owned(),
+                        description: Some(if i % 10 == 0 { "edited" } else { "bench" }.into()),
+                        access: Access::Role(Role::Reader),
+                        service_token: true,
+                        api_version: None,
+                        expires_at: None,
+                        recipients: Vec::new(),
+                        rotation: None,
+                        lifecycle: Lifecycle::default(),
+                    },
+                );
+            }
+            let client = Client::new(ClientOptions::new(emu.url(), emu.admin_token().clone())).unwrap();
+            let started = Instant::now();
+            let live = client.fetch_live(&[], false).await.unwrap();
+            let fetched = started.elapsed();
+            let p = plan(&config, &state, &live, jiff::Timestamp::now(), &PlanOptions::default()).unwrap();
+            let text = tokenform::render::human::plan(&p, false);
+            let wall = started.elapsed();
+            std::hint::black_box(text);
+            println!(
+                "{n:>7} {:>9} {:>6} ms {:>6} ms {:>9}   (\"of which\" = fetch_live)",
+                p.actions.len(),
+                wall.as_millis(),
+                fetched.as_millis(),
+                client.request_count()
+            );
+        }
+    });
+}
+
+pub fn run() {
+    let now: jiff::Timestamp = "2027-01-15T08:00:00Z".parse().unwrap();
+    for n in [1_000_u64, 10_000] {
+        let (config, state, live) = world(n, now);
+        let opts = PlanOptions::default();
+        let runs = if n >= 10_000 { 10 } else { 30 };
+        let mut plan_times = Vec::new();
+        let mut render_times = Vec::new();
+        let mut actions = 0;
+        for _ in 0..runs {
+            let start = Instant::now();
+            let p = plan(&config, &state, &live, now, &opts).unwrap();
+            plan_times.push(start.elapsed());
+            actions = p.actions.len();
+            let start = Instant::now();
+            let h = tokenform::render::human::plan(&p, false);
+            let j = tokenform::render::json::plan(&p);
+            let m = tokenform::render::markdown::plan(&p);
+            render_times.push(start.elapsed());
+            std::hint::black_box((h, j, m));
+        }
+        println!(
+            "planner: {n:>6} tokens, {actions:>5} actions: plan median {:>9.3} ms (min {:.3} ms); render human+json+markdown median {:.3} ms ({runs} runs)",
+            median(plan_times.clone()).as_secs_f64() * 1e3,
+            plan_times.iter().min().unwrap().as_secs_f64() * 1e3,
+            median(render_times).as_secs_f64() * 1e3,
+        );
+    }
+}

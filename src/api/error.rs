@@ -1,0 +1,152 @@
+//! Typed errors of the API client. Each names the request (method, path: never a token),
+//! the status and LaunchDarkly's `code`/`message` when the server answered. Messages are
+//! passed through `redact_secrets` before they are stored.
+
+use crate::secret::redact_secrets;
+
+/// Errors of the API client. Never carries a secret.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ApiError {
+    /// 401: the token is unknown, revoked or expired.
+    #[error("{method} {path} was refused: 401 {}: {message}", code.as_deref().unwrap_or("unauthorized"))]
+    #[diagnostic(
+        code(tokenform::api::unauthorized),
+        help(
+            "check the access token in the env var named by launchdarkly.access_token_env; it may be expired"
+        )
+    )]
+    Unauthorized { method: String, path: String, status: u16, code: Option<String>, message: String },
+
+    /// 403: the token lacks the permission (e.g. a reader creating tokens).
+    #[error("{method} {path} was refused: 403 {}: {message}", code.as_deref().unwrap_or("forbidden"))]
+    #[diagnostic(
+        code(tokenform::api::forbidden),
+        help("managing tokens needs the admin role or a custom role allowing token actions")
+    )]
+    Forbidden { method: String, path: String, status: u16, code: Option<String>, message: String },
+
+    /// 404: no such token or role.
+    #[error("{method} {path}: 404 {}: {message}", code.as_deref().unwrap_or("not_found"))]
+    #[diagnostic(code(tokenform::api::not_found))]
+    NotFound { method: String, path: String, status: u16, code: Option<String>, message: String },
+
+    /// Any other error status (400, 409, 422, 429 and 5xx after the retries ran out, …).
+    #[error("{method} {path} failed: {status} {}: {message}", code.as_deref().unwrap_or("error"))]
+    #[diagnostic(code(tokenform::api::http))]
+    Http { method: String, path: String, status: u16, code: Option<String>, message: String },
+
+    /// A create (or reset) may have reached the server, but no answer came back.
+    #[error("{method} {path}: the request may have been performed, but no answer came back")]
+    #[diagnostic(
+        code(tokenform::api::outcome_unknown),
+        help("it was not repeated blindly; list the tokens to find out whether it happened")
+    )]
+    OutcomeUnknown { method: String, path: String },
+
+    /// The connection failed (or timed out) and retrying did not help.
+    #[error("{method} {path}: {reason}")]
+    #[diagnostic(code(tokenform::api::transport), help("is the base URL reachable?"))]
+    Transport { method: String, path: String, reason: String },
+
+    /// The answer was not the expected JSON.
+    #[error("{method} {path}: unexpected response body: {reason}")]
+    #[diagnostic(code(tokenform::api::decode))]
+    Decode { method: String, path: String, reason: String },
+
+    /// The env var that should hold the access token is unset or empty.
+    #[error("the environment variable {env} holding the LaunchDarkly access token is not set or empty")]
+    #[diagnostic(
+        code(tokenform::api::missing_token),
+        help("export {env}=api-…, or set launchdarkly.access_token_env to another variable")
+    )]
+    MissingToken { env: String },
+
+    /// A plain-http URL that is not loopback.
+    #[error("refusing to send the access token over plain http to {url}")]
+    #[diagnostic(code(tokenform::api::insecure_url), help("use https, or http only for 127.0.0.1/localhost"))]
+    InsecureUrl { url: String },
+
+    /// A base URL that does not parse.
+    #[error("`{url}` is not a usable base URL: {reason}")]
+    #[diagnostic(code(tokenform::api::bad_url))]
+    BadUrl { url: String, reason: String },
+
+    /// `base_url = "embedded"`: the in-process emulator did not start.
+    #[error("the embedded emulator did not start: {reason}")]
+    #[diagnostic(code(tokenform::api::embedded))]
+    Embedded { reason: String },
+
+    /// Kept for the stub's callers; no longer produced.
+    #[error("API operation `{what}` is not implemented yet")]
+    #[diagnostic(code(tokenform::api::not_implemented))]
+    NotImplemented { what: &'static str },
+}
+
+impl ApiError {
+    /// Builds the error for an answered request with an error status.
+    pub fn from_status(method: &str, path: &str, status: u16, body: &[u8]) -> ApiError {
+        let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+        let code = parsed.as_ref().and_then(|v| v.get("code")).and_then(|c| c.as_str()).map(redact_secrets);
+        let message = parsed.as_ref().and_then(|v| v.get("message")).and_then(|m| m.as_str()).map_or_else(
+            || {
+                let text = String::from_utf8_lossy(body);
+                let text: String = text.chars().take(200).collect();
+                if text.trim().is_empty() { "(no message)".into() } else { redact_secrets(text.trim()) }
+            },
+            redact_secrets,
+        );
+        let (method, path) = (method.to_owned(), path.to_owned());
+        match status {
+            401 => ApiError::Unauthorized { method, path, status, code, message },
+            403 => ApiError::Forbidden { method, path, status, code, message },
+            404 => ApiError::NotFound { method, path, status, code, message },
+            _ => ApiError::Http { method, path, status, code, message },
+        }
+    }
+
+    /// The HTTP status, when the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Unauthorized { status, .. }
+            | ApiError::Forbidden { status, .. }
+            | ApiError::NotFound { status, .. }
+            | ApiError::Http { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// LaunchDarkly's error `code`, when the answer had one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ApiError::Unauthorized { code, .. }
+            | ApiError::Forbidden { code, .. }
+            | ApiError::NotFound { code, .. }
+            | ApiError::Http { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ApiError::NotFound { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_errors_keep_code_and_redact_message() {
+        let body = br#"{"code":"invalid_request","message":"bad api-0a1b2c3d-0000-4000-8000-00000000beef"}"#;
+        let e = ApiError::from_status("POST", "/api/v2/tokens", 400, body);
+        assert_eq!(e.status(), Some(400));
+        assert_eq!(e.code(), Some("invalid_request"));
+        let text = format!("{e} {e:?}");
+        assert!(!text.contains("beef"), "{text}");
+        assert!(text.contains("POST /api/v2/tokens"));
+        // code is optional (seen in the wild: a 400 with only a message)
+        let e = ApiError::from_status("GET", "/x", 404, br#"{"message":"nope"}"#);
+        assert!(e.is_not_found());
+        assert_eq!(e.code(), None);
+    }
+}

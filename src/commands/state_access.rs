@@ -1,0 +1,83 @@
+//! How a command reaches the state: load the configuration (for `state { … }`), turn
+//! `--lock-timeout` into a [`LockMode`], find the identity (`--identity` or
+//! `TOKENFORM_IDENTITY_FILE`), open the store. Errors become `miette::Report` here.
+//! No state logic of its own: that is `crate::state`.
+
+use std::path::{Path, PathBuf};
+
+use super::Context;
+use crate::config::{Config, EncryptMode, VarInputs};
+use crate::model::Address;
+use crate::state::{Identities, LockMode, StateStore};
+
+/// The environment variable naming the identity file (also read by clap for `--identity`).
+pub const IDENTITY_ENV: &str = "TOKENFORM_IDENTITY_FILE";
+
+/// Loads the configuration of `-C DIR` with no `-var` inputs (state commands take none).
+pub fn load_config(ctx: &Context) -> miette::Result<Config> {
+    crate::config::load(&ctx.global.dir, &VarInputs::from_args(&crate::cli::VarArgs::default()))
+        .map_err(miette::Report::new)
+}
+
+/// An exclusive lock mode from `--lock-timeout`, with `command` as owner info.
+pub fn exclusive(lock_timeout: &str, command: &str) -> miette::Result<LockMode> {
+    let timeout = crate::model::parse_duration(lock_timeout).ok_or_else(|| {
+        miette::miette!(
+            code = "tokenform::cli::bad_duration",
+            help = "durations look like 30s, 5m, 1h or 1m30s",
+            "--lock-timeout `{lock_timeout}` is not a duration"
+        )
+    })?;
+    Ok(LockMode::Exclusive { timeout, command: command.to_owned() })
+}
+
+/// The identity file from `explicit` (`--identity`, which clap also fills from the env)
+/// or else `TOKENFORM_IDENTITY_FILE`; `None` when neither is set.
+pub fn identity_path(explicit: Option<&Path>) -> Option<PathBuf> {
+    explicit
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os(IDENTITY_ENV).filter(|v| !v.is_empty()).map(PathBuf::from))
+}
+
+/// Loads the identities when an identity file is given.
+pub fn identities(explicit: Option<&Path>) -> miette::Result<Option<Identities>> {
+    identity_path(explicit).map(|p| Identities::load(&p).map_err(miette::Report::new)).transpose()
+}
+
+/// Loads the identities, which this command needs (`what` says for what).
+pub fn require_identities(explicit: Option<&Path>, what: &str) -> miette::Result<Identities> {
+    identities(explicit)?
+        .ok_or_else(|| miette::Report::new(crate::state::StateError::NoIdentity { what: what.to_owned() }))
+}
+
+/// Opens the configured state. With `encrypt = "file"` the identity is required up front.
+pub fn open(config: &Config, mode: LockMode, ids: Option<&Identities>) -> miette::Result<StateStore> {
+    if config.state.encrypt == EncryptMode::File && ids.is_none() && config.state.path.exists() {
+        return Err(miette::Report::new(crate::state::StateError::NoIdentity {
+            what: format!("the state file {} (encrypt = \"file\")", config.state.path.display()),
+        }));
+    }
+    StateStore::open(&config.state, mode, ids).map_err(miette::Report::new)
+}
+
+/// Parses a command-line address (`token.NAME` or `token.NAME["KEY"]`).
+pub fn parse_address(s: &str) -> miette::Result<Address> {
+    s.parse::<Address>().map_err(|e| {
+        miette::miette!(
+            code = "tokenform::cli::bad_address",
+            help = "quote the key for your shell: 'token.deployer[\"staging\"]'",
+            "{e}"
+        )
+    })
+}
+
+/// The error for an address the state does not track.
+pub fn unknown_address(address: &Address, store: &StateStore) -> miette::Report {
+    let known: Vec<String> = store.state().tokens.keys().take(5).map(ToString::to_string).collect();
+    let help = if known.is_empty() {
+        "the state tracks no token yet".to_owned()
+    } else {
+        format!("`tokenform state list` shows the tracked addresses (e.g. {})", known.join(", "))
+    };
+    miette::miette!(code = "tokenform::state::unknown_address", help = help, "{address} is not in the state")
+}

@@ -1,0 +1,502 @@
+//! The planning rules of SPEC §5: configuration, state and one live snapshot in, ordered
+//! actions with reasons out. Pure: no I/O, no clock (`now` is an argument), no async.
+//!
+//! Which `prevent_destroy` counts: for a token still in configuration, its lifecycle block
+//! (so `prevent_destroy = false` there releases it at once); for a token whose block is
+//! gone, the flag recorded in state. Each plan records the configured flag into state
+//! (an update with an empty patch when nothing else changes), which is how the flag
+//! survives deleting the block.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::api::model::{Live, Token};
+use crate::config::{Config, DesiredToken, UnmanagedMode};
+use crate::model::{Address, RotationMethod, TokenField};
+use crate::plan::diff::{self, glob_match, target_matches};
+use crate::plan::model::{
+    Action, ActionKind, AttributeDiff, DriftEntry, DriftKind, PLAN_FORMAT_VERSION, Plan, Reason,
+    RotationStep, TokenSpec,
+};
+use crate::plan::refresh::live_changes;
+use crate::plan::{PlanError, PlanOptions};
+use crate::state::model::{State, TokenState};
+
+/// LaunchDarkly's default limit of service tokens per account.
+pub const SERVICE_TOKEN_LIMIT: usize = 200;
+
+/// How far before a recorded create intent an orphan's `creationDate` may be (clock skew).
+const ORPHAN_SKEW_MS: i64 = 60_000;
+
+/// Default grace of a rotation when configuration has no `rotation` block.
+const DEFAULT_GRACE_SECS: u64 = 24 * 3600;
+
+pub(crate) struct Planner<'a> {
+    config: &'a Config,
+    state: &'a State,
+    live: &'a Live,
+    now: jiff::Timestamp,
+    opts: &'a PlanOptions,
+    by_id: HashMap<&'a str, &'a Token>,
+    /// Live ids that some address owns (state, retiring, imports, adopted orphans).
+    claimed: BTreeSet<&'a str>,
+    actions: Vec<Action>,
+    drift: Vec<DriftEntry>,
+    warnings: Vec<String>,
+}
+
+fn action(kind: ActionKind, reason: Reason, address: Option<&Address>, name: &str) -> Action {
+    Action {
+        address: address.cloned(),
+        kind,
+        reason,
+        token_id: None,
+        name: name.to_owned(),
+        desired: None,
+        patch: Vec::new(),
+        diffs: Vec::new(),
+        create_before_destroy: false,
+        rotation: None,
+    }
+}
+
+impl<'a> Planner<'a> {
+    pub(crate) fn new(
+        config: &'a Config,
+        state: &'a State,
+        live: &'a Live,
+        now: jiff::Timestamp,
+        opts: &'a PlanOptions,
+    ) -> Self {
+        let by_id = live.tokens.iter().map(|t| (t.id.as_str(), t)).collect();
+        let mut claimed: BTreeSet<&str> = state.tokens.values().map(|t| t.id.as_str()).collect();
+        claimed.extend(state.retiring.iter().map(|r| r.id.as_str()));
+        Self {
+            config,
+            state,
+            live,
+            now,
+            opts,
+            by_id,
+            claimed,
+            actions: Vec::new(),
+            drift: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn selected(&self, address: &Address) -> bool {
+        self.opts.targets.is_empty() || self.opts.targets.iter().any(|t| target_matches(t, address))
+    }
+
+    fn is_caller(&self, id: &str) -> bool {
+        self.live.caller.token_id.as_deref() == Some(id)
+    }
+
+    pub(crate) fn run(mut self) -> Result<Plan, PlanError> {
+        for address in &self.opts.rotate {
+            let known = |a: &Address| target_matches(address, a);
+            if !self.config.tokens.keys().any(known) && !self.state.tokens.keys().any(known) {
+                return Err(PlanError::UnknownRotateAddress { address: address.to_string() });
+            }
+        }
+        let imports: BTreeMap<&Address, &str> =
+            self.config.imports.iter().map(|i| (&i.to, i.id.as_str())).collect();
+        for to in imports.keys() {
+            if !self.config.tokens.contains_key(*to) {
+                return Err(PlanError::ImportWithoutConfig { address: to.to_string() });
+            }
+        }
+        // Import targets are claimed up front, so no orphan search or unmanaged sweep takes them.
+        for (to, id) in &imports {
+            if self.state.tokens.contains_key(*to) {
+                continue;
+            }
+            if let Some((other, _)) = self.state.tokens.iter().find(|(_, t)| t.id == *id) {
+                return Err(PlanError::ImportAlreadyManaged {
+                    address: to.to_string(),
+                    id: (*id).to_owned(),
+                    managed_as: other.to_string(),
+                });
+            }
+            self.claimed.insert(id);
+        }
+
+        self.plan_drift();
+        if !self.opts.refresh_only {
+            if !self.opts.destroy {
+                for (address, desired) in &self.config.tokens {
+                    if self.selected(address) {
+                        self.plan_desired(address, desired, imports.get(address).copied())?;
+                    }
+                }
+            }
+            self.plan_gone()?;
+            self.plan_retire();
+            if !self.opts.destroy
+                && self.opts.targets.is_empty()
+                && self.config.unmanaged.mode == UnmanagedMode::Delete
+            {
+                self.plan_unmanaged();
+            }
+        }
+        Ok(self.finish())
+    }
+
+    /// Drift: every selected managed token against its live counterpart.
+    fn plan_drift(&mut self) {
+        for (address, ts) in &self.state.tokens {
+            if !self.selected(address) {
+                continue;
+            }
+            match self.by_id.get(ts.id.as_str()) {
+                None => self.drift.push(DriftEntry {
+                    address: address.clone(),
+                    token_id: ts.id.clone(),
+                    kind: DriftKind::Missing,
+                    fields: Vec::new(),
+                }),
+                Some(token) => {
+                    let fields = live_changes(ts, token);
+                    if !fields.is_empty() {
+                        self.drift.push(DriftEntry {
+                            address: address.clone(),
+                            token_id: ts.id.clone(),
+                            kind: DriftKind::Changed,
+                            fields,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn plan_desired(
+        &mut self,
+        address: &Address,
+        desired: &DesiredToken,
+        import_id: Option<&'a str>,
+    ) -> Result<(), PlanError> {
+        let spec = diff::spec(desired, self.live)?;
+        if let Some(ts) = self.state.tokens.get(address) {
+            return self.plan_managed(address, desired, ts, spec);
+        }
+        if let Some(id) = import_id {
+            let token = *self.by_id.get(id).ok_or_else(|| PlanError::ImportNotFound {
+                address: address.to_string(),
+                id: id.to_owned(),
+            })?;
+            return self.plan_adopt(address, desired, token, &spec, Reason::ImportRequested);
+        }
+        if let Some(token) = self.find_orphan(address) {
+            self.claimed.insert(token.id.as_str());
+            return self.plan_adopt(address, desired, token, &spec, Reason::OrphanAdopted);
+        }
+        let mut create = action(ActionKind::Create, Reason::NotInState, Some(address), &spec.name);
+        create.desired = Some(spec);
+        self.actions.push(create);
+        Ok(())
+    }
+
+    /// A live token created just before a crash: same name and creator, created no earlier
+    /// than the recorded intent (less a minute of skew), owned by no address. The earliest wins.
+    fn find_orphan(&self, address: &Address) -> Option<&'a Token> {
+        let pending = self.state.pending_creates.iter().find(|p| &p.address == address)?;
+        let since = pending.intent_at.as_millisecond() - ORPHAN_SKEW_MS;
+        self.live
+            .tokens
+            .iter()
+            .filter(|t| {
+                t.name() == pending.name
+                    && pending.member_id.as_deref().is_none_or(|m| m == t.member_id)
+                    && t.creation_date >= since
+                    && !self.claimed.contains(t.id.as_str())
+            })
+            .min_by(|a, b| (a.creation_date, &a.id).cmp(&(b.creation_date, &b.id)))
+    }
+
+    /// Import (requested or orphan): record the live token, then bring it to the
+    /// configuration, then rotate it (its secret is unknown).
+    fn plan_adopt(
+        &mut self,
+        address: &Address,
+        desired: &DesiredToken,
+        token: &Token,
+        spec: &TokenSpec,
+        reason: Reason,
+    ) -> Result<(), PlanError> {
+        let mut import = action(ActionKind::Import, reason, Some(address), token.name());
+        import.token_id = Some(token.id.clone());
+        import.desired = Some(spec.clone());
+        self.actions.push(import);
+        let replaced = self.plan_changes(address, desired, token, None, spec, &BTreeSet::new())?;
+        if !replaced {
+            self.plan_rotation(address, desired, token, None, spec);
+        }
+        Ok(())
+    }
+
+    fn plan_managed(
+        &mut self,
+        address: &Address,
+        desired: &DesiredToken,
+        ts: &TokenState,
+        spec: TokenSpec,
+    ) -> Result<(), PlanError> {
+        let Some(token) = self.by_id.get(ts.id.as_str()).copied() else {
+            let mut create = action(ActionKind::Create, Reason::DeletedOutside, Some(address), &spec.name);
+            create.desired = Some(spec);
+            self.actions.push(create);
+            return Ok(());
+        };
+        let drifted: BTreeSet<TokenField> = live_changes(ts, token).into_iter().map(|d| d.field).collect();
+        let replaced = self.plan_changes(address, desired, token, Some(ts), &spec, &drifted)?;
+        if !replaced {
+            self.plan_rotation(address, desired, token, ts.secret.as_ref().map(|s| s.issued_at), &spec);
+        }
+        Ok(())
+    }
+
+    /// An update or a replacement closing the gap between `spec` and `token`. Returns
+    /// whether the token is replaced (which also gives it a new secret).
+    fn plan_changes(
+        &mut self,
+        address: &Address,
+        desired: &DesiredToken,
+        token: &Token,
+        ts: Option<&TokenState>,
+        spec: &TokenSpec,
+        drifted: &BTreeSet<TokenField>,
+    ) -> Result<bool, PlanError> {
+        let diffs: Vec<AttributeDiff> = diff::field_diffs(spec, token, ts, self.live)
+            .into_iter()
+            .filter(|d| !desired.lifecycle.ignore_changes.contains(&d.field))
+            .collect();
+        let reason = if diffs.iter().any(|d| drifted.contains(&d.field)) {
+            Reason::ChangedOutside
+        } else {
+            Reason::ConfigChanged
+        };
+        if diffs.iter().any(|d| d.forces_replacement) {
+            self.check_destroyable(address, &token.id, spec.prevent_destroy, "replace")?;
+            let mut replace =
+                action(ActionKind::Replace, Reason::ForcesReplacement, Some(address), &spec.name);
+            replace.token_id = Some(token.id.clone());
+            replace.desired = Some(spec.clone());
+            replace.diffs = diffs;
+            replace.create_before_destroy = desired.lifecycle.create_before_destroy;
+            self.actions.push(replace);
+            return Ok(true);
+        }
+        let protection_changed = ts.is_some_and(|ts| ts.prevent_destroy != spec.prevent_destroy);
+        if !diffs.is_empty() || protection_changed {
+            let fields: Vec<TokenField> = diffs.iter().map(|d| d.field).collect();
+            let mut update = action(
+                ActionKind::Update,
+                if diffs.is_empty() { Reason::ConfigChanged } else { reason },
+                Some(address),
+                token.name(),
+            );
+            update.token_id = Some(token.id.clone());
+            update.patch = diff::patch(spec, token, &fields);
+            update.diffs = diffs;
+            update.desired = Some(spec.clone());
+            self.actions.push(update);
+        }
+        Ok(false)
+    }
+
+    /// A rotation when asked (`--rotate`), when the secret is unknown, or when it is due.
+    fn plan_rotation(
+        &mut self,
+        address: &Address,
+        desired: &DesiredToken,
+        token: &Token,
+        issued_at: Option<jiff::Timestamp>,
+        spec: &TokenSpec,
+    ) {
+        let requested = self.opts.rotate.iter().any(|r| target_matches(r, address));
+        let due = |every: std::time::Duration| {
+            issued_at.is_some_and(|at| {
+                i128::from(self.now.as_millisecond()) - i128::from(at.as_millisecond())
+                    >= i128::try_from(every.as_millis()).unwrap_or(i128::MAX)
+            })
+        };
+        let reason = if requested {
+            Reason::RotationRequested
+        } else if issued_at.is_none() {
+            Reason::SecretUnknown
+        } else if desired.rotation.as_ref().is_some_and(|r| due(r.every)) {
+            Reason::RotationDue
+        } else {
+            return;
+        };
+        let step = desired.rotation.as_ref().map_or(
+            RotationStep { method: RotationMethod::Replace, grace_seconds: DEFAULT_GRACE_SECS },
+            |r| RotationStep { method: r.method, grace_seconds: r.grace.as_secs() },
+        );
+        let mut rotate = action(ActionKind::Rotate, reason, Some(address), &spec.name);
+        rotate.token_id = Some(token.id.clone());
+        rotate.desired = Some(spec.clone());
+        rotate.rotation = Some(step);
+        self.actions.push(rotate);
+    }
+
+    fn check_destroyable(
+        &self,
+        address: &Address,
+        id: &str,
+        prevent_destroy: bool,
+        what: &'static str,
+    ) -> Result<(), PlanError> {
+        if prevent_destroy {
+            return Err(PlanError::PreventDestroy { address: address.to_string(), action: what });
+        }
+        if self.is_caller(id) {
+            return Err(PlanError::CallerToken {
+                address: address.to_string(),
+                id: id.to_owned(),
+                action: what,
+            });
+        }
+        Ok(())
+    }
+
+    /// Managed tokens whose block is gone (or every managed token, for `destroy`).
+    fn plan_gone(&mut self) -> Result<(), PlanError> {
+        for (address, ts) in &self.state.tokens {
+            let in_config = self.config.tokens.get(address);
+            if (in_config.is_some() && !self.opts.destroy) || !self.selected(address) {
+                continue;
+            }
+            let removed = self.config.removed.iter().find(|r| &r.from == address);
+            let reason = if self.opts.destroy {
+                Reason::DestroyRequested
+            } else if removed.is_some() {
+                Reason::RemovedBlock
+            } else {
+                Reason::RemovedFromConfig
+            };
+            let mut step = if removed.is_some_and(|r| !r.destroy) && !self.opts.destroy {
+                self.warn_forget_then_delete(ts);
+                action(ActionKind::Forget, Reason::RemovedBlock, Some(address), &ts.name)
+            } else if !self.by_id.contains_key(ts.id.as_str()) {
+                // Nothing left to delete: only the record goes.
+                action(ActionKind::Forget, Reason::DeletedOutside, Some(address), &ts.name)
+            } else {
+                let protected = in_config.map_or(ts.prevent_destroy, |d| d.lifecycle.prevent_destroy);
+                self.check_destroyable(address, &ts.id, protected, "delete")?;
+                action(ActionKind::Delete, reason, Some(address), &ts.name)
+            };
+            step.token_id = Some(ts.id.clone());
+            self.actions.push(step);
+        }
+        Ok(())
+    }
+
+    /// A forgotten token becomes unmanaged: in `delete` mode the next plan would delete it.
+    fn warn_forget_then_delete(&mut self, ts: &TokenState) {
+        let settings = &self.config.unmanaged;
+        if settings.mode == UnmanagedMode::Delete
+            && self.by_id.contains_key(ts.id.as_str())
+            && !settings.ignore_names.iter().any(|g| glob_match(g, &ts.name))
+        {
+            self.warnings.push(format!(
+                "token {:?} (id {}) is forgotten by a removed block, but unmanaged.mode = \"delete\": the next \
+                 plan deletes it as unmanaged unless unmanaged.ignore_names matches its name",
+                ts.name, ts.id
+            ));
+        }
+    }
+
+    /// Old generations of rotated tokens whose grace has ended (all of them for `destroy`).
+    fn plan_retire(&mut self) {
+        for r in &self.state.retiring {
+            if !self.selected(&r.address) || !(self.opts.destroy || r.expires_at <= self.now) {
+                continue;
+            }
+            if self.is_caller(&r.id) {
+                self.warnings.push(format!(
+                    "the old generation of {} (id {}) is the token tokenform authenticates with: not retired",
+                    r.address, r.id
+                ));
+                continue;
+            }
+            let reason = if self.opts.destroy { Reason::DestroyRequested } else { Reason::GraceEnded };
+            let mut retire = action(ActionKind::Retire, reason, Some(&r.address), &r.name);
+            retire.token_id = Some(r.id.clone());
+            self.actions.push(retire);
+        }
+    }
+
+    /// `unmanaged { mode = "delete" }`: live tokens no address owns.
+    fn plan_unmanaged(&mut self) {
+        let settings = &self.config.unmanaged;
+        let caller_member = self.live.caller.member_id.as_deref();
+        let mut candidates: Vec<&Token> = self
+            .live
+            .tokens
+            .iter()
+            .filter(|t| !self.claimed.contains(t.id.as_str()))
+            .filter(|t| !settings.ignore_names.iter().any(|g| glob_match(g, t.name())))
+            .filter(|t| t.service_token || settings.personal || caller_member == Some(t.member_id.as_str()))
+            .collect();
+        candidates.sort_by(|a, b| (a.name(), &a.id).cmp(&(b.name(), &b.id)));
+        for token in candidates {
+            if self.is_caller(&token.id) {
+                self.warnings.push(format!(
+                    "unmanaged token {:?} (id {}) is the token tokenform authenticates with: not deleted",
+                    token.name(),
+                    token.id
+                ));
+                continue;
+            }
+            let mut delete = action(ActionKind::Delete, Reason::Unmanaged, None, token.name());
+            delete.token_id = Some(token.id.clone());
+            self.actions.push(delete);
+        }
+    }
+
+    fn finish(mut self) -> Plan {
+        // Plan order by kind; managed addresses in address order, unmanaged tokens last.
+        self.actions.sort_by(|a, b| {
+            (a.kind, a.address.is_none(), &a.address, &a.name, &a.token_id).cmp(&(
+                b.kind,
+                b.address.is_none(),
+                &b.address,
+                &b.name,
+                &b.token_id,
+            ))
+        });
+        if !self.opts.targets.is_empty() {
+            self.warnings.insert(
+                0,
+                "resource targeting is in effect: this plan may be incomplete (unmanaged tokens are not \
+                 considered). Use --target to recover from mistakes, not routinely."
+                    .to_owned(),
+            );
+        }
+        let live_service = self.live.tokens.iter().filter(|t| t.service_token).count();
+        let new_service = self
+            .actions
+            .iter()
+            .filter(|a| a.kind == ActionKind::Create && a.desired.as_ref().is_some_and(|d| d.service_token))
+            .count();
+        if live_service + new_service > SERVICE_TOKEN_LIMIT {
+            self.warnings.push(format!(
+                "{} service tokens after this plan ({live_service} live, {new_service} to create): more than \
+                 LaunchDarkly's default limit of {SERVICE_TOKEN_LIMIT}; creates may be refused",
+                live_service + new_service
+            ));
+        }
+        Plan {
+            format_version: PLAN_FORMAT_VERSION,
+            lineage: self.state.lineage.clone(),
+            serial: self.state.serial,
+            config_digest: self.config.digest.clone(),
+            refresh_only: self.opts.refresh_only,
+            actions: self.actions,
+            drift: self.drift,
+            warnings: self.warnings,
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The plan for pull-request comments (GitHub-flavoured markdown): a counts table, the
+//! deletion warning first, drift, then a `<details>` section per action with a ```diff
+//! block. The whole stays under [`MAX_CHARS`]: past the budget, sections are collapsed
+//! into a one-line list, and a note says how many were cut.
+
+use std::fmt::Write as _;
+
+use crate::plan::model::{DriftKind, Plan};
+use crate::render::plan_text::{self, Counts, Line, Sign};
+
+/// GitHub refuses comments over 65,536 characters; stay well under it.
+pub const MAX_CHARS: usize = 60_000;
+
+/// Room kept for the closing note and the list of collapsed actions' lead-in.
+const NOTE_RESERVE: usize = 600;
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// A code fence longer than any backtick run in `body`.
+fn fence(body: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in body.chars() {
+        if c == '`' {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    "`".repeat((longest + 1).max(3))
+}
+
+/// Lines in `diff` syntax: `+`/`-` first, a `~` change split into `-` old / `+` new.
+fn diff_body(lines: &[Line]) -> String {
+    let width = lines.iter().map(|l| l.key.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for l in lines {
+        let note = l.note.map(|n| format!(" {n}")).unwrap_or_default();
+        let key = match (l.key.is_empty(), l.text.is_empty()) {
+            (true, _) => String::new(),
+            (false, true) => format!("{:<width$} =", l.key),
+            (false, false) => format!("{:<width$} = ", l.key),
+        };
+        match l.sign {
+            Sign::Change => {
+                if let Some((old, new)) = l.text.split_once(" -> ") {
+                    let _ = writeln!(out, "- {key}{old}");
+                    let _ = writeln!(out, "+ {key}{new}{note}");
+                } else {
+                    let _ = writeln!(out, "  {key}{}{note}", l.text);
+                }
+            }
+            Sign::Remove => {
+                let old = l.text.split_once(" -> ").map_or(l.text.as_str(), |(o, _)| o);
+                let _ = writeln!(out, "- {key}{old}{note}");
+            }
+            Sign::Add => {
+                let _ = writeln!(out, "+ {key}{}{note}", l.text);
+            }
+            Sign::Same => {
+                let _ = writeln!(out, "  {key}{}{note}", l.text);
+            }
+        }
+    }
+    out
+}
+
+fn details(summary: &str, lines: &[Line]) -> String {
+    let body = diff_body(lines);
+    let f = fence(&body);
+    format!("<details><summary>{summary}</summary>\n\n{f}diff\n{body}{f}\n\n</details>\n\n")
+}
+
+/// The plan as a pull-request comment, at most [`MAX_CHARS`] characters.
+pub fn plan(plan: &Plan) -> String {
+    let mut head = String::from("## tokenform plan\n\n");
+    let destroyed = plan_text::destroyed(plan);
+    if !destroyed.is_empty() {
+        let _ = writeln!(
+            head,
+            "> [!WARNING]\n> **This plan destroys {} token{}**; their secrets stop working at once:",
+            destroyed.len(),
+            if destroyed.len() == 1 { "" } else { "s" }
+        );
+        // The list of deletions is never collapsed, but it is bounded like the rest.
+        let mut listed = 0;
+        for d in &destroyed {
+            if head.len() > MAX_CHARS / 4 {
+                break;
+            }
+            let _ = writeln!(head, "> - `{}`", d.replace('`', "'"));
+            listed += 1;
+        }
+        if listed < destroyed.len() {
+            let _ = writeln!(head, "> - … and {} more", destroyed.len() - listed);
+        }
+        head.push('\n');
+    }
+    for w in &plan.warnings {
+        let _ = writeln!(head, "> [!NOTE]\n> {}\n", escape(w));
+    }
+    if plan.actions.is_empty() {
+        head.push_str(if plan.refresh_only {
+            "**No changes.** The state matches the live tokens.\n\n"
+        } else {
+            "**No changes.** Tokens match the configuration.\n\n"
+        });
+    } else {
+        head.push_str("| action | count |\n| --- | ---: |\n");
+        for (label, n) in Counts::of(plan).entries() {
+            let _ = writeln!(head, "| {label} | {n} |");
+        }
+        head.push('\n');
+    }
+
+    let mut sections: Vec<(String, String)> = Vec::new(); // (full section, one-line form)
+    for entry in &plan.drift {
+        let summary = format!("⚠️ {} outside tokenform", escape(&plan_text::drift_heading(entry)));
+        let lines: Vec<Line> = match entry.kind {
+            DriftKind::Changed => entry.fields.iter().flat_map(plan_text::diff_lines).collect(),
+            DriftKind::Missing => vec![Line {
+                sign: Sign::Remove,
+                key: "id".into(),
+                text: format!("{:?}", entry.token_id),
+                note: None,
+            }],
+        };
+        sections
+            .push((details(&summary, &lines), format!("- {}\n", escape(&plan_text::drift_heading(entry)))));
+    }
+    for a in &plan.actions {
+        let mut summary =
+            format!("<code>{}</code> {}", escape(plan_text::symbol(a)), escape(&plan_text::heading(a)));
+        if let Some(r) = plan_text::reason(a) {
+            let _ = write!(summary, " <em>({})</em>", escape(r));
+        }
+        let short =
+            format!("- `{}` {}\n", plan_text::symbol(a), escape(&plan_text::heading(a)).replace('`', "'"));
+        sections.push((details(&summary, &plan_text::action_lines(a)), short));
+    }
+    render_within_budget(head, &sections)
+}
+
+/// Full sections while they fit, then one-line entries, then a count of what was left out.
+fn render_within_budget(mut out: String, sections: &[(String, String)]) -> String {
+    let total = sections.len();
+    let mut full = 0;
+    for (section, _) in sections {
+        if out.len() + section.len() + NOTE_RESERVE > MAX_CHARS {
+            break;
+        }
+        out.push_str(section);
+        full += 1;
+    }
+    if full == total {
+        return out;
+    }
+    let mut listed = full;
+    let mut list = String::new();
+    for (_, short) in &sections[full..] {
+        if out.len() + list.len() + short.len() + NOTE_RESERVE > MAX_CHARS {
+            break;
+        }
+        list.push_str(short);
+        listed += 1;
+    }
+    let _ = write!(
+        out,
+        "> [!NOTE]\n> Shortened to fit a pull-request comment ({MAX_CHARS} characters): the diffs of {} of {total} \
+         sections are not shown{}. Run `tokenform plan` for the full plan.\n\n",
+        total - full,
+        if listed < total {
+            format!(", and {} of them are not listed", total - listed)
+        } else {
+            String::new()
+        },
+    );
+    out.push_str(&list);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fences_outgrow_backticks() {
+        assert_eq!(fence("a"), "```");
+        assert_eq!(fence("a ```` b"), "`````");
+    }
+
+    #[test]
+    fn changes_split_into_minus_and_plus() {
+        let lines =
+            vec![Line { sign: Sign::Change, key: "role".into(), text: "\"a\" -> \"b\"".into(), note: None }];
+        assert_eq!(diff_body(&lines), "- role = \"a\"\n+ role = \"b\"\n");
+    }
+}

@@ -1,0 +1,117 @@
+//! Snapshots of the three plan printers over one plan holding every action, and the
+//! guards around them (schema file, size budget, no secret).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::plan::fixtures::{World, desired, every_action_world};
+use crate::plan::{ActionKind, Plan, PlanOptions};
+use crate::render::{human, json, markdown};
+
+fn every_action_plan() -> Plan {
+    let mut plan = every_action_world().plan();
+    plan.warnings.push("example warning: 201 service tokens after this plan".into());
+    plan
+}
+
+#[test]
+fn the_fixture_plan_has_every_action_kind() {
+    let plan = every_action_plan();
+    for kind in [
+        ActionKind::Import,
+        ActionKind::Create,
+        ActionKind::Update,
+        ActionKind::Replace,
+        ActionKind::Rotate,
+        ActionKind::Retire,
+        ActionKind::Delete,
+        ActionKind::Forget,
+    ] {
+        assert!(plan.count(kind) > 0, "{kind:?} missing");
+    }
+    assert_eq!(plan.drift.len(), 3);
+}
+
+#[test]
+fn human_snapshot() {
+    insta::assert_snapshot!(human::plan(&every_action_plan(), false));
+}
+
+#[test]
+fn human_colour_only_when_asked() {
+    let plan = every_action_plan();
+    assert!(!human::plan(&plan, false).contains('\x1b'));
+    let coloured = human::plan(&plan, true);
+    assert!(coloured.contains("\x1b[32m+\x1b[0m") && coloured.contains("\x1b[36m@\x1b[0m"));
+}
+
+#[test]
+fn human_refresh_only_snapshot() {
+    let opts = PlanOptions { refresh_only: true, ..PlanOptions::default() };
+    insta::assert_snapshot!(human::plan(&every_action_world().plan_with(&opts).unwrap(), false));
+}
+
+#[test]
+fn json_snapshot() {
+    insta::assert_snapshot!(json::plan(&every_action_plan()));
+}
+
+#[test]
+fn markdown_snapshot() {
+    insta::assert_snapshot!(markdown::plan(&every_action_plan()));
+}
+
+#[test]
+fn json_output_follows_the_schema_file_and_reads_back_as_a_plan() {
+    let schema: serde_json::Value = serde_json::from_str(&json::plan_schema()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let plan = every_action_plan();
+    let doc: serde_json::Value = serde_json::from_str(&json::plan(&plan)).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let back: Plan = serde_json::from_value(doc.clone()).unwrap();
+    assert_eq!(back, plan);
+    let actions: Vec<_> =
+        doc["resource_changes"].as_array().unwrap().iter().map(|c| c["actions"].clone()).collect();
+    assert!(actions.contains(&serde_json::json!(["create", "delete"])), "{actions:?}");
+}
+
+/// The committed schema is the generated one. Regenerate with
+/// `TOKENFORM_UPDATE_SCHEMAS=1 cargo test --lib render::tests::plan_schema_file_is_current`.
+#[test]
+fn plan_schema_file_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/plan.schema.json");
+    let generated = json::plan_schema();
+    if std::env::var_os("TOKENFORM_UPDATE_SCHEMAS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(committed == generated, "schemas/plan.schema.json is stale: regenerate it (see this test's doc)");
+}
+
+#[test]
+fn markdown_stays_under_the_budget_and_says_what_was_cut() {
+    let mut w = World::new();
+    for n in 0..3000 {
+        let mut d = desired(&format!("token_number_{n:05}"));
+        d.description = Some("a description long enough to make each section weigh something".into());
+        w.declare(d);
+    }
+    let out = markdown::plan(&w.plan());
+    assert!(out.chars().count() <= markdown::MAX_CHARS, "{} chars", out.chars().count());
+    assert!(out.contains("Shortened to fit a pull-request comment"));
+    assert!(out.contains("| create | 3000 |"));
+    // Sections kept in full come first; the first one is complete.
+    assert!(out.contains("token.token_number_00000 will be created</summary>"));
+
+    let small = markdown::plan(&every_action_plan());
+    assert!(!small.contains("Shortened"));
+}
+
+#[test]
+fn no_printer_shows_a_secret_or_a_ciphertext() {
+    let plan = every_action_plan();
+    for out in [human::plan(&plan, false), json::plan(&plan), markdown::plan(&plan)] {
+        assert!(!out.contains("AGE ENCRYPTED") && !crate::secret::looks_like_secret(&out));
+        assert!(out.contains("(sensitive value)") || out.contains("\"rotation\""));
+    }
+}

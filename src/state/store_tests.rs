@@ -1,0 +1,362 @@
+//! Unit tests of the store: lifecycle, journal replay, encryption modes, and every bad
+//! input leaving the file byte-for-byte unchanged.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::*;
+use crate::model::Address;
+use crate::state::atomic::{FaultPoint, INJECT, backup_path};
+use crate::state::model::TokenState;
+
+const SECRET: &str = "api-0a1b2c3d-0000-4000-8000-00000000beef";
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    ids: Identities,
+    recipient: String,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let id = age::x25519::Identity::generate();
+        let recipient = id.to_public().to_string();
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            ids: Identities { identities: vec![Box::new(id)] },
+            recipient,
+        }
+    }
+
+    fn settings(&self, encrypt: EncryptMode) -> StateSettings {
+        StateSettings {
+            path: self.dir.path().join("tokenform.state.json"),
+            recipients: vec![self.recipient.clone()],
+            recipients_file: None,
+            encrypt,
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("tokenform.state.json")
+    }
+}
+
+fn exclusive() -> LockMode {
+    LockMode::Exclusive { timeout: Duration::ZERO, command: "test".into() }
+}
+
+fn token(id: &str, secret: Option<SecretRecord>) -> Box<TokenState> {
+    Box::new(TokenState {
+        id: id.into(),
+        name: format!("name-{id}"),
+        description: None,
+        role: Some("reader".into()),
+        custom_role_ids: vec![],
+        custom_role_keys: vec![],
+        inline_role: None,
+        service_token: true,
+        api_version: None,
+        expiry: None,
+        created_at: jiff::Timestamp::UNIX_EPOCH,
+        member_id: None,
+        prevent_destroy: false,
+        secret,
+    })
+}
+
+fn upsert(label: &str, t: Box<TokenState>) -> JournalRecord {
+    JournalRecord::Upsert { address: Address::new(label), token: t }
+}
+
+#[test]
+fn missing_file_is_a_fresh_state_and_saves_bump_the_serial_keeping_lineage() {
+    let f = Fixture::new();
+    let settings = f.settings(EncryptMode::Secrets);
+    let mut store = StateStore::open(&settings, exclusive(), None).unwrap();
+    assert_eq!(store.state().serial, 0);
+    assert!(store.state().tokens.is_empty());
+    let lineage = store.state().lineage.clone();
+    assert!(uuid::Uuid::parse_str(&lineage).is_ok());
+    assert!(crate::state::lock::lock_path(&f.path()).exists(), "the lock file exists while held");
+
+    store.record(upsert("a", token("1", None))).unwrap();
+    store.save().unwrap();
+    store.save().unwrap();
+    assert_eq!(store.state().serial, 2);
+    drop(store);
+    assert!(!crate::state::lock::lock_path(&f.path()).exists());
+    assert!(!journal::journal_path(&f.path()).exists());
+
+    let again = StateStore::open(&settings, LockMode::Shared, None).unwrap();
+    assert_eq!(again.state().serial, 2);
+    assert_eq!(again.state().lineage, lineage);
+    assert_eq!(again.state().tokens[&Address::new("a")].id, "1");
+    let backup: State = serde_json::from_slice(&std::fs::read(backup_path(&f.path(), 1)).unwrap()).unwrap();
+    assert_eq!(backup.serial, 1);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(f.path()).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn seal_and_unseal_round_trip_with_extra_recipients() {
+    let f = Fixture::new();
+    let other = age::x25519::Identity::generate();
+    let store = StateStore::open(&f.settings(EncryptMode::Secrets), LockMode::Shared, None).unwrap();
+    let now = jiff::Timestamp::now();
+    let rec = store.seal(&Secret::new(SECRET), &[other.to_public().to_string()], now).unwrap();
+    assert_eq!(rec.last4, "beef");
+    assert_eq!(rec.issued_at, now);
+    assert_eq!(rec.recipients, vec![f.recipient.clone(), other.to_public().to_string()]);
+    assert!(!rec.ciphertext.contains("beef"));
+    assert_eq!(StateStore::unseal(&rec, &f.ids).unwrap().expose(), SECRET);
+    let other_ids = Identities { identities: vec![Box::new(other)] };
+    assert_eq!(StateStore::unseal(&rec, &other_ids).unwrap().expose(), SECRET);
+    let stranger = Identities { identities: vec![Box::new(age::x25519::Identity::generate())] };
+    let err = StateStore::unseal(&rec, &stranger).unwrap_err();
+    assert!(matches!(err, StateError::Decrypt { .. }));
+    assert!(!format!("{err:?}").contains(SECRET));
+}
+
+#[test]
+fn seal_refuses_without_recipients_or_with_a_bad_one() {
+    let f = Fixture::new();
+    let mut settings = f.settings(EncryptMode::Secrets);
+    settings.recipients.clear();
+    let store = StateStore::open(&settings, LockMode::Shared, None).unwrap();
+    let now = jiff::Timestamp::now();
+    assert!(matches!(store.seal(&Secret::new(SECRET), &[], now), Err(StateError::NoRecipients { .. })));
+    let err = store.seal(&Secret::new(SECRET), &["age1notakey".into()], now).unwrap_err();
+    assert!(matches!(err, StateError::BadRecipient { .. }), "{err:?}");
+}
+
+#[test]
+fn shared_store_cannot_write() {
+    let f = Fixture::new();
+    let mut store = StateStore::open(&f.settings(EncryptMode::Secrets), LockMode::Shared, None).unwrap();
+    assert!(matches!(store.record(upsert("a", token("1", None))), Err(StateError::ReadOnly { .. })));
+    assert!(matches!(store.save(), Err(StateError::ReadOnly { .. })));
+    assert!(!f.path().exists());
+}
+
+#[test]
+fn a_crash_after_records_is_replayed_then_compacted_with_the_same_serial() {
+    let f = Fixture::new();
+    let settings = f.settings(EncryptMode::Secrets);
+    let mut store = StateStore::open(&settings, exclusive(), None).unwrap();
+    store.save().unwrap(); // serial 1 on disk
+    let sealed = store.seal(&Secret::new(SECRET), &[], jiff::Timestamp::now()).unwrap();
+    store.record(upsert("a", token("1", Some(sealed)))).unwrap();
+    store.record(upsert("b", token("2", None))).unwrap();
+    store.record(JournalRecord::Remove { address: Address::new("b") }).unwrap();
+    assert_eq!(store.state().serial, 2);
+    drop(store); // crash: no save
+    let on_disk = std::fs::read(f.path()).unwrap();
+
+    let shared = StateStore::open(&settings, LockMode::Shared, None).unwrap();
+    assert_eq!(shared.state().serial, 2, "replayed state reports serial + 1");
+    assert_eq!(shared.state().tokens.len(), 1);
+    let secret = shared.state().tokens[&Address::new("a")].secret.as_ref().unwrap();
+    assert_eq!(StateStore::unseal(secret, &f.ids).unwrap().expose(), SECRET);
+    assert_eq!(std::fs::read(f.path()).unwrap(), on_disk, "shared open never writes");
+    assert!(journal::journal_path(&f.path()).exists());
+    let replayed = shared.state().clone();
+    drop(shared);
+
+    let store = StateStore::open(&settings, exclusive(), None).unwrap();
+    assert_eq!(store.state(), &replayed, "compaction keeps what the shared reader saw");
+    assert!(!journal::journal_path(&f.path()).exists());
+    drop(store);
+    let reread = StateStore::open(&settings, LockMode::Shared, None).unwrap();
+    assert_eq!(reread.state(), &replayed);
+}
+
+#[test]
+fn a_journal_without_a_state_file_keeps_its_lineage() {
+    let f = Fixture::new();
+    let settings = f.settings(EncryptMode::Secrets);
+    let mut store = StateStore::open(&settings, exclusive(), None).unwrap();
+    let lineage = store.state().lineage.clone();
+    store.record(upsert("a", token("1", None))).unwrap();
+    drop(store);
+    assert!(!f.path().exists());
+    let store = StateStore::open(&settings, exclusive(), None).unwrap();
+    assert_eq!(store.state().lineage, lineage);
+    assert_eq!(store.state().serial, 1);
+    assert_eq!(store.state().tokens.len(), 1);
+}
+
+#[test]
+fn a_stale_journal_left_after_a_save_is_ignored() {
+    let f = Fixture::new();
+    let settings = f.settings(EncryptMode::Secrets);
+    let mut store = StateStore::open(&settings, exclusive(), None).unwrap();
+    store.record(upsert("a", token("1", None))).unwrap();
+    let journal = std::fs::read(journal::journal_path(&f.path())).unwrap();
+    store.save().unwrap();
+    drop(store);
+    // A crash between the rename and the journal removal.
+    std::fs::write(journal::journal_path(&f.path()), &journal).unwrap();
+    std::fs::write(
+        journal::journal_path(&f.path()),
+        [
+            journal,
+            serde_json::to_vec(&JournalRecord::Remove { address: Address::new("a") }).unwrap(),
+            b"\n".to_vec(),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let store = StateStore::open(&settings, LockMode::Shared, None).unwrap();
+    assert_eq!(store.state().serial, 1);
+    assert_eq!(store.state().tokens.len(), 1, "the stale Remove is not applied");
+}
+
+#[test]
+fn file_mode_encrypts_the_document_and_the_journal() {
+    let f = Fixture::new();
+    let settings = f.settings(EncryptMode::File);
+    let mut store = StateStore::open(&settings, exclusive(), Some(&f.ids)).unwrap();
+    store.record(upsert("a", token("1", None))).unwrap();
+    let journal = std::fs::read_to_string(journal::journal_path(&f.path())).unwrap();
+    assert!(!journal.contains("name-1"), "journal records are sealed: {journal}");
+    store.save().unwrap();
+    drop(store);
+    let bytes = std::fs::read(f.path()).unwrap();
+    assert!(crypto::is_age(&bytes));
+    assert!(!String::from_utf8_lossy(&bytes).contains("name-1"));
+
+    let err = StateStore::open(&settings, exclusive(), None).unwrap_err();
+    assert!(matches!(err, StateError::NoIdentity { .. }), "{err:?}");
+    let stranger = Identities { identities: vec![Box::new(age::x25519::Identity::generate())] };
+    let err = StateStore::open(&settings, exclusive(), Some(&stranger)).unwrap_err();
+    assert!(matches!(err, StateError::Decrypt { .. }), "{err:?}");
+    assert_eq!(std::fs::read(f.path()).unwrap(), bytes);
+
+    // A crash with sealed journal lines: replay needs (and uses) the identity.
+    let mut store = StateStore::open(&settings, exclusive(), Some(&f.ids)).unwrap();
+    store.record(upsert("b", token("2", None))).unwrap();
+    drop(store);
+    assert!(matches!(
+        StateStore::open(&settings, LockMode::Shared, None),
+        Err(StateError::NoIdentity { .. })
+    ));
+    let store = StateStore::open(&settings, LockMode::Shared, Some(&f.ids)).unwrap();
+    assert_eq!(store.state().tokens.len(), 2);
+}
+
+#[test]
+fn a_fault_before_rename_keeps_the_previous_state_loadable() {
+    let f = Fixture::new();
+    let settings = f.settings(EncryptMode::Secrets);
+    let mut store = StateStore::open(&settings, exclusive(), None).unwrap();
+    store.record(upsert("a", token("1", None))).unwrap();
+    store.save().unwrap();
+    let before = std::fs::read(f.path()).unwrap();
+    store.record(upsert("b", token("2", None))).unwrap();
+    INJECT.with(|i| i.set(Some(FaultPoint::BeforeRename)));
+    let err = store.save().unwrap_err();
+    INJECT.with(|i| i.set(None));
+    assert!(matches!(err, StateError::Io { .. }), "{err:?}");
+    drop(store);
+    assert_eq!(std::fs::read(f.path()).unwrap(), before);
+    // The change is not lost either: it is still in the journal.
+    let store = StateStore::open(&settings, LockMode::Shared, None).unwrap();
+    assert_eq!(store.state().tokens.len(), 2);
+    assert_eq!(store.state().serial, 2);
+}
+
+/// Opens with `mode` and expects an error, checking the state file did not change.
+fn refuses(f: &Fixture, settings: &StateSettings, ids: Option<&Identities>) -> StateError {
+    let before = std::fs::read(f.path()).unwrap();
+    let err = StateStore::open(settings, exclusive(), ids).unwrap_err();
+    assert_eq!(std::fs::read(f.path()).unwrap(), before, "{err:?}");
+    assert!(!journal::journal_path(&f.path()).exists());
+    err
+}
+
+#[test]
+fn bad_state_files_are_errors_and_stay_byte_for_byte() {
+    let f = Fixture::new();
+    let settings = f.settings(EncryptMode::Secrets);
+    let mut store = StateStore::open(&settings, exclusive(), None).unwrap();
+    store.record(upsert("a", token("1", None))).unwrap();
+    store.save().unwrap();
+    drop(store);
+    let good = std::fs::read(f.path()).unwrap();
+
+    std::fs::write(f.path(), &good[..good.len() / 2]).unwrap();
+    let err = refuses(&f, &settings, None);
+    assert!(matches!(err, StateError::Parse { line, .. } if line > 1), "{err:?}");
+
+    std::fs::write(f.path(), b"").unwrap();
+    assert!(matches!(refuses(&f, &settings, None), StateError::Parse { .. }));
+
+    let newer =
+        String::from_utf8(good.clone()).unwrap().replace("\"format_version\": 1", "\"format_version\": 7");
+    std::fs::write(f.path(), newer).unwrap();
+    assert!(matches!(refuses(&f, &settings, None), StateError::NewerFormat { found: 7, supported: 1, .. }));
+    std::fs::write(f.path(), br#"{"format_version": 9, "tokens": "a new shape"}"#).unwrap();
+    assert!(matches!(refuses(&f, &settings, None), StateError::NewerFormat { found: 9, .. }));
+}
+
+#[test]
+fn bad_encrypted_state_files_are_errors_and_stay_byte_for_byte() {
+    let f = Fixture::new();
+    let settings = f.settings(EncryptMode::File);
+    let mut store = StateStore::open(&settings, exclusive(), Some(&f.ids)).unwrap();
+    store.save().unwrap();
+    drop(store);
+    let good = std::fs::read_to_string(f.path()).unwrap();
+
+    // Truncated ciphertext.
+    std::fs::write(f.path(), &good[..good.len() / 2]).unwrap();
+    assert!(matches!(refuses(&f, &settings, Some(&f.ids)), StateError::Decrypt { .. }));
+    // Tampered: one base64 character of the body changed.
+    let mut lines: Vec<String> = good.lines().map(str::to_owned).collect();
+    let mid = lines.len() / 2;
+    let flipped: String = lines[mid]
+        .chars()
+        .enumerate()
+        .map(|(i, c)| if i == 10 { if c == 'A' { 'B' } else { 'A' } } else { c })
+        .collect();
+    lines[mid] = flipped;
+    std::fs::write(f.path(), lines.join("\n") + "\n").unwrap();
+    assert!(matches!(refuses(&f, &settings, Some(&f.ids)), StateError::Decrypt { .. }));
+}
+
+#[test]
+fn a_held_lock_is_a_clear_error() {
+    let f = Fixture::new();
+    let settings = f.settings(EncryptMode::Secrets);
+    let mut first = StateStore::open(&settings, exclusive(), None).unwrap();
+    first.save().unwrap();
+    let err = refuses(&f, &settings, None);
+    let StateError::Locked { owner, .. } = &err else { panic!("{err:?}") };
+    assert!(owner.contains("running `test`"), "{owner}");
+    // Readers do not need the lock.
+    assert!(StateStore::open(&settings, LockMode::Shared, None).is_ok());
+}
+
+#[test]
+fn a_journal_ahead_of_a_restored_backup_is_an_error_and_nothing_is_touched() {
+    let f = Fixture::new();
+    let settings = f.settings(EncryptMode::Secrets);
+    let mut store = StateStore::open(&settings, exclusive(), None).unwrap();
+    store.save().unwrap();
+    store.save().unwrap();
+    store.record(upsert("a", token("1", None))).unwrap();
+    drop(store);
+    std::fs::copy(backup_path(&f.path(), 1), f.path()).unwrap();
+    let journal = std::fs::read(journal::journal_path(&f.path())).unwrap();
+    let before = std::fs::read(f.path()).unwrap();
+    for mode in [LockMode::Shared, exclusive()] {
+        let err = StateStore::open(&settings, mode, None).unwrap_err();
+        assert!(matches!(&err, StateError::Journal { reason, .. } if reason.contains("backup")), "{err:?}");
+    }
+    assert_eq!(std::fs::read(f.path()).unwrap(), before);
+    assert_eq!(std::fs::read(journal::journal_path(&f.path())).unwrap(), journal);
+}
