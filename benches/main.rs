@@ -1,5 +1,5 @@
 //! The benchmark binary (`cargo bench`, harness = false). Each area has its own module in
-//! `benches/`; `cargo bench -- AREA` runs one (validate, fetch_live, state, planner, apply).
+//! `benches/`; `cargo bench -- AREA` runs one (validate, fetch_live, state, planner, plan_live, apply).
 //! Figures are recorded in BENCHMARKS.md. No timing assertions: these print measurements.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -7,10 +7,14 @@ mod drift;
 mod fetch_live;
 mod planner;
 mod state;
+mod validate;
 
 fn main() {
     let wanted: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
+    if run("validate") {
+        validate::run();
+    }
     if run("state") {
         state::run();
     }
@@ -22,5 +26,8 @@ fn main() {
     }
     if run("drift") {
         drift::run();
+    }
+    if run("plan_live") {
+        planner::run_live();
     }
 }

@@ -1,6 +1,10 @@
-//! Planner CPU time alone (no I/O): `plan::plan` over N managed tokens, with a realistic
-//! mix of work (10% config edits, 5% live drift, 5% new tokens, N/10 unmanaged tokens in
-//! `delete` mode), plus rendering the result in the three formats.
+//! `cargo bench -- planner`: the planner's CPU time alone (no I/O): `plan::plan` over N
+//! managed tokens, with a realistic mix of work (10% config edits, 5% live drift, 5% new
+//! tokens, N/10 unmanaged tokens in `delete` mode), plus rendering in the three formats.
+//!
+//! `cargo bench -- plan_live`: what `tokenform plan` does after reading its files: one live
+//! snapshot from the in-process emulator with 50 ms latency per request, the plan and the
+//! human rendering, for 1,000 and 10,000 managed tokens (wall time and HTTP requests).
 
 use std::time::{Duration, Instant};
 
@@ -97,6 +101,86 @@ fn world(n: u64, now: jiff::Timestamp) -> (Config, State, Live) {
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
+}
+
+/// The live half of `tokenform plan` against the emulator at 50 ms per request.
+pub fn run_live() {
+    use tokenform::api::{Client, ClientOptions};
+    use tokenform::emulator::{Emulator, EmulatorOptions, Seed, SeedToken};
+
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        println!("plan_live (emulator --latency-ms 50): fetch_live + plan + human rendering");
+        println!("{:>7} {:>9} {:>9} {:>9} {:>9}", "tokens", "actions", "wall", "of which", "requests");
+        for n in [1_000usize, 10_000] {
+            let seed = Seed {
+                tokens: (0..n)
+                    .map(|i| SeedToken {
+                        name: Some(format!("t{i:06}")),
+                        description: Some("bench".into()),
+                        role: Some("reader".into()),
+                        service_token: true,
+                        ..SeedToken::default()
+                    })
+                    .collect(),
+                ..Seed::default()
+            };
+            let emu = Emulator::start(EmulatorOptions {
+                seed: Some(seed),
+                latency: Duration::from_millis(50),
+                ..EmulatorOptions::default()
+            })
+            .await
+            .unwrap();
+            // State and configuration that match the seeded tokens, with 10% edited in config.
+            let setup = Client::new(ClientOptions::new(emu.url(), emu.admin_token().clone())).unwrap();
+            let snapshot = setup.fetch_live(&[], false).await.unwrap();
+            let mut config = Config::empty("/bench");
+            let mut state = State::new();
+            for (i, t) in snapshot.tokens.iter().filter(|t| t.name().starts_with('t')).enumerate() {
+                let address = Address::new(t.name());
+                state.tokens.insert(address.clone(), state_from_live(t, &snapshot, None));
+                let mut ts = state.tokens[&address].clone();
+                ts.secret = Some(tokenform::state::model::SecretRecord {
+                    ciphertext: String::new(),
+                    last4: "0000".into(),
+                    issued_at: jiff::Timestamp::now(),
+                    recipients: Vec::new(),
+                });
+                state.tokens.insert(address.clone(), ts);
+                config.tokens.insert(
+                    address.clone(),
+                    DesiredToken {
+                        address,
+                        name: t.name().to_owned(),
+                        description: Some(if i % 10 == 0 { "edited" } else { "bench" }.into()),
+                        access: Access::Role(Role::Reader),
+                        service_token: true,
+                        api_version: None,
+                        expires_at: None,
+                        recipients: Vec::new(),
+                        rotation: None,
+                        lifecycle: Lifecycle::default(),
+                    },
+                );
+            }
+            let client = Client::new(ClientOptions::new(emu.url(), emu.admin_token().clone())).unwrap();
+            let started = Instant::now();
+            let live = client.fetch_live(&[], false).await.unwrap();
+            let fetched = started.elapsed();
+            let p = plan(&config, &state, &live, jiff::Timestamp::now(), &PlanOptions::default()).unwrap();
+            let text = tokenform::render::human::plan(&p, false);
+            let wall = started.elapsed();
+            std::hint::black_box(text);
+            println!(
+                "{n:>7} {:>9} {:>6} ms {:>6} ms {:>9}   (\"of which\" = fetch_live)",
+                p.actions.len(),
+                wall.as_millis(),
+                fetched.as_millis(),
+                client.request_count()
+            );
+        }
+    });
 }
 
 pub fn run() {

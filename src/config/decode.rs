@@ -64,13 +64,20 @@ impl Cx<'_> {
     }
 
     fn wrong_type(&mut self, a: &Attr, want: &str, got: &Value) {
-        let p = self.at(
-            Rule::WrongType,
-            format!("`{}` must be {want}", a.key),
-            a.file,
-            a.span.clone(),
-            format!("this is a {}", value_type(got)),
-        );
+        let help = match (want, got) {
+            ("true or false" | "a number", Value::String(_)) => format!("write {want} without quotes"),
+            ("a list of strings", Value::String(_)) => format!("wrap it in brackets: {} = [\"…\"]", a.key),
+            _ => format!("`{}` takes {want}", a.key),
+        };
+        let p = self
+            .at(
+                Rule::WrongType,
+                format!("`{}` must be {want}", a.key),
+                a.file,
+                a.span.clone(),
+                format!("this is a {}", value_type(got)),
+            )
+            .with_help(help);
         self.sink.push(p);
     }
 

@@ -444,6 +444,19 @@ fn resolve_variables(files: &[File], inputs: &VarInputs, env: &mut Env, sink: &m
     for (fi, f) in files.iter().enumerate() {
         for b in f.body.blocks.iter().filter(|b| b.ident == "variable") {
             let Some(label) = b.labels.first() else { continue };
+            if !crate::model::is_identifier(&label.value) {
+                sink.push(
+                    Problem::at(
+                        Rule::BadLabel,
+                        format!("{:?} is not a valid variable name", label.value),
+                        &f.src,
+                        label.span.clone(),
+                        "not an identifier",
+                    )
+                    .with_help("a variable name starts with a letter or _, then letters, digits, _ or -"),
+                );
+                continue;
+            }
             if let Some(prev) = decls.get(&label.value) {
                 let pf = &files[prev.file].src;
                 let (l, c) = pf.line_col(prev.block.labels[0].span.start);
@@ -651,21 +664,15 @@ fn read_var_file(
         }
     };
     // A var file is HCL (or JSON when named *.json): `name = value` lines.
-    let name = if shown.ends_with(".json") && !shown.ends_with(".hcl.json") {
-        format!("{shown}.hcl.json")
-    } else {
-        shown.clone()
-    };
     let mut local = Sink::default();
-    let Some(file) = parse::parse_file(&name, &bytes, 0, &mut local) else {
-        for p in local.into_sorted() {
-            sink.push(p);
-        }
-        return;
+    let parsed = match std::str::from_utf8(&bytes) {
+        Ok(text) if shown.ends_with(".json") => parse::parse_json_attrs(&shown, text, &mut local),
+        _ => parse::parse_file(&shown, &bytes, 0, &mut local),
     };
     for p in local.into_sorted() {
         sink.push(p);
     }
+    let Some(file) = parsed else { return };
     let src = SourceFile::new(&shown, &String::from_utf8_lossy(&bytes));
     for b in &file.body.blocks {
         sink.push(Problem::at(

@@ -129,17 +129,7 @@ fn drift_section(out: &mut String, p: &Painter, plan: &Plan) {
 pub fn plan(plan: &Plan, color: bool) -> String {
     let p = Painter { color };
     let mut out = String::new();
-    drift_section(&mut out, &p, plan);
-    if plan.actions.is_empty() {
-        let msg = if plan.refresh_only {
-            "No changes. The state matches the live tokens."
-        } else {
-            "No changes. Tokens match the configuration."
-        };
-        let _ = writeln!(out, "{}", p.paint(&format!("{BOLD}{GREEN}"), msg));
-        warnings(&mut out, &p, plan);
-        return out;
-    }
+    // Deletions are announced before anything else: the one thing a reviewer must not miss.
     let destroyed = plan_text::destroyed(plan);
     if !destroyed.is_empty() {
         let noun = if destroyed.len() == 1 { "token" } else { "tokens" };
@@ -153,6 +143,17 @@ pub fn plan(plan: &Plan, color: bool) -> String {
             let _ = writeln!(out, "  - {d}");
         }
         out.push('\n');
+    }
+    drift_section(&mut out, &p, plan);
+    if plan.actions.is_empty() {
+        let msg = if plan.refresh_only {
+            "No changes. The state matches the live tokens."
+        } else {
+            "No changes. Tokens match the configuration."
+        };
+        let _ = writeln!(out, "{}", p.paint(&format!("{BOLD}{GREEN}"), msg));
+        warnings(&mut out, &p, plan);
+        return out;
     }
     out.push_str("tokenform used the configuration, the state and the live tokens to make this plan.\n");
     out.push_str("Actions are indicated with the following symbols:\n");
