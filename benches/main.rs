@@ -3,14 +3,19 @@
 //! Figures are recorded in BENCHMARKS.md. No timing assertions: these print measurements.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod apply;
 mod drift;
 mod fetch_live;
 mod planner;
 mod state;
+mod validate;
 
 fn main() {
     let wanted: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
+    if run("validate") {
+        validate::run();
+    }
     if run("state") {
         state::run();
     }
@@ -20,10 +25,17 @@ fn main() {
     if run("planner") {
         planner::run();
     }
+    if run("drift") {
+        drift::run();
+    }
     if run("plan_live") {
         planner::run_live();
     }
-    if run("drift") {
-        drift::run();
+    // apply: `apply` runs both sections, `apply-rate-limited` / `apply-5000` one each.
+    if run("apply") || run("apply-rate-limited") {
+        apply::rate_limited();
+    }
+    if run("apply") || run("apply-5000") {
+        apply::five_thousand();
     }
 }

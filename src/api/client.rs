@@ -94,12 +94,10 @@ struct Answer {
 pub fn check_base_url(url: &str) -> Result<String, ApiError> {
     let parsed = reqwest::Url::parse(url)
         .map_err(|e| ApiError::BadUrl { url: url.to_owned(), reason: e.to_string() })?;
-    let host = parsed
-        .host_str()
-        .ok_or_else(|| ApiError::BadUrl { url: url.to_owned(), reason: "no host".into() })?;
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if parsed.host_str().is_none() {
+        return Err(ApiError::BadUrl { url: url.to_owned(), reason: "no host".into() });
+    }
+    let loopback = is_loopback_url(url);
     match parsed.scheme() {
         "https" => {}
         "http" if loopback => {}
@@ -112,6 +110,14 @@ pub fn check_base_url(url: &str) -> Result<String, ApiError> {
         }
     }
     Ok(url.trim_end_matches('/').to_owned())
+}
+
+fn is_loopback_url(url: &str) -> bool {
+    reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).is_some_and(|host| {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost")
+            || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    })
 }
 
 /// Percent-encodes one path segment (ids come from users through `import`).
@@ -174,7 +180,14 @@ impl Client {
             headers.insert("ld-api-version", v);
         }
         headers.insert(reqwest::header::ACCEPT, HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if is_loopback_url(&base) {
+            // A system proxy must never see the loopback emulator's traffic (or its token).
+            builder = builder.no_proxy();
+        }
+        let http = builder
+            // The token is sent to the configured host only: no redirects.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("tokenform/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
             .timeout(options.timeout)

@@ -2,9 +2,7 @@
 //! detect, print. Exit 2 when drift is found, 0 when clean (stale tokens alone are clean),
 //! 1 on any error, bad flags included: an error never exits 2.
 
-use std::io::Write as _;
-
-use miette::{Diagnostic, IntoDiagnostic as _};
+use miette::Diagnostic;
 
 use super::Context;
 use crate::ExitStatus;
@@ -52,8 +50,7 @@ pub fn run(ctx: &Context, args: &DriftArgs) -> miette::Result<ExitStatus> {
     role_keys.sort();
     role_keys.dedup();
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().into_diagnostic()?;
-    let live = runtime.block_on(async {
+    let live = super::plan::runtime()?.block_on(async {
         let client =
             crate::api::Client::connect(&config.launchdarkly, &config.dir, ctx.global.verbose).await?;
         // Always ask for every member's tokens: a managed personal token of someone else
@@ -69,8 +66,8 @@ pub fn run(ctx: &Context, args: &DriftArgs) -> miette::Result<ExitStatus> {
         Format::Json => render::drift::json(&report),
         Format::Markdown => render::drift::markdown(&report),
     };
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).into_diagnostic()?;
+    // A closed pipe (`tokenform drift | head`) is not an error.
+    super::plan::print(&text)?;
     Ok(if report.drift_found { ExitStatus::Changes } else { ExitStatus::Success })
 }
 

@@ -18,6 +18,9 @@ pub mod parse;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod token;
+mod values;
+mod variables;
 
 pub use decode::base_url;
 pub use diagnostics::{Problem, Rule};
@@ -92,7 +95,7 @@ impl VarInputs {
 
 /// Every problem found in a configuration (all of them, not just the first).
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
-#[error("the configuration in {dir} is not valid")]
+#[error("the configuration in {dir} is not valid ({} problem(s))", problems.len())]
 #[diagnostic(code(tokenform::config::invalid))]
 pub struct ConfigErrors {
     pub dir: String,

@@ -176,6 +176,50 @@ pub fn parse_file(name: &str, bytes: &[u8], index: usize, sink: &mut Sink) -> Op
     Some(File { src, body })
 }
 
+/// A JSON var file: one object of `name: value` attributes (strings are templates).
+pub fn parse_json_attrs(name: &str, text: &str, sink: &mut Sink) -> Option<File> {
+    let src = SourceFile::new(name, text);
+    scan_secrets(&src, text, sink);
+    let doc = match json::parse(text) {
+        Ok(d) => d,
+        Err(e) => {
+            sink.push(syntax_problem(&src, text, e.offset, &e.message));
+            return None;
+        }
+    };
+    let Kind::Object(members) = &doc.kind else {
+        sink.push(Problem::at(
+            Rule::BadVarFile,
+            format!("{name} must hold a JSON object of variable values"),
+            &src,
+            doc.span.clone(),
+            "expected an object",
+        ));
+        return None;
+    };
+    let mut body = Body::default();
+    for (key, key_span, v) in members {
+        match hcl::edit::parser::parse_expr(&json::to_hcl(v)) {
+            Ok(expr) => body.attrs.push(Attr {
+                key: key.clone(),
+                key_span: key_span.clone(),
+                value: unwrap_single_interpolation(expr),
+                span: v.span.clone(),
+                file: 0,
+                coarse: true,
+            }),
+            Err(e) => sink.push(Problem::at(
+                Rule::Syntax,
+                format!("`{key}` is not a valid expression: {}", e.message()),
+                &src,
+                v.span.clone(),
+                "invalid template",
+            )),
+        }
+    }
+    Some(File { src, body })
+}
+
 /// Every secret-shaped literal in a file's raw text is an error.
 pub fn scan_secrets(src: &SourceFile, text: &str, sink: &mut Sink) {
     let mut from = 0;
@@ -194,7 +238,10 @@ fn syntax_problem(src: &SourceFile, text: &str, offset: usize, message: &str) ->
     while end < text.len() && !text.is_char_boundary(end) {
         end += 1;
     }
-    let start = offset.min(text.len());
+    let mut start = offset.min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
     Problem::at(
         Rule::Syntax,
         format!("syntax error in {}: {message}", src.name),
@@ -214,13 +261,71 @@ fn parse_hcl(text: &str, index: usize, src: &SourceFile, sink: &mut Sink) -> Opt
                 p.message = format!("an attribute is set twice in {}", src.name);
                 p.label = Some("set again here".into());
                 p = p.with_help("remove one of them");
-            } else if e.message().contains("newline") {
+            } else if let Some(at) = unterminated_string(text) {
+                p = syntax_problem(src, text, at, "unterminated string");
+                p = p.with_help(
+                    "close the string with \" on the same line (use a heredoc <<EOT … EOT for several lines)",
+                );
+            } else if one_line_block(text, e.location().offset()) {
                 p = p.with_help("a block written on one line may hold only one attribute; put each attribute on its own line");
             }
             sink.push(p);
             None
         }
     }
+}
+
+/// Offset of the opening quote of the first string that does not end on its line.
+fn unterminated_string(text: &str) -> Option<usize> {
+    let mut offset = 0;
+    let mut heredoc: Option<String> = None;
+    for line in text.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        if let Some(m) = &heredoc {
+            if line.trim() == m {
+                heredoc = None;
+            }
+            continue;
+        }
+        let b = line.as_bytes();
+        let (mut i, mut open, mut interp) = (0, None, 0usize);
+        while i < b.len() {
+            match (open, b[i]) {
+                (None, b'#') => break,
+                (None, b'/') if b.get(i + 1) == Some(&b'/') => break,
+                (None, b'<') if b.get(i + 1) == Some(&b'<') => {
+                    let m: String = line[i + 2..]
+                        .trim_start_matches('-')
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    if !m.is_empty() {
+                        heredoc = Some(m);
+                    }
+                    break;
+                }
+                (None, b'"') => open = Some(start + i),
+                (Some(_), b'\\') => i += 1,
+                (Some(_), b'{') if interp > 0 || (i > 0 && b[i - 1] == b'$') => interp += 1,
+                (Some(_), b'}') if interp > 0 => interp -= 1,
+                (Some(_), b'"') if interp == 0 => open = None,
+                _ => {}
+            }
+            i += 1;
+        }
+        if open.is_some() {
+            return open;
+        }
+    }
+    None
+}
+
+/// True when the line of `offset` holds a block opened and closed with two attributes in it.
+fn one_line_block(text: &str, offset: usize) -> bool {
+    let start = text[..offset.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next().unwrap_or("");
+    line.contains('{') && line.contains('}') && line.matches('=').count() >= 2
 }
 
 fn span_of(s: &impl hcl::edit::Span) -> Range<usize> {
@@ -294,6 +399,9 @@ fn parse_json(text: &str, index: usize, src: &SourceFile, sink: &mut Sink) -> Op
     };
     let mut body = Body::default();
     for (name, key_span, value) in members {
+        if name == "//" {
+            continue; // a comment, as in Terraform's JSON syntax
+        }
         let Some(schema) = schema::top(name) else {
             sink.push(unknown_block(src, name, key_span.clone(), &schema::top_names()));
             continue;
@@ -397,6 +505,9 @@ fn json_body(schema: &BlockSchema, members: &[(String, Range<usize>, Json)], cx:
     let mut body = Body::default();
     let mut seen: Vec<(&str, Range<usize>)> = Vec::new();
     for (name, key_span, v) in members {
+        if name == "//" {
+            continue;
+        }
         if let Some(nested) = schema::nested(schema, name) {
             json_blocks(nested, name, key_span, v, Vec::new(), cx, &mut body.blocks);
             continue;

@@ -268,6 +268,11 @@ fn variable_precedence() {
     inputs.vars.push(("team".into(), "flag".into()));
     assert_eq!(name(&inputs), "flag");
 
+    let json_file = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
+    std::fs::write(json_file.path(), r#"{"team": "json"}"#).unwrap();
+    let json = VarInputs { var_files: vec![json_file.path().to_owned()], ..VarInputs::default() };
+    assert_eq!(name(&json), "json");
+
     let bad = VarInputs { vars: vec![(String::new(), "team".into())], ..VarInputs::default() };
     let e = load_with(&[("main.hcl", text)], &bad).1.unwrap_err();
     assert_eq!(e[0].rule.name(), "bad_variable");
@@ -308,6 +313,7 @@ token "t" {
 fn json_syntax_matches_hcl() {
     let json = format!(
         r#"{{
+  "//": "comments are keys named //",
   "state": {{ "recipients": ["{KEY}"] }},
   "variable": {{ "team": {{ "default": "platform" }} }},
   "token": {{
@@ -320,6 +326,7 @@ fn json_syntax_matches_hcl() {
       "for_each": "${{toset([\"a\", \"b\"])}}",
       "name": "deploy-${{each.key}}",
       "role": "writer",
+      "//": "ignored",
       "lifecycle": {{ "ignore_changes": ["description"] }}
     }}
   }},
@@ -367,4 +374,162 @@ fn digest_changes_with_content_only() {
     let c = load_str("token \"a\" {\n  role = \"writer\"\n}\n").unwrap();
     assert_eq!(a.digest, b.digest);
     assert_ne!(a.digest, c.digest);
+}
+
+/// Rendered diagnostics as users see them: no colour, 100 columns, file names relative.
+fn rendered(files: &[(&str, &str)]) -> String {
+    let problems = load_with(files, &VarInputs::default()).1.expect_err("expected problems");
+    let handler =
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor()).with_width(100);
+    super::diagnostics::render_with(&problems, &handler)
+}
+
+#[test]
+fn rendered_diagnostics() {
+    let secret = "api-0a1b2c3d-0000-4000-8000-00000000beef";
+    let secret_cfg =
+        format!("token \"ci\" {{\n  role        = \"reader\"\n  description = \"old: {secret}\"\n}}\n");
+    let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        ("syntax", vec![("main.hcl", "token \"ci\" {\n  role = \"reader\n}\n")]),
+        (
+            "unknown_attribute",
+            vec![("main.hcl", "token \"ci\" {\n  role  = \"reader\"\n  scope = \"all\"\n}\n")],
+        ),
+        ("unknown_block", vec![("main.hcl", "tokens \"ci\" {\n  role = \"reader\"\n}\n")]),
+        (
+            "duplicate_label",
+            vec![(
+                "main.hcl",
+                "token \"ci\" {\n  role = \"reader\"\n}\n\ntoken \"ci\" {\n  role = \"writer\"\n}\n",
+            )],
+        ),
+        (
+            "duplicate_name",
+            vec![(
+                "main.hcl",
+                "token \"deploy\" {\n  for_each = toset([\"staging\", \"production\"])\n  role     = \"writer\"\n}\n",
+            )],
+        ),
+        (
+            "conflicting_access",
+            vec![("main.hcl", "token \"ci\" {\n  role         = \"reader\"\n  custom_roles = [\"ci\"]\n}\n")],
+        ),
+        ("no_access", vec![("main.hcl", "token \"ci\" {\n  description = \"CI\"\n}\n")]),
+        ("invalid_role_owner", vec![("main.hcl", "token \"ci\" {\n  role = \"owner\"\n}\n")]),
+        (
+            "bad_duration",
+            vec![(
+                "main.hcl",
+                "token \"ci\" {\n  role = \"reader\"\n\n  rotation {\n    every = \"3 months\"\n  }\n}\n",
+            )],
+        ),
+        (
+            "bad_timestamp",
+            vec![(
+                "main.hcl",
+                "token \"ci\" {\n  role       = \"reader\"\n  expires_at = \"June 2027\"\n}\n",
+            )],
+        ),
+        (
+            "unknown_variable",
+            vec![(
+                "main.hcl",
+                "variable \"team\" {\n  default = \"x\"\n}\n\ntoken \"ci\" {\n  name = \"ci-${var.teem}\"\n  role = \"reader\"\n}\n",
+            )],
+        ),
+        ("locals_cycle", vec![("main.hcl", "locals {\n  a = \"${local.b}-a\"\n  b = \"${local.a}-b\"\n}\n")]),
+        ("secret_in_config", vec![("main.hcl", secret_cfg.as_str())]),
+        ("bad_recipient", vec![("main.hcl", "state {\n  recipients = [\"age1notakey\"]\n}\n")]),
+        (
+            "wrong_type",
+            vec![(
+                "main.hcl",
+                "token \"ci\" {\n  role          = \"reader\"\n  service_token = \"yes\"\n}\n",
+            )],
+        ),
+        ("bad_url", vec![("main.hcl", "launchdarkly {\n  base_url = \"http://app.launchdarkly.com\"\n}\n")]),
+        ("unknown_function", vec![("main.hcl", "token \"ci\" {\n  role = lowercase(\"READER\")\n}\n")]),
+        ("missing_variable", vec![("main.hcl", "variable \"team\" {\n  type = string\n}\n")]),
+        (
+            "json_unknown_attribute",
+            vec![(
+                "main.hcl.json",
+                "{\n  \"token\": {\n    \"ci\": {\n      \"role\": \"reader\",\n      \"colour\": \"red\"\n    }\n  }\n}\n",
+            )],
+        ),
+    ];
+    for (name, files) in cases {
+        let out = rendered(&files);
+        assert!(out.contains("tokenform::config::"), "{name}: {out}");
+        assert!(!out.contains("beef"), "{name} leaks a secret");
+        insta::assert_snapshot!(name, out);
+    }
+}
+
+mod no_panic {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn seeds() -> Vec<(String, String)> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let mut out = Vec::new();
+        for d in std::fs::read_dir(root).unwrap() {
+            for f in std::fs::read_dir(d.unwrap().path()).unwrap() {
+                let p = f.unwrap().path();
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                if super::super::parse::is_config_file(&name) {
+                    let kind = if name.contains(".json") { "main.hcl.json" } else { "main.hcl" };
+                    out.push((kind.to_owned(), std::fs::read_to_string(p).unwrap()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Edits that keep a config almost valid, where parsers and evaluators break.
+    fn mutate(seed: &str, edits: &[(usize, usize, String)]) -> String {
+        let mut s = seed.as_bytes().to_vec();
+        for (at, del, ins) in edits {
+            let at = at % (s.len() + 1);
+            let end = (at + del % 8).min(s.len());
+            s.splice(at..end, ins.bytes());
+        }
+        String::from_utf8_lossy(&s).into_owned()
+    }
+
+    fn load_bytes(name: &str, bytes: &[u8]) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+        let _ = load_problems(dir.path(), &VarInputs::default());
+        if let Ok(text) = std::str::from_utf8(bytes)
+            && let Ok(once) = super::super::format::format_source(text)
+        {
+            // Idempotent: formatting a formatted file changes nothing.
+            assert_eq!(super::super::format::format_source(&once).as_ref(), Ok(&once), "input: {text:?}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..400), json in any::<bool>()) {
+            load_bytes(if json { "a.hcl.json" } else { "a.hcl" }, &bytes);
+        }
+
+        #[test]
+        fn mutated_examples(
+            pick in any::<prop::sample::Index>(),
+            edits in proptest::collection::vec(
+                (any::<usize>(), any::<usize>(), "[{}\\[\\]()\"=$%#\n a-z0-9_.,:<>\\\\-]{0,6}"),
+                1..6,
+            ),
+        ) {
+            let seeds = seeds();
+            let (name, seed) = &seeds[pick.index(seeds.len())];
+            load_bytes(name, mutate(seed, &edits).as_bytes());
+        }
+    }
 }

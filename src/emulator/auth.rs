@@ -67,9 +67,10 @@ fn policy_allows_tokens(store: &Store, t: &SeedToken) -> bool {
 
 impl Caller {
     /// Whether `t` shows up in this caller's list: service tokens always; personal tokens
-    /// when they are the caller's member's own, or (admin, `showAll`) anyone's.
+    /// when they belong to the caller's member (for a service token: the member who created
+    /// it, so the personal tokens it creates stay visible to it), or (admin, `showAll`) anyone's.
     pub fn sees_in_list(&self, t: &SeedToken, show_all: bool) -> bool {
-        t.service_token || (!self.service_token && t.member_id == self.member_id) || (show_all && self.admin)
+        t.service_token || t.member_id == self.member_id || (show_all && self.admin)
     }
 
     /// Whether `t` can be read or addressed by id: listed without `showAll`, or the caller is admin.

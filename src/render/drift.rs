@@ -228,11 +228,31 @@ pub fn human(r: &DriftReport, color: bool) -> String {
             let _ = writeln!(out, "  {} {}", p.dim("."), describe(&s.token, now, &p));
         }
     }
-    if r.drift_found {
-        let _ = writeln!(
-            out,
-            "\n{}",
-            p.dim("`tokenform plan` shows how apply would bring managed tokens back in line.")
+    let hints = hints(r);
+    if !hints.is_empty() {
+        out.push('\n');
+        for hint in hints {
+            let _ = writeln!(out, "{}", p.dim(hint));
+        }
+    }
+    out
+}
+
+/// What to do about what was found.
+fn hints(r: &DriftReport) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if !(r.changed.is_empty() && r.missing.is_empty() && r.rotation_due.is_empty()) {
+        out.push("`tokenform plan` shows how apply would bring managed tokens back in line.");
+    }
+    if !r.unmanaged.is_empty() {
+        out.push(
+            "Adopt an unmanaged token with an `import` block, delete it, or list its name in \
+             `unmanaged { ignore_names }`.",
+        );
+    }
+    if !r.expiring.is_empty() {
+        out.push(
+            "An expiring token stops working at its expiry: move `expires_at`, or replace it, before then.",
         );
     }
     out
@@ -415,11 +435,12 @@ fn markdown_with(r: &DriftReport, tables: &[Table], max_rows: usize) -> String {
     for t in tables {
         t.write(&mut out, max_rows);
     }
-    if r.drift_found {
-        let _ = writeln!(
-            out,
-            "\nRun `tokenform plan` to see how `apply` would bring managed tokens back in line."
-        );
+    let hints = hints(r);
+    if !hints.is_empty() {
+        out.push('\n');
+        for hint in hints {
+            let _ = writeln!(out, "- {hint}");
+        }
     }
     out
 }

@@ -6,7 +6,7 @@
 //! under the lock; the in-memory `serial` is always what the file will say once the
 //! pending changes are saved (disk serial + 1 while a journal is open).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::config::{EncryptMode, StateSettings};
@@ -58,48 +58,19 @@ impl StateStore {
                 Some(StateLock::acquire(&lock_path(path), timeout, &command)?)
             }
         };
-        let on_disk = read_state(path, identities)?;
-        let disk_serial = on_disk.as_ref().map_or(0, |s| s.serial);
         let journal_path = journal::journal_path(path);
-        let contents = journal::read(&journal_path)?;
-
-        let mut state = on_disk.clone().unwrap_or_default();
-        let mut replayed = false;
-        let mut stale_journal = false;
-        if let Some(contents) = contents {
-            let header = &contents.header;
-            if on_disk.is_none() {
-                // First apply crashed before any save: the journal carries the lineage.
-                state.lineage.clone_from(&header.lineage);
-                state.serial = header.base_serial;
-            } else if header.lineage != state.lineage {
-                return Err(StateError::JournalLineage {
-                    path: journal_path,
-                    journal_lineage: header.lineage.clone(),
-                    state_lineage: state.lineage.clone(),
-                });
-            }
-            if header.base_serial < state.serial {
-                // Saved after the journal was written; only the removal was lost.
-                stale_journal = true;
-            } else if header.base_serial > state.serial {
-                return Err(StateError::Journal {
-                    path: journal_path,
-                    line: 1,
-                    reason: format!(
-                        "it extends serial {} but the state file has serial {} (was the state restored \
-                         from a backup?)",
-                        header.base_serial, state.serial
-                    ),
-                });
-            } else if !contents.lines.is_empty() {
-                for (i, line) in contents.lines.into_iter().enumerate() {
-                    decode_line(line, identities, &journal_path, i + 2)?.apply_to(&mut state);
+        // A reader holds no lock: a writer may save and start a new journal between our
+        // two reads, pairing a state with a journal that is not its own. Read again then.
+        let mut attempts = if lock.is_some() { 1 } else { 3 };
+        let Loaded { state, disk_serial, replayed, stale_journal } = loop {
+            attempts -= 1;
+            match load(path, &journal_path, identities) {
+                Err(StateError::Journal { .. } | StateError::JournalLineage { .. }) if attempts > 0 => {
+                    std::thread::sleep(Duration::from_millis(20));
                 }
-                state.serial = header.base_serial + 1;
-                replayed = true;
+                other => break other?,
             }
-        }
+        };
 
         let mut store = StateStore { state, settings: settings.clone(), lock, disk_serial, journal: None };
         if store.lock.is_some() {
@@ -249,6 +220,63 @@ impl StateStore {
     }
 }
 
+/// A state file with its journal replayed.
+struct Loaded {
+    state: State,
+    /// The serial of the file itself (0 when there is none).
+    disk_serial: u64,
+    /// Journal records were applied (the in-memory serial is disk + 1).
+    replayed: bool,
+    /// A journal older than the file was found (a save whose journal removal was lost).
+    stale_journal: bool,
+}
+
+fn load(path: &Path, journal_path: &Path, identities: Option<&Identities>) -> Result<Loaded, StateError> {
+    let on_disk = read_state(path, identities)?;
+    let disk_serial = on_disk.as_ref().map_or(0, |s| s.serial);
+    let contents = journal::read(journal_path)?;
+    let had_file = on_disk.is_some();
+    let mut state = on_disk.unwrap_or_default();
+    let mut loaded = Loaded { state: State::new(), disk_serial, replayed: false, stale_journal: false };
+    if let Some(contents) = contents {
+        let header = &contents.header;
+        if !had_file {
+            // First apply crashed before any save: the journal carries the lineage.
+            state.lineage.clone_from(&header.lineage);
+            state.serial = header.base_serial;
+        } else if header.lineage != state.lineage {
+            return Err(StateError::JournalLineage {
+                path: journal_path.to_owned(),
+                journal_lineage: header.lineage.clone(),
+                state_lineage: state.lineage.clone(),
+            });
+        }
+        if header.base_serial < state.serial {
+            // Saved after the journal was written; only the removal was lost.
+            loaded.stale_journal = true;
+        } else if header.base_serial > state.serial {
+            return Err(StateError::Journal {
+                path: journal_path.to_owned(),
+                line: 1,
+                reason: format!(
+                    "it extends serial {} but the state file has serial {} (was the state restored \
+                     from a backup?)",
+                    header.base_serial, state.serial
+                ),
+            });
+        } else if !contents.lines.is_empty() {
+            let base = header.base_serial;
+            for (i, line) in contents.lines.into_iter().enumerate() {
+                decode_line(line, identities, journal_path, i + 2)?.apply_to(&mut state);
+            }
+            state.serial = base + 1;
+            loaded.replayed = true;
+        }
+    }
+    loaded.state = state;
+    Ok(loaded)
+}
+
 /// Reads and checks the state file: `None` when there is none.
 fn read_state(path: &Path, identities: Option<&Identities>) -> Result<Option<State>, StateError> {
     let bytes = match std::fs::read(path) {
@@ -317,11 +345,13 @@ fn decode_line(
     }
 }
 
-fn remove_journal(path: &PathBuf) -> Result<(), StateError> {
+fn remove_journal(path: &Path) -> Result<(), StateError> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(StateError::Io { action: "remove the state journal", path: path.clone(), source: e }),
+        Err(e) => {
+            Err(StateError::Io { action: "remove the state journal", path: path.to_owned(), source: e })
+        }
     }
 }
 

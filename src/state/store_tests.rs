@@ -1,6 +1,7 @@
 //! Unit tests of the store: lifecycle, journal replay, encryption modes, and every bad
 //! input leaving the file byte-for-byte unchanged.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
@@ -338,4 +339,24 @@ fn a_held_lock_is_a_clear_error() {
     assert!(owner.contains("running `test`"), "{owner}");
     // Readers do not need the lock.
     assert!(StateStore::open(&settings, LockMode::Shared, None).is_ok());
+}
+
+#[test]
+fn a_journal_ahead_of_a_restored_backup_is_an_error_and_nothing_is_touched() {
+    let f = Fixture::new();
+    let settings = f.settings(EncryptMode::Secrets);
+    let mut store = StateStore::open(&settings, exclusive(), None).unwrap();
+    store.save().unwrap();
+    store.save().unwrap();
+    store.record(upsert("a", token("1", None))).unwrap();
+    drop(store);
+    std::fs::copy(backup_path(&f.path(), 1), f.path()).unwrap();
+    let journal = std::fs::read(journal::journal_path(&f.path())).unwrap();
+    let before = std::fs::read(f.path()).unwrap();
+    for mode in [LockMode::Shared, exclusive()] {
+        let err = StateStore::open(&settings, mode, None).unwrap_err();
+        assert!(matches!(&err, StateError::Journal { reason, .. } if reason.contains("backup")), "{err:?}");
+    }
+    assert_eq!(std::fs::read(f.path()).unwrap(), before);
+    assert_eq!(std::fs::read(journal::journal_path(&f.path())).unwrap(), journal);
 }

@@ -416,3 +416,46 @@ fn the_official_python_client_works_against_dev_server() {
     assert!(out.status.success(), "python conformance failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("conformance: ok"), "{stdout}");
 }
+
+#[test]
+fn client_is_clone_send_sync() {
+    fn assert_shareable<T: Clone + Send + Sync + 'static>() {}
+    assert_shareable::<Client>();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_server_persists_its_data_file_and_stops_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data.json");
+    let token_file = tmp.path().join("admin");
+    let mut child = Command::new(bin())
+        .args(["dev-server", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .arg("--admin-token-file")
+        .arg(&token_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_owned();
+    let admin = std::fs::read_to_string(&token_file).unwrap().trim().to_owned();
+    let mut o = ClientOptions::new(&url, Secret::new(admin));
+    o.retry = fast_retry();
+    let client = Client::new(o).unwrap();
+    let created = client.create_token(&reader("kept")).await.unwrap();
+
+    let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(0), "SIGTERM is a clean stop");
+    let saved = Seed::from_file(&data).unwrap();
+    let kept =
+        saved.tokens.iter().find(|t| t.id == created.id).expect("the created token is in the data file");
+    assert_eq!(kept.secret, created.token.unwrap().expose());
+    let admin_entry =
+        saved.tokens.iter().find(|t| t.name.as_deref() == Some("tokenform-emulator-admin")).unwrap();
+    assert!(admin_entry.last_used.is_some(), "lastUsed is written at shutdown");
+}

@@ -1,1 +1,149 @@
-//! Integration tests: config.
+//! Integration tests: `validate` and `fmt` through the real binary, on every example and on
+//! broken directories.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::{config_dir, tokenform};
+
+/// Every example directory that holds a configuration (`examples/github-actions` holds
+/// only workflow files, checked by the drift tests).
+fn examples() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    // Case-sensitive on purpose: the loader reads `*.hcl` / `*.hcl.json` exactly, like Terraform.
+    #[allow(clippy::case_sensitive_file_extension_comparisons)]
+    let is_config = |p: &Path| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        name.ends_with(".hcl") || name.ends_with(".hcl.json")
+    };
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir() && std::fs::read_dir(p).unwrap().any(|f| is_config(&f.unwrap().path())))
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+fn run(args: &[&str], dir: &Path) -> (i32, String, String) {
+    let out = tokenform().arg("-C").arg(dir).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_example_validates_and_is_formatted() {
+    let dirs = examples();
+    for name in ["quickstart", "service-tokens", "custom-roles-and-policies", "rotation", "for-each"] {
+        assert!(dirs.iter().any(|d| d.ends_with(name)), "example {name} missing from {dirs:?}");
+    }
+    for dir in dirs {
+        let (code, out, err) = run(&["validate"], &dir);
+        assert_eq!(code, 0, "{}: {out}{err}", dir.display());
+        assert!(out.starts_with("Success! The configuration is valid ("), "{out}");
+        let (code, out, _) = run(&["fmt", "--check"], &dir);
+        assert_eq!((code, out.as_str()), (0, ""), "{} is not formatted", dir.display());
+    }
+}
+
+#[test]
+fn quickstart_counts_its_tokens_and_quiet_is_silent() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
+    let (code, out, _) = run(&["validate"], &dir);
+    assert_eq!(code, 0);
+    assert_eq!(out, "Success! The configuration is valid (3 tokens).\n");
+    let (code, out, _) = run(&["-q", "validate"], &dir);
+    assert_eq!((code, out.as_str()), (0, ""));
+}
+
+#[test]
+fn bad_directories_exit_1_with_a_diagnostic() {
+    let (code, _, err) = run(&["validate"], Path::new("/definitely/not/a/dir"));
+    assert_eq!(code, 1);
+    assert!(err.contains("tokenform::config::dir_not_found"), "{err}");
+
+    let empty = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(&["validate"], empty.path());
+    assert_eq!(code, 1);
+    assert!(err.contains("tokenform::config::no_config_files"), "{err}");
+
+    let bad = tempfile::tempdir().unwrap();
+    std::fs::write(bad.path().join("main.hcl"), b"token \"a\" {\n  name = \"\xff\xfe\"\n}\n").unwrap();
+    let (code, _, err) = run(&["validate"], bad.path());
+    assert_eq!(code, 1);
+    assert!(err.contains("tokenform::config::invalid_utf8"), "{err}");
+    assert!(err.contains("main.hcl:2:"), "{err}");
+}
+
+#[test]
+fn validate_reports_every_problem_without_colour() {
+    let dir = config_dir(&[
+        ("a.hcl", "token \"a\" {\n  role = \"owner\"\n}\n"),
+        ("b.hcl", "token \"b\" {\n  role = \"reader\"\n  rotation {\n    every = \"soon\"\n  }\n}\n"),
+    ]);
+    let (code, out, err) = run(&["validate"], dir.path());
+    assert_eq!(code, 1);
+    assert_eq!(out, "");
+    assert!(err.contains("tokenform::config::invalid_role") && err.contains("member role"), "{err}");
+    assert!(err.contains("tokenform::config::bad_duration") && err.contains("b.hcl:4:13"), "{err}");
+    assert!(err.contains("(2 problems)"), "{err}");
+    assert!(!err.contains('\u{1b}'), "colour escape in non-tty output: {err:?}");
+}
+
+#[test]
+fn variables_from_flags_env_and_files() {
+    let dir = config_dir(&[(
+        "main.hcl",
+        "variable \"team\" {\n  type = string\n}\ntoken \"a\" {\n  name = \"t-${var.team}\"\n  role = \"reader\"\n}\n",
+    )]);
+    let (code, _, err) = run(&["validate"], dir.path());
+    assert_eq!(code, 1);
+    assert!(err.contains("missing_variable"), "{err}");
+    let (code, ..) = run(&["validate", "--var", "team=x"], dir.path());
+    assert_eq!(code, 0);
+    let out = tokenform()
+        .arg("-C")
+        .arg(dir.path())
+        .arg("validate")
+        .env("TOKENFORM_VAR_team", "y")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let vars = dir.path().join("vars.tfvars");
+    std::fs::write(&vars, "team = \"z\"\n").unwrap();
+    let (code, ..) = run(&["validate", "--var-file", vars.to_str().unwrap()], dir.path());
+    assert_eq!(code, 0);
+    let (code, _, err) = run(&["validate", "--var", "team"], dir.path());
+    assert_eq!(code, 1);
+    assert!(err.contains("NAME=VALUE"), "{err}");
+}
+
+#[test]
+fn fmt_rewrites_check_reports_and_json_is_left_alone() {
+    let messy = "token   \"a\" {\nrole=\"reader\" # keep me\n    description = \"d\"\n}\n";
+    let json = "{\"token\":{\"b\":{\"role\":\"reader\"}}}";
+    let dir = config_dir(&[("main.hcl", messy), ("extra.hcl.json", json)]);
+    let (code, out, _) = run(&["fmt", "--check"], dir.path());
+    assert_eq!(code, 1);
+    assert!(out.contains("main.hcl") && !out.contains("extra"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("main.hcl")).unwrap(),
+        messy,
+        "--check must not write"
+    );
+
+    let (code, _, _) = run(&["fmt"], dir.path());
+    assert_eq!(code, 0);
+    let formatted = std::fs::read_to_string(dir.path().join("main.hcl")).unwrap();
+    assert_eq!(formatted, "token \"a\" {\n  role        = \"reader\" # keep me\n  description = \"d\"\n}\n");
+    assert_eq!(std::fs::read_to_string(dir.path().join("extra.hcl.json")).unwrap(), json);
+    let (code, out, _) = run(&["fmt", "--check"], dir.path());
+    assert_eq!((code, out.as_str()), (0, ""));
+
+    let broken = config_dir(&[("main.hcl", "token \"a\" {\n")]);
+    let (code, _, err) = run(&["fmt"], broken.path());
+    assert_eq!(code, 1);
+    assert!(err.contains("tokenform::config::syntax"), "{err}");
+}
