@@ -231,7 +231,7 @@ pub fn run_cli() {
 
     let bin = env!("CARGO_BIN_EXE_tokenform");
     println!("plan_cli (tokenform plan process vs tokenform dev-server --latency-ms 50)");
-    println!("{:>7} {:>9} {:>11} {:>9}", "tokens", "actions", "wall", "requests");
+    println!("{:>7} {:>11} {:>9}   summary", "tokens", "wall", "requests");
     for n in [1_000usize, 10_000] {
         let dir = tempfile::tempdir().unwrap();
         let seed: Vec<serde_json::Value> = (0..n)

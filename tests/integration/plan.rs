@@ -138,46 +138,70 @@ fn bad_target_addresses_are_usage_errors() {
     assert!(text.contains("targeting is in effect") && !text.contains("token.deployer"), "{text}");
 }
 
-#[test]
-fn after_apply_the_plan_is_empty_and_live_edits_show_as_drift() {
-    let server = server();
-    let dir = config(&server, "");
+/// A config dir with a state recipient, applied: every token managed.
+fn applied(server: &DevServer) -> tempfile::TempDir {
+    let dir = config(server, "");
     let key = dir.path().join("k");
     let keygen = crate::support::tokenform().args(["keygen", "-o"]).arg(&key).output().unwrap();
     let recipient = stdout(&keygen).lines().find(|l| l.starts_with("age1")).unwrap_or_default().to_owned();
+    assert!(!recipient.is_empty(), "keygen printed no recipient: {}", stderr(&keygen));
     let main = std::fs::read_to_string(dir.path().join("main.hcl")).unwrap();
-    std::fs::write(
-        dir.path().join("main.hcl"),
-        format!("{main}\nstate {{\n  recipients = [\"{recipient}\"]\n}}\n"),
-    )
-    .unwrap();
-    let applied = run(&server, dir.path(), &["apply", "--auto-approve"]);
+    let with_state = format!("{main}\nstate {{\n  recipients = [\"{recipient}\"]\n}}\n");
+    std::fs::write(dir.path().join("main.hcl"), with_state).unwrap();
+    let applied = run(server, dir.path(), &["apply", "--auto-approve"]);
     assert_eq!(applied.status.code(), Some(0), "{}{}", stdout(&applied), stderr(&applied));
+    dir
+}
 
-    let out = run(&server, dir.path(), &["plan", "--detailed-exitcode"]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).contains("No changes. Tokens match the configuration."));
-
-    // Rename one token outside tokenform: the plan reports it and renames it back.
+/// Renames a live token behind tokenform's back, with the admin token.
+fn rename_live(server: &DevServer, dir: &Path, address: &str, name: &str) {
     let state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("tokenform.state.json")).unwrap())
-            .unwrap();
-    let id = state["tokens"]["token.ci_reader"]["id"].as_str().unwrap().to_owned();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("tokenform.state.json")).unwrap()).unwrap();
+    let id = state["tokens"][address]["id"].as_str().unwrap().to_owned();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let r = reqwest::Client::new()
             .patch(format!("{}/api/v2/tokens/{id}", server.url))
             .header("Authorization", &server.admin_token)
-            .json(&serde_json::json!([{"op": "replace", "path": "/name", "value": "edited-by-hand"}]))
+            .json(&serde_json::json!([{"op": "replace", "path": "/name", "value": name}]))
             .send()
             .await
             .unwrap();
         assert!(r.status().is_success(), "{}", r.status());
     });
+}
+
+#[test]
+fn after_apply_the_plan_is_empty_and_live_edits_show_as_drift() {
+    let server = server();
+    let dir = applied(&server);
+    let out = run(&server, dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("No changes. Tokens match the configuration."));
+
+    // Rename one token outside tokenform: the plan reports it and renames it back.
+    rename_live(&server, dir.path(), "token.ci_reader", "edited-by-hand");
     let out = run(&server, dir.path(), &["plan", "--detailed-exitcode"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.contains("# token.ci_reader has changed"), "{text}");
     assert!(text.contains("~ name = \"edited-by-hand\" -> \"ci-reader\""), "{text}");
     assert!(text.contains("(because it was changed outside tokenform)"), "{text}");
+}
+
+#[test]
+fn rotate_and_refresh_only_after_apply() {
+    let server = server();
+    let dir = applied(&server);
+    let out = run(&server, dir.path(), &["plan", "--rotate", "token.deployer", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["resource_changes"].as_array().unwrap().len(), 1, "{doc:#}");
+    assert_eq!(doc["resource_changes"][0]["actions"], serde_json::json!(["rotate"]));
+    assert_eq!(doc["resource_changes"][0]["reason"], "rotation_requested");
+
+    rename_live(&server, dir.path(), "token.deployer", "renamed");
+    let out = run(&server, dir.path(), &["plan", "--refresh-only", "--detailed-exitcode"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(2), "drift to record is a change: {text}");
+    assert!(text.contains("refresh-only plan") && !text.contains("will be updated"), "{text}");
 }
