@@ -11,7 +11,7 @@ fn examples() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let is_config = |p: &Path| {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        name.ends_with(".hcl") || name.ends_with(".hcl.json")
+        tokenform::config::parse::is_config_file(name)
     };
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
         .unwrap()
