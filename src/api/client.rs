@@ -239,6 +239,9 @@ impl Client {
                 let env = &settings.access_token_env;
                 let token = std::env::var(env).ok().filter(|t| !t.trim().is_empty());
                 let token = token.ok_or_else(|| ApiError::MissingToken { env: env.clone() })?;
+                if HeaderValue::from_str(token.trim()).is_err() {
+                    return Err(ApiError::InvalidToken { env: env.clone() });
+                }
                 let mut options = ClientOptions::new(url.clone(), Secret::new(token.trim()));
                 options.api_version = settings.api_version;
                 options.trace = trace;
