@@ -3,6 +3,7 @@
 //! Figures are recorded in BENCHMARKS.md. No timing assertions: these print measurements.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod apply;
 mod drift;
 mod fetch_live;
 mod planner;
@@ -29,5 +30,12 @@ fn main() {
     }
     if run("plan_live") {
         planner::run_live();
+    }
+    // apply: `apply` runs both sections, `apply-rate-limited` / `apply-5000` one each.
+    if run("apply") || run("apply-rate-limited") {
+        apply::rate_limited();
+    }
+    if run("apply") || run("apply-5000") {
+        apply::five_thousand();
     }
 }
