@@ -77,7 +77,9 @@ fn existing_config(dir: &Path) -> Option<String> {
             let path = Path::new(n);
             path.extension().is_some_and(|e| e == "hcl")
                 || (path.extension().is_some_and(|e| e == "json")
-                    && Path::new(path.file_stem().unwrap_or_default()).extension().is_some_and(|e| e == "hcl"))
+                    && Path::new(path.file_stem().unwrap_or_default())
+                        .extension()
+                        .is_some_and(|e| e == "hcl"))
         })
         .collect();
     names.sort();

@@ -430,3 +430,15 @@ mod replay {
         }
     }
 }
+
+#[test]
+fn a_first_writer_creates_the_state_directory() {
+    let f = Fixture::new();
+    let mut settings = f.settings(EncryptMode::Secrets);
+    settings.path = f.dir.path().join("state/prod/tokenform.state.json");
+    assert!(StateStore::open(&settings, LockMode::Shared, None).unwrap().state().tokens.is_empty());
+    assert!(!f.dir.path().join("state").exists(), "readers create nothing");
+    let mut store = StateStore::open(&settings, exclusive(), None).unwrap();
+    store.save().unwrap();
+    assert!(settings.path.exists());
+}
