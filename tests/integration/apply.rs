@@ -535,3 +535,41 @@ fn sigkill_during_apply_never_duplicates_or_loses_tokens() {
     assert_eq!(live_managed_names(&env), expected);
     assert_every_secret_authenticates(&env);
 }
+
+#[test]
+fn ctrl_c_stops_new_work_saves_state_and_exits_1() {
+    let env = Env::start(&["--latency-ms", "30"]);
+    env.config(&many(30));
+    let mut child = env
+        .cmd()
+        .args(["apply", "--auto-approve", "--parallelism", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while seen.iter().filter(|l: &&String| l.contains("complete [id=")).count() < 3 {
+        match lines.next() {
+            Some(Ok(line)) => seen.push(line),
+            _ => panic!("apply ended before the interrupt: {seen:?}"),
+        }
+    }
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    seen.extend(lines.map_while(Result::ok));
+    let out = child.wait().unwrap();
+    assert_eq!(out.code(), Some(1), "{seen:?}");
+    assert!(seen.iter().any(|l| l.contains("Interrupt received")), "{seen:?}");
+    // Everything that happened is in the saved state (no journal left to replay), and
+    // nothing more happened than what was started.
+    let state_ids: BTreeSet<String> = env.state_ids().into_values().collect();
+    let live_ids: BTreeSet<String> = env.live().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(state_ids, live_ids);
+    assert!(state_ids.len() < 30, "new work stopped: {} created", state_ids.len());
+    assert_eq!(env.state()["pending_creates"].as_array().map_or(0, Vec::len), 0);
+    assert!(!env.dir.path().join("tokenform.state.json.journal").exists(), "compacted into the state");
+    assert_every_secret_authenticates(&env);
+    converge(&env, 3);
+    assert_eq!(env.state_ids().len(), 30);
+}
