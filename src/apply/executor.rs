@@ -422,6 +422,13 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                 };
                 self.finish_successor(job, &format!("old id={old_id} expires in {grace_seconds}s"))
             }
+            (Stage::ExpireOld, Err(e)) if e.class == ErrorClass::NotFound => {
+                let old = old_id(&job.task).unwrap_or_default().to_owned();
+                if !self.record(vec![JournalRecord::RemoveRetiring { id: old.clone() }]) {
+                    return self.ledger_failed();
+                }
+                self.finish_successor(job, &format!("old id={old} already gone"))
+            }
             (Stage::ExpireOld, Err(e)) => Next::Failed(format!(
                 "the new token is recorded, but setting the old token's expiry failed ({}); \
                  a later apply deletes it after the grace",
@@ -550,10 +557,14 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
         let retire = match &job.task {
             Task::Replace { old_id, create_before_destroy: true, .. } => Some((old_id.clone(), now)),
             Task::RotateReplace { old_id, grace_seconds, .. } => {
-                Some((old_id.clone(), after(*grace_seconds)))
+                // Never extend a hard expiry the old token already has.
+                let own = self.ledger.state().tokens.get(&address).and_then(|t| t.expiry);
+                let grace_end = after(*grace_seconds);
+                Some((old_id.clone(), own.map_or(grace_end, |own| own.min(grace_end))))
             }
             _ => None,
         };
+        let old_expiry = self.ledger.state().tokens.get(&address).and_then(|t| t.expiry);
         let mut records = Vec::with_capacity(3);
         if let Some((old, expires_at)) = &retire
             && !self.ledger.state().retiring.iter().any(|r| &r.id == old)
@@ -595,6 +606,10 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
             }
             Task::RotateReplace { old_id, .. } => {
                 let expires = retire.map_or(now, |(_, at)| at);
+                if old_expiry == Some(expires) {
+                    // It already expires before the grace would end: nothing to set.
+                    return self.finish_successor(job, &format!("old id={old_id} expires at {expires}"));
+                }
                 // `add` sets a member whether or not the token already has an expiry (RFC 6902).
                 let op = PatchOp::add("/expiry", serde_json::json!(expires.as_millisecond()));
                 job.stage = Stage::ExpireOld;

@@ -399,3 +399,20 @@ fn an_update_without_patch_changes_only_state() {
     assert!(ledger.state.tokens[&Address::new("p")].prevent_destroy);
     assert!(ledger.state.tokens[&Address::new("p")].secret.is_some(), "the secret is kept");
 }
+
+#[test]
+fn rotation_never_extends_a_hard_expiry_the_old_token_has() {
+    let api = FakeApi::new();
+    let mut ledger = FakeLedger::default();
+    let old = manage(&api, &mut ledger, "r");
+    let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(60);
+    ledger.state.tokens.get_mut(&Address::new("r")).unwrap().expiry = Some(soon);
+    let mut a = act(ActionKind::Rotate, "r", Some(&old));
+    a.rotation = Some(RotationStep { method: RotationMethod::Replace, grace_seconds: 86_400 });
+    let plan = plan_of(&ledger, vec![a]);
+    let (out, _) = run_plan(&api, &mut ledger, &plan, 2);
+    assert!(out.is_success(), "{out:?}");
+    assert!(!api.log.borrow().iter().any(|l| l.starts_with("PATCH")), "{:?}", api.log.borrow());
+    assert_eq!(ledger.state.retiring[0].expires_at, soon);
+    assert_eq!(out.counts.rotated, 1);
+}
