@@ -22,11 +22,13 @@ pub use model::{
 };
 
 use std::collections::BTreeSet;
+
+use serde_json::Value;
 use std::time::Duration;
 
 use crate::api::model::{Live, Token};
 use crate::config::Config;
-use crate::model::format_duration;
+use crate::model::{TokenField, format_duration};
 use crate::plan::refresh::{live_changes, ms_to_timestamp};
 use crate::state::model::{State, TokenState};
 
@@ -84,7 +86,11 @@ pub fn detect(
         let fields: Vec<FieldChange> = live_changes(st, token)
             .into_iter()
             .filter(|d| !ignored.contains(&d.field))
-            .map(|d| FieldChange { field: d.field, state: d.old, live: d.new })
+            .map(|d| FieldChange {
+                field: d.field,
+                state: role_keys(d.field, d.old, live),
+                live: role_keys(d.field, d.new, live),
+            })
             .collect();
         if !fields.is_empty() {
             report.changed.push(Changed { token: tref.clone(), fields });
@@ -159,6 +165,21 @@ pub fn detect(
 
     report.drift_found = report.has_drift();
     report
+}
+
+/// Custom role ids shown by key where the snapshot resolves them (people write keys).
+fn role_keys(field: TokenField, value: Option<Value>, live: &Live) -> Option<Value> {
+    match (field, value) {
+        (TokenField::CustomRoles, Some(Value::Array(ids))) => Some(Value::Array(
+            ids.into_iter()
+                .map(|id| match id.as_str().and_then(|i| live.role_key(i)) {
+                    Some(key) => Value::String(key.to_owned()),
+                    None => id,
+                })
+                .collect(),
+        )),
+        (_, value) => value,
+    }
 }
 
 /// A personal token of a member other than the caller. When the caller's member is

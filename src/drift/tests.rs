@@ -451,3 +451,28 @@ fn sample_report_has_every_kind() {
     ];
     assert_eq!(counts, [1, 1, 1, 2, 2, 3]);
 }
+
+#[test]
+fn custom_role_changes_are_shown_by_key_when_known() {
+    use crate::api::model::CustomRole;
+    let (config, mut state, mut live) = world(&["a"]);
+    let role = |id: &str, key: &str| CustomRole {
+        id: id.into(),
+        key: key.into(),
+        name: key.into(),
+        description: None,
+        policy: Vec::new(),
+        links: json!({}),
+    };
+    live.custom_roles.insert("deploy-staging".into(), role("r-1", "deploy-staging"));
+    let st = state.tokens.get_mut(&Address::new("a")).unwrap();
+    st.role = None;
+    st.custom_role_ids = vec!["r-1".into()];
+    live.tokens[0].role = None;
+    live.tokens[0].custom_role_ids = Some(vec!["r-1".into(), "r-unknown".into()]);
+    let report = run(&config, &state, &live);
+    let f = &report.changed[0].fields[0];
+    assert_eq!(f.field, TokenField::CustomRoles);
+    assert_eq!(f.state, Some(json!(["deploy-staging"])));
+    assert_eq!(f.live, Some(json!(["deploy-staging", "r-unknown"])));
+}

@@ -9,6 +9,8 @@ use crate::support::{config_dir, tokenform};
 /// only workflow files, checked by the drift tests).
 fn examples() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    // Case-sensitive on purpose: the loader reads `*.hcl` / `*.hcl.json` exactly, like Terraform.
+    #[allow(clippy::case_sensitive_file_extension_comparisons)]
     let is_config = |p: &Path| {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         name.ends_with(".hcl") || name.ends_with(".hcl.json")

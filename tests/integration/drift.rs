@@ -106,6 +106,7 @@ fn workflows_parse_and_use_only_real_commands_and_flags() {
     let mut names: Vec<String> = std::fs::read_dir(workflows_dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| Path::new(n).extension().is_some_and(|e| e == "yml"))
         .collect();
     names.sort();
     assert_eq!(names, ["apply.yml", "drift.yml", "plan.yml"]);
