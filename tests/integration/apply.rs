@@ -500,8 +500,13 @@ fn assert_every_secret_authenticates(env: &Env) {
 
 #[test]
 fn apply_converges_under_rate_limits_and_server_errors_without_duplicates() {
-    let env = Env::start(&["--rate-limit", "80", "--fail-rate", "0.2"]);
+    let env = Env::start(&["--rate-limit", "100", "--fail-rate", "0.2"]);
     env.config(&many(100));
+    // The first run traces its requests: both faults must actually have been met.
+    let first = env.run(&["-v", "apply", "--auto-approve", "--parallelism", "8"]);
+    let trace = String::from_utf8_lossy(&first.stderr);
+    assert!(trace.contains("<- 429 "), "no request was rate limited");
+    assert!(trace.contains("<- 503 POST"), "no create met a 503");
     converge(&env, 8);
     let expected: Vec<String> = (0..100).map(|i| format!("t{i:03}")).collect();
     assert_eq!(live_managed_names(&env), expected, "exactly the configured tokens, no duplicates");
