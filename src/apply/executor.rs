@@ -119,6 +119,10 @@ pub(crate) struct Executor<'a, A: TokenApi, L: Ledger> {
     pub failures: Vec<StepFailure>,
     /// Ids adopted during this run (not yet visible in a fresh `known_ids`).
     pub claimed: HashSet<String>,
+    /// Tokens ([`Task::key`]) with a task in flight.
+    pub busy: HashSet<String>,
+    /// Tokens a task failed for: their later tasks are skipped.
+    pub failed: HashSet<String>,
     pub fatal: Option<StateError>,
 }
 
@@ -139,6 +143,8 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
             counts: Counts::default(),
             failures: Vec::new(),
             claimed: HashSet::new(),
+            busy: HashSet::new(),
+            failed: HashSet::new(),
             fatal: None,
         }
     }
@@ -166,7 +172,20 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
             let mut inflight: InFlight<'a> = FuturesUnordered::new();
             loop {
                 while !interrupted && self.fatal.is_none() && inflight.len() < self.parallelism {
-                    let Some(i) = ready.pop_front() else { break };
+                    // Tasks of one token run one after another, in plan order (an update, then
+                    // the rotation of the same token); the first task whose token is free starts.
+                    let Some(pos) = ready.iter().position(|&i| !self.busy.contains(&jobs[i].task.key()))
+                    else {
+                        break;
+                    };
+                    let Some(i) = ready.remove(pos) else { break };
+                    let key = jobs[i].task.key();
+                    if self.failed.contains(&key) {
+                        let label = jobs[i].task.label();
+                        self.fail(&label, "skipped: an earlier step for this token failed".into());
+                        continue;
+                    }
+                    self.busy.insert(key);
                     let next = self.start(&mut jobs[i]);
                     self.dispatch(api, &mut inflight, &mut jobs[i], i, next, false);
                 }
@@ -212,17 +231,25 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
         stop: bool,
     ) {
         let label = job.task.label();
+        let key = job.task.key();
         match next {
-            Next::Call(_) if stop => {
+            Next::Call(call) if !stop => {
+                inflight.push(request(api, i, call));
+                return;
+            }
+            Next::Call(_) => {
                 self.fail(
                     &label,
                     "interrupted before its next step; the next plan shows what is left".into(),
                 );
             }
-            Next::Call(call) => inflight.push(request(api, i, call)),
             Next::Done(line) => self.progress.line(&format!("{label}: {line}")),
-            Next::Failed(message) => self.fail(&label, message),
+            Next::Failed(message) => {
+                self.fail(&label, message);
+                self.failed.insert(key.clone());
+            }
         }
+        self.busy.remove(&key);
     }
 
     fn fail(&mut self, label: &str, message: String) {
