@@ -119,6 +119,10 @@ pub(crate) struct Executor<'a, A: TokenApi, L: Ledger> {
     pub failures: Vec<StepFailure>,
     /// Ids adopted during this run (not yet visible in a fresh `known_ids`).
     pub claimed: HashSet<String>,
+    /// Tokens ([`Task::key`]) with a task in flight.
+    pub busy: HashSet<String>,
+    /// Tokens a task failed for: their later tasks are skipped.
+    pub failed: HashSet<String>,
     pub fatal: Option<StateError>,
 }
 
@@ -139,6 +143,8 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
             counts: Counts::default(),
             failures: Vec::new(),
             claimed: HashSet::new(),
+            busy: HashSet::new(),
+            failed: HashSet::new(),
             fatal: None,
         }
     }
@@ -166,7 +172,20 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
             let mut inflight: InFlight<'a> = FuturesUnordered::new();
             loop {
                 while !interrupted && self.fatal.is_none() && inflight.len() < self.parallelism {
-                    let Some(i) = ready.pop_front() else { break };
+                    // Tasks of one token run one after another, in plan order (an update, then
+                    // the rotation of the same token); the first task whose token is free starts.
+                    let Some(pos) = ready.iter().position(|&i| !self.busy.contains(&jobs[i].task.key()))
+                    else {
+                        break;
+                    };
+                    let Some(i) = ready.remove(pos) else { break };
+                    let key = jobs[i].task.key();
+                    if self.failed.contains(&key) {
+                        let label = jobs[i].task.label();
+                        self.fail(&label, "skipped: an earlier step for this token failed".into());
+                        continue;
+                    }
+                    self.busy.insert(key);
                     let next = self.start(&mut jobs[i]);
                     self.dispatch(api, &mut inflight, &mut jobs[i], i, next, false);
                 }
@@ -212,17 +231,25 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
         stop: bool,
     ) {
         let label = job.task.label();
+        let key = job.task.key();
         match next {
-            Next::Call(_) if stop => {
+            Next::Call(call) if !stop => {
+                inflight.push(request(api, i, call));
+                return;
+            }
+            Next::Call(_) => {
                 self.fail(
                     &label,
                     "interrupted before its next step; the next plan shows what is left".into(),
                 );
             }
-            Next::Call(call) => inflight.push(request(api, i, call)),
             Next::Done(line) => self.progress.line(&format!("{label}: {line}")),
-            Next::Failed(message) => self.fail(&label, message),
+            Next::Failed(message) => {
+                self.fail(&label, message);
+                self.failed.insert(key.clone());
+            }
         }
+        self.busy.remove(&key);
     }
 
     fn fail(&mut self, label: &str, message: String) {
@@ -422,6 +449,13 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                 };
                 self.finish_successor(job, &format!("old id={old_id} expires in {grace_seconds}s"))
             }
+            (Stage::ExpireOld, Err(e)) if e.class == ErrorClass::NotFound => {
+                let old = old_id(&job.task).unwrap_or_default().to_owned();
+                if !self.record(vec![JournalRecord::RemoveRetiring { id: old.clone() }]) {
+                    return self.ledger_failed();
+                }
+                self.finish_successor(job, &format!("old id={old} already gone"))
+            }
             (Stage::ExpireOld, Err(e)) => Next::Failed(format!(
                 "the new token is recorded, but setting the old token's expiry failed ({}); \
                  a later apply deletes it after the grace",
@@ -550,10 +584,14 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
         let retire = match &job.task {
             Task::Replace { old_id, create_before_destroy: true, .. } => Some((old_id.clone(), now)),
             Task::RotateReplace { old_id, grace_seconds, .. } => {
-                Some((old_id.clone(), after(*grace_seconds)))
+                // Never extend a hard expiry the old token already has.
+                let own = self.ledger.state().tokens.get(&address).and_then(|t| t.expiry);
+                let grace_end = after(*grace_seconds);
+                Some((old_id.clone(), own.map_or(grace_end, |own| own.min(grace_end))))
             }
             _ => None,
         };
+        let old_expiry = self.ledger.state().tokens.get(&address).and_then(|t| t.expiry);
         let mut records = Vec::with_capacity(3);
         if let Some((old, expires_at)) = &retire
             && !self.ledger.state().retiring.iter().any(|r| &r.id == old)
@@ -595,6 +633,10 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
             }
             Task::RotateReplace { old_id, .. } => {
                 let expires = retire.map_or(now, |(_, at)| at);
+                if old_expiry == Some(expires) {
+                    // It already expires before the grace would end: nothing to set.
+                    return self.finish_successor(job, &format!("old id={old_id} expires at {expires}"));
+                }
                 // `add` sets a member whether or not the token already has an expiry (RFC 6902).
                 let op = PatchOp::add("/expiry", serde_json::json!(expires.as_millisecond()));
                 job.stage = Stage::ExpireOld;

@@ -17,6 +17,8 @@ pub struct FakeApi {
     /// Secrets that authenticate, by token id (several while a grace runs).
     pub secrets: RefCell<Vec<(String, String)>>,
     pub log: RefCell<Vec<String>>,
+    /// Every call and answer in time order: `-> what` when sent, `<- what` when answered.
+    pub timeline: RefCell<Vec<String>>,
     pub next_id: Cell<u32>,
     pub in_flight: Cell<usize>,
     pub max_in_flight: Cell<usize>,
@@ -70,11 +72,13 @@ impl FakeApi {
     }
 
     async fn enter(&self, what: String) {
-        self.log.borrow_mut().push(what);
+        self.timeline.borrow_mut().push(format!("-> {what}"));
+        self.log.borrow_mut().push(what.clone());
         self.in_flight.set(self.in_flight.get() + 1);
         self.max_in_flight.set(self.max_in_flight.get().max(self.in_flight.get()));
         tokio::time::sleep(self.delay).await;
         self.in_flight.set(self.in_flight.get() - 1);
+        self.timeline.borrow_mut().push(format!("<- {what}"));
     }
 
     fn public(t: &Token) -> Token {

@@ -172,6 +172,19 @@ pub async fn apply(
     run(plan, client, store, opts, interrupt).await
 }
 
+/// [`apply`] with the caller's own interrupt: when `interrupt` resolves, no new work starts,
+/// in-flight answers are recorded, the state is saved (the command adds "a second Ctrl-C
+/// exits at once").
+pub async fn apply_until(
+    plan: &Plan,
+    client: &Client,
+    store: &mut StateStore,
+    opts: ApplyOptions,
+    interrupt: impl Future<Output = ()>,
+) -> Result<Outcome, ApplyError> {
+    run(plan, client, store, opts, interrupt).await
+}
+
 /// [`apply`] over any API and ledger, with an explicit interrupt (tests, benchmarks).
 pub(crate) async fn run<A: ports::TokenApi, L: Ledger>(
     plan: &Plan,

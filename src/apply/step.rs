@@ -98,6 +98,16 @@ impl Task {
         }
     }
 
+    /// What the task acts on: its address, or the token id of an unmanaged token. Tasks
+    /// with the same key run one after another.
+    pub fn key(&self) -> String {
+        match (self.address(), self) {
+            (Some(a), _) => a.to_string(),
+            (None, Task::Retire { id, .. } | Task::Delete { id, .. }) => format!("id {id}"),
+            (None, _) => String::new(),
+        }
+    }
+
     /// The token ids this task deletes (or schedules for deletion).
     pub fn destroys(&self) -> Option<&str> {
         match self {

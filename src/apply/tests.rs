@@ -399,3 +399,54 @@ fn an_update_without_patch_changes_only_state() {
     assert!(ledger.state.tokens[&Address::new("p")].prevent_destroy);
     assert!(ledger.state.tokens[&Address::new("p")].secret.is_some(), "the secret is kept");
 }
+
+#[test]
+fn rotation_never_extends_a_hard_expiry_the_old_token_has() {
+    let api = FakeApi::new();
+    let mut ledger = FakeLedger::default();
+    let old = manage(&api, &mut ledger, "r");
+    let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(60);
+    ledger.state.tokens.get_mut(&Address::new("r")).unwrap().expiry = Some(soon);
+    let mut a = act(ActionKind::Rotate, "r", Some(&old));
+    a.rotation = Some(RotationStep { method: RotationMethod::Replace, grace_seconds: 86_400 });
+    let plan = plan_of(&ledger, vec![a]);
+    let (out, _) = run_plan(&api, &mut ledger, &plan, 2);
+    assert!(out.is_success(), "{out:?}");
+    assert!(!api.log.borrow().iter().any(|l| l.starts_with("PATCH")), "{:?}", api.log.borrow());
+    assert_eq!(ledger.state.retiring[0].expires_at, soon);
+    assert_eq!(out.counts.rotated, 1);
+}
+
+#[test]
+fn tasks_of_one_token_run_in_plan_order_and_stop_at_a_failure() {
+    let mut api = FakeApi::new();
+    api.delay = std::time::Duration::from_millis(5);
+    let mut ledger = FakeLedger::default();
+    let id = manage(&api, &mut ledger, "r");
+    let mut update = act(ActionKind::Update, "r", Some(&id));
+    update.patch = vec![PatchOp::replace("/role", serde_json::json!("writer"))];
+    let mut rotate = act(ActionKind::Rotate, "r", Some(&id));
+    rotate.rotation = Some(RotationStep { method: RotationMethod::Replace, grace_seconds: 60 });
+    let plan = plan_of(&ledger, vec![update.clone(), rotate.clone()]);
+    let (out, _) = run_plan(&api, &mut ledger, &plan, 8);
+    assert!(out.is_success(), "{out:?}");
+    let timeline = api.timeline.borrow().clone();
+    assert!(pos(&timeline, &format!("<- PATCH {id} /role")) < pos(&timeline, "-> POST r"), "{timeline:?}");
+    let now_at = &ledger.state.tokens[&Address::new("r")];
+    assert_ne!(now_at.id, id, "the rotation's successor holds the address, not the updated old token");
+
+    // When the first task of a token fails, its later ones are skipped.
+    let api = FakeApi::new();
+    let mut ledger = FakeLedger::default();
+    let id = manage(&api, &mut ledger, "r");
+    api.tokens.borrow_mut().clear(); // the PATCH will 404
+    let mut update = update;
+    update.token_id = Some(id.clone());
+    let mut rotate = rotate;
+    rotate.token_id = Some(id);
+    let plan = plan_of(&ledger, vec![update, rotate]);
+    let (out, _) = run_plan(&api, &mut ledger, &plan, 8);
+    assert_eq!(out.failures.len(), 2);
+    assert!(out.failures[1].message.contains("skipped"), "{out:?}");
+    assert!(!api.log.borrow().iter().any(|l| l.starts_with("POST")));
+}

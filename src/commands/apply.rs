@@ -143,7 +143,8 @@ pub(super) async fn execute(
         live: s.live.clone(),
         progress: Progress::stdout(ctx.global.quiet),
     };
-    let outcome: Outcome = crate::apply::apply(plan, &s.client, &mut s.store, opts).await?;
+    let outcome: Outcome =
+        crate::apply::apply_until(plan, &s.client, &mut s.store, opts, interrupt()).await?;
     let verb = match mode {
         Mode::Apply => "Apply",
         Mode::Destroy => "Destroy",
@@ -155,6 +156,21 @@ pub(super) async fn execute(
     }
     println!("\n{verb} incomplete. {}", outcome.counts.summary());
     Err(ApplyFailed::from_outcome(&outcome).into())
+}
+
+/// Resolves on the first Ctrl-C; a second one exits at once (every finished step is already
+/// in the fsynced journal, which the next command replays).
+async fn interrupt() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        // No signal handler: there is no Ctrl-C to wait for.
+        std::future::pending::<()>().await;
+    }
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("Two interrupts received: exiting now. Finished steps are in the state journal.");
+            std::process::exit(ExitStatus::Error.code());
+        }
+    });
 }
 
 /// The end of an apply that did not finish cleanly.

@@ -327,12 +327,16 @@ fn text_value(text: &str, ty: &VarType) -> Result<Value, String> {
         VarType::Any | VarType::String => Ok(Value::from(text)),
         VarType::Number | VarType::Bool => convert(Value::from(text), ty),
         _ => {
-            let expr = hcl::edit::parser::parse_expr(text).map_err(|e| {
-                format!("`{}` is not a {ty} value: {}", crate::secret::redact_secrets(text), e.message())
-            })?;
+            let shown = crate::secret::redact_secrets(text);
+            let example =
+                if matches!(ty, VarType::Map(_)) { "{ key = \"value\" }" } else { "[\"a\", \"b\"]" };
+            let not_a = |why: String| {
+                format!("`{shown}` is not a {ty} value ({why}); write it in HCL, e.g. {example}")
+            };
+            let expr = hcl::edit::parser::parse_expr(text).map_err(|e| not_a(e.message().to_owned()))?;
             let mut ctx = Context::new();
             functions::declare(&mut ctx);
-            hcl::Expression::from(expr).evaluate(&ctx).map_err(|e| e.kind().to_string())
+            hcl::Expression::from(expr).evaluate(&ctx).map_err(|e| not_a(e.kind().to_string()))
         }
     }
 }

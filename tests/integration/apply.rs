@@ -439,11 +439,15 @@ fn import_records_a_live_token_with_unknown_secret() {
 }
 
 fn post_json(base: &str, path: &str, auth: &str, body: &str) -> Value {
+    send_json(base, "POST", path, auth, body)
+}
+
+fn send_json(base: &str, method: &str, path: &str, auth: &str, body: &str) -> Value {
     let host = base.trim_start_matches("http://");
     let mut stream = TcpStream::connect(host).unwrap();
     write!(
         stream,
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -496,8 +500,13 @@ fn assert_every_secret_authenticates(env: &Env) {
 
 #[test]
 fn apply_converges_under_rate_limits_and_server_errors_without_duplicates() {
-    let env = Env::start(&["--rate-limit", "80", "--fail-rate", "0.2"]);
+    let env = Env::start(&["--rate-limit", "100", "--fail-rate", "0.2"]);
     env.config(&many(100));
+    // The first run traces its requests: both faults must actually have been met.
+    let first = env.run(&["-v", "apply", "--auto-approve", "--parallelism", "8"]);
+    let trace = String::from_utf8_lossy(&first.stderr);
+    assert!(trace.contains("<- 429 "), "no request was rate limited");
+    assert!(trace.contains("<- 503 POST"), "no create met a 503");
     converge(&env, 8);
     let expected: Vec<String> = (0..100).map(|i| format!("t{i:03}")).collect();
     assert_eq!(live_managed_names(&env), expected, "exactly the configured tokens, no duplicates");
@@ -534,4 +543,111 @@ fn sigkill_during_apply_never_duplicates_or_loses_tokens() {
     let expected: Vec<String> = (0..50).map(|i| format!("t{i:03}")).collect();
     assert_eq!(live_managed_names(&env), expected);
     assert_every_secret_authenticates(&env);
+}
+
+#[test]
+fn ctrl_c_stops_new_work_saves_state_and_exits_1() {
+    let env = Env::start(&["--latency-ms", "30"]);
+    env.config(&many(30));
+    let mut child = env
+        .cmd()
+        .args(["apply", "--auto-approve", "--parallelism", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while seen.iter().filter(|l: &&String| l.contains("complete [id=")).count() < 3 {
+        match lines.next() {
+            Some(Ok(line)) => seen.push(line),
+            _ => panic!("apply ended before the interrupt: {seen:?}"),
+        }
+    }
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    seen.extend(lines.map_while(Result::ok));
+    let out = child.wait().unwrap();
+    assert_eq!(out.code(), Some(1), "{seen:?}");
+    assert!(seen.iter().any(|l| l.contains("Interrupt received")), "{seen:?}");
+    // Everything that happened is in the saved state (no journal left to replay), and
+    // nothing more happened than what was started.
+    let state_ids: BTreeSet<String> = env.state_ids().into_values().collect();
+    let live_ids: BTreeSet<String> = env.live().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(state_ids, live_ids);
+    assert!(state_ids.len() < 30, "new work stopped: {} created", state_ids.len());
+    assert_eq!(env.state()["pending_creates"].as_array().map_or(0, Vec::len), 0);
+    assert!(!env.dir.path().join("tokenform.state.json.journal").exists(), "compacted into the state");
+    assert_every_secret_authenticates(&env);
+    converge(&env, 3);
+    assert_eq!(env.state_ids().len(), 30);
+}
+
+#[test]
+fn refresh_only_records_live_changes_without_touching_tokens() {
+    let env = Env::start(&[]);
+    env.config(&(token_block("a", "  role = \"reader\"") + &token_block("b", "  role = \"reader\"")));
+    env.apply(&[]);
+    let ids = env.state_ids();
+    let patch = r#"[{"op":"replace","path":"/role","value":"writer"}]"#;
+    send_json(
+        &env.server.url,
+        "PATCH",
+        &format!("/api/v2/tokens/{}", ids["token.a"]),
+        &env.server.admin_token,
+        patch,
+    );
+    assert_eq!(
+        env.http("DELETE", &format!("/api/v2/tokens/{}", ids["token.b"]), &env.server.admin_token).0,
+        204
+    );
+
+    let out = env.apply(&["--refresh-only"]);
+    assert!(out.contains("token.a: Refreshed from live"), "{out}");
+    let state = env.state();
+    assert_eq!(state["tokens"]["token.a"]["role"], "writer", "the live change is recorded");
+    assert!(state["tokens"]["token.a"]["secret"].is_object(), "the secret is kept");
+    assert!(state["tokens"].get("token.b").is_none(), "the token gone live leaves state");
+    let (_, live_a) = env.http("GET", &format!("/api/v2/tokens/{}", ids["token.a"]), &env.server.admin_token);
+    assert_eq!(live_a["role"], "writer", "refresh-only changes no token");
+    assert_eq!(env.live_names(), ["a"]);
+
+    // A normal apply then puts configuration back: a updated, b created.
+    let out = env.apply(&[]);
+    assert!(out.contains("Tokens: 1 created, 1 updated"), "{out}");
+    assert_eq!(env.plan_exit(), Some(0));
+}
+
+#[test]
+fn import_blocks_are_applied_with_the_rest() {
+    let env = Env::start(&[]);
+    let id = post_json(
+        &env.server.url,
+        "/api/v2/tokens",
+        &env.server.admin_token,
+        r#"{"name":"old","role":"reader"}"#,
+    )["_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let import = format!("import {{\n  to = token.old\n  id = \"{id}\"\n}}\n");
+    env.config(
+        &(import
+            + &token_block("old", "  name = \"old\"\n  role = \"reader\"")
+            + &token_block("new", "  role = \"reader\"")),
+    );
+    let out = env.apply(&[]);
+    assert!(out.contains("token.old: Import complete"), "{out}");
+    assert!(out.contains("token.new: Creation complete"), "{out}");
+    // The imported secret is unknown: the same plan rotates it, keeping the imported token
+    // (whose users hold its secret) working through the grace as a retiring generation.
+    let state = env.state();
+    let retiring: Vec<&str> =
+        state["retiring"].as_array().unwrap().iter().filter_map(|r| r["id"].as_str()).collect();
+    assert_eq!(retiring, [id.as_str()], "{out}");
+    let successor = env.state_ids()["token.old"].clone();
+    assert_ne!(successor, id);
+    assert_eq!(env.whoami(&env.secrets()[&successor]), Ok(successor));
+    assert_eq!(live_managed_names(&env), ["new", "old"]);
+    assert_eq!(env.plan_exit(), Some(0));
 }

@@ -13,7 +13,7 @@ fn examples() -> Vec<PathBuf> {
     #[allow(clippy::case_sensitive_file_extension_comparisons)]
     let is_config = |p: &Path| {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        name.ends_with(".hcl") || name.ends_with(".hcl.json")
+        tokenform::config::parse::is_config_file(name)
     };
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
         .unwrap()
