@@ -75,6 +75,8 @@ enum Stage {
     Start,
     /// GET for import or refresh.
     Get,
+    /// GET of the token state still holds for a create (it looked deleted outside).
+    ConfirmGone,
     /// POST of a create (any task that makes a token).
     Create,
     /// A list to learn whether a create happened (lost answer, or a leftover intent).
@@ -301,9 +303,19 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                 self.counts.forgotten += 1;
                 Next::Done("Removed from state (the live token is kept)".into())
             }
-            Task::Create { .. }
-            | Task::RotateReplace { .. }
-            | Task::Replace { create_before_destroy: true, .. } => self.begin_create(job),
+            Task::Create { address, .. } => {
+                // State still holds a token here: the plan says it was deleted outside. A list
+                // that cannot see it (another member's personal token, a service-token caller)
+                // must not lead to a duplicate: make sure it is gone first.
+                if let Some(old) = self.ledger.state().tokens.get(address) {
+                    job.stage = Stage::ConfirmGone;
+                    return Next::Call(Call::Get(old.id.clone()));
+                }
+                self.begin_create(job)
+            }
+            Task::RotateReplace { .. } | Task::Replace { create_before_destroy: true, .. } => {
+                self.begin_create(job)
+            }
             Task::Replace { old_id, .. } => {
                 job.stage = Stage::DeleteOldFirst;
                 Next::Call(Call::Delete(old_id.clone()))
@@ -388,6 +400,13 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                 self.on_answer(job, Ok(Reply::Deleted))
             }
             (Stage::Get, Ok(Reply::Token(token))) => self.on_get(job, &token),
+            (Stage::ConfirmGone, Err(e)) if e.class == ErrorClass::NotFound => self.begin_create(job),
+            (Stage::ConfirmGone, Ok(Reply::Token(token))) => Next::Failed(format!(
+                "token {} is still live, but the token list did not show it, so it was planned as \
+                 deleted; not creating a duplicate (a service token's list hides personal tokens: \
+                 set `unmanaged {{ personal = true }}` so tokenform lists with showAll)",
+                token.id
+            )),
             (Stage::Get, Err(e)) if e.class == ErrorClass::NotFound => match &job.task {
                 Task::Refresh { address, .. } => {
                     let address = address.clone();

@@ -450,3 +450,24 @@ fn tasks_of_one_token_run_in_plan_order_and_stop_at_a_failure() {
     assert!(out.failures[1].message.contains("skipped"), "{out:?}");
     assert!(!api.log.borrow().iter().any(|l| l.starts_with("POST")));
 }
+
+#[test]
+fn a_token_deleted_outside_is_recreated_but_one_merely_unlisted_is_not() {
+    let api = FakeApi::new();
+    let mut ledger = FakeLedger::default();
+    let gone = manage(&api, &mut ledger, "gone");
+    let hidden = manage(&api, &mut ledger, "hidden");
+    api.tokens.borrow_mut().remove(&gone);
+    let plan = plan_of(
+        &ledger,
+        vec![act(ActionKind::Create, "gone", None), act(ActionKind::Create, "hidden", None)],
+    );
+    let (out, _) = run_plan(&api, &mut ledger, &plan, 2);
+    assert_eq!(out.counts.created, 1);
+    assert_ne!(ledger.state.tokens[&Address::new("gone")].id, gone);
+    assert_eq!(out.failures.len(), 1);
+    assert_eq!(out.failures[0].label, "token.hidden");
+    assert!(out.failures[0].message.contains("still live"), "{out:?}");
+    assert_eq!(ledger.state.tokens[&Address::new("hidden")].id, hidden);
+    assert_eq!(api.names(), ["gone", "hidden"], "no duplicate");
+}

@@ -651,3 +651,22 @@ fn import_blocks_are_applied_with_the_rest() {
     assert_eq!(live_managed_names(&env), ["new", "old"]);
     assert_eq!(env.plan_exit(), Some(0));
 }
+
+#[test]
+fn a_token_missing_from_the_list_but_alive_is_never_duplicated() {
+    let env = Env::start(&[]);
+    env.config(&token_block("p", "  role = \"reader\""));
+    env.apply(&[]);
+    // Without `unmanaged { personal = true }`, the snapshot lists without showAll, and the
+    // emulator shows a service-token caller (the admin token) no personal token at all.
+    let body = std::fs::read_to_string(env.dir.path().join("main.hcl")).unwrap();
+    std::fs::write(env.dir.path().join("main.hcl"), body.replace("  personal = true\n", "")).unwrap();
+    let out = env.run(&["apply", "--auto-approve"]);
+    let text = text(&out);
+    assert!(
+        (out.status.code() == Some(0) && text.contains("No changes."))
+            || (out.status.code() == Some(1) && text.contains("still live")),
+        "{text}"
+    );
+    assert_eq!(env.live_names(), ["p"], "no duplicate, whatever the list showed");
+}
