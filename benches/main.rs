@@ -1,8 +1,9 @@
 //! The benchmark binary (`cargo bench`, harness = false). Each area has its own module in
-//! `benches/`; `cargo bench -- AREA` runs one (validate, fetch_live, state, planner, plan_live, apply).
+//! `benches/`; `cargo bench -- AREA` runs one (validate, fetch_live, state, planner, plan_live, plan_cli, apply).
 //! Figures are recorded in BENCHMARKS.md. No timing assertions: these print measurements.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod apply;
 mod drift;
 mod fetch_live;
 mod planner;
@@ -29,5 +30,15 @@ fn main() {
     }
     if run("plan_live") {
         planner::run_live();
+    }
+    if run("plan_cli") {
+        planner::run_cli();
+    }
+    // apply: `apply` runs both sections, `apply-rate-limited` / `apply-5000` one each.
+    if run("apply") || run("apply-rate-limited") {
+        apply::rate_limited();
+    }
+    if run("apply") || run("apply-5000") {
+        apply::five_thousand();
     }
 }

@@ -137,7 +137,12 @@ pub fn run_live() {
             let snapshot = setup.fetch_live(&[], false).await.unwrap();
             let mut config = Config::empty("/bench");
             let mut state = State::new();
-            for (i, t) in snapshot.tokens.iter().filter(|t| t.name().starts_with('t')).enumerate() {
+            for (i, t) in snapshot
+                .tokens
+                .iter()
+                .filter(|t| t.name().strip_prefix('t').is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
+                .enumerate()
+            {
                 let address = Address::new(t.name());
                 state.tokens.insert(address.clone(), state_from_live(t, &snapshot, None));
                 let mut ts = state.tokens[&address].clone();
@@ -209,6 +214,113 @@ pub fn run() {
             median(plan_times.clone()).as_secs_f64() * 1e3,
             plan_times.iter().min().unwrap().as_secs_f64() * 1e3,
             median(render_times).as_secs_f64() * 1e3,
+        );
+    }
+}
+
+/// `tokenform plan` as a process against `tokenform dev-server --latency-ms 50`, with a
+/// configuration and a state file that manage N seeded tokens (10% edited in config):
+/// wall time and HTTP requests (counted from the `-v` trace).
+pub fn run_cli() {
+    use std::fmt::Write as _;
+    use std::io::BufRead as _;
+    use std::process::{Command, Stdio};
+
+    use tokenform::api::{Client, ClientOptions};
+    use tokenform::secret::Secret;
+
+    let bin = env!("CARGO_BIN_EXE_tokenform");
+    println!("plan_cli (tokenform plan process vs tokenform dev-server --latency-ms 50)");
+    println!("{:>7} {:>9} {:>11} {:>9}", "tokens", "actions", "wall", "requests");
+    for n in [1_000usize, 10_000] {
+        let dir = tempfile::tempdir().unwrap();
+        let seed: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                serde_json::json!({"name": format!("t{i:06}"), "description": "bench", "role": "reader",
+                                   "serviceToken": true})
+            })
+            .collect();
+        let seed_path = dir.path().join("seed.json");
+        std::fs::write(&seed_path, serde_json::json!({ "tokens": seed }).to_string()).unwrap();
+        let admin_file = dir.path().join("admin-token");
+        let mut server = Command::new(bin)
+            .args(["dev-server", "--listen", "127.0.0.1:0", "--latency-ms", "50", "--seed"])
+            .arg(&seed_path)
+            .arg("--admin-token-file")
+            .arg(&admin_file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut banner = String::new();
+        std::io::BufReader::new(server.stdout.take().unwrap()).read_line(&mut banner).unwrap();
+        let url = banner.trim().rsplit(' ').next().unwrap().to_owned();
+        let admin = std::fs::read_to_string(&admin_file).unwrap().trim().to_owned();
+
+        // The state and configuration of an earlier apply.
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let snapshot = rt
+            .block_on(
+                Client::new(ClientOptions::new(url.clone(), Secret::new(admin.clone())))
+                    .unwrap()
+                    .fetch_live(&[], false),
+            )
+            .unwrap();
+        let mut state = State::new();
+        let mut hcl = format!("launchdarkly {{\n  base_url = \"{url}\"\n}}\n\n");
+        for t in snapshot.tokens.iter().filter(|t| t.name().starts_with("t0")) {
+            let mut ts = state_from_live(t, &snapshot, None);
+            ts.secret = Some(tokenform::state::model::SecretRecord {
+                ciphertext: String::new(),
+                last4: "0000".into(),
+                issued_at: jiff::Timestamp::now(),
+                recipients: Vec::new(),
+            });
+            state.tokens.insert(Address::new(t.name()), ts);
+            let i: usize = t.name()[1..].parse().unwrap();
+            let description = if i.is_multiple_of(10) { "edited" } else { "bench" };
+            writeln!(
+                hcl,
+                "token \"{0}\" {{\n  name          = \"{0}\"\n  description   = \"{description}\"\n  role          = \"reader\"\n  service_token = true\n}}\n",
+                t.name()
+            )
+            .unwrap();
+        }
+        std::fs::write(dir.path().join("main.hcl"), hcl).unwrap();
+        std::fs::write(
+            dir.path().join("tokenform.state.json"),
+            serde_json::to_string_pretty(&state).unwrap(),
+        )
+        .unwrap();
+
+        let mut walls = Vec::new();
+        let mut requests = 0;
+        let mut actions = String::new();
+        for _ in 0..3 {
+            let started = Instant::now();
+            let out = Command::new(bin)
+                .arg("-C")
+                .arg(dir.path())
+                .args(["-v", "plan", "--detailed-exitcode"])
+                .env("LAUNCHDARKLY_ACCESS_TOKEN", &admin)
+                .env("NO_COLOR", "1")
+                .output()
+                .unwrap();
+            walls.push(started.elapsed());
+            assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+            requests = String::from_utf8_lossy(&out.stderr).lines().filter(|l| l.starts_with("-> ")).count();
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .find(|l| l.starts_with("Plan: "))
+                .unwrap_or_default()
+                .clone_into(&mut actions);
+        }
+        let _ = server.kill();
+        let _ = server.wait();
+        println!(
+            "{n:>7} {:>9} {:>8} ms {requests:>9}   {actions}",
+            actions.split(' ').nth(3).unwrap_or("?"),
+            median(walls).as_millis()
         );
     }
 }

@@ -298,9 +298,60 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
+/// Terraform spells long flags with one dash (`-out FILE`, `-var k=v`, `-var-file F`,
+/// `-auto-approve`, `-out=FILE`), and SPEC §3 does too; clap would read `-out` as `-o ut`.
+/// This rewrites `-NAME` and `-NAME=VALUE` to `--NAME…` when NAME is a long flag of some
+/// tokenform command (two characters or more), before clap parses. Everything after `--`
+/// is left alone, as are single-letter flags.
+pub fn normalize_args<I: IntoIterator<Item = std::ffi::OsString>>(args: I) -> Vec<std::ffi::OsString> {
+    use clap::CommandFactory;
+    fn longs(cmd: &clap::Command, out: &mut std::collections::BTreeSet<String>) {
+        out.extend(cmd.get_arguments().filter_map(|a| a.get_long()).map(str::to_owned));
+        for sub in cmd.get_subcommands() {
+            longs(sub, out);
+        }
+    }
+    let mut known = std::collections::BTreeSet::new();
+    longs(&Cli::command(), &mut known);
+    let mut rest = false;
+    args.into_iter()
+        .map(|arg| {
+            if rest {
+                return arg;
+            }
+            let Some(text) = arg.to_str() else { return arg };
+            if text == "--" {
+                rest = true;
+                return arg;
+            }
+            let Some(flag) = text.strip_prefix('-').filter(|f| !f.starts_with('-')) else { return arg };
+            let name = flag.split('=').next().unwrap_or(flag);
+            if name.len() > 1 && known.contains(name) { format!("-{text}").into() } else { arg }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+
+    #[test]
+    fn terraform_style_single_dash_flags_are_accepted() {
+        let args =
+            ["tokenform", "plan", "-out", "tf.plan", "-var", "a=b", "-var-file=v.hcl", "-v", "--", "-out"];
+        let norm: Vec<String> = super::normalize_args(args.map(std::ffi::OsString::from))
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert_eq!(
+            norm,
+            ["tokenform", "plan", "--out", "tf.plan", "--var", "a=b", "--var-file=v.hcl", "-v", "--", "-out"]
+        );
+        let cli = <super::Cli as clap::Parser>::try_parse_from(&norm[..9]).unwrap();
+        let super::Command::Plan(plan) = cli.command else { panic!("not plan") };
+        assert_eq!(plan.out.as_deref(), Some(std::path::Path::new("tf.plan")));
+        assert_eq!(plan.select.vars.vars, ["a=b"]);
+    }
 
     #[test]
     fn cli_is_well_formed() {

@@ -4,7 +4,7 @@ use clap::Parser;
 use tokenform::{ExitStatus, cli::Cli, commands};
 
 fn main() {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(tokenform::cli::normalize_args(std::env::args_os())) {
         Ok(cli) => cli,
         Err(err) => {
             // clap exits 2 on usage errors; 2 means "changes" here, so errors exit 1.

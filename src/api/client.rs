@@ -144,7 +144,7 @@ struct Req {
     query: Vec<(&'static str, String)>,
     body: Option<Vec<u8>>,
     repeat: Repeat,
-    /// DELETE: a 404 after an earlier attempt means that attempt succeeded.
+    /// DELETE: a 404 after an attempt that may have been performed means it succeeded.
     not_found_ok_after_retry: bool,
 }
 
@@ -239,6 +239,9 @@ impl Client {
                 let env = &settings.access_token_env;
                 let token = std::env::var(env).ok().filter(|t| !t.trim().is_empty());
                 let token = token.ok_or_else(|| ApiError::MissingToken { env: env.clone() })?;
+                if HeaderValue::from_str(token.trim()).is_err() {
+                    return Err(ApiError::InvalidToken { env: env.clone() });
+                }
                 let mut options = ClientOptions::new(url.clone(), Secret::new(token.trim()));
                 options.api_version = settings.api_version;
                 options.trace = trace;
@@ -270,6 +273,8 @@ impl Client {
         let policy = &self.inner.retry;
         let mut retries = 0u32;
         let mut rate_limited = 0u32;
+        // Whether an earlier attempt may have been performed (no definite refusal came back).
+        let mut maybe_performed = false;
         loop {
             let attempt = retries + rate_limited;
             self.inner.requests.fetch_add(1, Ordering::Relaxed);
@@ -329,7 +334,7 @@ impl Client {
                         }
                     }
                     if (200..300).contains(&status)
-                        || (status == 404 && req.not_found_ok_after_retry && attempt > 0)
+                        || (status == 404 && req.not_found_ok_after_retry && maybe_performed)
                     {
                         return Ok(Answer { status, body });
                     }
@@ -341,6 +346,8 @@ impl Client {
                         continue;
                     }
                     if status != 429 && retryable_status(status, req.repeat) && retries < policy.max_retries {
+                        // 409 and 503 are refusals; other 5xx may come after the work was done.
+                        maybe_performed |= status >= 500 && status != 503;
                         let wait = policy.backoff(retries);
                         retries += 1;
                         self.trace(&format!("   retrying in {} ms", wait.as_millis()));
@@ -367,6 +374,7 @@ impl Client {
                         });
                     }
                     if retries < policy.max_retries {
+                        maybe_performed |= !e.is_connect();
                         let wait = policy.backoff(retries);
                         retries += 1;
                         tokio::time::sleep(wait).await;
@@ -500,7 +508,8 @@ impl Client {
         self.send_json(&req).await
     }
 
-    /// DELETE; a 404 after a retried attempt counts as success.
+    /// DELETE; a 404 after a retried attempt that may have been performed (5xx other than
+    /// 503, or a connection lost after sending) counts as success.
     pub async fn delete_token(&self, id: &str) -> Result<(), ApiError> {
         let req = Req {
             method: Method::DELETE,

@@ -61,6 +61,14 @@ pub enum ApiError {
     )]
     MissingToken { env: String },
 
+    /// The env var holds something that cannot be an HTTP header value.
+    #[error("the environment variable {env} does not hold a usable access token (invalid characters)")]
+    #[diagnostic(
+        code(tokenform::api::invalid_token),
+        help("it should look like api-xxxxxxxx-…, on one line")
+    )]
+    InvalidToken { env: String },
+
     /// A plain-http URL that is not loopback.
     #[error("refusing to send the access token over plain http to {url}")]
     #[diagnostic(code(tokenform::api::insecure_url), help("use https, or http only for 127.0.0.1/localhost"))]

@@ -1,8 +1,11 @@
 //! Reading a whole offset-paginated collection in as few round trips as possible: the first
-//! page tells the page size the server really uses (the requested limit is never trusted)
-//! and, through `totalCount`, how many pages remain; those are fetched concurrently. A short
-//! or empty page ends the walk; gaps (items deleted meanwhile) fall back to a sequential walk;
-//! duplicates (items shifted meanwhile) are dropped. No HTTP here: the caller fetches pages.
+//! page tells the page size the server really uses (the requested limit is never trusted
+//! for advancing) and, through `totalCount`, how many pages remain; those are fetched
+//! concurrently. The walk ends on a page shorter than the first one, or an empty page.
+//! `totalCount` only plans the concurrent fetches, since its meaning (grand total or page
+//! size) is unconfirmed: when it says "done" after a full page, one more page confirms.
+//! Gaps (items deleted meanwhile) fall back to a sequential walk; duplicates (items shifted
+//! meanwhile) are dropped. No HTTP here: the caller fetches pages.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -20,8 +23,9 @@ pub struct Page<T> {
 /// A safety stop against a server that never ends a walk.
 const MAX_PAGES: usize = 100_000;
 
-/// Fetches every item. `fetch(offset)` returns the page starting at `offset`; `key` identifies
-/// an item for de-duplication; `concurrency` bounds the pages in flight (1 = sequential).
+/// Fetches every item. `fetch(offset)` returns the page starting at `offset`; `key`
+/// identifies an item for de-duplication; `concurrency` bounds the pages in flight
+/// (1 = sequential).
 pub async fn fetch_all<T, E, F, Fut, K>(fetch: F, key: K, concurrency: usize) -> Result<Vec<T>, E>
 where
     F: Fn(u64) -> Fut,
@@ -32,15 +36,18 @@ where
     let page_size = first.items.len() as u64;
     let total = first.total;
     let mut items = first.items;
+    // Only an empty page ends the walk here. A first page shorter than the limit asked does not:
+    // the server may cap pages below what was asked, and `totalCount` may mean the page size.
     if page_size == 0 {
         return Ok(items);
     }
     let mut next = page_size;
-    let mut done = total.is_some_and(|t| next >= t);
+    // Length of the last page merged: a short (or empty) one ends the walk.
+    let mut last = page_size;
 
-    if let (Some(t), false, true) = (total, done, concurrency > 1) {
-        let offsets: Vec<u64> =
-            (page_size..t).step_by(usize::try_from(page_size).unwrap_or(usize::MAX)).collect();
+    if let (Some(t), true) = (total, concurrency > 1 && page_size < u64::MAX) {
+        let step = usize::try_from(page_size).unwrap_or(usize::MAX);
+        let offsets: Vec<u64> = (page_size..t).step_by(step).collect();
         let pages: Vec<(u64, Page<T>)> = futures::stream::iter(offsets)
             .map(|o| {
                 let f = fetch(o);
@@ -54,35 +61,35 @@ where
                 // An earlier page was short: what follows is not contiguous.
                 break;
             }
-            let n = page.items.len() as u64;
+            last = page.items.len() as u64;
             items.extend(page.items);
-            next = o + n;
-            if n == 0 {
-                done = true;
-                break;
-            }
-            if n < page_size {
-                // Short page: the end, unless the total says items are missing (deleted meanwhile).
-                done = next >= t;
+            next = o + last;
+            if last < page_size {
                 break;
             }
         }
-        done = done || next >= t;
+        // A short page while the total announces more: items were deleted meanwhile; go on
+        // sequentially from where the data really is.
+        if last < page_size && last > 0 && next < t {
+            last = page_size;
+        }
     }
 
     let mut pages = 1usize;
-    while !done && pages < MAX_PAGES {
+    while last == page_size && pages < MAX_PAGES {
         let page = fetch(next).await?;
         pages += 1;
-        let n = page.items.len() as u64;
+        last = page.items.len() as u64;
         items.extend(page.items);
-        next += n;
-        done = n == 0 || n < page_size || total.is_some_and(|t| next >= t);
+        next += last;
     }
+    Ok(dedupe(items, &key))
+}
 
+fn dedupe<T>(mut items: Vec<T>, key: &impl Fn(&T) -> String) -> Vec<T> {
     let mut seen = HashSet::with_capacity(items.len());
     items.retain(|i| seen.insert(key(i)));
-    Ok(items)
+    items
 }
 
 #[cfg(test)]
@@ -118,7 +125,8 @@ mod tests {
         let data: Vec<u32> = (0..1000).collect();
         let got = run(fetch_all(server(data.clone(), 20, true, &log), ToString::to_string, 8)).unwrap();
         assert_eq!(got, data);
-        assert_eq!(log.lock().unwrap().len(), 50, "one request per page, none wasted");
+        // 50 full pages; the total is an exact multiple, so one empty page confirms the end
+        assert_eq!(log.lock().unwrap().len(), 51);
     }
 
     #[test]
@@ -160,5 +168,32 @@ mod tests {
         };
         let got = run(fetch_all(fetch, ToString::to_string, 4)).unwrap();
         assert_eq!(got, data);
+    }
+
+    #[test]
+    fn a_single_page_is_confirmed_by_an_empty_one() {
+        let log = Mutex::new(Vec::new());
+        let data: Vec<u32> = (0..31).collect();
+        let got = run(fetch_all(server(data.clone(), 1000, true, &log), ToString::to_string, 8)).unwrap();
+        assert_eq!(got, data);
+        assert_eq!(*log.lock().unwrap(), vec![0, 31], "the page size is learnt, not assumed from the limit");
+    }
+
+    #[test]
+    fn total_count_meaning_page_size_still_reads_everything() {
+        // If totalCount were the page's own size (unconfirmed), the walk must not stop early.
+        let log = Mutex::new(Vec::new());
+        let data: Vec<u32> = (0..95).collect();
+        let fetch = |offset: u64| {
+            log.lock().unwrap().push(offset);
+            let start = usize::try_from(offset).unwrap().min(95);
+            let end = (start + 20).min(95);
+            let items = data[start..end].to_vec();
+            let total = Some(items.len() as u64);
+            std::future::ready(Ok::<_, ()>(Page { items, total }))
+        };
+        let got = run(fetch_all(fetch, ToString::to_string, 8)).unwrap();
+        assert_eq!(got, data);
+        assert_eq!(*log.lock().unwrap(), vec![0, 20, 40, 60, 80]);
     }
 }

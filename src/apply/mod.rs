@@ -1,2 +1,239 @@
-//! Executes a [`crate::plan::Plan`]: concurrent, rate-limit aware, persisting state after
-//! every successful mutation.
+//! Executes a [`crate::plan::Plan`]: concurrent, rate-limit aware (the client honours 429s;
+//! apply bounds concurrency), persisting state after every successful mutation.
+//!
+//! ```text
+//! apply(plan, &Client, &mut StateStore, ApplyOptions) -> Result<Outcome, ApplyError>
+//! ```
+//!
+//! - [`step`]: plan actions → tasks, and their phases (pure).
+//! - [`executor`]: the concurrent state machine that sends requests and records answers.
+//! - [`reconcile`]: finding the token a create left behind when its answer was lost (pure).
+//! - [`progress`]: progress lines, the bar, the summary.
+//! - [`ports`]: the narrow API and ledger traits the executor talks to.
+//!
+//! Guarantees: every mutation's result is journaled (fsynced) before the next step that
+//! depends on it; a create is journaled as an intent before it is sent and reconciled by
+//! listing when its answer is lost, so a create is never repeated blindly (no duplicates);
+//! a received secret is sealed and recorded at once, never printed. Apply does not plan, and
+//! does not render plans.
+
+pub mod executor;
+pub mod ports;
+pub mod progress;
+pub mod reconcile;
+pub mod step;
+
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+
+pub use executor::{Report, StepFailure};
+pub use progress::{Counts, Progress};
+
+use crate::api::Client;
+use crate::api::model::Live;
+use crate::model::Address;
+use crate::plan::model::{PLAN_FORMAT_VERSION, Plan};
+use crate::secret::Secret;
+use crate::state::model::State;
+use crate::state::{JournalRecord, StateError, StateStore};
+use ports::Ledger;
+use step::Task;
+
+/// How to run an apply.
+#[derive(Debug)]
+pub struct ApplyOptions {
+    /// Concurrent requests (`--parallelism`, else `launchdarkly.parallelism`); at least 1.
+    pub parallelism: usize,
+    /// The live snapshot the plan was made from: the caller (whose member id marks our
+    /// creates, whose token is never deleted) and the custom roles (ids → keys).
+    pub live: Live,
+    pub progress: Progress,
+}
+
+/// What an apply did. `is_success` is false when a task failed or the run was interrupted;
+/// the state holds everything that did happen either way.
+pub type Outcome = Report;
+
+impl Report {
+    pub fn is_success(&self) -> bool {
+        self.failures.is_empty() && !self.interrupted && self.ledger_error.is_none()
+    }
+}
+
+/// Why apply did nothing, or stopped.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ApplyError {
+    #[error(
+        "stale plan: it was made against state serial {plan_serial}, but the state is now at {state_serial}"
+    )]
+    #[diagnostic(
+        code(tokenform::apply::stale_plan),
+        help("the state changed since the plan was saved; run `tokenform plan -out FILE` again")
+    )]
+    StalePlan { plan_serial: u64, state_serial: u64 },
+    #[error("the plan was made for a state of a different lineage ({plan}), not this one ({state})")]
+    #[diagnostic(
+        code(tokenform::apply::different_lineage),
+        help("the plan belongs to another state file; plan again against this configuration")
+    )]
+    DifferentLineage { plan: String, state: String },
+    #[error("the plan file has format version {found}; this tokenform reads {expected}")]
+    #[diagnostic(code(tokenform::apply::plan_format))]
+    PlanFormat { found: u32, expected: u32 },
+    #[error(transparent)]
+    #[diagnostic(code(tokenform::apply::malformed_plan))]
+    Malformed(#[from] step::MalformedAction),
+    #[error("{address} has lifecycle.prevent_destroy set; the plan would delete or replace it")]
+    #[diagnostic(
+        code(tokenform::apply::prevent_destroy),
+        help("remove prevent_destroy from its lifecycle block (and apply that first) if you mean it")
+    )]
+    PreventDestroy { address: Address },
+    #[error("the plan would delete token {id}, the token tokenform authenticates with")]
+    #[diagnostic(code(tokenform::apply::own_token), help("tokenform never deletes its own credential"))]
+    OwnToken { id: String },
+    #[error("new secrets cannot be stored: {source}")]
+    #[diagnostic(
+        code(tokenform::apply::no_recipient),
+        help("add at least one age recipient to `state {{ recipients = [...] }}` (see `tokenform keygen`)")
+    )]
+    CannotSeal { source: StateError },
+    #[error("could not write the state: {source}")]
+    #[diagnostic(code(tokenform::apply::state_write))]
+    State {
+        #[from]
+        source: StateError,
+    },
+}
+
+/// Checks a saved plan against the state it will be applied to (`apply PLANFILE`).
+pub fn check_saved_plan(plan: &Plan, state: &State) -> Result<(), ApplyError> {
+    if plan.format_version != PLAN_FORMAT_VERSION {
+        return Err(ApplyError::PlanFormat { found: plan.format_version, expected: PLAN_FORMAT_VERSION });
+    }
+    // Serial 0 is a state never written, whose lineage is drawn afresh on each read: a plan
+    // made against nothing applies to nothing, and is stale once anything was written.
+    if plan.serial == 0 {
+        let never_written = state.serial == 0 && state.tokens.is_empty() && state.retiring.is_empty();
+        return if never_written {
+            Ok(())
+        } else {
+            Err(ApplyError::StalePlan { plan_serial: 0, state_serial: state.serial })
+        };
+    }
+    if plan.lineage != state.lineage {
+        return Err(ApplyError::DifferentLineage {
+            plan: plan.lineage.clone(),
+            state: state.lineage.clone(),
+        });
+    }
+    if plan.serial != state.serial {
+        return Err(ApplyError::StalePlan { plan_serial: plan.serial, state_serial: state.serial });
+    }
+    Ok(())
+}
+
+/// Refuses, before anything is sent, a plan that deletes a protected token or the
+/// caller's own token.
+pub fn check_safety(tasks: &[Task], state: &State, live: &Live) -> Result<(), ApplyError> {
+    for task in tasks {
+        let Some(id) = task.destroys() else { continue };
+        if live.caller.token_id.as_deref() == Some(id) {
+            return Err(ApplyError::OwnToken { id: id.to_owned() });
+        }
+        if let Some(address) = task.address()
+            && state.tokens.get(address).is_some_and(|t| t.prevent_destroy && t.id == id)
+        {
+            return Err(ApplyError::PreventDestroy { address: address.clone() });
+        }
+    }
+    Ok(())
+}
+
+/// Executes `plan` against the API, recording into `store`; saves the state at the end
+/// (also after Ctrl-C or a failed task). The plan must be fresh or checked with
+/// [`check_saved_plan`].
+pub async fn apply(
+    plan: &Plan,
+    client: &Client,
+    store: &mut StateStore,
+    opts: ApplyOptions,
+) -> Result<Outcome, ApplyError> {
+    let interrupt = async {
+        // Without a signal handler there is no Ctrl-C to wait for: never resolve.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    run(plan, client, store, opts, interrupt).await
+}
+
+/// [`apply`] with the caller's own interrupt: when `interrupt` resolves, no new work starts,
+/// in-flight answers are recorded, the state is saved (the command adds "a second Ctrl-C
+/// exits at once").
+pub async fn apply_until(
+    plan: &Plan,
+    client: &Client,
+    store: &mut StateStore,
+    opts: ApplyOptions,
+    interrupt: impl Future<Output = ()>,
+) -> Result<Outcome, ApplyError> {
+    run(plan, client, store, opts, interrupt).await
+}
+
+/// [`apply`] over any API and ledger, with an explicit interrupt (tests, benchmarks).
+pub(crate) async fn run<A: ports::TokenApi, L: Ledger>(
+    plan: &Plan,
+    api: &A,
+    ledger: &mut L,
+    opts: ApplyOptions,
+    interrupt: impl Future<Output = ()>,
+) -> Result<Outcome, ApplyError> {
+    let tasks = step::tasks(plan)?;
+    check_safety(&tasks, ledger.state(), &opts.live)?;
+    if let Some(task) = tasks.iter().find(|t| t.makes_secret()) {
+        // Learn that no secret can be stored before a token is made whose secret would be lost.
+        let probe = Secret::new("tokenform-seal-probe");
+        let extra = match task {
+            Task::Create { spec, .. } | Task::Replace { spec, .. } | Task::RotateReplace { spec, .. } => {
+                spec.recipients.clone()
+            }
+            _ => Vec::new(),
+        };
+        ledger
+            .seal(&probe, &extra, jiff::Timestamp::now())
+            .map_err(|source| ApplyError::CannotSeal { source })?;
+    }
+    clear_settled_intents(ledger)?;
+    let ApplyOptions { parallelism, live, mut progress } = opts;
+    progress.start(tasks.len());
+    let exec = executor::Executor::new(api, ledger, &live, parallelism, progress.clone());
+    let report = exec.run(tasks, interrupt).await;
+    progress.finish();
+    // Saved whatever happened: the journal already holds every step, this compacts it.
+    ledger.save()?;
+    Ok(report)
+}
+
+/// Drops create intents whose token is already recorded at their address (a crash between
+/// recording the token and clearing the intent).
+fn clear_settled_intents<L: Ledger>(ledger: &mut L) -> Result<(), StateError> {
+    let settled: Vec<Address> = ledger
+        .state()
+        .pending_creates
+        .iter()
+        .filter(|p| {
+            let earliest = p.intent_at.checked_sub(reconcile::CLOCK_SKEW).unwrap_or(p.intent_at);
+            ledger.state().tokens.get(&p.address).is_some_and(|t| t.created_at >= earliest)
+        })
+        .map(|p| p.address.clone())
+        .collect();
+    for address in settled {
+        ledger.record(JournalRecord::ClearPending { address })?;
+    }
+    Ok(())
+}

@@ -1,8 +1,238 @@
-//! `tokenform apply`.
+//! `tokenform apply [PLANFILE]`: plan (or read a saved plan), show it, ask, execute.
+//! Also the session shared with `destroy`: open everything under the state lock, plan,
+//! confirm, run, report.
+
+use std::io::{BufRead, IsTerminal, Write as _};
+use std::path::Path;
+use std::time::Duration;
+
+use miette::{Context as _, IntoDiagnostic};
 
 use super::Context;
+use super::plan::{Prepared, plan_options, prepare, print, render, role_keys, runtime};
 use crate::ExitStatus;
+use crate::api::Client;
+use crate::api::model::Live;
+use crate::apply::{ApplyOptions, Outcome, Progress, check_saved_plan};
+use crate::cli::{ApplyArgs, Format};
+use crate::config::{Config, VarInputs};
+use crate::model::parse_duration;
+use crate::plan::PlanOptions;
+use crate::plan::model::Plan;
+use crate::state::{LockMode, StateStore};
 
-pub fn run(_ctx: &Context, _args: &crate::cli::ApplyArgs) -> miette::Result<ExitStatus> {
-    super::not_implemented("apply")
+/// Everything an apply needs, opened under the exclusive state lock.
+pub(super) struct Session {
+    pub config: Config,
+    pub store: StateStore,
+    pub client: Client,
+    pub live: Live,
+}
+
+/// Which command is running: wording of prompts and summaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    Apply,
+    Destroy,
+    Import,
+}
+
+/// `--lock-timeout` as a duration.
+pub(super) fn lock_timeout(text: &str) -> miette::Result<Duration> {
+    parse_duration(text).ok_or_else(|| {
+        miette::miette!(
+            code = "tokenform::cli::bad_duration",
+            help = "use a duration such as 0s, 30s, 5m",
+            "`{text}` is not a duration"
+        )
+    })
+}
+
+/// Loads the configuration, takes the state lock, connects, and fetches one live snapshot
+/// (`apply PLANFILE` and `import`, which do not plan).
+pub(super) async fn open_session(
+    ctx: &Context,
+    vars: &crate::cli::VarArgs,
+    lock_timeout_text: &str,
+    command: &str,
+) -> miette::Result<Session> {
+    let config = crate::config::load(&ctx.global.dir, &VarInputs::from_args(vars))?;
+    let store = StateStore::open(&config.state, exclusive(lock_timeout_text, command)?, None)?;
+    let client = Client::connect(&config.launchdarkly, &config.dir, ctx.global.verbose).await?;
+    let live = client.fetch_live(&role_keys(&config), config.unmanaged.personal).await?;
+    Ok(Session { config, store, client, live })
+}
+
+/// Reads a plan saved by `plan -out`.
+fn read_plan(path: &Path) -> miette::Result<Plan> {
+    let text = std::fs::read_to_string(path)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        miette::miette!(
+            code = "tokenform::apply::bad_plan_file",
+            help = "make one with `tokenform plan -out FILE`",
+            "{} is not a tokenform plan file: {e}",
+            path.display()
+        )
+    })
+}
+
+/// The plan, for people (the human renderer `plan` uses).
+pub(super) fn show_plan(ctx: &Context, plan: &Plan) -> miette::Result<()> {
+    if ctx.global.quiet {
+        return Ok(());
+    }
+    print(&render(plan, Format::Human, ctx.color))
+}
+
+/// The exclusive lock of a command that may write state.
+pub(super) fn exclusive(lock_timeout_text: &str, command: &str) -> miette::Result<LockMode> {
+    Ok(LockMode::Exclusive { timeout: lock_timeout(lock_timeout_text)?, command: command.to_owned() })
+}
+
+/// Plans under the exclusive lock (the planner's shared front half), as a session.
+pub(super) async fn planned_session(
+    ctx: &Context,
+    vars: &crate::cli::VarArgs,
+    lock: LockMode,
+    opts: &PlanOptions,
+) -> miette::Result<(Session, Plan)> {
+    let Prepared { config, store, client, live, plan } = prepare(ctx, vars, lock, opts).await?;
+    Ok((Session { config, store, client, live }, plan))
+}
+
+/// Asks `Only 'yes' will be accepted`; without a terminal, refuses.
+#[allow(clippy::print_stdout)] // the prompt
+pub(super) fn confirm(mode: Mode) -> miette::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Err(miette::miette!(
+            code = "tokenform::apply::needs_approval",
+            help = "run it in a terminal to answer the prompt, or pass --auto-approve",
+            "{} needs approval, and there is no terminal to ask: nothing was changed",
+            match mode {
+                Mode::Apply | Mode::Import => "apply",
+                Mode::Destroy => "destroy",
+            }
+        ));
+    }
+    let question = match mode {
+        Mode::Apply | Mode::Import => "Do you want to perform these actions?",
+        Mode::Destroy => "Do you really want to destroy these tokens?",
+    };
+    print!(
+        "\n{question}\n  tokenform will perform the actions described above.\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: "
+    );
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).into_diagnostic()?;
+    Ok(answer.trim() == "yes")
+}
+
+/// Runs the plan and reports. Interrupts, failures and ledger errors exit 1.
+#[allow(clippy::print_stdout)] // the summary is this command's output
+pub(super) async fn execute(
+    ctx: &Context,
+    s: &mut Session,
+    plan: &Plan,
+    parallelism: Option<usize>,
+    mode: Mode,
+) -> miette::Result<ExitStatus> {
+    let opts = ApplyOptions {
+        parallelism: parallelism.unwrap_or(s.config.launchdarkly.parallelism).max(1),
+        live: s.live.clone(),
+        progress: Progress::stdout(ctx.global.quiet),
+    };
+    let outcome: Outcome =
+        crate::apply::apply_until(plan, &s.client, &mut s.store, opts, interrupt()).await?;
+    let verb = match mode {
+        Mode::Apply => "Apply",
+        Mode::Destroy => "Destroy",
+        Mode::Import => "Import",
+    };
+    if outcome.is_success() {
+        println!("\n{verb} complete! {}", outcome.counts.summary());
+        return Ok(ExitStatus::Success);
+    }
+    println!("\n{verb} incomplete. {}", outcome.counts.summary());
+    Err(ApplyFailed::from_outcome(&outcome).into())
+}
+
+/// Resolves on the first Ctrl-C; a second one exits at once (every finished step is already
+/// in the fsynced journal, which the next command replays).
+async fn interrupt() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        // No signal handler: there is no Ctrl-C to wait for.
+        std::future::pending::<()>().await;
+    }
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("Two interrupts received: exiting now. Finished steps are in the state journal.");
+            std::process::exit(ExitStatus::Error.code());
+        }
+    });
+}
+
+/// The end of an apply that did not finish cleanly.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("{summary}")]
+#[diagnostic(
+    code(tokenform::apply::incomplete),
+    help("the state records everything that did happen; run `tokenform plan` to see what is left")
+)]
+struct ApplyFailed {
+    summary: String,
+    #[related]
+    failures: Vec<miette::Report>,
+}
+
+impl ApplyFailed {
+    fn from_outcome(o: &Outcome) -> Self {
+        let mut parts = Vec::new();
+        if !o.failures.is_empty() {
+            parts.push(format!("{} step(s) failed", o.failures.len()));
+        }
+        if o.interrupted {
+            parts.push(format!("interrupted ({} step(s) not started)", o.not_started));
+        }
+        if let Some(e) = &o.ledger_error {
+            parts.push(format!("the state could not be written: {e}"));
+        }
+        Self {
+            summary: parts.join("; "),
+            failures: o.failures.iter().map(|f| miette::miette!("{}: {}", f.label, f.message)).collect(),
+        }
+    }
+}
+
+pub fn run(ctx: &Context, args: &ApplyArgs) -> miette::Result<ExitStatus> {
+    runtime()?.block_on(run_async(ctx, args))
+}
+
+#[allow(clippy::print_stdout)] // "No changes." is this command's output
+async fn run_async(ctx: &Context, args: &ApplyArgs) -> miette::Result<ExitStatus> {
+    let (mut s, plan) = if let Some(path) = &args.plan_file {
+        let s = open_session(ctx, &args.select.vars, &args.lock.lock_timeout, "apply").await?;
+        let plan = read_plan(path)?;
+        check_saved_plan(&plan, s.store.state())?;
+        (s, plan)
+    } else {
+        let lock = exclusive(&args.lock.lock_timeout, "apply")?;
+        planned_session(ctx, &args.select.vars, lock, &plan_options(&args.select, false)?).await?
+    };
+    if !plan.has_changes() {
+        if !ctx.global.quiet {
+            println!("No changes. Tokens match the configuration.");
+        }
+        return Ok(ExitStatus::Success);
+    }
+    // A saved plan was reviewed when it was made: applying it is the approval.
+    if args.plan_file.is_none() {
+        show_plan(ctx, &plan)?;
+        if !args.auto_approve && !confirm(Mode::Apply)? {
+            println!("Apply cancelled.");
+            return Ok(ExitStatus::Error);
+        }
+    }
+    execute(ctx, &mut s, &plan, args.parallelism, Mode::Apply).await
 }

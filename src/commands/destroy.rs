@@ -1,8 +1,32 @@
-//! `tokenform destroy`.
+//! `tokenform destroy`: a plan of deletes for everything managed (or `--target`ed), under the
+//! same safety rules as apply (prevent_destroy, never the caller's own token), confirmed
+//! the same way.
 
 use super::Context;
+use super::apply::{Mode, confirm, exclusive, execute, planned_session, show_plan};
+use super::plan::{plan_options, runtime};
 use crate::ExitStatus;
+use crate::cli::{DestroyArgs, SelectArgs};
 
-pub fn run(_ctx: &Context, _args: &crate::cli::DestroyArgs) -> miette::Result<ExitStatus> {
-    super::not_implemented("destroy")
+pub fn run(ctx: &Context, args: &DestroyArgs) -> miette::Result<ExitStatus> {
+    runtime()?.block_on(run_async(ctx, args))
+}
+
+#[allow(clippy::print_stdout)] // "No changes." and "Destroy cancelled." are this command's output
+async fn run_async(ctx: &Context, args: &DestroyArgs) -> miette::Result<ExitStatus> {
+    let select = SelectArgs { targets: args.targets.clone(), ..SelectArgs::default() };
+    let lock = exclusive(&args.lock.lock_timeout, "destroy")?;
+    let (mut s, plan) = planned_session(ctx, &args.vars, lock, &plan_options(&select, true)?).await?;
+    if !plan.has_changes() {
+        if !ctx.global.quiet {
+            println!("No changes. No managed tokens to destroy.");
+        }
+        return Ok(ExitStatus::Success);
+    }
+    show_plan(ctx, &plan)?;
+    if !args.auto_approve && !confirm(Mode::Destroy)? {
+        println!("Destroy cancelled.");
+        return Ok(ExitStatus::Error);
+    }
+    execute(ctx, &mut s, &plan, None, Mode::Destroy).await
 }

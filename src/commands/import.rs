@@ -1,8 +1,89 @@
-//! `tokenform import`.
+//! `tokenform import ADDR ID`: reads the live token and records it at ADDR (secret unknown:
+//! the next plan offers a rotation to take it over). Refuses an address already in state,
+//! an id already managed, an id that does not exist, and an address the configuration
+//! does not declare (the next apply would delete the token again).
 
 use super::Context;
+use super::apply::{Mode, execute, open_session};
+use super::plan::runtime;
 use crate::ExitStatus;
+use crate::cli::ImportArgs;
+use crate::model::Address;
+use crate::plan::model::{Action, ActionKind, PLAN_FORMAT_VERSION, Plan, Reason, TokenSpec};
 
-pub fn run(_ctx: &Context, _args: &crate::cli::ImportArgs) -> miette::Result<ExitStatus> {
-    super::not_implemented("import")
+pub fn run(ctx: &Context, args: &ImportArgs) -> miette::Result<ExitStatus> {
+    runtime()?.block_on(run_async(ctx, args))
+}
+
+async fn run_async(ctx: &Context, args: &ImportArgs) -> miette::Result<ExitStatus> {
+    let address: Address = args.address.parse().map_err(|e| {
+        miette::miette!(
+            code = "tokenform::cli::bad_address",
+            help = "e.g. token.legacy or token.deploy[\"prod\"]",
+            "{e}"
+        )
+    })?;
+    let mut s = open_session(ctx, &args.vars, &args.lock.lock_timeout, "import").await?;
+    let state = s.store.state();
+    if let Some(t) = state.tokens.get(&address) {
+        return Err(miette::miette!(
+            code = "tokenform::import::address_taken",
+            help = "`tokenform state rm` it first, or import to another address",
+            "{address} is already managed (token {})",
+            t.id
+        ));
+    }
+    if let Some((other, _)) = state.tokens.iter().find(|(_, t)| t.id == args.id) {
+        return Err(miette::miette!(
+            code = "tokenform::import::already_managed",
+            help = "`tokenform state mv` moves a token to another address",
+            "token {} is already managed at {other}",
+            args.id
+        ));
+    }
+    let Some(desired) = s.config.tokens.get(&address) else {
+        return Err(miette::miette!(
+            code = "tokenform::import::not_in_config",
+            help = "add a `token` block for it first, so the next apply keeps it",
+            "{address} is not declared in the configuration"
+        ));
+    };
+    // The executor GETs the token (any member's) and reports an unknown id.
+    let name = s.live.token(&args.id).map(|t| t.name().to_owned()).unwrap_or_default();
+    // Only the protection flag and the token's readers matter to an import: the rest is read live.
+    let spec = TokenSpec {
+        name: name.clone(),
+        description: None,
+        role: None,
+        custom_role_ids: Vec::new(),
+        custom_role_keys: Vec::new(),
+        inline_role: None,
+        service_token: false,
+        api_version: None,
+        expiry: None,
+        recipients: desired.recipients.clone(),
+        prevent_destroy: desired.lifecycle.prevent_destroy,
+    };
+    let plan = Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        lineage: state.lineage.clone(),
+        serial: state.serial,
+        config_digest: s.config.digest.clone(),
+        refresh_only: false,
+        actions: vec![Action {
+            address: Some(address),
+            kind: ActionKind::Import,
+            reason: Reason::ImportRequested,
+            token_id: Some(args.id.clone()),
+            name,
+            desired: Some(spec),
+            patch: Vec::new(),
+            diffs: Vec::new(),
+            create_before_destroy: false,
+            rotation: None,
+        }],
+        drift: Vec::new(),
+        warnings: Vec::new(),
+    };
+    execute(ctx, &mut s, &plan, Some(1), Mode::Import).await
 }

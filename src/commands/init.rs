@@ -71,10 +71,15 @@ fn existing_config(dir: &Path) -> Option<String> {
         .ok()?
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
+        // The loader's rule: `*.hcl` and `*.hcl.json`, case-sensitive, hidden files skipped.
+        .filter(|n| !n.starts_with('.'))
         .filter(|n| {
             let path = Path::new(n);
-            let ext_is = |e: &str| path.extension().is_some_and(|x| x.eq_ignore_ascii_case(e));
-            ext_is("hcl") || (ext_is("json") && n.to_ascii_lowercase().ends_with(".hcl.json"))
+            path.extension().is_some_and(|e| e == "hcl")
+                || (path.extension().is_some_and(|e| e == "json")
+                    && Path::new(path.file_stem().unwrap_or_default())
+                        .extension()
+                        .is_some_and(|e| e == "hcl"))
         })
         .collect();
     names.sort();

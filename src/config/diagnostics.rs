@@ -205,11 +205,12 @@ impl Problem {
         self
     }
 
-    fn sort_key(&self) -> (String, usize, Rule) {
+    fn sort_key(&self) -> (String, usize, Rule, String) {
         (
             self.file.as_ref().map(|f| f.name.clone()).unwrap_or_default(),
             self.span.as_ref().map_or(0, |s| s.start),
             self.rule,
+            self.message.clone(),
         )
     }
 }
@@ -272,7 +273,7 @@ impl Sink {
     /// e.g. one error repeated by every `for_each` instance) removed.
     pub fn into_sorted(self) -> Vec<Problem> {
         let mut problems = self.problems;
-        problems.sort_by_key(Problem::sort_key);
+        problems.sort_by_cached_key(Problem::sort_key);
         problems.dedup_by(|a, b| {
             a.rule == b.rule
                 && a.span == b.span

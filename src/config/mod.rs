@@ -18,6 +18,9 @@ pub mod parse;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod token;
+mod values;
+mod variables;
 
 pub use decode::base_url;
 pub use diagnostics::{Problem, Rule};

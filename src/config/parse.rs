@@ -399,6 +399,9 @@ fn parse_json(text: &str, index: usize, src: &SourceFile, sink: &mut Sink) -> Op
     };
     let mut body = Body::default();
     for (name, key_span, value) in members {
+        if name == "//" {
+            continue; // a comment, as in Terraform's JSON syntax
+        }
         let Some(schema) = schema::top(name) else {
             sink.push(unknown_block(src, name, key_span.clone(), &schema::top_names()));
             continue;
@@ -502,6 +505,9 @@ fn json_body(schema: &BlockSchema, members: &[(String, Range<usize>, Json)], cx:
     let mut body = Body::default();
     let mut seen: Vec<(&str, Range<usize>)> = Vec::new();
     for (name, key_span, v) in members {
+        if name == "//" {
+            continue;
+        }
         if let Some(nested) = schema::nested(schema, name) {
             json_blocks(nested, name, key_span, v, Vec::new(), cx, &mut body.blocks);
             continue;

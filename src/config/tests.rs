@@ -313,6 +313,7 @@ token "t" {
 fn json_syntax_matches_hcl() {
     let json = format!(
         r#"{{
+  "//": "comments are keys named //",
   "state": {{ "recipients": ["{KEY}"] }},
   "variable": {{ "team": {{ "default": "platform" }} }},
   "token": {{
@@ -325,6 +326,7 @@ fn json_syntax_matches_hcl() {
       "for_each": "${{toset([\"a\", \"b\"])}}",
       "name": "deploy-${{each.key}}",
       "role": "writer",
+      "//": "ignored",
       "lifecycle": {{ "ignore_changes": ["description"] }}
     }}
   }},
@@ -501,8 +503,11 @@ mod no_panic {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(name), bytes).unwrap();
         let _ = load_problems(dir.path(), &VarInputs::default());
-        if let Ok(text) = std::str::from_utf8(bytes) {
-            let _ = super::super::format::format_source(text);
+        if let Ok(text) = std::str::from_utf8(bytes)
+            && let Ok(once) = super::super::format::format_source(text)
+        {
+            // Idempotent: formatting a formatted file changes nothing.
+            assert_eq!(super::super::format::format_source(&once).as_ref(), Ok(&once), "input: {text:?}");
         }
     }
 

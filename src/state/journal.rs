@@ -9,7 +9,7 @@
 //! opaque strings here).
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -167,6 +167,16 @@ pub fn read(path: &Path) -> Result<Option<JournalContents>, StateError> {
 pub struct Journal {
     file: File,
     path: PathBuf,
+    /// Bytes acknowledged so far (every line up to here is complete and synced).
+    len: u64,
+    /// A failed append could not be cut back: refuse more (a torn line mid-file reads as damage).
+    poisoned: bool,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Unit tests: the next append on this thread writes half its bytes, then fails.
+    static FAIL_NEXT_APPEND: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 impl Journal {
@@ -177,7 +187,7 @@ impl Journal {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
         let file = opts.open(path).map_err(StateError::io("create the state journal", path))?;
-        let mut journal = Journal { file, path: path.to_owned() };
+        let mut journal = Journal { file, path: path.to_owned(), len: 0, poisoned: false };
         let line =
             serde_json::to_string(header).map_err(|e| StateError::Serialize { message: e.to_string() })?;
         journal.append(&line)?;
@@ -185,15 +195,6 @@ impl Journal {
             crate::state::atomic::sync_dir(dir)?;
         }
         Ok(journal)
-    }
-
-    /// Opens an existing journal to append more records.
-    pub fn reopen(path: &Path) -> Result<Journal, StateError> {
-        let file = OpenOptions::new()
-            .append(true)
-            .open(path)
-            .map_err(StateError::io("open the state journal", path))?;
-        Ok(Journal { file, path: path.to_owned() })
     }
 
     /// Appends one line and waits until it is on disk.
@@ -210,8 +211,40 @@ impl Journal {
             buf.extend_from_slice(line.as_ref().as_bytes());
             buf.push(b'\n');
         }
-        self.file.write_all(&buf).map_err(StateError::io("append to the state journal", &self.path))?;
-        self.file.sync_data().map_err(StateError::io("sync the state journal", &self.path))
+        if self.poisoned {
+            return Err(StateError::Io {
+                action: "append to the state journal (unusable after a failed write)",
+                path: self.path.clone(),
+                source: std::io::Error::other("an earlier append failed and could not be undone"),
+            });
+        }
+        match self.write_synced(&buf) {
+            Ok(()) => {
+                self.len += buf.len() as u64;
+                Ok(())
+            }
+            Err(source) => {
+                // Cut off whatever part of the lines reached the file, so a later record
+                // does not follow a torn line (which a replay would read as damage).
+                let undone = self
+                    .file
+                    .set_len(self.len)
+                    .and_then(|()| self.file.seek(std::io::SeekFrom::Start(self.len)))
+                    .and_then(|_| self.file.sync_data());
+                self.poisoned = undone.is_err();
+                Err(StateError::Io { action: "append to the state journal", path: self.path.clone(), source })
+            }
+        }
+    }
+
+    fn write_synced(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        #[cfg(test)]
+        if FAIL_NEXT_APPEND.with(|f| f.replace(false)) {
+            self.file.write_all(&buf[..buf.len() / 2])?;
+            return Err(std::io::Error::other("injected write failure"));
+        }
+        self.file.write_all(buf)?;
+        self.file.sync_data()
     }
 }
 
@@ -295,5 +328,29 @@ mod tests {
 
         std::fs::write(&path, b"{\"journal\":1,\"line").unwrap();
         assert!(read(&path).unwrap().is_none(), "a torn header means nothing was acknowledged");
+    }
+
+    #[test]
+    fn a_failed_append_is_cut_back_so_later_records_stay_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.journal");
+        let header = JournalHeader { journal: 1, lineage: "l".into(), base_serial: 0 };
+        let mut j = Journal::create(&path, &header).unwrap();
+        let line =
+            |l: &str| serde_json::to_string(&JournalRecord::Remove { address: Address::new(l) }).unwrap();
+        j.append(&line("a")).unwrap();
+        FAIL_NEXT_APPEND.with(|f| f.set(true));
+        assert!(j.append(&line("b")).is_err());
+        j.append(&line("c")).unwrap();
+        let c = read(&path).unwrap().unwrap();
+        let removed: Vec<String> = c
+            .lines
+            .into_iter()
+            .map(|l| match l {
+                JournalLine::Clear(JournalRecord::Remove { address }) => address.label,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(removed, ["a", "c"]);
     }
 }

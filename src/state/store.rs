@@ -55,6 +55,11 @@ impl StateStore {
         let lock = match lock {
             LockMode::Shared => None,
             LockMode::Exclusive { timeout, command } => {
+                // A writer may be the first: `state { path = "state/prod.json" }` in a fresh checkout.
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+                    std::fs::create_dir_all(dir)
+                        .map_err(StateError::io("create the state directory", dir))?;
+                }
                 Some(StateLock::acquire(&lock_path(path), timeout, &command)?)
             }
         };

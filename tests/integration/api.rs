@@ -459,3 +459,90 @@ async fn dev_server_persists_its_data_file_and_stops_on_sigterm() {
         saved.tokens.iter().find(|t| t.name.as_deref() == Some("tokenform-emulator-admin")).unwrap();
     assert!(admin_entry.last_used.is_some(), "lastUsed is written at shutdown");
 }
+
+/// A scripted server: answers each request with the next (status, body) of `script`
+/// (the last one repeats), so retry decisions can be checked exactly.
+async fn scripted(script: Vec<(u16, serde_json::Value)>) -> (String, Arc<Mutex<usize>>) {
+    let hits = Arc::new(Mutex::new(0usize));
+    let counter = hits.clone();
+    let script = Arc::new(script);
+    let app = axum::Router::new().fallback(move || {
+        let (counter, script) = (counter.clone(), script.clone());
+        async move {
+            let n = {
+                let mut c = counter.lock().unwrap();
+                *c += 1;
+                *c - 1
+            };
+            let (status, body) = script[n.min(script.len() - 1)].clone();
+            let mut resp = axum::response::IntoResponse::into_response((
+                axum::http::StatusCode::from_u16(status).unwrap(),
+                axum::Json(body),
+            ));
+            if status == 429 {
+                resp.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("0"));
+            }
+            resp
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, hits)
+}
+
+fn scripted_client(url: &str) -> Client {
+    let mut o = ClientOptions::new(url, Secret::new("api-00000000-0000-4000-8000-000000000000"));
+    o.retry = fast_retry();
+    Client::new(o).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_decisions_follow_what_each_answer_proves() {
+    let not_found = json!({"code": "not_found", "message": "Invalid resource identifier"});
+    let token = json!({"_id": "61095542756dba551110ae21", "ownerId": "o", "memberId": "m",
+                       "creationDate": 1, "lastModified": 1, "_links": {}, "name": "n"});
+
+    // DELETE: a 500 may have deleted it, so the 404 that follows is success
+    let (url, hits) =
+        scripted(vec![(500, json!({"code": "internal", "message": "x"})), (404, not_found.clone())]).await;
+    scripted_client(&url).delete_token("61095542756dba551110ae21").await.unwrap();
+    assert_eq!(*hits.lock().unwrap(), 2);
+
+    // DELETE: a 503 or 429 proves nothing was done, so a 404 after it is a real 404
+    let (url, _) = scripted(vec![
+        (503, json!({"code": "service_unavailable", "message": "x"})),
+        (404, not_found.clone()),
+    ])
+    .await;
+    assert!(scripted_client(&url).delete_token("x").await.unwrap_err().is_not_found());
+    let (url, _) =
+        scripted(vec![(429, json!({"code": "rate_limited", "message": "x"})), (404, not_found)]).await;
+    assert!(scripted_client(&url).delete_token("x").await.unwrap_err().is_not_found());
+
+    // PATCH: a 409 optimistic-locking conflict is retried
+    let (url, hits) = scripted(vec![
+        (409, json!({"code": "optimistic_locking_error", "message": "x"})),
+        (200, token.clone()),
+    ])
+    .await;
+    let t = scripted_client(&url).patch_token("x", &[PatchOp::replace("/name", json!("n"))]).await.unwrap();
+    assert_eq!((t.name(), *hits.lock().unwrap()), ("n", 2));
+
+    // POST create: a 500 is not repeated (it may have created the token); a 409 is not either
+    let (url, hits) =
+        scripted(vec![(500, json!({"code": "internal", "message": "x"})), (201, token.clone())]).await;
+    let err = scripted_client(&url).create_token(&reader("x")).await.unwrap_err();
+    assert!(matches!(err, ApiError::OutcomeUnknown { .. }), "{err:?}");
+    assert_eq!(*hits.lock().unwrap(), 1);
+    let (url, hits) =
+        scripted(vec![(409, json!({"message": "conflict, and no code"})), (201, token.clone())]).await;
+    let err = scripted_client(&url).create_token(&reader("x")).await.unwrap_err();
+    assert_eq!((err.status(), err.code(), *hits.lock().unwrap()), (Some(409), None, 1));
+
+    // POST create: a 429 (Retry-After only) is waited out and repeated
+    let (url, hits) =
+        scripted(vec![(429, json!({"code": "rate_limited", "message": "x"})), (201, token)]).await;
+    scripted_client(&url).create_token(&reader("x")).await.unwrap();
+    assert_eq!(*hits.lock().unwrap(), 2);
+}

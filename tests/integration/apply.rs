@@ -1,1 +1,653 @@
-//! Integration tests: apply.
+//! Integration tests: `apply`, `destroy` and `import`, the real binary against
+//! `tokenform dev-server`. Secrets are checked the only way that matters: each one
+//! `tokenform output` prints must authenticate against the emulator.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use age::secrecy::ExposeSecret;
+use serde_json::Value;
+
+use crate::support::{DevServer, config_dir};
+
+/// A config dir wired to a dev-server, with an age identity whose recipient reads the state.
+struct Env {
+    server: DevServer,
+    dir: tempfile::TempDir,
+    identity: PathBuf,
+    recipient: String,
+}
+
+impl Env {
+    fn start(server_flags: &[&str]) -> Env {
+        let server = DevServer::start(server_flags);
+        let id = age::x25519::Identity::generate();
+        let dir = config_dir(&[("identity.txt", &format!("{}\n", id.to_string().expose_secret()))]);
+        let identity = dir.path().join("identity.txt");
+        Env { server, dir, identity, recipient: id.to_public().to_string() }
+    }
+
+    /// Writes `main.hcl`: the settings blocks plus `tokens` (HCL token blocks).
+    /// `unmanaged { personal = true }`: the admin token is a service token, and the emulator's
+    /// plain list shows a service-token caller no personal token at all, not even the ones it
+    /// created; `personal = true` makes the snapshot ask for `showAll`.
+    fn config(&self, tokens: &str) {
+        let body = format!(
+            "launchdarkly {{\n  base_url = \"{}\"\n  parallelism = 4\n}}\n\nstate {{\n  recipients = [\"{}\"]\n}}\n\nunmanaged {{\n  personal = true\n}}\n\n{tokens}\n",
+            self.server.url, self.recipient
+        );
+        std::fs::write(self.dir.path().join("main.hcl"), body).unwrap();
+    }
+
+    fn cmd(&self) -> Command {
+        self.server.tokenform(self.dir.path())
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    /// `apply --auto-approve` plus `extra`, which must succeed.
+    fn apply(&self, extra: &[&str]) -> String {
+        let out = self.run(&[&["apply", "--auto-approve"], extra].concat());
+        assert_eq!(out.status.code(), Some(0), "apply failed:\n{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn plan_exit(&self) -> Option<i32> {
+        self.run(&["plan", "--detailed-exitcode"]).status.code()
+    }
+
+    /// The state document.
+    fn state(&self) -> Value {
+        let raw = std::fs::read_to_string(self.dir.path().join("tokenform.state.json")).unwrap();
+        serde_json::from_str(&raw).unwrap()
+    }
+
+    /// address → token id, from state.
+    fn state_ids(&self) -> BTreeMap<String, String> {
+        let state = self.state();
+        state["tokens"]
+            .as_object()
+            .map(|m| {
+                m.iter().map(|(k, v)| (k.clone(), v["id"].as_str().unwrap_or_default().to_owned())).collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// id → secret, from `tokenform output --format json`.
+    fn secrets(&self) -> BTreeMap<String, String> {
+        let out = self
+            .cmd()
+            .args(["output", "--format", "json", "--identity"])
+            .arg(&self.identity)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "output failed:\n{}", text(&out));
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut found = BTreeMap::new();
+        collect_secrets(&json, &mut found);
+        found
+    }
+
+    fn http(&self, method: &str, path: &str, auth: &str) -> (u16, Value) {
+        http(&self.server.url, method, path, auth)
+    }
+
+    /// The token id a secret authenticates as, or the HTTP status it got.
+    fn whoami(&self, secret: &str) -> Result<String, u16> {
+        match self.http("GET", "/api/v2/caller-identity", secret) {
+            (200, body) => Ok(body["tokenId"].as_str().unwrap_or_default().to_owned()),
+            (status, _) => Err(status),
+        }
+    }
+
+    /// Every live token but the admin's own: (id, name).
+    fn live(&self) -> Vec<(String, String)> {
+        let admin = self.whoami(&self.server.admin_token).unwrap();
+        let mut out = Vec::new();
+        let mut offset = 0;
+        loop {
+            let (status, body) = self.http(
+                "GET",
+                &format!("/api/v2/tokens?limit=100&offset={offset}&showAll=true"),
+                &self.server.admin_token,
+            );
+            assert_eq!(status, 200, "{body}");
+            let items = body["items"].as_array().cloned().unwrap_or_default();
+            for t in &items {
+                let id = t["_id"].as_str().unwrap_or_default().to_owned();
+                if id != admin {
+                    out.push((id, t["name"].as_str().unwrap_or_default().to_owned()));
+                }
+            }
+            if items.len() < 100 {
+                return out;
+            }
+            offset += items.len();
+        }
+    }
+
+    fn live_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.live().into_iter().map(|(_, n)| n).collect();
+        names.sort();
+        names
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Any object in `v` with string `id` and `secret` fields (the output format's shape aside).
+fn collect_secrets(v: &Value, found: &mut BTreeMap<String, String>) {
+    match v {
+        Value::Object(m) => {
+            if let (Some(Value::String(id)), Some(Value::String(secret))) = (m.get("id"), m.get("secret")) {
+                found.insert(id.clone(), secret.clone());
+            }
+            m.values().for_each(|x| collect_secrets(x, found));
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_secrets(x, found)),
+        _ => {}
+    }
+}
+
+/// A minimal HTTP/1.1 request (the tests need no HTTP client crate): status and JSON body.
+/// 429 and 503 (the emulator's fault knobs) are retried.
+fn http(base: &str, method: &str, path: &str, auth: &str) -> (u16, Value) {
+    for _ in 0..50 {
+        let (status, body) = http_once(base, method, path, auth);
+        if status != 429 && status != 503 {
+            return (status, body);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("{method} {path}: still 429/503 after 50 tries");
+}
+
+fn http_once(base: &str, method: &str, path: &str, auth: &str) -> (u16, Value) {
+    let host = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nAccept: application/json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn token_block(label: &str, body: &str) -> String {
+    format!("token \"{label}\" {{\n{body}\n}}\n")
+}
+
+#[test]
+fn lifecycle_create_update_replace_recreate_delete() {
+    let env = Env::start(&[]);
+    let tokens = |a_role: &str, b_service: bool, with_b: bool| {
+        let mut s = token_block("a", &format!("  name = \"ci-a\"\n  role = \"{a_role}\""));
+        if with_b {
+            s += &token_block(
+                "b",
+                &format!("  name = \"ci-b\"\n  role = \"writer\"\n  service_token = {b_service}"),
+            );
+        }
+        s
+    };
+    env.config(&tokens("reader", false, true));
+    let out = env.apply(&[]);
+    assert!(out.contains("token.a: Creation complete [id="), "{out}");
+    assert!(out.contains("Apply complete! Tokens: 2 created, 0 updated, 0 rotated, 0 deleted."), "{out}");
+    assert_eq!(env.plan_exit(), Some(0), "idempotent: nothing left to do");
+    assert_eq!(env.live_names(), ["ci-a", "ci-b"]);
+    let ids = env.state_ids();
+    let secrets = env.secrets();
+    assert_eq!(secrets.len(), 2);
+    for (id, secret) in &secrets {
+        assert!(!out.contains(secret.as_str()), "apply never prints a secret");
+        assert_eq!(
+            env.whoami(secret).as_deref(),
+            Ok(id.as_str()),
+            "each stored secret authenticates as its token"
+        );
+    }
+
+    // A role change updates in place.
+    env.config(&tokens("writer", false, true));
+    assert_eq!(env.plan_exit(), Some(2));
+    let out = env.apply(&[]);
+    assert!(out.contains("token.a: Modifications complete"), "{out}");
+    assert_eq!(env.state_ids()["token.a"], ids["token.a"]);
+    let (_, live_a) = env.http("GET", &format!("/api/v2/tokens/{}", ids["token.a"]), &env.server.admin_token);
+    assert_eq!(live_a["role"], "writer");
+
+    // A service_token change replaces.
+    env.config(&tokens("writer", true, true));
+    let out = env.apply(&[]);
+    assert!(out.contains("token.b: Replacement complete"), "{out}");
+    let new_b = env.state_ids()["token.b"].clone();
+    assert_ne!(new_b, ids["token.b"]);
+    assert_eq!(
+        env.http("GET", &format!("/api/v2/tokens/{}", ids["token.b"]), &env.server.admin_token).0,
+        404
+    );
+    let secrets = env.secrets();
+    assert_eq!(env.whoami(&secrets[&new_b]).as_deref(), Ok(new_b.as_str()));
+
+    // Deleted behind tokenform's back: re-created.
+    let (status, _) =
+        env.http("DELETE", &format!("/api/v2/tokens/{}", ids["token.a"]), &env.server.admin_token);
+    assert_eq!(status, 204);
+    assert_eq!(env.plan_exit(), Some(2));
+    env.apply(&[]);
+    let new_a = env.state_ids()["token.a"].clone();
+    assert_ne!(new_a, ids["token.a"]);
+    assert_eq!(env.live_names(), ["ci-a", "ci-b"]);
+
+    // Removing a block deletes the token.
+    env.config(&tokens("writer", true, false));
+    let out = env.apply(&[]);
+    assert!(out.contains("token.b: Destruction complete"), "{out}");
+    assert_eq!(env.live_names(), ["ci-a"]);
+    assert!(!env.state_ids().contains_key("token.b"));
+    assert_eq!(env.plan_exit(), Some(0));
+    for (id, secret) in env.secrets() {
+        assert_eq!(env.whoami(&secret), Ok(id));
+    }
+}
+
+#[test]
+fn forced_rotation_gives_new_secrets_and_old_ones_work_until_the_grace_ends() {
+    let env = Env::start(&[]);
+    let rotation = |method: &str| {
+        format!(
+            "  role = \"reader\"\n  rotation {{\n    every = \"90d\"\n    grace = \"3s\"\n    method = \"{method}\"\n  }}"
+        )
+    };
+    env.config(&(token_block("rep", &rotation("replace")) + &token_block("res", &rotation("reset"))));
+    env.apply(&[]);
+    let before_ids = env.state_ids();
+    let before = env.secrets();
+    let old_replaced = before[&before_ids["token.rep"]].clone();
+    let old_reset = before[&before_ids["token.res"]].clone();
+
+    let out = env.apply(&["--rotate", "token.rep", "--rotate", "token.res"]);
+    assert!(out.contains("Tokens: 0 created, 0 updated, 2 rotated, 0 deleted."), "{out}");
+    let after_ids = env.state_ids();
+    let after = env.secrets();
+    assert_ne!(after_ids["token.rep"], before_ids["token.rep"], "replace makes a successor token");
+    assert_eq!(after_ids["token.res"], before_ids["token.res"], "reset keeps the token");
+    let new_replaced = after[&after_ids["token.rep"]].clone();
+    let new_reset = after[&after_ids["token.res"]].clone();
+    assert_ne!(new_replaced, old_replaced);
+    assert_ne!(new_reset, old_reset);
+    // Both generations authenticate during the grace.
+    assert_eq!(env.whoami(&new_replaced), Ok(after_ids["token.rep"].clone()));
+    assert_eq!(env.whoami(&new_reset), Ok(after_ids["token.res"].clone()));
+    assert_eq!(env.whoami(&old_replaced), Ok(before_ids["token.rep"].clone()));
+    assert_eq!(env.whoami(&old_reset), Ok(before_ids["token.res"].clone()));
+    let retiring = env.state()["retiring"].clone();
+    assert_eq!(retiring.as_array().map(Vec::len), Some(1), "{retiring}");
+
+    // After the grace the old secrets stop working; the next apply deletes the old generation.
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    assert!(env.whoami(&old_replaced).is_err());
+    assert!(env.whoami(&old_reset).is_err());
+    assert_eq!(env.whoami(&new_replaced), Ok(after_ids["token.rep"].clone()));
+    let out = env.apply(&[]);
+    assert!(out.contains("Retired old generation"), "{out}");
+    assert_eq!(env.state()["retiring"].as_array().map_or(0, Vec::len), 0);
+    let live: BTreeSet<String> = env.live().into_iter().map(|(id, _)| id).collect();
+    assert!(!live.contains(&before_ids["token.rep"]));
+    assert_eq!(env.plan_exit(), Some(0));
+}
+
+#[test]
+fn without_a_terminal_or_auto_approve_nothing_changes() {
+    let env = Env::start(&[]);
+    env.config(&token_block("a", "  role = \"reader\""));
+    let out = env.run(&["apply"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--auto-approve"), "{}", text(&out));
+    assert!(env.live().is_empty(), "nothing was created");
+    env.apply(&[]);
+    let out = env.apply(&[]);
+    assert!(out.contains("No changes."), "{out}");
+}
+
+#[test]
+fn saved_plans_apply_once_and_only_to_their_state() {
+    let env = Env::start(&[]);
+    env.config(&token_block("a", "  role = \"reader\""));
+    let plan_file = env.dir.path().join("p.json");
+    assert_eq!(env.cmd().args(["plan", "--out"]).arg(&plan_file).output().unwrap().status.code(), Some(0));
+    let saved = std::fs::read_to_string(&plan_file).unwrap();
+    assert!(!saved.contains("api-"), "a plan file holds no secret");
+    let out = env.cmd().arg("apply").arg(&plan_file).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(env.live_names(), ["a"]);
+    let out = env.cmd().arg("apply").arg(&plan_file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stale plan"), "{}", text(&out));
+
+    // A plan made for another state (another lineage) is refused, and nothing is done.
+    let other = config_dir(&[]);
+    let settings = std::fs::read_to_string(env.dir.path().join("main.hcl")).unwrap();
+    let settings = &settings[..settings.find("token \"a\"").unwrap()];
+    std::fs::write(
+        other.path().join("main.hcl"),
+        format!("{settings}{}", token_block("z", "  role = \"reader\"")),
+    )
+    .unwrap();
+    let out = env.server.tokenform(other.path()).args(["apply", "--auto-approve"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let more = format!(
+        "{settings}{}{}",
+        token_block("z", "  role = \"reader\""),
+        token_block("y", "  role = \"reader\"")
+    );
+    std::fs::write(other.path().join("main.hcl"), more).unwrap();
+    let other_plan = other.path().join("p.json");
+    let out = env.server.tokenform(other.path()).args(["plan", "--out"]).arg(&other_plan).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = env.cmd().arg("apply").arg(&other_plan).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("different lineage"), "{}", text(&out));
+    assert_eq!(env.live_names(), ["a", "z"]);
+}
+
+#[test]
+fn destroy_deletes_everything_managed_but_protected_tokens() {
+    let env = Env::start(&[]);
+    let keep = token_block("keep", "  role = \"reader\"\n  lifecycle {\n    prevent_destroy = true\n  }");
+    env.config(
+        &(keep.clone() + &token_block("a", "  role = \"reader\"") + &token_block("b", "  role = \"writer\"")),
+    );
+    env.apply(&[]);
+    assert_eq!(env.live_names(), ["a", "b", "keep"]);
+
+    let out = env.run(&["destroy", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(1), "prevent_destroy blocks the whole plan:\n{}", text(&out));
+    assert_eq!(env.live_names(), ["a", "b", "keep"]);
+
+    let out = env.run(&["destroy", "--auto-approve", "--target", "token.a"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(env.live_names(), ["b", "keep"]);
+
+    env.config(&(token_block("keep", "  role = \"reader\"") + &token_block("b", "  role = \"writer\"")));
+    env.apply(&[]); // records prevent_destroy = false
+    let out = env.run(&["destroy"]);
+    assert_eq!(out.status.code(), Some(1), "no terminal, no --auto-approve: {}", text(&out));
+    assert_eq!(env.live_names(), ["b", "keep"]);
+    let out = env.run(&["destroy", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(env.live().is_empty());
+    assert!(env.state_ids().is_empty());
+}
+
+#[test]
+fn import_records_a_live_token_with_unknown_secret() {
+    let env = Env::start(&[]);
+    env.config(&token_block("legacy", "  name = \"legacy\"\n  role = \"reader\""));
+    // A token made outside tokenform.
+    let body = r#"{"name":"legacy","role":"reader"}"#;
+    let id = post_json(&env.server.url, "/api/v2/tokens", &env.server.admin_token, body)["_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = env.run(&["import", "token.legacy", "ffffffffffffffffffffffff"]);
+    assert_eq!(out.status.code(), Some(1), "unknown id: {}", text(&out));
+    let out = env.run(&["import", "token.legacy", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let state = env.state();
+    assert_eq!(state["tokens"]["token.legacy"]["id"], id.as_str());
+    assert_eq!(state["tokens"]["token.legacy"]["secret"], Value::Null);
+    let out = env.run(&["import", "token.legacy", &id]);
+    assert_eq!(out.status.code(), Some(1), "already managed: {}", text(&out));
+    assert_eq!(env.live_names(), ["legacy"], "import creates nothing");
+}
+
+fn post_json(base: &str, path: &str, auth: &str, body: &str) -> Value {
+    send_json(base, "POST", path, auth, body)
+}
+
+fn send_json(base: &str, method: &str, path: &str, auth: &str, body: &str) -> Value {
+    let host = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    serde_json::from_str(&body).unwrap()
+}
+
+/// `n` tokens `t000`…
+fn many(n: usize) -> String {
+    (0..n).map(|i| token_block(&format!("t{i:03}"), "  role = \"reader\"")).collect()
+}
+
+/// Re-runs apply until the plan is empty; at most `tries` times.
+fn converge(env: &Env, tries: usize) {
+    for _ in 0..tries {
+        let _ = env.run(&["apply", "--auto-approve", "--parallelism", "8"]);
+        if env.plan_exit() == Some(0) {
+            return;
+        }
+    }
+    panic!("apply did not converge in {tries} runs");
+}
+
+/// Live names, minus the old generations state lists as retiring.
+fn live_managed_names(env: &Env) -> Vec<String> {
+    let retiring: BTreeSet<String> = env.state()["retiring"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|r| r["id"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let mut names: Vec<String> =
+        env.live().into_iter().filter(|(id, _)| !retiring.contains(id)).map(|(_, n)| n).collect();
+    names.sort();
+    names
+}
+
+fn assert_every_secret_authenticates(env: &Env) {
+    let ids: BTreeSet<String> = env.state_ids().into_values().collect();
+    for (id, secret) in env.secrets() {
+        assert!(ids.contains(&id));
+        assert_eq!(env.whoami(&secret), Ok(id));
+    }
+}
+
+#[test]
+fn apply_converges_under_rate_limits_and_server_errors_without_duplicates() {
+    let env = Env::start(&["--rate-limit", "100", "--fail-rate", "0.2"]);
+    env.config(&many(100));
+    // The first run traces its requests: both faults must actually have been met.
+    let first = env.run(&["-v", "apply", "--auto-approve", "--parallelism", "8"]);
+    let trace = String::from_utf8_lossy(&first.stderr);
+    assert!(trace.contains("<- 429 "), "no request was rate limited");
+    assert!(trace.contains("<- 503 POST"), "no create met a 503");
+    converge(&env, 8);
+    let expected: Vec<String> = (0..100).map(|i| format!("t{i:03}")).collect();
+    assert_eq!(live_managed_names(&env), expected, "exactly the configured tokens, no duplicates");
+    assert_eq!(env.state_ids().len(), 100);
+    assert_every_secret_authenticates(&env);
+}
+
+#[test]
+fn sigkill_during_apply_never_duplicates_or_loses_tokens() {
+    let env = Env::start(&["--latency-ms", "15"]);
+    env.config(&many(50));
+    // Kill after a few completions, then again further on, then let it finish.
+    for kill_after in [3, 12, 25] {
+        let mut child = env
+            .cmd()
+            .args(["apply", "--auto-approve", "--parallelism", "4"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut done = 0;
+        while done < kill_after {
+            match lines.next() {
+                Some(Ok(line)) if line.contains("complete [id=") => done += 1,
+                Some(Ok(_)) => {}
+                _ => break,
+            }
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+    converge(&env, 5);
+    let expected: Vec<String> = (0..50).map(|i| format!("t{i:03}")).collect();
+    assert_eq!(live_managed_names(&env), expected);
+    assert_every_secret_authenticates(&env);
+}
+
+#[test]
+fn ctrl_c_stops_new_work_saves_state_and_exits_1() {
+    let env = Env::start(&["--latency-ms", "30"]);
+    env.config(&many(30));
+    let mut child = env
+        .cmd()
+        .args(["apply", "--auto-approve", "--parallelism", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while seen.iter().filter(|l: &&String| l.contains("complete [id=")).count() < 3 {
+        match lines.next() {
+            Some(Ok(line)) => seen.push(line),
+            _ => panic!("apply ended before the interrupt: {seen:?}"),
+        }
+    }
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    seen.extend(lines.map_while(Result::ok));
+    let out = child.wait().unwrap();
+    assert_eq!(out.code(), Some(1), "{seen:?}");
+    assert!(seen.iter().any(|l| l.contains("Interrupt received")), "{seen:?}");
+    // Everything that happened is in the saved state (no journal left to replay), and
+    // nothing more happened than what was started.
+    let state_ids: BTreeSet<String> = env.state_ids().into_values().collect();
+    let live_ids: BTreeSet<String> = env.live().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(state_ids, live_ids);
+    assert!(state_ids.len() < 30, "new work stopped: {} created", state_ids.len());
+    assert_eq!(env.state()["pending_creates"].as_array().map_or(0, Vec::len), 0);
+    assert!(!env.dir.path().join("tokenform.state.json.journal").exists(), "compacted into the state");
+    assert_every_secret_authenticates(&env);
+    converge(&env, 3);
+    assert_eq!(env.state_ids().len(), 30);
+}
+
+#[test]
+fn refresh_only_records_live_changes_without_touching_tokens() {
+    let env = Env::start(&[]);
+    env.config(&(token_block("a", "  role = \"reader\"") + &token_block("b", "  role = \"reader\"")));
+    env.apply(&[]);
+    let ids = env.state_ids();
+    let patch = r#"[{"op":"replace","path":"/role","value":"writer"}]"#;
+    send_json(
+        &env.server.url,
+        "PATCH",
+        &format!("/api/v2/tokens/{}", ids["token.a"]),
+        &env.server.admin_token,
+        patch,
+    );
+    assert_eq!(
+        env.http("DELETE", &format!("/api/v2/tokens/{}", ids["token.b"]), &env.server.admin_token).0,
+        204
+    );
+
+    let out = env.apply(&["--refresh-only"]);
+    assert!(out.contains("token.a: Refreshed from live"), "{out}");
+    let state = env.state();
+    assert_eq!(state["tokens"]["token.a"]["role"], "writer", "the live change is recorded");
+    assert!(state["tokens"]["token.a"]["secret"].is_object(), "the secret is kept");
+    assert!(state["tokens"].get("token.b").is_none(), "the token gone live leaves state");
+    let (_, live_a) = env.http("GET", &format!("/api/v2/tokens/{}", ids["token.a"]), &env.server.admin_token);
+    assert_eq!(live_a["role"], "writer", "refresh-only changes no token");
+    assert_eq!(env.live_names(), ["a"]);
+
+    // A normal apply then puts configuration back: a updated, b created.
+    let out = env.apply(&[]);
+    assert!(out.contains("Tokens: 1 created, 1 updated"), "{out}");
+    assert_eq!(env.plan_exit(), Some(0));
+}
+
+#[test]
+fn import_blocks_are_applied_with_the_rest() {
+    let env = Env::start(&[]);
+    let id = post_json(
+        &env.server.url,
+        "/api/v2/tokens",
+        &env.server.admin_token,
+        r#"{"name":"old","role":"reader"}"#,
+    )["_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let import = format!("import {{\n  to = token.old\n  id = \"{id}\"\n}}\n");
+    env.config(
+        &(import
+            + &token_block("old", "  name = \"old\"\n  role = \"reader\"")
+            + &token_block("new", "  role = \"reader\"")),
+    );
+    let out = env.apply(&[]);
+    assert!(out.contains("token.old: Import complete"), "{out}");
+    assert!(out.contains("token.new: Creation complete"), "{out}");
+    // The imported secret is unknown: the same plan rotates it, keeping the imported token
+    // (whose users hold its secret) working through the grace as a retiring generation.
+    let state = env.state();
+    let retiring: Vec<&str> =
+        state["retiring"].as_array().unwrap().iter().filter_map(|r| r["id"].as_str()).collect();
+    assert_eq!(retiring, [id.as_str()], "{out}");
+    let successor = env.state_ids()["token.old"].clone();
+    assert_ne!(successor, id);
+    assert_eq!(env.whoami(&env.secrets()[&successor]), Ok(successor));
+    assert_eq!(live_managed_names(&env), ["new", "old"]);
+    assert_eq!(env.plan_exit(), Some(0));
+}

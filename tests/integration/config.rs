@@ -5,10 +5,21 @@ use std::path::{Path, PathBuf};
 
 use crate::support::{config_dir, tokenform};
 
+/// Every example directory that holds a configuration (`examples/github-actions` holds
+/// only workflow files, checked by the drift tests).
 fn examples() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut dirs: Vec<PathBuf> =
-        std::fs::read_dir(root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    // Case-sensitive on purpose: the loader reads `*.hcl` / `*.hcl.json` exactly, like Terraform.
+    #[allow(clippy::case_sensitive_file_extension_comparisons)]
+    let is_config = |p: &Path| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        tokenform::config::parse::is_config_file(name)
+    };
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir() && std::fs::read_dir(p).unwrap().any(|f| is_config(&f.unwrap().path())))
+        .collect();
     dirs.sort();
     dirs
 }
@@ -25,7 +36,9 @@ fn run(args: &[&str], dir: &Path) -> (i32, String, String) {
 #[test]
 fn every_example_validates_and_is_formatted() {
     let dirs = examples();
-    assert!(dirs.len() >= 5, "expected the five examples, found {dirs:?}");
+    for name in ["quickstart", "service-tokens", "custom-roles-and-policies", "rotation", "for-each"] {
+        assert!(dirs.iter().any(|d| d.ends_with(name)), "example {name} missing from {dirs:?}");
+    }
     for dir in dirs {
         let (code, out, err) = run(&["validate"], &dir);
         assert_eq!(code, 0, "{}: {out}{err}", dir.display());

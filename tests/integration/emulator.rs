@@ -245,6 +245,17 @@ async fn every_operation_and_error_matches_the_spec() {
     assert_eq!(raw.call("DELETE", &one, TOKEN, a, None).await.0, 204);
     assert_eq!(raw.call("DELETE", &one, TOKEN, a, None).await.0, 404);
 
+    // off the spec's map: still `{code, message}` errors with the rate-limit headers
+    let http = reqwest::Client::new();
+    for (method, path, status) in [("PUT", TOKENS, 405), ("GET", "/api/v2/flags", 404)] {
+        let resp =
+            http.request(method.parse().unwrap(), format!("{}{path}", emu.url())).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{method} {path}");
+        assert!(resp.headers().contains_key("x-ratelimit-reset"));
+        let body: Value = resp.json().await.unwrap();
+        assert!(body["code"].is_string() && body["message"].is_string(), "{body}");
+    }
+
     // every documented operation was exercised
     let seen = raw.seen.lock().unwrap().clone();
     for (m, t) in [

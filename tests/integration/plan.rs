@@ -1,5 +1,4 @@
 //! Integration tests: `tokenform plan` end to end, the real binary against `dev-server`.
-//! Tests that need `apply` to reach a managed state skip themselves until apply works.
 
 use std::path::Path;
 use std::process::Output;
@@ -45,8 +44,9 @@ token "deployer" {{
     config_dir(&[("main.hcl", &main)])
 }
 
+/// `tokenform -C DIR ARGS…`, run from DIR too (so `-out FILE` lands there).
 fn run(server: &DevServer, dir: &Path, args: &[&str]) -> Output {
-    server.tokenform(dir).args(args).output().unwrap()
+    server.tokenform(dir).current_dir(dir).args(args).output().unwrap()
 }
 
 fn stdout(o: &Output) -> String {
@@ -58,7 +58,6 @@ fn stderr(o: &Output) -> String {
 }
 
 #[test]
-#[ignore = "needs config::load, StateStore and api::Client on main"]
 fn a_new_configuration_plans_creates_and_saves_a_plan_file() {
     let server = server();
     let dir = config(&server, "");
@@ -88,7 +87,6 @@ fn a_new_configuration_plans_creates_and_saves_a_plan_file() {
 }
 
 #[test]
-#[ignore = "needs config::load, StateStore and api::Client on main"]
 fn json_and_markdown_formats_come_from_the_same_plan() {
     let server = server();
     let dir = config(&server, "");
@@ -105,7 +103,6 @@ fn json_and_markdown_formats_come_from_the_same_plan() {
 }
 
 #[test]
-#[ignore = "needs config::load, StateStore and api::Client on main"]
 fn authoritative_mode_deletes_strays_but_not_ignored_names_nor_the_caller() {
     let server = server();
     let dir = config(&server, "unmanaged {\n  mode = \"delete\"\n  ignore_names = [\"legacy-*\"]\n}\n");
@@ -120,7 +117,6 @@ fn authoritative_mode_deletes_strays_but_not_ignored_names_nor_the_caller() {
 }
 
 #[test]
-#[ignore = "needs config::load, StateStore and api::Client on main"]
 fn an_unknown_custom_role_is_an_error_naming_it() {
     let server = server();
     let dir = config(&server, "token \"x\" {\n  custom_roles = [\"no-such-role\"]\n}\n");
@@ -131,7 +127,6 @@ fn an_unknown_custom_role_is_an_error_naming_it() {
 }
 
 #[test]
-#[ignore = "needs config::load, StateStore and api::Client on main"]
 fn bad_target_addresses_are_usage_errors() {
     let server = server();
     let dir = config(&server, "");
@@ -144,7 +139,6 @@ fn bad_target_addresses_are_usage_errors() {
 }
 
 #[test]
-#[ignore = "needs apply on main"]
 fn after_apply_the_plan_is_empty_and_live_edits_show_as_drift() {
     let server = server();
     let dir = config(&server, "");

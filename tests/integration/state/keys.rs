@@ -53,6 +53,8 @@ fn init_writes_a_starter_config_and_identity_and_never_overwrites() {
     let main_text = std::fs::read_to_string(&main).unwrap();
     assert!(main_text.contains(&format!("recipients = [\"{recipient}\"]")), "{main_text}");
     assert!(main_text.contains("token \"ci_reader\""));
+    let out = tokenform().arg("-C").arg(dir.path()).arg("validate").output().unwrap();
+    assert!(out.status.success(), "the starter config is valid: {}", String::from_utf8_lossy(&out.stderr));
 
     // A second run changes nothing.
     let out = tokenform().arg("-C").arg(dir.path()).arg("init").output().unwrap();

@@ -1,0 +1,814 @@
+//! The executor: runs tasks phase by phase, up to `parallelism` requests at once, and
+//! records every successful mutation in the ledger as its answer arrives.
+//!
+//! Concurrency without shared state: all requests are futures polled by one task (a
+//! `FuturesUnordered`), and only that task touches the ledger, so records are appended in
+//! the order answers arrive and no lock is needed. Each task is a small state machine
+//! ([`Stage`]); an answer moves it on and may issue its next request at once (the slot the
+//! answer freed), so a task's own steps stay in order while unrelated tasks interleave.
+
+use std::collections::{HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+
+use super::ports::{CallError, ErrorClass, Ledger, TokenApi};
+use super::progress::{Counts, Progress};
+use super::reconcile::{find_orphan, known_ids};
+use super::step::{Task, phases, token_post};
+use crate::api::model::{Live, PatchOp, Token, TokenPost};
+use crate::model::Address;
+use crate::plan::model::TokenSpec;
+use crate::plan::refresh::state_from_live;
+use crate::secret::Secret;
+use crate::state::model::{PendingCreate, RetiringToken, TokenState};
+use crate::state::{JournalRecord, StateError};
+
+/// How many times one create may be sent, each retry only after a list showed the
+/// previous attempt created nothing.
+pub const MAX_CREATE_ATTEMPTS: u8 = 3;
+
+/// One failed task: what and why (never a secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepFailure {
+    /// The address (or `token id …` for unmanaged tokens).
+    pub label: String,
+    pub message: String,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub counts: Counts,
+    pub failures: Vec<StepFailure>,
+    /// Ctrl-C (or a ledger failure) stopped the run before every task finished.
+    pub interrupted: bool,
+    /// Tasks never started because the run stopped.
+    pub not_started: usize,
+    /// Set when recording to the ledger failed: the run stopped at once.
+    pub ledger_error: Option<String>,
+}
+
+enum Call {
+    Create(TokenPost),
+    Patch(String, Vec<PatchOp>),
+    Delete(String),
+    Reset(String, Option<i64>),
+    Get(String),
+    List,
+}
+
+enum Reply {
+    Token(Box<Token>),
+    Deleted,
+    Tokens(Vec<Token>),
+}
+
+type Answer = Result<Reply, CallError>;
+type InFlight<'a> = FuturesUnordered<Pin<Box<dyn Future<Output = (usize, Answer)> + 'a>>>;
+
+/// Where a task is: which answer it waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Start,
+    /// GET for import or refresh.
+    Get,
+    /// POST of a create (any task that makes a token).
+    Create,
+    /// A list to learn whether a create happened (lost answer, or a leftover intent).
+    Reconcile,
+    /// Replace without create_before_destroy: the old token goes first.
+    DeleteOldFirst,
+    /// After the new token is recorded: delete the old (create_before_destroy, grace 0).
+    DeleteOldAfter,
+    /// Rotation: PATCH `/expiry` on the old token.
+    ExpireOld,
+    /// The new token's secret could not be sealed: delete the token rather than keep it blind.
+    DiscardNew,
+    Reset,
+    Patch,
+    Delete,
+}
+
+struct Job {
+    task: Task,
+    stage: Stage,
+    attempts: u8,
+    intent_at: Option<jiff::Timestamp>,
+    new_id: Option<String>,
+    seal_error: Option<String>,
+}
+
+enum Next {
+    Call(Call),
+    Done(String),
+    Failed(String),
+}
+
+/// Runs the tasks. `interrupt` resolving means Ctrl-C: no new work starts, in-flight
+/// answers are still recorded. The caller saves the ledger afterwards.
+pub(crate) struct Executor<'a, A: TokenApi, L: Ledger> {
+    pub api: &'a A,
+    pub ledger: &'a mut L,
+    pub live: &'a Live,
+    pub parallelism: usize,
+    pub progress: Progress,
+    pub counts: Counts,
+    pub failures: Vec<StepFailure>,
+    /// Ids adopted during this run (not yet visible in a fresh `known_ids`).
+    pub claimed: HashSet<String>,
+    /// Tokens ([`Task::key`]) with a task in flight.
+    pub busy: HashSet<String>,
+    /// Tokens a task failed for: their later tasks are skipped.
+    pub failed: HashSet<String>,
+    pub fatal: Option<StateError>,
+}
+
+impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
+    pub fn new(
+        api: &'a A,
+        ledger: &'a mut L,
+        live: &'a Live,
+        parallelism: usize,
+        progress: Progress,
+    ) -> Self {
+        Self {
+            api,
+            ledger,
+            live,
+            parallelism: parallelism.max(1),
+            progress,
+            counts: Counts::default(),
+            failures: Vec::new(),
+            claimed: HashSet::new(),
+            busy: HashSet::new(),
+            failed: HashSet::new(),
+            fatal: None,
+        }
+    }
+
+    /// Executes `tasks`, phase after phase.
+    pub async fn run(mut self, tasks: Vec<Task>, interrupt: impl Future<Output = ()>) -> Report {
+        let order = phases(&tasks);
+        let mut jobs: Vec<Job> = tasks
+            .into_iter()
+            .map(|task| Job {
+                task,
+                stage: Stage::Start,
+                attempts: 0,
+                intent_at: None,
+                new_id: None,
+                seal_error: None,
+            })
+            .collect();
+        let mut interrupt = std::pin::pin!(interrupt);
+        let mut interrupted = false;
+        let mut not_started = 0;
+        let api = self.api;
+        for phase in order {
+            let mut ready: VecDeque<usize> = phase.into();
+            let mut inflight: InFlight<'a> = FuturesUnordered::new();
+            loop {
+                while !interrupted && self.fatal.is_none() && inflight.len() < self.parallelism {
+                    // Tasks of one token run one after another, in plan order (an update, then
+                    // the rotation of the same token); the first task whose token is free starts.
+                    let Some(pos) = ready.iter().position(|&i| !self.busy.contains(&jobs[i].task.key()))
+                    else {
+                        break;
+                    };
+                    let Some(i) = ready.remove(pos) else { break };
+                    let key = jobs[i].task.key();
+                    if self.failed.contains(&key) {
+                        let label = jobs[i].task.label();
+                        self.fail(&label, "skipped: an earlier step for this token failed".into());
+                        continue;
+                    }
+                    self.busy.insert(key);
+                    let next = self.start(&mut jobs[i]);
+                    self.dispatch(api, &mut inflight, &mut jobs[i], i, next, false);
+                }
+                if inflight.is_empty() {
+                    break;
+                }
+                tokio::select! {
+                    biased;
+                    Some((i, answer)) = inflight.next() => {
+                        let next = self.on_answer(&mut jobs[i], answer);
+                        let stop = interrupted || self.fatal.is_some();
+                        self.dispatch(api, &mut inflight, &mut jobs[i], i, next, stop);
+                    }
+                    () = &mut interrupt, if !interrupted => {
+                        interrupted = true;
+                        self.progress.write(&format!(
+                            "Interrupt received: waiting for {} request(s) in flight, then saving state.",
+                            inflight.len()
+                        ));
+                    }
+                }
+            }
+            // After a stop, later phases start nothing either (deletes come last for a reason):
+            // the loop above starts no job, so their tasks count as not started.
+            not_started += ready.len();
+        }
+        Report {
+            counts: self.counts,
+            failures: self.failures,
+            interrupted: interrupted || self.fatal.is_some(),
+            not_started,
+            ledger_error: self.fatal.map(|e| e.to_string()),
+        }
+    }
+
+    fn dispatch(
+        &mut self,
+        api: &'a A,
+        inflight: &mut InFlight<'a>,
+        job: &mut Job,
+        i: usize,
+        next: Next,
+        stop: bool,
+    ) {
+        let label = job.task.label();
+        let key = job.task.key();
+        match next {
+            Next::Call(call) if !stop => {
+                inflight.push(request(api, i, call));
+                return;
+            }
+            Next::Call(_) => {
+                self.fail(
+                    &label,
+                    "interrupted before its next step; the next plan shows what is left".into(),
+                );
+            }
+            Next::Done(line) => self.progress.line(&format!("{label}: {line}")),
+            Next::Failed(message) => {
+                self.fail(&label, message);
+                self.failed.insert(key.clone());
+            }
+        }
+        self.busy.remove(&key);
+    }
+
+    fn fail(&mut self, label: &str, message: String) {
+        self.progress.line(&format!("{label}: Error: {message}"));
+        self.failures.push(StepFailure { label: label.to_owned(), message });
+    }
+
+    /// Records (one journal write and fsync for the batch); a ledger failure stops the run
+    /// (nothing more may happen unrecorded).
+    fn record(&mut self, records: Vec<JournalRecord>) -> bool {
+        if self.fatal.is_some() {
+            return false;
+        }
+        if records.is_empty() {
+            return true;
+        }
+        match self.ledger.record_all(records) {
+            Ok(()) => true,
+            Err(e) => {
+                self.fatal = Some(e);
+                false
+            }
+        }
+    }
+
+    fn ledger_failed(&self) -> Next {
+        Next::Failed(format!(
+            "could not record in state: {}",
+            self.fatal.as_ref().map_or_else(String::new, ToString::to_string)
+        ))
+    }
+
+    fn start(&mut self, job: &mut Job) -> Next {
+        match &job.task {
+            Task::Import { id, .. } | Task::Refresh { id, .. } => {
+                job.stage = Stage::Get;
+                Next::Call(Call::Get(id.clone()))
+            }
+            Task::Forget { address } => {
+                let address = address.clone();
+                if self.ledger.state().tokens.contains_key(&address)
+                    && !self.record(vec![JournalRecord::Remove { address: address.clone() }])
+                {
+                    return self.ledger_failed();
+                }
+                if !self.clear_pending(&address) {
+                    return self.ledger_failed();
+                }
+                self.counts.forgotten += 1;
+                Next::Done("Removed from state (the live token is kept)".into())
+            }
+            Task::Create { .. }
+            | Task::RotateReplace { .. }
+            | Task::Replace { create_before_destroy: true, .. } => self.begin_create(job),
+            Task::Replace { old_id, .. } => {
+                job.stage = Stage::DeleteOldFirst;
+                Next::Call(Call::Delete(old_id.clone()))
+            }
+            Task::Update { patch, .. } if patch.is_empty() => self.update_state_only(job),
+            Task::Update { id, patch, .. } => {
+                job.stage = Stage::Patch;
+                Next::Call(Call::Patch(id.clone(), patch.clone()))
+            }
+            Task::RotateReset { id, grace_seconds, .. } => {
+                job.stage = Stage::Reset;
+                Next::Call(Call::Reset(id.clone(), Some(after(*grace_seconds).as_millisecond())))
+            }
+            Task::Retire { id, .. } | Task::Delete { id, .. } => {
+                job.stage = Stage::Delete;
+                Next::Call(Call::Delete(id.clone()))
+            }
+        }
+    }
+
+    fn spec(job: &Job) -> Option<&TokenSpec> {
+        match &job.task {
+            Task::Create { spec, .. } | Task::Replace { spec, .. } | Task::RotateReplace { spec, .. } => {
+                Some(spec)
+            }
+            Task::Import { desired, .. } | Task::Update { desired, .. } => desired.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Journals the intent, then POSTs. A leftover intent from an earlier run for the same
+    /// address is reconciled first: its token may exist.
+    fn begin_create(&mut self, job: &mut Job) -> Next {
+        let Some(address) = job.task.address().cloned() else {
+            return Next::Failed("a create needs an address".into());
+        };
+        if job.intent_at.is_none()
+            && let Some(p) = self.ledger.state().pending_creates.iter().find(|p| p.address == address)
+        {
+            job.intent_at = Some(p.intent_at);
+            job.stage = Stage::Reconcile;
+            return Next::Call(Call::List);
+        }
+        let Some(spec) = Self::spec(job).cloned() else {
+            return Next::Failed("a create needs a desired token".into());
+        };
+        let intent_at = *job.intent_at.get_or_insert_with(jiff::Timestamp::now);
+        let pending = PendingCreate {
+            address,
+            name: spec.name.clone(),
+            intent_at,
+            member_id: self.live.caller.member_id.clone(),
+        };
+        if !self.record(vec![JournalRecord::PendingCreate { pending }]) {
+            return self.ledger_failed();
+        }
+        job.attempts += 1;
+        job.stage = Stage::Create;
+        Next::Call(Call::Create(token_post(&spec)))
+    }
+
+    fn clear_pending(&mut self, address: &Address) -> bool {
+        let clear = self.pending_clear(address);
+        self.record(clear.into_iter().collect())
+    }
+
+    /// The record that drops `address`'s create intent, if it has one.
+    fn pending_clear(&self, address: &Address) -> Option<JournalRecord> {
+        self.ledger
+            .state()
+            .pending_creates
+            .iter()
+            .any(|p| &p.address == address)
+            .then(|| JournalRecord::ClearPending { address: address.clone() })
+    }
+
+    fn on_answer(&mut self, job: &mut Job, answer: Answer) -> Next {
+        let stage = job.stage;
+        match (stage, answer) {
+            // A delete whose target is already gone has done its job.
+            (Stage::DeleteOldFirst | Stage::DeleteOldAfter, Err(e)) if e.class == ErrorClass::NotFound => {
+                self.on_answer(job, Ok(Reply::Deleted))
+            }
+            (Stage::Get, Ok(Reply::Token(token))) => self.on_get(job, &token),
+            (Stage::Get, Err(e)) if e.class == ErrorClass::NotFound => match &job.task {
+                Task::Refresh { address, .. } => {
+                    let address = address.clone();
+                    if !self.record(vec![JournalRecord::Remove { address }]) {
+                        return self.ledger_failed();
+                    }
+                    self.counts.forgotten += 1;
+                    Next::Done("Gone live; removed from state".into())
+                }
+                _ => Next::Failed(format!("no live token has this id ({})", e.message)),
+            },
+            (Stage::Create, Ok(Reply::Token(token))) => {
+                let secret = token.token.clone().filter(|s| s.expose().len() > 4);
+                self.on_created(job, &token, secret)
+            }
+            (Stage::Create, Err(e)) if e.class == ErrorClass::OutcomeUnknown => {
+                job.stage = Stage::Reconcile;
+                Next::Call(Call::List)
+            }
+            (Stage::Create, Err(e)) => {
+                // A definite failure: nothing was created.
+                if let Some(address) = job.task.address().cloned()
+                    && !self.clear_pending(&address)
+                {
+                    return self.ledger_failed();
+                }
+                Next::Failed(e.message)
+            }
+            (Stage::Reconcile, Ok(Reply::Tokens(live))) => self.on_reconcile(job, &live),
+            (Stage::Reconcile, Err(e)) => Next::Failed(format!(
+                "a create's outcome is unknown and the token list could not be read ({}); \
+                 the intent stays recorded and the next apply reconciles it",
+                e.message
+            )),
+            (Stage::DeleteOldFirst, Ok(Reply::Deleted)) => {
+                let Some(address) = job.task.address().cloned() else {
+                    return Next::Failed("no address".into());
+                };
+                if !self.record(vec![JournalRecord::Remove { address }]) {
+                    return self.ledger_failed();
+                }
+                self.begin_create(job)
+            }
+            (Stage::DeleteOldAfter, Ok(Reply::Deleted)) => {
+                let old = old_id(&job.task).unwrap_or_default().to_owned();
+                if !self.record(vec![JournalRecord::RemoveRetiring { id: old.clone() }]) {
+                    return self.ledger_failed();
+                }
+                self.finish_successor(job, &format!("old id={old} deleted"))
+            }
+            (Stage::DeleteOldAfter, Err(e)) => Next::Failed(format!(
+                "the new token is recorded, but deleting the old one failed ({}); \
+                 it stays listed as retiring and a later apply deletes it",
+                e.message
+            )),
+            (Stage::ExpireOld, Ok(_)) => {
+                let Task::RotateReplace { old_id, grace_seconds, .. } = &job.task else {
+                    return Next::Failed("unexpected answer".into());
+                };
+                self.finish_successor(job, &format!("old id={old_id} expires in {grace_seconds}s"))
+            }
+            (Stage::ExpireOld, Err(e)) if e.class == ErrorClass::NotFound => {
+                let old = old_id(&job.task).unwrap_or_default().to_owned();
+                if !self.record(vec![JournalRecord::RemoveRetiring { id: old.clone() }]) {
+                    return self.ledger_failed();
+                }
+                self.finish_successor(job, &format!("old id={old} already gone"))
+            }
+            (Stage::ExpireOld, Err(e)) => Next::Failed(format!(
+                "the new token is recorded, but setting the old token's expiry failed ({}); \
+                 a later apply deletes it after the grace",
+                e.message
+            )),
+            (Stage::DiscardNew, answer) => {
+                let why = job.seal_error.clone().unwrap_or_default();
+                let id = job.new_id.clone().unwrap_or_default();
+                match answer {
+                    Ok(_) => {
+                        if let Some(address) = job.task.address().cloned()
+                            && !self.clear_pending(&address)
+                        {
+                            return self.ledger_failed();
+                        }
+                        Next::Failed(format!(
+                            "the new secret could not be encrypted ({why}); token {id} was deleted"
+                        ))
+                    }
+                    Err(e) => Next::Failed(format!(
+                        "the new secret could not be encrypted ({why}) and token {id} could not be deleted ({}); \
+                         the next apply adopts it",
+                        e.message
+                    )),
+                }
+            }
+            (Stage::Reset, Ok(Reply::Token(token))) => self.on_reset(job, &token),
+            (Stage::Reset, Err(e)) if e.class == ErrorClass::OutcomeUnknown => Next::Failed(format!(
+                "the reset's outcome is unknown ({}); if it happened, the stored secret stops working \
+                 after the grace: rotate again",
+                e.message
+            )),
+            (Stage::Patch, Ok(Reply::Token(token))) => self.on_patched(job, &token),
+            (Stage::Delete, Ok(Reply::Deleted)) => self.on_deleted(job),
+            (Stage::Delete, Err(e)) if e.class == ErrorClass::NotFound => self.on_deleted(job),
+            (_, Err(e)) => Next::Failed(e.message),
+            (_, Ok(_)) => Next::Failed("unexpected answer".into()),
+        }
+    }
+
+    fn on_get(&mut self, job: &Job, token: &Token) -> Next {
+        let (address, refresh) = match &job.task {
+            Task::Import { address, .. } => (address.clone(), false),
+            Task::Refresh { address, .. } => (address.clone(), true),
+            _ => return Next::Failed("unexpected answer".into()),
+        };
+        let prev = if refresh { self.ledger.state().tokens.get(&address).cloned() } else { None };
+        let record = self.token_state(token, prev.as_ref(), Self::spec(job));
+        let mut records = vec![JournalRecord::Upsert { address: address.clone(), token: Box::new(record) }];
+        records.extend(self.pending_clear(&address));
+        if !self.record(records) {
+            return self.ledger_failed();
+        }
+        if refresh {
+            self.counts.refreshed += 1;
+            Next::Done(format!("Refreshed from live [id={}]", token.id))
+        } else {
+            self.counts.imported += 1;
+            Next::Done(format!("Import complete [id={}] (secret unknown: rotate to take it over)", token.id))
+        }
+    }
+
+    /// A list after a lost answer (or a leftover intent): adopt the orphan, or create again.
+    fn on_reconcile(&mut self, job: &mut Job, live: &[Token]) -> Next {
+        let (Some(address), Some(spec)) = (job.task.address().cloned(), Self::spec(job).cloned()) else {
+            return Next::Failed("a create needs an address and a desired token".into());
+        };
+        let pending = PendingCreate {
+            address,
+            name: spec.name.clone(),
+            intent_at: job.intent_at.unwrap_or_else(jiff::Timestamp::now),
+            member_id: self.live.caller.member_id.clone(),
+        };
+        let mut taken = known_ids(self.ledger.state());
+        taken.extend(self.claimed.iter().cloned());
+        if let Some(orphan) = find_orphan(&pending, live, &taken) {
+            let orphan = orphan.clone();
+            self.claimed.insert(orphan.id.clone());
+            return self.on_created(job, &orphan, None);
+        }
+        if job.attempts >= MAX_CREATE_ATTEMPTS {
+            if !self.clear_pending(&pending.address) {
+                return self.ledger_failed();
+            }
+            return Next::Failed(format!(
+                "the create's outcome stayed unknown {MAX_CREATE_ATTEMPTS} times and no token was created; \
+                 run apply again"
+            ));
+        }
+        // Not created: sending it again cannot make a duplicate. The intent stays recorded.
+        if job.attempts == 0 {
+            // A leftover intent from an earlier run that created nothing: start afresh.
+            job.intent_at = None;
+            if !self.clear_pending(&pending.address) {
+                return self.ledger_failed();
+            }
+            return self.begin_create(job);
+        }
+        job.attempts += 1;
+        job.stage = Stage::Create;
+        Next::Call(Call::Create(token_post(&spec)))
+    }
+
+    /// A new token exists (created, or adopted with `secret = None`): seal, record, go on.
+    fn on_created(&mut self, job: &mut Job, token: &Token, secret: Option<Secret>) -> Next {
+        let (Some(address), Some(spec)) = (job.task.address().cloned(), Self::spec(job).cloned()) else {
+            return Next::Failed("a create needs an address and a desired token".into());
+        };
+        let adopted = secret.is_none();
+        let now = jiff::Timestamp::now();
+        let sealed = match secret.map(|s| self.ledger.seal(&s, &spec.recipients, now)) {
+            Some(Ok(record)) => Some(record),
+            Some(Err(e)) => {
+                // A token nobody can read the secret of is worse than none: delete it.
+                job.seal_error = Some(e.to_string());
+                job.new_id = Some(token.id.clone());
+                job.stage = Stage::DiscardNew;
+                return Next::Call(Call::Delete(token.id.clone()));
+            }
+            None => None,
+        };
+        let mut record = self.token_state(token, None, Some(&spec));
+        record.secret = sealed;
+        // The old generation is listed as retiring before the address moves on, so a crash
+        // between the two records can never leave it untracked.
+        let retire = match &job.task {
+            Task::Replace { old_id, create_before_destroy: true, .. } => Some((old_id.clone(), now)),
+            Task::RotateReplace { old_id, grace_seconds, .. } => {
+                // Never extend a hard expiry the old token already has.
+                let own = self.ledger.state().tokens.get(&address).and_then(|t| t.expiry);
+                let grace_end = after(*grace_seconds);
+                Some((old_id.clone(), own.map_or(grace_end, |own| own.min(grace_end))))
+            }
+            _ => None,
+        };
+        let old_expiry = self.ledger.state().tokens.get(&address).and_then(|t| t.expiry);
+        let mut records = Vec::with_capacity(3);
+        if let Some((old, expires_at)) = &retire
+            && !self.ledger.state().retiring.iter().any(|r| &r.id == old)
+        {
+            let name = self.ledger.state().tokens.get(&address).map_or_else(String::new, |t| t.name.clone());
+            let retiring =
+                RetiringToken { address: address.clone(), id: old.clone(), name, expires_at: *expires_at };
+            records.push(JournalRecord::AddRetiring { retiring });
+        }
+        records.push(JournalRecord::Upsert { address: address.clone(), token: Box::new(record) });
+        records.extend(self.pending_clear(&address));
+        // One write: the old generation, the successor and the cleared intent land together.
+        if !self.record(records) {
+            return self.ledger_failed();
+        }
+        job.new_id = Some(token.id.clone());
+        if adopted {
+            self.counts.adopted += 1;
+            self.progress.line(&format!(
+                "{address}: Adopted token {} whose create answer was lost (secret unknown: the next plan rotates it)",
+                token.id
+            ));
+        }
+        match &job.task {
+            Task::Create { .. } => {
+                if !adopted {
+                    self.counts.created += 1;
+                }
+                Next::Done(format!("Creation complete [id={}]", token.id))
+            }
+            Task::Replace { create_before_destroy: false, old_id, .. } => {
+                self.counts.created += 1;
+                self.counts.deleted += 1;
+                Next::Done(format!("Replacement complete [id={}, old id={old_id} deleted first]", token.id))
+            }
+            Task::RotateReplace { grace_seconds: 0, old_id, .. } | Task::Replace { old_id, .. } => {
+                job.stage = Stage::DeleteOldAfter;
+                Next::Call(Call::Delete(old_id.clone()))
+            }
+            Task::RotateReplace { old_id, .. } => {
+                let expires = retire.map_or(now, |(_, at)| at);
+                if old_expiry == Some(expires) {
+                    // It already expires before the grace would end: nothing to set.
+                    return self.finish_successor(job, &format!("old id={old_id} expires at {expires}"));
+                }
+                // `add` sets a member whether or not the token already has an expiry (RFC 6902).
+                let op = PatchOp::add("/expiry", serde_json::json!(expires.as_millisecond()));
+                job.stage = Stage::ExpireOld;
+                Next::Call(Call::Patch(old_id.clone(), vec![op]))
+            }
+            _ => Next::Failed("unexpected create".into()),
+        }
+    }
+
+    fn finish_successor(&mut self, job: &Job, old: &str) -> Next {
+        let new = job.new_id.clone().unwrap_or_default();
+        if let Task::Replace { .. } = &job.task {
+            self.counts.created += 1;
+            self.counts.deleted += 1;
+            Next::Done(format!("Replacement complete [id={new}, {old}]"))
+        } else {
+            self.counts.rotated += 1;
+            Next::Done(format!("Rotation complete [id={new}, method=replace, {old}]"))
+        }
+    }
+
+    fn on_reset(&mut self, job: &Job, token: &Token) -> Next {
+        let Task::RotateReset { address, grace_seconds, .. } = &job.task else {
+            return Next::Failed("unexpected answer".into());
+        };
+        let address = address.clone();
+        let prev = self.ledger.state().tokens.get(&address).cloned();
+        let mut record = self.token_state(token, prev.as_ref(), None);
+        let extra: Vec<String> = prev.as_ref().and_then(|p| p.secret.as_ref()).map_or_else(Vec::new, |s| {
+            // The token's own readers, beyond the state's: kept from the last secret.
+            s.recipients.clone()
+        });
+        let secret = token.token.clone().filter(|s| s.expose().len() > 4);
+        let sealed = secret.map(|s| self.ledger.seal(&s, &extra, jiff::Timestamp::now()));
+        let (secret_record, failure) = match sealed {
+            Some(Ok(r)) => (Some(r), None),
+            Some(Err(e)) => (None, Some(format!("the new secret could not be encrypted ({e})"))),
+            None => (None, Some("the reset answer held no secret".to_owned())),
+        };
+        record.secret = secret_record;
+        if !self.record(vec![JournalRecord::Upsert { address, token: Box::new(record) }]) {
+            return self.ledger_failed();
+        }
+        if let Some(f) = failure {
+            return Next::Failed(format!("{f}; the old secret works until the grace ends: rotate again"));
+        }
+        self.counts.rotated += 1;
+        Next::Done(format!(
+            "Rotation complete [id={}, method=reset, old secret works {grace_seconds}s more]",
+            token.id
+        ))
+    }
+
+    fn on_patched(&mut self, job: &Job, token: &Token) -> Next {
+        let Task::Update { address, .. } = &job.task else { return Next::Failed("unexpected answer".into()) };
+        let address = address.clone();
+        let prev = self.ledger.state().tokens.get(&address).cloned();
+        let record = self.token_state(token, prev.as_ref(), Self::spec(job));
+        if !self.record(vec![JournalRecord::Upsert { address, token: Box::new(record) }]) {
+            return self.ledger_failed();
+        }
+        self.counts.updated += 1;
+        Next::Done(format!("Modifications complete [id={}]", token.id))
+    }
+
+    /// An update that changes only what state remembers (`prevent_destroy`, role keys): no request.
+    fn update_state_only(&mut self, job: &Job) -> Next {
+        let Task::Update { address, .. } = &job.task else { return Next::Failed("not an update".into()) };
+        let address = address.clone();
+        let Some(mut record) = self.ledger.state().tokens.get(&address).cloned() else {
+            return Next::Failed("an update of a token that is not in state".into());
+        };
+        if let Some(spec) = Self::spec(job) {
+            record.prevent_destroy = spec.prevent_destroy;
+            if sorted(&record.custom_role_ids) == sorted(&spec.custom_role_ids)
+                && spec.custom_role_keys.len() == spec.custom_role_ids.len()
+            {
+                record.custom_role_ids.clone_from(&spec.custom_role_ids);
+                record.custom_role_keys.clone_from(&spec.custom_role_keys);
+            }
+        }
+        let id = record.id.clone();
+        if !self.record(vec![JournalRecord::Upsert { address, token: Box::new(record) }]) {
+            return self.ledger_failed();
+        }
+        self.counts.updated += 1;
+        Next::Done(format!("State updated [id={id}] (no API change)"))
+    }
+
+    fn on_deleted(&mut self, job: &Job) -> Next {
+        match &job.task {
+            Task::Retire { id, .. } => {
+                if !self.record(vec![JournalRecord::RemoveRetiring { id: id.clone() }]) {
+                    return self.ledger_failed();
+                }
+                self.counts.deleted += 1;
+                Next::Done(format!("Retired old generation [id={id}]"))
+            }
+            Task::Delete { address, id } => {
+                let managed = address
+                    .as_ref()
+                    .filter(|a| self.ledger.state().tokens.get(*a).is_some_and(|t| &t.id == id));
+                if let Some(a) = managed.cloned()
+                    && !self.record(vec![JournalRecord::Remove { address: a }])
+                {
+                    return self.ledger_failed();
+                }
+                self.counts.deleted += 1;
+                Next::Done(format!("Destruction complete [id={id}]"))
+            }
+            _ => Next::Failed("unexpected answer".into()),
+        }
+    }
+
+    /// The state record of a live token: secret and protection kept from `prev`; the
+    /// configuration's role keys and protection flag where the spec is known.
+    fn token_state(&self, token: &Token, prev: Option<&TokenState>, spec: Option<&TokenSpec>) -> TokenState {
+        let mut record = state_from_live(token, self.live, prev);
+        if let Some(spec) = spec {
+            record.prevent_destroy = spec.prevent_destroy;
+            if sorted(&record.custom_role_ids) == sorted(&spec.custom_role_ids)
+                && spec.custom_role_keys.len() == spec.custom_role_ids.len()
+            {
+                record.custom_role_ids.clone_from(&spec.custom_role_ids);
+                record.custom_role_keys.clone_from(&spec.custom_role_keys);
+            }
+            record.api_version = record.api_version.or(spec.api_version);
+        }
+        if let Some(p) = prev
+            && p.custom_role_ids == record.custom_role_ids
+            && spec.is_none()
+        {
+            record.custom_role_keys.clone_from(&p.custom_role_keys);
+        }
+        record
+    }
+}
+
+fn sorted(ids: &[String]) -> Vec<&String> {
+    let mut v: Vec<&String> = ids.iter().collect();
+    v.sort();
+    v
+}
+
+fn old_id(task: &Task) -> Option<&str> {
+    match task {
+        Task::Replace { old_id, .. } | Task::RotateReplace { old_id, .. } => Some(old_id),
+        _ => None,
+    }
+}
+
+/// Now plus `seconds`.
+fn after(seconds: u64) -> jiff::Timestamp {
+    let secs = i64::try_from(seconds).unwrap_or(i64::MAX);
+    let now = jiff::Timestamp::now();
+    now.checked_add(jiff::SignedDuration::from_secs(secs)).unwrap_or(now)
+}
+
+fn request<'a, A: TokenApi>(
+    api: &'a A,
+    i: usize,
+    call: Call,
+) -> Pin<Box<dyn Future<Output = (usize, Answer)> + 'a>> {
+    Box::pin(async move {
+        let answer = match call {
+            Call::Create(body) => api.create(&body).await.map(|t| Reply::Token(Box::new(t))),
+            Call::Patch(id, ops) => api.patch(&id, &ops).await.map(|t| Reply::Token(Box::new(t))),
+            Call::Delete(id) => api.delete(&id).await.map(|()| Reply::Deleted),
+            Call::Reset(id, expiry) => api.reset(&id, expiry).await.map(|t| Reply::Token(Box::new(t))),
+            Call::Get(id) => api.get(&id).await.map(|t| Reply::Token(Box::new(t))),
+            Call::List => api.list().await.map(Reply::Tokens),
+        };
+        (i, answer)
+    })
+}

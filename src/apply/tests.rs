@@ -1,0 +1,452 @@
+//! Executor tests against the in-memory fakes: ordering, concurrency, lost answers,
+//! interruption, safety checks.
+
+use std::collections::HashSet;
+
+use super::fake::{FakeApi, FakeLedger};
+use super::*;
+use crate::api::model::PatchOp;
+use crate::model::{Address, Role, RotationMethod};
+use crate::plan::model::{Action, ActionKind, Reason, RotationStep, TokenSpec};
+use crate::state::model::{PendingCreate, RetiringToken, TokenState};
+
+fn spec(name: &str) -> TokenSpec {
+    TokenSpec {
+        name: name.into(),
+        description: None,
+        role: Some(Role::Reader),
+        custom_role_ids: vec![],
+        custom_role_keys: vec![],
+        inline_role: None,
+        service_token: false,
+        api_version: None,
+        expiry: None,
+        recipients: vec![],
+        prevent_destroy: false,
+    }
+}
+
+fn act(kind: ActionKind, label: &str, id: Option<&str>) -> Action {
+    Action {
+        address: Some(Address::new(label)),
+        kind,
+        reason: Reason::ConfigChanged,
+        token_id: id.map(str::to_owned),
+        name: label.into(),
+        desired: Some(spec(label)),
+        patch: vec![],
+        diffs: vec![],
+        create_before_destroy: false,
+        rotation: None,
+    }
+}
+
+fn plan_of(ledger: &FakeLedger, actions: Vec<Action>) -> Plan {
+    Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        lineage: ledger.state.lineage.clone(),
+        serial: ledger.state.serial,
+        config_digest: String::new(),
+        refresh_only: false,
+        actions,
+        drift: vec![],
+        warnings: vec![],
+    }
+}
+
+fn live_with_caller(token_id: Option<&str>) -> Live {
+    let mut live = Live::default();
+    live.caller.member_id = Some("me".into());
+    live.caller.token_id = token_id.map(str::to_owned);
+    live
+}
+
+fn opts(parallelism: usize) -> (ApplyOptions, progress::Captured) {
+    let cap = progress::Captured::default();
+    let o = ApplyOptions {
+        parallelism,
+        live: live_with_caller(Some("caller")),
+        progress: Progress::new(Box::new(cap.clone()), false),
+    };
+    (o, cap)
+}
+
+fn run_plan(api: &FakeApi, ledger: &mut FakeLedger, plan: &Plan, parallelism: usize) -> (Outcome, String) {
+    let (o, cap) = opts(parallelism);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let out = rt.block_on(run(plan, api, ledger, o, std::future::pending())).unwrap();
+    (out, cap.text())
+}
+
+/// Records an existing token at `label` in the ledger, as a previous apply would have.
+fn manage(api: &FakeApi, ledger: &mut FakeLedger, label: &str) -> String {
+    let id = api.seed(label);
+    let token = api.tokens.borrow()[&id].clone();
+    let mut st: TokenState = crate::plan::refresh::state_from_live(&token, &Live::default(), None);
+    st.secret = Some(
+        ledger.seal(&Secret::new(format!("api-old-{label}-0000")), &[], jiff::Timestamp::now()).unwrap(),
+    );
+    ledger.state.tokens.insert(Address::new(label), st);
+    id
+}
+
+fn pos(log: &[String], prefix: &str) -> usize {
+    log.iter().position(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("{prefix} not in {log:?}"))
+}
+
+#[test]
+fn creates_run_concurrently_and_each_is_journaled_before_it_is_sent() {
+    let api = FakeApi::new();
+    let mut ledger = FakeLedger::default();
+    let actions = (0..12).map(|i| act(ActionKind::Create, &format!("t{i}"), None)).collect();
+    let plan = plan_of(&ledger, actions);
+    let (out, text) = run_plan(&api, &mut ledger, &plan, 4);
+    assert!(out.is_success(), "{out:?}");
+    assert_eq!(out.counts.created, 12);
+    assert_eq!(api.max_in_flight.get(), 4, "bounded by parallelism, and actually concurrent");
+    assert_eq!(ledger.state.tokens.len(), 12);
+    assert!(ledger.state.pending_creates.is_empty());
+    assert_eq!(ledger.saves, 1, "one save at the end, not one per step");
+    for (addr, t) in &ledger.state.tokens {
+        let secret = ledger.secret_of(addr).unwrap();
+        assert!(
+            api.secrets.borrow().contains(&(t.id.clone(), secret)),
+            "{addr} holds the token's real secret"
+        );
+        // intent, then the token, then the intent cleared
+        let at = |f: &dyn Fn(&JournalRecord) -> bool| ledger.journal.iter().position(f).unwrap();
+        let intent =
+            at(&|r| matches!(r, JournalRecord::PendingCreate { pending } if &pending.address == addr));
+        let upsert = at(&|r| matches!(r, JournalRecord::Upsert { address, .. } if address == addr));
+        let clear = at(&|r| matches!(r, JournalRecord::ClearPending { address } if address == addr));
+        assert!(intent < upsert && upsert < clear);
+    }
+    assert!(text.contains("token.t0: Creation complete [id="), "{text}");
+    assert!(!text.contains("api-00000000"), "no secret in progress output");
+}
+
+#[test]
+fn a_lost_create_answer_adopts_the_token_instead_of_creating_a_duplicate() {
+    let api = FakeApi::new();
+    api.lose_answer.borrow_mut().insert("a".into());
+    let mut ledger = FakeLedger::default();
+    let plan = plan_of(&ledger, vec![act(ActionKind::Create, "a", None), act(ActionKind::Create, "b", None)]);
+    let (out, text) = run_plan(&api, &mut ledger, &plan, 2);
+    assert!(out.is_success(), "{out:?}");
+    assert_eq!(api.names(), ["a", "b"], "exactly one token per name");
+    assert_eq!(out.counts.adopted, 1);
+    assert_eq!(out.counts.created, 1);
+    let a = &ledger.state.tokens[&Address::new("a")];
+    assert!(a.secret.is_none(), "the adopted token's secret is unknown");
+    assert!(ledger.state.pending_creates.is_empty());
+    assert!(text.contains("Adopted token"), "{text}");
+}
+
+#[test]
+fn a_create_that_did_not_happen_is_sent_again_after_listing() {
+    let api = FakeApi::new();
+    api.drop_request.borrow_mut().insert("a".into());
+    let mut ledger = FakeLedger::default();
+    let plan = plan_of(&ledger, vec![act(ActionKind::Create, "a", None)]);
+    let (out, _) = run_plan(&api, &mut ledger, &plan, 2);
+    assert!(out.is_success(), "{out:?}");
+    let log = api.log.borrow().clone();
+    assert_eq!(log, ["POST a", "LIST", "POST a"]);
+    assert_eq!(api.names(), ["a"]);
+    assert!(ledger.secret_of(&Address::new("a")).is_some());
+}
+
+#[test]
+fn a_leftover_intent_from_a_crashed_run_is_reconciled_before_creating() {
+    let api = FakeApi::new();
+    let orphan = api.seed("a"); // created just before the crash
+    let mut ledger = FakeLedger::default();
+    let earlier = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(1);
+    for label in ["a", "b"] {
+        ledger.state.pending_creates.push(PendingCreate {
+            address: Address::new(label),
+            name: label.into(),
+            intent_at: earlier,
+            member_id: Some("me".into()),
+        });
+    }
+    let plan = plan_of(&ledger, vec![act(ActionKind::Create, "a", None), act(ActionKind::Create, "b", None)]);
+    let (out, _) = run_plan(&api, &mut ledger, &plan, 1);
+    assert!(out.is_success(), "{out:?}");
+    assert_eq!(api.names(), ["a", "b"]);
+    assert_eq!(ledger.state.tokens[&Address::new("a")].id, orphan);
+    assert!(ledger.state.tokens[&Address::new("a")].secret.is_none());
+    assert!(ledger.secret_of(&Address::new("b")).is_some(), "b's intent created nothing: created now");
+    assert!(ledger.state.pending_creates.is_empty());
+}
+
+#[test]
+fn replace_orders_create_and_delete_by_create_before_destroy() {
+    for cbd in [true, false] {
+        let api = FakeApi::new();
+        let mut ledger = FakeLedger::default();
+        let old = manage(&api, &mut ledger, "r");
+        let mut a = act(ActionKind::Replace, "r", Some(&old));
+        a.create_before_destroy = cbd;
+        let plan = plan_of(&ledger, vec![a]);
+        let (out, text) = run_plan(&api, &mut ledger, &plan, 4);
+        assert!(out.is_success(), "{out:?}");
+        let log = api.log.borrow().clone();
+        let (post, delete) = (pos(&log, "POST r"), pos(&log, &format!("DELETE {old}")));
+        assert_eq!(post < delete, cbd, "{log:?}");
+        assert_eq!(api.names(), ["r"]);
+        let new = &ledger.state.tokens[&Address::new("r")];
+        assert_ne!(new.id, old);
+        assert!(ledger.state.retiring.is_empty());
+        assert_eq!((out.counts.created, out.counts.deleted), (1, 1));
+        assert!(text.contains("token.r: Replacement complete"), "{text}");
+    }
+}
+
+#[test]
+fn rotate_replace_creates_a_successor_and_expires_the_old_token() {
+    let api = FakeApi::new();
+    let mut ledger = FakeLedger::default();
+    let old = manage(&api, &mut ledger, "r");
+    let old_secret = ledger.secret_of(&Address::new("r"));
+    let mut a = act(ActionKind::Rotate, "r", Some(&old));
+    a.rotation = Some(RotationStep { method: RotationMethod::Replace, grace_seconds: 3600 });
+    let plan = plan_of(&ledger, vec![a]);
+    let (out, _) = run_plan(&api, &mut ledger, &plan, 4);
+    assert!(out.is_success(), "{out:?}");
+    assert_eq!(out.counts.rotated, 1);
+    let log = api.log.borrow().clone();
+    assert!(pos(&log, "POST r") < pos(&log, &format!("PATCH {old} /expiry")));
+    let new = &ledger.state.tokens[&Address::new("r")];
+    assert_ne!(new.id, old);
+    assert_ne!(ledger.secret_of(&Address::new("r")), old_secret);
+    let expiry = api.tokens.borrow()[&old].expiry.unwrap();
+    let in_an_hour = (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(3600)).as_millisecond();
+    assert!((expiry - in_an_hour).abs() < 60_000, "old token expires after the grace");
+    assert_eq!(ledger.state.retiring.len(), 1);
+    assert_eq!(ledger.state.retiring[0].id, old);
+}
+
+#[test]
+fn rotate_reset_keeps_the_id_and_stores_the_new_secret() {
+    let api = FakeApi::new();
+    let mut ledger = FakeLedger::default();
+    let id = manage(&api, &mut ledger, "r");
+    let mut a = act(ActionKind::Rotate, "r", Some(&id));
+    a.rotation = Some(RotationStep { method: RotationMethod::Reset, grace_seconds: 60 });
+    let plan = plan_of(&ledger, vec![a]);
+    let (out, _) = run_plan(&api, &mut ledger, &plan, 4);
+    assert!(out.is_success(), "{out:?}");
+    assert_eq!(*api.log.borrow(), [format!("RESET {id} true")]);
+    assert_eq!(ledger.state.tokens[&Address::new("r")].id, id);
+    let stored = ledger.secret_of(&Address::new("r")).unwrap();
+    assert_eq!(api.secrets.borrow().last().unwrap(), &(id, stored));
+}
+
+#[test]
+fn deletes_and_retires_run_after_everything_else() {
+    let api = FakeApi::new();
+    let mut ledger = FakeLedger::default();
+    let gone = manage(&api, &mut ledger, "gone");
+    let upd = manage(&api, &mut ledger, "upd");
+    let retired = api.seed("old-gen");
+    ledger.state.retiring.push(RetiringToken {
+        address: Address::new("upd"),
+        id: retired.clone(),
+        name: "old-gen".into(),
+        expires_at: jiff::Timestamp::now(),
+    });
+    let mut update = act(ActionKind::Update, "upd", Some(&upd));
+    update.patch = vec![PatchOp::replace("/role", serde_json::json!("writer"))];
+    let plan = plan_of(
+        &ledger,
+        vec![
+            act(ActionKind::Delete, "gone", Some(&gone)),
+            act(ActionKind::Retire, "upd", Some(&retired)),
+            act(ActionKind::Create, "new", None),
+            update,
+        ],
+    );
+    let (out, _) = run_plan(&api, &mut ledger, &plan, 8);
+    assert!(out.is_success(), "{out:?}");
+    let log = api.log.borrow().clone();
+    let last_non_delete = log.iter().rposition(|l| !l.starts_with("DELETE")).unwrap();
+    let first_delete = pos(&log, "DELETE");
+    assert!(last_non_delete < first_delete, "{log:?}");
+    assert_eq!(api.names(), ["new", "upd"]);
+    assert!(!ledger.state.tokens.contains_key(&Address::new("gone")));
+    assert!(ledger.state.retiring.is_empty());
+    assert_eq!(ledger.state.tokens[&Address::new("upd")].role.as_deref(), Some("writer"));
+    assert_eq!(out.counts.summary(), "Tokens: 1 created, 1 updated, 0 rotated, 2 deleted.");
+}
+
+#[test]
+fn import_records_the_live_token_without_secret_and_forget_drops_it() {
+    let api = FakeApi::new();
+    let mut ledger = FakeLedger::default();
+    let id = api.seed("legacy");
+    manage(&api, &mut ledger, "dropme");
+    let plan = plan_of(
+        &ledger,
+        vec![act(ActionKind::Import, "legacy", Some(&id)), act(ActionKind::Forget, "dropme", Some("x"))],
+    );
+    let (out, _) = run_plan(&api, &mut ledger, &plan, 2);
+    assert!(out.is_success(), "{out:?}");
+    assert_eq!(ledger.state.tokens[&Address::new("legacy")].id, id);
+    assert!(ledger.state.tokens[&Address::new("legacy")].secret.is_none());
+    assert!(!ledger.state.tokens.contains_key(&Address::new("dropme")));
+    assert_eq!(api.names(), ["dropme", "legacy"], "forget deletes nothing");
+}
+
+#[test]
+fn a_failed_create_is_reported_and_the_rest_goes_on() {
+    let api = FakeApi::new();
+    api.reject.borrow_mut().insert("bad".into());
+    let mut ledger = FakeLedger::default();
+    let plan =
+        plan_of(&ledger, vec![act(ActionKind::Create, "bad", None), act(ActionKind::Create, "ok", None)]);
+    let (out, _) = run_plan(&api, &mut ledger, &plan, 2);
+    assert!(!out.is_success());
+    assert_eq!(out.failures.len(), 1);
+    assert_eq!(out.failures[0].label, "token.bad");
+    assert!(ledger.state.tokens.contains_key(&Address::new("ok")));
+    assert!(ledger.state.pending_creates.is_empty(), "a refused create leaves no intent behind");
+    assert_eq!(ledger.saves, 1);
+}
+
+#[test]
+fn interrupt_stops_new_work_records_what_finished_and_saves() {
+    let mut api = FakeApi::new();
+    api.delay = std::time::Duration::from_millis(30);
+    let mut ledger = FakeLedger::default();
+    let actions = (0..20).map(|i| act(ActionKind::Create, &format!("t{i:02}"), None)).collect();
+    let plan = plan_of(&ledger, actions);
+    let (o, cap) = opts(2);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let interrupt = async { tokio::time::sleep(std::time::Duration::from_millis(45)).await };
+    let out = rt.block_on(run(&plan, &api, &mut ledger, o, interrupt)).unwrap();
+    assert!(out.interrupted);
+    assert!(!out.is_success());
+    assert!(out.not_started > 0 && out.not_started < 20, "{out:?}");
+    assert_eq!(ledger.saves, 1);
+    // Everything that was sent was recorded: live and state agree exactly.
+    let live: HashSet<String> = api.tokens.borrow().keys().cloned().collect();
+    let state: HashSet<String> = ledger.state.tokens.values().map(|t| t.id.clone()).collect();
+    assert_eq!(live, state);
+    assert_eq!(out.counts.created + out.not_started, 20);
+    assert!(cap.text().contains("Interrupt received"));
+}
+
+#[test]
+fn protected_and_own_tokens_are_never_deleted() {
+    let api = FakeApi::new();
+    let mut ledger = FakeLedger::default();
+    let id = manage(&api, &mut ledger, "p");
+    ledger.state.tokens.get_mut(&Address::new("p")).unwrap().prevent_destroy = true;
+    let plan = plan_of(&ledger, vec![act(ActionKind::Delete, "p", Some(&id))]);
+    let (o, _) = opts(2);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let err = rt.block_on(run(&plan, &api, &mut ledger, o, std::future::pending())).unwrap_err();
+    assert!(matches!(err, ApplyError::PreventDestroy { .. }), "{err}");
+
+    let plan = plan_of(&ledger, vec![act(ActionKind::Delete, "caller", Some("caller"))]);
+    let (o, _) = opts(2);
+    let err = rt.block_on(run(&plan, &api, &mut ledger, o, std::future::pending())).unwrap_err();
+    assert!(matches!(err, ApplyError::OwnToken { .. }), "{err}");
+    assert!(api.log.borrow().is_empty(), "nothing was sent");
+}
+
+#[test]
+fn no_token_is_created_when_its_secret_could_not_be_stored() {
+    let api = FakeApi::new();
+    let mut ledger = FakeLedger { no_recipients: true, ..FakeLedger::default() };
+    let plan = plan_of(&ledger, vec![act(ActionKind::Create, "a", None)]);
+    let (o, _) = opts(2);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let err = rt.block_on(run(&plan, &api, &mut ledger, o, std::future::pending())).unwrap_err();
+    assert!(matches!(err, ApplyError::CannotSeal { .. }), "{err}");
+    assert!(api.log.borrow().is_empty());
+}
+
+#[test]
+fn saved_plans_must_match_the_state() {
+    let mut ledger = FakeLedger::default();
+    let mut plan = plan_of(&ledger, vec![]);
+    plan.lineage = "drawn when the plan read the empty state".into();
+    assert!(check_saved_plan(&plan, &ledger.state).is_ok(), "nothing written yet: any lineage");
+    ledger.state.serial = 3;
+    assert!(matches!(check_saved_plan(&plan, &ledger.state), Err(ApplyError::StalePlan { .. })));
+    let mut plan = plan_of(&ledger, vec![]);
+    assert!(check_saved_plan(&plan, &ledger.state).is_ok());
+    plan.serial += 1;
+    assert!(matches!(check_saved_plan(&plan, &ledger.state), Err(ApplyError::StalePlan { .. })));
+    plan.lineage = "other".into();
+    let err = check_saved_plan(&plan, &ledger.state).unwrap_err();
+    assert!(err.to_string().contains("different lineage"), "{err}");
+}
+
+#[test]
+fn an_update_without_patch_changes_only_state() {
+    let api = FakeApi::new();
+    let mut ledger = FakeLedger::default();
+    let id = manage(&api, &mut ledger, "p");
+    let mut a = act(ActionKind::Update, "p", Some(&id));
+    a.desired.as_mut().unwrap().prevent_destroy = true;
+    let plan = plan_of(&ledger, vec![a]);
+    let (out, _) = run_plan(&api, &mut ledger, &plan, 2);
+    assert!(out.is_success(), "{out:?}");
+    assert!(api.log.borrow().is_empty(), "no request");
+    assert!(ledger.state.tokens[&Address::new("p")].prevent_destroy);
+    assert!(ledger.state.tokens[&Address::new("p")].secret.is_some(), "the secret is kept");
+}
+
+#[test]
+fn rotation_never_extends_a_hard_expiry_the_old_token_has() {
+    let api = FakeApi::new();
+    let mut ledger = FakeLedger::default();
+    let old = manage(&api, &mut ledger, "r");
+    let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(60);
+    ledger.state.tokens.get_mut(&Address::new("r")).unwrap().expiry = Some(soon);
+    let mut a = act(ActionKind::Rotate, "r", Some(&old));
+    a.rotation = Some(RotationStep { method: RotationMethod::Replace, grace_seconds: 86_400 });
+    let plan = plan_of(&ledger, vec![a]);
+    let (out, _) = run_plan(&api, &mut ledger, &plan, 2);
+    assert!(out.is_success(), "{out:?}");
+    assert!(!api.log.borrow().iter().any(|l| l.starts_with("PATCH")), "{:?}", api.log.borrow());
+    assert_eq!(ledger.state.retiring[0].expires_at, soon);
+    assert_eq!(out.counts.rotated, 1);
+}
+
+#[test]
+fn tasks_of_one_token_run_in_plan_order_and_stop_at_a_failure() {
+    let mut api = FakeApi::new();
+    api.delay = std::time::Duration::from_millis(5);
+    let mut ledger = FakeLedger::default();
+    let id = manage(&api, &mut ledger, "r");
+    let mut update = act(ActionKind::Update, "r", Some(&id));
+    update.patch = vec![PatchOp::replace("/role", serde_json::json!("writer"))];
+    let mut rotate = act(ActionKind::Rotate, "r", Some(&id));
+    rotate.rotation = Some(RotationStep { method: RotationMethod::Replace, grace_seconds: 60 });
+    let plan = plan_of(&ledger, vec![update.clone(), rotate.clone()]);
+    let (out, _) = run_plan(&api, &mut ledger, &plan, 8);
+    assert!(out.is_success(), "{out:?}");
+    let timeline = api.timeline.borrow().clone();
+    assert!(pos(&timeline, &format!("<- PATCH {id} /role")) < pos(&timeline, "-> POST r"), "{timeline:?}");
+    let now_at = &ledger.state.tokens[&Address::new("r")];
+    assert_ne!(now_at.id, id, "the rotation's successor holds the address, not the updated old token");
+
+    // When the first task of a token fails, its later ones are skipped.
+    let api = FakeApi::new();
+    let mut ledger = FakeLedger::default();
+    let id = manage(&api, &mut ledger, "r");
+    api.tokens.borrow_mut().clear(); // the PATCH will 404
+    let mut update = update;
+    update.token_id = Some(id.clone());
+    let mut rotate = rotate;
+    rotate.token_id = Some(id);
+    let plan = plan_of(&ledger, vec![update, rotate]);
+    let (out, _) = run_plan(&api, &mut ledger, &plan, 8);
+    assert_eq!(out.failures.len(), 2);
+    assert!(out.failures[1].message.contains("skipped"), "{out:?}");
+    assert!(!api.log.borrow().iter().any(|l| l.starts_with("POST")));
+}
