@@ -21,7 +21,7 @@ pub use model::{
     RotationReason, Stale, TokenRef, Unmanaged,
 };
 
-use std::collections::BTreeSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 use std::time::Duration;
@@ -74,9 +74,11 @@ pub fn detect(
     let stale_before = sub(now, opts.stale_after);
     let caller_token = live.caller.token_id.as_deref();
 
+    // One index instead of a scan per managed token: accounts hold thousands of tokens.
+    let by_id: HashMap<&str, &Token> = live.tokens.iter().map(|t| (t.id.as_str(), t)).collect();
     for (address, st) in &state.tokens {
         let desired = config.tokens.get(address);
-        let Some(token) = live.token(&st.id) else {
+        let Some(token) = by_id.get(st.id.as_str()).copied() else {
             report.missing.push(Missing { token: state_ref(address, st) });
             continue;
         };
@@ -131,7 +133,7 @@ pub fn detect(
         }
     }
 
-    let known: BTreeSet<&str> = state
+    let known: HashSet<&str> = state
         .tokens
         .values()
         .map(|t| t.id.as_str())
