@@ -391,6 +391,14 @@ fn secrets_never_reach_messages_or_snippets() {
     let problems = load_with(&[("main.hcl", text)], &inputs).1.unwrap_err();
     assert_eq!(problems[0].rule.name(), "secret_in_config");
     assert!(!super::diagnostics::render(&problems, false).contains("beef"));
+    // In a label, where messages quote it.
+    let text = format!(
+        "token \"{secret}\" {{\n  role = \"reader\"\n}}\ntoken \"{secret}\" {{\n  role = \"reader\"\n}}\n"
+    );
+    let problems = load_str(&text).unwrap_err();
+    assert!(problems.iter().any(|p| p.rule.name() == "duplicate_label"));
+    assert!(!format!("{problems:?}").contains("beef"));
+    assert!(!super::diagnostics::render(&problems, false).contains("beef"));
 }
 
 #[test]
