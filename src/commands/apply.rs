@@ -57,7 +57,7 @@ pub(super) async fn open_session(
     command: &str,
 ) -> miette::Result<Session> {
     let config = crate::config::load(&ctx.global.dir, &VarInputs::from_args(vars))?;
-    let store = StateStore::open(&config.state, exclusive(lock_timeout_text, command)?, None)?;
+    let store = super::state_access::open_metadata(&config, exclusive(lock_timeout_text, command)?)?;
     let client = Client::connect(&config.launchdarkly, &config.dir, ctx.global.verbose).await?;
     let live = client.fetch_live(&role_keys(&config), config.unmanaged.personal).await?;
     Ok(Session { config, store, client, live })

@@ -11,7 +11,7 @@ use crate::config::{self, VarInputs};
 use crate::drift::{self, DriftOptions};
 use crate::model::{Access, parse_duration};
 use crate::render;
-use crate::state::{LockMode, StateStore};
+use crate::state::LockMode;
 
 /// A flag of `drift` that does not hold what it should.
 #[derive(Debug, thiserror::Error, Diagnostic)]
@@ -34,7 +34,7 @@ pub fn run(ctx: &Context, args: &DriftArgs) -> miette::Result<ExitStatus> {
     };
     let config =
         config::load(&ctx.global.dir, &VarInputs::from_args(&args.vars)).map_err(miette::Report::new)?;
-    let store = StateStore::open(&config.state, LockMode::Shared, None).map_err(miette::Report::new)?;
+    let store = super::state_access::open_metadata(&config, LockMode::Shared)?;
 
     // The custom roles configuration or state name, so changes can be shown by key.
     let mut role_keys: Vec<String> = config

@@ -93,7 +93,7 @@ pub(crate) async fn prepare(
     opts: &PlanOptions,
 ) -> miette::Result<Prepared> {
     let config = crate::config::load(&ctx.global.dir, &VarInputs::from_args(vars))?;
-    let store = StateStore::open(&config.state, lock, None)?;
+    let store = super::state_access::open_metadata(&config, lock)?;
     let client = Client::connect(&config.launchdarkly, &config.dir, ctx.global.verbose).await?;
     let live = client.fetch_live(&role_keys(&config), config.unmanaged.personal).await?;
     let plan = crate::plan::plan(&config, store.state(), &live, jiff::Timestamp::now(), opts)?;

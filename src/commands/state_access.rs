@@ -60,6 +60,13 @@ pub fn open(config: &Config, mode: LockMode, ids: Option<&Identities>) -> miette
     StateStore::open(&config.state, mode, ids).map_err(miette::Report::new)
 }
 
+/// Opens the state for a command that never decrypts a secret (plan, apply, drift): the
+/// identity (`TOKENFORM_IDENTITY_FILE`) is read only when `encrypt = "file"` needs it.
+pub fn open_metadata(config: &Config, mode: LockMode) -> miette::Result<StateStore> {
+    let ids = if config.state.encrypt == EncryptMode::File { identities(None)? } else { None };
+    open(config, mode, ids.as_ref())
+}
+
 /// Parses a command-line address (`token.NAME` or `token.NAME["KEY"]`).
 pub fn parse_address(s: &str) -> miette::Result<Address> {
     s.parse::<Address>().map_err(|e| {

@@ -11,5 +11,6 @@ mod cli;
 mod config;
 mod drift;
 mod emulator;
+mod file_mode;
 mod plan;
 mod state;
