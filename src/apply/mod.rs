@@ -6,7 +6,8 @@
 //! ```
 //!
 //! - [`step`]: plan actions → tasks, and their phases (pure).
-//! - [`executor`]: the concurrent state machine that sends requests and records answers.
+//! - [`executor`]: the concurrent state machine that sends requests (`executor.rs`) and records
+//!   answers (`executor/answers.rs`).
 //! - [`reconcile`]: finding the token a create left behind when its answer was lost (pure).
 //! - [`progress`]: progress lines, the bar, the summary.
 //! - [`ports`]: the narrow API and ledger traits the executor talks to.

@@ -46,7 +46,7 @@ pub fn run(ctx: &Context, args: &crate::cli::FmtArgs) -> miette::Result<ExitStat
             Ok(out) if out == text => {}
             Ok(out) => {
                 if !args.check
-                    && let Err(e) = std::fs::write(&path, out)
+                    && let Err(e) = write_atomic(&path, &out)
                 {
                     problems.push(Problem::new(Rule::ReadError, format!("cannot write {name}: {e}")));
                     continue;
@@ -83,4 +83,17 @@ pub fn run(ctx: &Context, args: &crate::cli::FmtArgs) -> miette::Result<ExitStat
         return Ok(ExitStatus::Error);
     }
     Ok(if args.check && !unformatted.is_empty() { ExitStatus::Error } else { ExitStatus::Success })
+}
+
+/// Replaces `path` through a temporary file and a rename, keeping its permissions, so an
+/// interrupted `fmt` never leaves a half-written configuration.
+fn write_atomic(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("hcl.fmt-tmp");
+    std::fs::write(&tmp, text)?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        std::fs::set_permissions(&tmp, meta.permissions())?;
+    }
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }

@@ -145,6 +145,11 @@ fn mask_secrets(text: &str) -> String {
     out
 }
 
+/// Messages may quote what the user wrote: never a secret.
+fn redact(s: String) -> String {
+    if crate::secret::find_secret(&s).is_some() { crate::secret::redact_secrets(&s) } else { s }
+}
+
 /// One broken rule.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
@@ -165,7 +170,7 @@ impl Problem {
     pub fn new(rule: Rule, message: impl Into<String>) -> Self {
         Self {
             rule,
-            message: message.into(),
+            message: redact(message.into()),
             file: None,
             span: None,
             label: None,
@@ -184,10 +189,10 @@ impl Problem {
     ) -> Self {
         Self {
             rule,
-            message: message.into(),
+            message: redact(message.into()),
             file: Some(file.clone()),
             span: Some(span),
-            label: Some(label.into()),
+            label: Some(redact(label.into())),
             others: Vec::new(),
             help: None,
         }
@@ -195,13 +200,13 @@ impl Problem {
 
     #[must_use]
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.help = Some(redact(help.into()));
         self
     }
 
     #[must_use]
     pub fn with_other(mut self, span: Range<usize>, label: impl Into<String>) -> Self {
-        self.others.push((span, label.into()));
+        self.others.push((span, redact(label.into())));
         self
     }
 

@@ -49,6 +49,8 @@ struct Line {
     text: String,
     /// `Some(key_len)` for `key = value` lines (the key is `text[..key_len]`).
     attr_key: Option<usize>,
+    /// The trailing `#`/`//` comment of an attribute line, aligned separately.
+    comment: Option<String>,
 }
 
 struct Lexer {
@@ -68,12 +70,12 @@ fn layout(text: &str) -> String {
             if raw.trim() == marker {
                 lx.heredoc = None;
             }
-            lines.push(Line { level: None, text: raw.to_owned(), attr_key: None });
+            lines.push(Line { level: None, text: raw.to_owned(), attr_key: None, comment: None });
             continue;
         }
         if lx.modes.last() == Some(&Mode::BlockComment) {
             lx.scan(raw, false);
-            lines.push(Line { level: None, text: raw.trim_end().to_owned(), attr_key: None });
+            lines.push(Line { level: None, text: raw.trim_end().to_owned(), attr_key: None, comment: None });
             continue;
         }
         let content = raw.trim();
@@ -91,12 +93,12 @@ fn layout(text: &str) -> String {
         }
         let level = lx.levels.len();
         let start_depth = lx.depth;
-        lx.scan(&content[lead..], true);
+        let comment = lx.scan(&content[lead..], true).map(|p| p + lead);
         if lx.depth > start_depth {
             lx.levels.push(start_depth);
         }
-        let (text, attr_key) = normalize(content);
-        lines.push(Line { level: Some(level), text, attr_key });
+        let (text, attr_key, comment) = normalize(content, comment);
+        lines.push(Line { level: Some(level), text, attr_key, comment });
     }
     align(&mut lines);
     render(&lines)
@@ -110,8 +112,9 @@ impl Lexer {
         }
     }
 
-    /// Follows strings, comments and brackets through one line.
-    fn scan(&mut self, line: &str, count: bool) {
+    /// Follows strings, comments and brackets through one line; returns where a trailing
+    /// `#`/`//` comment starts.
+    fn scan(&mut self, line: &str, count: bool) -> Option<usize> {
         let b = line.as_bytes();
         let mut i = 0;
         while i < b.len() {
@@ -139,8 +142,8 @@ impl Lexer {
                 mode => {
                     let in_interp = matches!(mode, Some(Mode::Interp(_)));
                     match c {
-                        b'#' => return,
-                        b'/' if next == Some(b'/') => return,
+                        b'#' => return Some(i),
+                        b'/' if next == Some(b'/') => return Some(i),
                         b'/' if next == Some(b'*') => {
                             self.modes.push(Mode::BlockComment);
                             i += 1;
@@ -152,7 +155,7 @@ impl Lexer {
                                 rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
                             if !marker.is_empty() {
                                 self.heredoc = Some(marker);
-                                return;
+                                return None;
                             }
                             i += 1;
                         }
@@ -178,6 +181,7 @@ impl Lexer {
             }
             i += 1;
         }
+        None
     }
 }
 
@@ -185,22 +189,24 @@ fn is_ident_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '-'
 }
 
-/// `key   =  value` → `key = value`; `block  "a"   {` → `block "a" {`.
-fn normalize(content: &str) -> (String, Option<usize>) {
+/// `key   =  value  # c` → `key = value` and its comment; `block  "a"   {` → `block "a" {`.
+fn normalize(content: &str, comment: Option<usize>) -> (String, Option<usize>, Option<String>) {
     let key_len = content.chars().take_while(|c| is_ident_char(*c)).count();
     if key_len > 0 && content.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') {
-        let rest = content[key_len..].trim_start();
+        let code = comment.map_or(content, |p| &content[..p]);
+        let rest = code[key_len..].trim_start();
         if let Some(value) = rest.strip_prefix('=')
             && !value.starts_with('=')
+            && !value.trim().is_empty()
         {
-            let value = value.trim_start();
-            return (format!("{} = {value}", &content[..key_len]), Some(key_len));
+            let text = format!("{} = {}", &content[..key_len], value.trim());
+            return (text, Some(key_len), comment.map(|p| content[p..].to_owned()));
         }
         if let Some(header) = block_header(content) {
-            return (header, None);
+            return (header, None, None);
         }
     }
-    (content.to_owned(), None)
+    (content.to_owned(), None, None)
 }
 
 /// A block header line (`ident "label" ident {`), with single spaces; `None` otherwise.
@@ -249,6 +255,15 @@ fn align(lines: &mut [Line]) {
                 l.text = format!("{key}{}{rest}", " ".repeat(width - k));
             }
         }
+        // Trailing comments of the group line up one space after the longest line.
+        let code_width =
+            lines[i..j].iter().filter(|l| l.comment.is_some()).map(|l| l.text.chars().count()).max();
+        for l in &mut lines[i..j] {
+            if let (Some(c), Some(w)) = (l.comment.take(), code_width) {
+                let pad = w - l.text.chars().count();
+                l.text = format!("{}{} {c}", l.text, " ".repeat(pad));
+            }
+        }
         i = j;
     }
 }
@@ -292,8 +307,7 @@ mod tests {
     #[test]
     fn canonical_layout() {
         let input = "\n\n# top comment\ntoken   \"a\"   {\nname=\"x\"   # trailing\n    description     =   \"longer\"\n\n\n\n  rotation {\n every = \"90d\"\n}\n  policy {\n    actions = [\n  \"a\",   # why\n        \"b\",\n    ]\n    effect = \"allow\"\n  }\n}   \n";
-        // Trailing comments keep their own spacing: only indentation and `=` layout change.
-        let want = "# top comment\ntoken \"a\" {\n  name        = \"x\"   # trailing\n  description = \"longer\"\n\n  rotation {\n    every = \"90d\"\n  }\n  policy {\n    actions = [\n      \"a\",   # why\n      \"b\",\n    ]\n    effect = \"allow\"\n  }\n}\n";
+        let want = "# top comment\ntoken \"a\" {\n  name        = \"x\" # trailing\n  description = \"longer\"\n\n  rotation {\n    every = \"90d\"\n  }\n  policy {\n    actions = [\n      \"a\",   # why\n      \"b\",\n    ]\n    effect = \"allow\"\n  }\n}\n";
         assert_eq!(format_source(input).unwrap(), want);
     }
 
@@ -305,6 +319,14 @@ mod tests {
         assert!(once.contains("\"a   =   b { [\""));
         assert!(once.contains("      keep   this\n    EOT\n"));
         assert!(once.contains("    a  = 1\n    bb = 2\n"));
+    }
+
+    #[test]
+    fn aligns_trailing_comments_of_a_group() {
+        let input = "locals {\n  a = 1 # one\n  bbb = \"long\"    // two\n  c = \"# not a comment\"\n}\n";
+        let want =
+            "locals {\n  a   = 1      # one\n  bbb = \"long\" // two\n  c   = \"# not a comment\"\n}\n";
+        assert_eq!(format_source(input).unwrap(), want);
     }
 
     #[test]

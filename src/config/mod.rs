@@ -1,6 +1,15 @@
 //! The configuration language: every `*.hcl` / `*.hcl.json` file of one directory,
 //! parsed with spans (hcl-edit), evaluated (variables, locals, functions, for_each),
 //! validated, and turned into a typed [`Config`]. No network, no state.
+//!
+//! ```text
+//! parse    files → one syntax tree with byte spans (HCL via hcl-edit; *.hcl.json via json)
+//! eval     variables (variables.rs) and locals → an Env; one attribute at a time, refs checked
+//! decode   blocks checked against schema.rs; typed reads (values.rs); tokens (token.rs)
+//! ```
+//!
+//! Every broken rule becomes a [`Problem`] (diagnostics.rs) with a stable code, a label on
+//! its span and help; [`load`] returns all of them. `format` is `tokenform fmt`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -101,9 +101,35 @@ fn every_rule_has_a_diagnostic() {
         ("invalid_value", "import {\n  to = token.a\n  id = \"not-an-id\"\n}\ntoken \"a\" {\n  role = \"reader\"\n}\n".into()),
     ];
     for (want, text) in &cases {
-        let got = codes(text);
-        assert!(got.iter().any(|c| c == want), "expected {want} for:\n{text}\ngot {got:?}");
+        let problems = load_str(text).err().unwrap_or_default();
+        let hit = problems.iter().find(|p| p.rule.name() == *want);
+        let got: Vec<&str> = problems.iter().map(|p| p.rule.name()).collect();
+        let hit = hit.unwrap_or_else(|| panic!("expected {want} for:\n{text}\ngot {got:?}"));
+        // Every rule in a file points at the offending text.
+        assert!(hit.file.is_some() && hit.span.is_some(), "{want} has no span for:\n{text}");
     }
+}
+
+#[test]
+fn var_file_and_recipients_file_problems() {
+    let text = "variable \"team\" {\n  default = \"x\"\n}\n";
+    let missing = VarInputs { var_files: vec!["/no/such/file.tfvars".into()], ..VarInputs::default() };
+    assert_eq!(load_with(&[("main.hcl", text)], &missing).1.unwrap_err()[0].rule.name(), "bad_var_file");
+    let with_block = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(with_block.path(), "team = \"y\"\nlocals {\n}\n").unwrap();
+    let inputs = VarInputs { var_files: vec![with_block.path().to_owned()], ..VarInputs::default() };
+    let e = load_with(&[("main.hcl", text)], &inputs).1.unwrap_err();
+    assert_eq!(e[0].rule.name(), "bad_var_file");
+    assert!(e[0].span.is_some());
+
+    let state = "state {\n  recipients_file = \"r.txt\"\n}\n";
+    let (_d, r) = load_with(
+        &[("main.hcl", state), ("r.txt", &format!("# ok\n{KEY}\nage1broken\n"))],
+        &VarInputs::default(),
+    );
+    let e = r.unwrap_err();
+    assert_eq!(e[0].rule.name(), "bad_recipient");
+    assert_eq!(e[0].file.as_ref().unwrap().line_col(e[0].span.as_ref().unwrap().start), (3, 1));
 }
 
 #[test]
@@ -364,6 +390,14 @@ fn secrets_never_reach_messages_or_snippets() {
     let inputs = VarInputs { env: vec![("TOKENFORM_VAR_d".into(), secret.into())], ..VarInputs::default() };
     let problems = load_with(&[("main.hcl", text)], &inputs).1.unwrap_err();
     assert_eq!(problems[0].rule.name(), "secret_in_config");
+    assert!(!super::diagnostics::render(&problems, false).contains("beef"));
+    // In a label, where messages quote it.
+    let text = format!(
+        "token \"{secret}\" {{\n  role = \"reader\"\n}}\ntoken \"{secret}\" {{\n  role = \"reader\"\n}}\n"
+    );
+    let problems = load_str(&text).unwrap_err();
+    assert!(problems.iter().any(|p| p.rule.name() == "duplicate_label"));
+    assert!(!format!("{problems:?}").contains("beef"));
     assert!(!super::diagnostics::render(&problems, false).contains("beef"));
 }
 

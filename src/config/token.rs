@@ -87,7 +87,10 @@ pub(super) fn decode_tokens(cx: &mut Cx<'_>, blocks: &[&Block]) -> BTreeMap<Addr
                 if first.file == file && first.span != span {
                     p = p.with_other(first.span.clone(), format!("{} has it too", first.address));
                 }
-                let help = if explicit || first.explicit {
+                let same_block = first.address.label == address.label;
+                let help = if same_block && explicit {
+                    "every instance of this for_each block gets the same name; put each.key in it".to_owned()
+                } else if explicit || first.explicit {
                     "token names must be unique within a configuration; change one `name`".to_owned()
                 } else {
                     format!(

@@ -122,13 +122,14 @@ impl Cx<'_> {
 
     pub(super) fn integer(&mut self, a: &Attr, each: Option<&Each>, min: u64, max: u64) -> Option<u64> {
         let v = self.value(a, each)?;
-        let n = match &v {
-            Value::Number(n) => n.as_u64(),
-            _ => None,
+        let Value::Number(number) = &v else {
+            self.wrong_type(a, "a number", &v);
+            return None;
         };
-        match n {
+        match number.as_u64() {
             Some(n) if (min..=max).contains(&n) => Some(n),
-            Some(_) | None if matches!(v, Value::Number(_)) => {
+            // Negative, fractional or out of range.
+            _ => {
                 let p = self.at(
                     Rule::InvalidValue,
                     format!("`{}` must be a whole number from {min} to {max}", a.key),
@@ -137,10 +138,6 @@ impl Cx<'_> {
                     "out of range",
                 );
                 self.sink.push(p);
-                None
-            }
-            _ => {
-                self.wrong_type(a, "a number", &v);
                 None
             }
         }

@@ -1,0 +1,318 @@
+//! The executor's answer handlers: what each answer records and which step follows.
+//! Pure bookkeeping over the ledger; requests are sent by the loop in the parent module.
+
+use super::{Call, Executor, Job, MAX_CREATE_ATTEMPTS, Next, Stage};
+use crate::api::model::{PatchOp, Token};
+use crate::apply::ports::{Ledger, TokenApi};
+use crate::apply::reconcile::{find_orphan, known_ids};
+use crate::apply::step::{Task, token_post};
+use crate::plan::model::TokenSpec;
+use crate::plan::refresh::state_from_live;
+use crate::secret::Secret;
+use crate::state::JournalRecord;
+use crate::state::model::{PendingCreate, RetiringToken, TokenState};
+
+impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
+    pub(super) fn on_get(&mut self, job: &Job, token: &Token) -> Next {
+        let (address, refresh) = match &job.task {
+            Task::Import { address, .. } => (address.clone(), false),
+            Task::Refresh { address, .. } => (address.clone(), true),
+            _ => return Next::Failed("unexpected answer".into()),
+        };
+        let prev = if refresh { self.ledger.state().tokens.get(&address).cloned() } else { None };
+        let record = self.token_state(token, prev.as_ref(), Self::spec(job));
+        let mut records = vec![JournalRecord::Upsert { address: address.clone(), token: Box::new(record) }];
+        records.extend(self.pending_clear(&address));
+        if !self.record(records) {
+            return self.ledger_failed();
+        }
+        if refresh {
+            self.counts.refreshed += 1;
+            Next::Done(format!("Refreshed from live [id={}]", token.id))
+        } else {
+            self.counts.imported += 1;
+            Next::Done(format!("Import complete [id={}] (secret unknown: rotate to take it over)", token.id))
+        }
+    }
+
+    /// A list after a lost answer (or a leftover intent): adopt the orphan, or create again.
+    pub(super) fn on_reconcile(&mut self, job: &mut Job, live: &[Token]) -> Next {
+        let (Some(address), Some(spec)) = (job.task.address().cloned(), Self::spec(job).cloned()) else {
+            return Next::Failed("a create needs an address and a desired token".into());
+        };
+        let pending = PendingCreate {
+            address,
+            name: spec.name.clone(),
+            intent_at: job.intent_at.unwrap_or_else(jiff::Timestamp::now),
+            member_id: self.live.caller.member_id.clone(),
+        };
+        let mut taken = known_ids(self.ledger.state());
+        taken.extend(self.claimed.iter().cloned());
+        if let Some(orphan) = find_orphan(&pending, live, &taken) {
+            let orphan = orphan.clone();
+            self.claimed.insert(orphan.id.clone());
+            return self.on_created(job, &orphan, None);
+        }
+        if job.attempts >= MAX_CREATE_ATTEMPTS {
+            if !self.clear_pending(&pending.address) {
+                return self.ledger_failed();
+            }
+            return Next::Failed(format!(
+                "the create's outcome stayed unknown {MAX_CREATE_ATTEMPTS} times and no token was created; \
+                 run apply again"
+            ));
+        }
+        // Not created: sending it again cannot make a duplicate. The intent stays recorded.
+        if job.attempts == 0 {
+            // A leftover intent from an earlier run that created nothing: start afresh.
+            job.intent_at = None;
+            if !self.clear_pending(&pending.address) {
+                return self.ledger_failed();
+            }
+            return self.begin_create(job);
+        }
+        job.attempts += 1;
+        job.stage = Stage::Create;
+        Next::Call(Call::Create(token_post(&spec)))
+    }
+
+    /// A new token exists (created, or adopted with `secret = None`): seal, record, go on.
+    pub(super) fn on_created(&mut self, job: &mut Job, token: &Token, secret: Option<Secret>) -> Next {
+        let (Some(address), Some(spec)) = (job.task.address().cloned(), Self::spec(job).cloned()) else {
+            return Next::Failed("a create needs an address and a desired token".into());
+        };
+        let adopted = secret.is_none();
+        let now = jiff::Timestamp::now();
+        let sealed = match secret.map(|s| self.ledger.seal(&s, &spec.recipients, now)) {
+            Some(Ok(record)) => Some(record),
+            Some(Err(e)) => {
+                // A token nobody can read the secret of is worse than none: delete it.
+                job.seal_error = Some(e.to_string());
+                job.new_id = Some(token.id.clone());
+                job.stage = Stage::DiscardNew;
+                return Next::Call(Call::Delete(token.id.clone()));
+            }
+            None => None,
+        };
+        let mut record = self.token_state(token, None, Some(&spec));
+        record.secret = sealed;
+        // The old generation is listed as retiring before the address moves on, so a crash
+        // between the two records can never leave it untracked.
+        let retire = match &job.task {
+            Task::Replace { old_id, create_before_destroy: true, .. } => Some((old_id.clone(), now)),
+            Task::RotateReplace { old_id, grace_seconds, .. } => {
+                // Never extend a hard expiry the old token already has.
+                let own = self.ledger.state().tokens.get(&address).and_then(|t| t.expiry);
+                let grace_end = after(*grace_seconds);
+                Some((old_id.clone(), own.map_or(grace_end, |own| own.min(grace_end))))
+            }
+            _ => None,
+        };
+        let old_expiry = self.ledger.state().tokens.get(&address).and_then(|t| t.expiry);
+        let mut records = Vec::with_capacity(3);
+        if let Some((old, expires_at)) = &retire
+            && !self.ledger.state().retiring.iter().any(|r| &r.id == old)
+        {
+            let name = self.ledger.state().tokens.get(&address).map_or_else(String::new, |t| t.name.clone());
+            let retiring =
+                RetiringToken { address: address.clone(), id: old.clone(), name, expires_at: *expires_at };
+            records.push(JournalRecord::AddRetiring { retiring });
+        }
+        records.push(JournalRecord::Upsert { address: address.clone(), token: Box::new(record) });
+        records.extend(self.pending_clear(&address));
+        // One write: the old generation, the successor and the cleared intent land together.
+        if !self.record(records) {
+            return self.ledger_failed();
+        }
+        job.new_id = Some(token.id.clone());
+        if adopted {
+            self.counts.adopted += 1;
+            self.progress.line(&format!(
+                "{address}: Adopted token {} whose create answer was lost (secret unknown: the next plan rotates it)",
+                token.id
+            ));
+        }
+        match &job.task {
+            Task::Create { .. } => {
+                if !adopted {
+                    self.counts.created += 1;
+                }
+                Next::Done(format!("Creation complete [id={}]", token.id))
+            }
+            Task::Replace { create_before_destroy: false, old_id, .. } => {
+                self.counts.created += 1;
+                self.counts.deleted += 1;
+                Next::Done(format!("Replacement complete [id={}, old id={old_id} deleted first]", token.id))
+            }
+            Task::RotateReplace { grace_seconds: 0, old_id, .. } | Task::Replace { old_id, .. } => {
+                job.stage = Stage::DeleteOldAfter;
+                Next::Call(Call::Delete(old_id.clone()))
+            }
+            Task::RotateReplace { old_id, .. } => {
+                let expires = retire.map_or(now, |(_, at)| at);
+                if old_expiry == Some(expires) {
+                    // It already expires before the grace would end: nothing to set.
+                    return self.finish_successor(job, &format!("old id={old_id} expires at {expires}"));
+                }
+                // `add` sets a member whether or not the token already has an expiry (RFC 6902).
+                let op = PatchOp::add("/expiry", serde_json::json!(expires.as_millisecond()));
+                job.stage = Stage::ExpireOld;
+                Next::Call(Call::Patch(old_id.clone(), vec![op]))
+            }
+            _ => Next::Failed("unexpected create".into()),
+        }
+    }
+
+    pub(super) fn finish_successor(&mut self, job: &Job, old: &str) -> Next {
+        let new = job.new_id.clone().unwrap_or_default();
+        if let Task::Replace { .. } = &job.task {
+            self.counts.created += 1;
+            self.counts.deleted += 1;
+            Next::Done(format!("Replacement complete [id={new}, {old}]"))
+        } else {
+            self.counts.rotated += 1;
+            Next::Done(format!("Rotation complete [id={new}, method=replace, {old}]"))
+        }
+    }
+
+    pub(super) fn on_reset(&mut self, job: &Job, token: &Token) -> Next {
+        let Task::RotateReset { address, grace_seconds, .. } = &job.task else {
+            return Next::Failed("unexpected answer".into());
+        };
+        let address = address.clone();
+        let prev = self.ledger.state().tokens.get(&address).cloned();
+        let mut record = self.token_state(token, prev.as_ref(), None);
+        let extra: Vec<String> = prev.as_ref().and_then(|p| p.secret.as_ref()).map_or_else(Vec::new, |s| {
+            // The token's own readers, beyond the state's: kept from the last secret.
+            s.recipients.clone()
+        });
+        let secret = token.token.clone().filter(|s| s.expose().len() > 4);
+        let sealed = secret.map(|s| self.ledger.seal(&s, &extra, jiff::Timestamp::now()));
+        let (secret_record, failure) = match sealed {
+            Some(Ok(r)) => (Some(r), None),
+            Some(Err(e)) => (None, Some(format!("the new secret could not be encrypted ({e})"))),
+            None => (None, Some("the reset answer held no secret".to_owned())),
+        };
+        record.secret = secret_record;
+        if !self.record(vec![JournalRecord::Upsert { address, token: Box::new(record) }]) {
+            return self.ledger_failed();
+        }
+        if let Some(f) = failure {
+            return Next::Failed(format!("{f}; the old secret works until the grace ends: rotate again"));
+        }
+        self.counts.rotated += 1;
+        Next::Done(format!(
+            "Rotation complete [id={}, method=reset, old secret works {grace_seconds}s more]",
+            token.id
+        ))
+    }
+
+    pub(super) fn on_patched(&mut self, job: &Job, token: &Token) -> Next {
+        let Task::Update { address, .. } = &job.task else { return Next::Failed("unexpected answer".into()) };
+        let address = address.clone();
+        let prev = self.ledger.state().tokens.get(&address).cloned();
+        let record = self.token_state(token, prev.as_ref(), Self::spec(job));
+        if !self.record(vec![JournalRecord::Upsert { address, token: Box::new(record) }]) {
+            return self.ledger_failed();
+        }
+        self.counts.updated += 1;
+        Next::Done(format!("Modifications complete [id={}]", token.id))
+    }
+
+    /// An update that changes only what state remembers (`prevent_destroy`, role keys): no request.
+    pub(super) fn update_state_only(&mut self, job: &Job) -> Next {
+        let Task::Update { address, .. } = &job.task else { return Next::Failed("not an update".into()) };
+        let address = address.clone();
+        let Some(mut record) = self.ledger.state().tokens.get(&address).cloned() else {
+            return Next::Failed("an update of a token that is not in state".into());
+        };
+        if let Some(spec) = Self::spec(job) {
+            record.prevent_destroy = spec.prevent_destroy;
+            if sorted(&record.custom_role_ids) == sorted(&spec.custom_role_ids)
+                && spec.custom_role_keys.len() == spec.custom_role_ids.len()
+            {
+                record.custom_role_ids.clone_from(&spec.custom_role_ids);
+                record.custom_role_keys.clone_from(&spec.custom_role_keys);
+            }
+        }
+        let id = record.id.clone();
+        if !self.record(vec![JournalRecord::Upsert { address, token: Box::new(record) }]) {
+            return self.ledger_failed();
+        }
+        self.counts.updated += 1;
+        Next::Done(format!("State updated [id={id}] (no API change)"))
+    }
+
+    pub(super) fn on_deleted(&mut self, job: &Job) -> Next {
+        match &job.task {
+            Task::Retire { id, .. } => {
+                if !self.record(vec![JournalRecord::RemoveRetiring { id: id.clone() }]) {
+                    return self.ledger_failed();
+                }
+                self.counts.deleted += 1;
+                Next::Done(format!("Retired old generation [id={id}]"))
+            }
+            Task::Delete { address, id } => {
+                let managed = address
+                    .as_ref()
+                    .filter(|a| self.ledger.state().tokens.get(*a).is_some_and(|t| &t.id == id));
+                if let Some(a) = managed.cloned()
+                    && !self.record(vec![JournalRecord::Remove { address: a }])
+                {
+                    return self.ledger_failed();
+                }
+                self.counts.deleted += 1;
+                Next::Done(format!("Destruction complete [id={id}]"))
+            }
+            _ => Next::Failed("unexpected answer".into()),
+        }
+    }
+
+    /// The state record of a live token: secret and protection kept from `prev`; the
+    /// configuration's role keys and protection flag where the spec is known.
+    pub(super) fn token_state(
+        &self,
+        token: &Token,
+        prev: Option<&TokenState>,
+        spec: Option<&TokenSpec>,
+    ) -> TokenState {
+        let mut record = state_from_live(token, self.live, prev);
+        if let Some(spec) = spec {
+            record.prevent_destroy = spec.prevent_destroy;
+            if sorted(&record.custom_role_ids) == sorted(&spec.custom_role_ids)
+                && spec.custom_role_keys.len() == spec.custom_role_ids.len()
+            {
+                record.custom_role_ids.clone_from(&spec.custom_role_ids);
+                record.custom_role_keys.clone_from(&spec.custom_role_keys);
+            }
+            record.api_version = record.api_version.or(spec.api_version);
+        }
+        if let Some(p) = prev
+            && p.custom_role_ids == record.custom_role_ids
+            && spec.is_none()
+        {
+            record.custom_role_keys.clone_from(&p.custom_role_keys);
+        }
+        record
+    }
+}
+
+pub(super) fn sorted(ids: &[String]) -> Vec<&String> {
+    let mut v: Vec<&String> = ids.iter().collect();
+    v.sort();
+    v
+}
+
+pub(super) fn old_id(task: &Task) -> Option<&str> {
+    match task {
+        Task::Replace { old_id, .. } | Task::RotateReplace { old_id, .. } => Some(old_id),
+        _ => None,
+    }
+}
+
+/// Now plus `seconds`.
+pub(super) fn after(seconds: u64) -> jiff::Timestamp {
+    let secs = i64::try_from(seconds).unwrap_or(i64::MAX);
+    let now = jiff::Timestamp::now();
+    now.checked_add(jiff::SignedDuration::from_secs(secs)).unwrap_or(now)
+}
