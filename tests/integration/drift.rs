@@ -557,3 +557,83 @@ fn bad_durations_exit_one_before_anything_else() {
         assert!(out.stdout.is_empty());
     }
 }
+
+/// Runs the `run:` script of step `id` of `workflow` the way GitHub does (`bash -eo
+/// pipefail`), with this build's `tokenform` first on PATH, in a fresh working directory.
+/// Returns (exit code, the step's `$GITHUB_OUTPUT`, the working directory).
+fn run_step(workflow: &str, id: &str, config: &Path, token: &str) -> (i32, String, tempfile::TempDir) {
+    let (_, doc) = load_workflow(workflow);
+    let jobs = doc["jobs"].as_hash().unwrap();
+    let script = jobs
+        .values()
+        .flat_map(|job| job["steps"].as_vec().cloned().unwrap_or_default())
+        .find(|step| step["id"].as_str() == Some(id))
+        .and_then(|step| step["run"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| panic!("{workflow} has no step {id}"));
+    let cwd = tempfile::tempdir().unwrap();
+    let output = cwd.path().join("github-output");
+    let bin_dir = Path::new(crate::support::bin()).parent().unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let status = std::process::Command::new("bash")
+        .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &script])
+        .current_dir(cwd.path())
+        .env("PATH", path)
+        .env("NO_COLOR", "1")
+        .env("TOKENFORM_DIR", config)
+        .env("LAUNCHDARKLY_ACCESS_TOKEN", token)
+        .env("GITHUB_OUTPUT", &output)
+        .env("GITHUB_STEP_SUMMARY", cwd.path().join("summary"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+        .status;
+    (status.code().unwrap_or(-1), std::fs::read_to_string(output).unwrap_or_default(), cwd)
+}
+
+#[test]
+fn drift_workflow_step_maps_exit_codes() {
+    let server = DevServer::start(&[]);
+    let config =
+        config_dir(&[("main.hcl", &format!("launchdarkly {{\n  base_url = \"{}\"\n}}\n", server.url))]);
+
+    // Clean: the step passes and says 0.
+    let (code, out, _) = run_step("drift.yml", "drift", config.path(), &server.admin_token);
+    assert_eq!((code, out.as_str()), (0, "exitcode=0\n"));
+
+    // A token made by hand: the step passes, says 2 (the issue step runs), and leaves the report.
+    let body = serde_json::json!({"name": "made-by-hand", "role": "reader", "serviceToken": true});
+    assert_eq!(api(&server, "POST", "/api/v2/tokens", Some(body)).0, 201);
+    let (code, out, cwd) = run_step("drift.yml", "drift", config.path(), &server.admin_token);
+    assert_eq!((code, out.as_str()), (0, "exitcode=2\n"));
+    let report = std::fs::read_to_string(cwd.path().join("drift.md")).unwrap();
+    assert!(report.starts_with("<!-- tokenform-drift -->") && report.contains("made-by-hand"), "{report}");
+    assert_eq!(std::fs::read_to_string(cwd.path().join("summary")).unwrap(), report);
+
+    // An error (a refused token): the step fails.
+    let (code, out, _) =
+        run_step("drift.yml", "drift", config.path(), "api-00000000-0000-4000-8000-000000000000");
+    assert_eq!((code, out.as_str()), (1, "exitcode=1\n"));
+}
+
+#[test]
+fn plan_workflow_step_maps_exit_codes() {
+    let server = DevServer::start(&[]);
+    let hcl = format!(
+        "launchdarkly {{\n  base_url = \"{}\"\n}}\n\nstate {{\n  recipients = [\"{DEMO_RECIPIENT}\"]\n}}\n\n\
+         token \"ci\" {{\n  role          = \"reader\"\n  service_token = true\n}}\n",
+        server.url
+    );
+    let config = config_dir(&[("main.hcl", &hcl)]);
+    let (code, out, cwd) = run_step("plan.yml", "plan", config.path(), &server.admin_token);
+    assert_eq!((code, out.as_str()), (0, "exitcode=2\n"), "a token to create");
+    assert!(std::fs::read_to_string(cwd.path().join("plan.md")).unwrap().contains("token.ci"));
+
+    let apply = server.tokenform(config.path()).args(["apply", "--auto-approve"]).output().unwrap();
+    assert!(apply.status.success(), "{}", String::from_utf8_lossy(&apply.stderr));
+    let (code, out, _) = run_step("plan.yml", "plan", config.path(), &server.admin_token);
+    assert_eq!((code, out.as_str()), (0, "exitcode=0\n"), "nothing to do after apply");
+
+    let (code, out, _) =
+        run_step("plan.yml", "plan", config.path(), "api-00000000-0000-4000-8000-000000000000");
+    assert_eq!((code, out.as_str()), (1, "exitcode=1\n"));
+}
