@@ -59,7 +59,9 @@ pub(super) async fn open_session(
     let config = crate::config::load(&ctx.global.dir, &VarInputs::from_args(vars))?;
     let store = super::state_access::open_metadata(&config, exclusive(lock_timeout_text, command)?)?;
     let client = Client::connect(&config.launchdarkly, &config.dir, ctx.global.verbose).await?;
-    let live = client.fetch_live(&role_keys(&config), config.unmanaged.personal).await?;
+    // showAll always: a managed personal token of another member must not look deleted.
+    // The planner itself leaves other members' tokens alone unless unmanaged.personal.
+    let live = client.fetch_live(&role_keys(&config), true).await?;
     Ok(Session { config, store, client, live })
 }
 

@@ -95,7 +95,9 @@ pub(crate) async fn prepare(
     let config = crate::config::load(&ctx.global.dir, &VarInputs::from_args(vars))?;
     let store = super::state_access::open_metadata(&config, lock)?;
     let client = Client::connect(&config.launchdarkly, &config.dir, ctx.global.verbose).await?;
-    let live = client.fetch_live(&role_keys(&config), config.unmanaged.personal).await?;
+    // showAll always: a managed personal token of another member must not look deleted.
+    // The planner itself leaves other members' tokens alone unless unmanaged.personal.
+    let live = client.fetch_live(&role_keys(&config), true).await?;
     let plan = crate::plan::plan(&config, store.state(), &live, jiff::Timestamp::now(), opts)?;
     Ok(Prepared { config, store, client, live, plan })
 }
