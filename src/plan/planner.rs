@@ -231,6 +231,13 @@ impl<'a> Planner<'a> {
         let replaced = self.plan_changes(address, desired, token, None, spec, &BTreeSet::new())?;
         if !replaced {
             self.plan_rotation(address, desired, token, None, spec);
+            // Nobody ever saw an orphan's secret, so its old generation needs no grace:
+            // it is retired at once instead of living on under the same name for a day.
+            if reason == Reason::OrphanAdopted
+                && let Some(step) = self.actions.last_mut().and_then(|a| a.rotation.as_mut())
+            {
+                step.grace_seconds = 0;
+            }
         }
         Ok(())
     }

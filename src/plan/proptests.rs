@@ -311,9 +311,19 @@ fn simulate(plan: &Plan, state: &mut State, live: &mut Live) {
                 let old = a.token_id.clone().unwrap();
                 if step.method == RotationMethod::Replace {
                     let token = create(live, a.desired.as_ref().unwrap(), &mut next_id);
-                    let at =
-                        now() + jiff::SignedDuration::from_secs(i64::try_from(step.grace_seconds).unwrap());
-                    state.retiring.push(retiring(&address.clone().unwrap().to_string(), &old, &a.name, at));
+                    if step.grace_seconds == 0 {
+                        // As apply does: no grace, the old generation is deleted at once.
+                        live.tokens.retain(|t| t.id != old);
+                    } else {
+                        let at = now()
+                            + jiff::SignedDuration::from_secs(i64::try_from(step.grace_seconds).unwrap());
+                        state.retiring.push(retiring(
+                            &address.clone().unwrap().to_string(),
+                            &old,
+                            &a.name,
+                            at,
+                        ));
+                    }
                     record(state, live, &token, true, None);
                 } else {
                     let token = live.token(&old).unwrap().clone();

@@ -486,6 +486,11 @@ fn a_leftover_create_intent_adopts_the_orphan_or_creates_again() {
         ]
     );
     assert_eq!(plan.actions[0].token_id.as_deref(), Some(orphan.as_str()));
+    assert_eq!(
+        plan.actions[1].rotation.map(|r| r.grace_seconds),
+        Some(0),
+        "an orphan's secret was never seen"
+    );
 
     // Another member's token, or one older than the intent (less a minute), is not ours.
     for bend in [0, 1] {
