@@ -276,6 +276,31 @@ pub fn format_duration(d: std::time::Duration) -> String {
     out
 }
 
+/// Matches `name` against a glob where `*` is any run of characters and `?` one character.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    let (mut pi, mut ni) = (0, 0);
+    // Where the last `*` was, and the name position it currently swallows up to.
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && p[pi] == n[ni])) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ni));
+            pi += 1;
+        } else if let Some((sp, sn)) = star {
+            pi = sp + 1;
+            ni = sn + 1;
+            star = Some((sp, sn + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,6 +314,18 @@ mod tests {
         for bad in ["a", "token.", "token.1x", "token.a[staging]", "token.a[\"x\"", "tokens.a"] {
             assert!(bad.parse::<Address>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("legacy-*", "legacy-ci"));
+        assert!(glob_match("legacy-*", "legacy-"));
+        assert!(!glob_match("legacy-*", "ci-legacy"));
+        assert!(glob_match("*-bot-?", "x-bot-1"));
+        assert!(!glob_match("*-bot-?", "x-bot-12"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a*b*c", "aXXbYYc"));
+        assert!(!glob_match("a*b*c", "aXXbYY"));
     }
 
     #[test]

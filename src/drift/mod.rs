@@ -256,30 +256,7 @@ fn sub(t: jiff::Timestamp, d: Duration) -> Option<jiff::Timestamp> {
     jiff::SignedDuration::try_from(d).ok().and_then(|d| t.checked_sub(d).ok())
 }
 
-/// Matches `name` against a glob where `*` is any run of characters and `?` one character.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    let (mut pi, mut ni) = (0, 0);
-    // Where the last `*` was, and the name position it currently swallows up to.
-    let mut star: Option<(usize, usize)> = None;
-    while ni < n.len() {
-        if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && p[pi] == n[ni])) {
-            pi += 1;
-            ni += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ni));
-            pi += 1;
-        } else if let Some((sp, sn)) = star {
-            pi = sp + 1;
-            ni = sn + 1;
-            star = Some((sp, sn + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
+pub use crate::model::glob_match;
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -179,46 +179,9 @@ pub fn target_matches(target: &Address, address: &Address) -> bool {
     target == address || (target.key.is_none() && target.label == address.label)
 }
 
-/// Shell-style glob on names: `*` any run, `?` one character; everything else literal.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    // Iterative matcher with one backtrack point: linear in practice, no recursion.
-    let (mut pi, mut ni) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ni < n.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
-            pi += 1;
-            ni += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ni));
-            pi += 1;
-        } else if let Some((sp, sn)) = star {
-            pi = sp + 1;
-            ni = sn + 1;
-            star = Some((sp, sn + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn globs() {
-        assert!(glob_match("legacy-*", "legacy-ci"));
-        assert!(glob_match("legacy-*", "legacy-"));
-        assert!(!glob_match("legacy-*", "ci-legacy"));
-        assert!(glob_match("*-bot-?", "x-bot-1"));
-        assert!(!glob_match("*-bot-?", "x-bot-12"));
-        assert!(glob_match("*", ""));
-        assert!(glob_match("a*b*c", "aXXbYYc"));
-        assert!(!glob_match("a*b*c", "aXXbYY"));
-    }
 
     #[test]
     fn targets() {

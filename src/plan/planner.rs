@@ -11,8 +11,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::api::model::{Live, Token};
 use crate::config::{Config, DesiredToken, UnmanagedMode};
+use crate::model::glob_match;
 use crate::model::{Address, RotationMethod, TokenField};
-use crate::plan::diff::{self, glob_match, target_matches};
+use crate::plan::diff::{self, target_matches};
 use crate::plan::model::{
     Action, ActionKind, AttributeDiff, DriftEntry, DriftKind, PLAN_FORMAT_VERSION, Plan, Reason,
     RotationStep, TokenSpec,
