@@ -239,7 +239,7 @@ pub fn token_post(spec: &TokenSpec) -> TokenPost {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::Role;
     use crate::plan::model::{PLAN_FORMAT_VERSION, Reason, RotationStep};

@@ -4,27 +4,12 @@
 use std::collections::HashSet;
 
 use super::fake::{FakeApi, FakeLedger};
+use super::step::tests::spec;
 use super::*;
 use crate::api::model::PatchOp;
-use crate::model::{Address, Role, RotationMethod};
-use crate::plan::model::{Action, ActionKind, Reason, RotationStep, TokenSpec};
+use crate::model::{Address, RotationMethod};
+use crate::plan::model::{Action, ActionKind, Reason, RotationStep};
 use crate::state::model::{PendingCreate, RetiringToken, TokenState};
-
-fn spec(name: &str) -> TokenSpec {
-    TokenSpec {
-        name: name.into(),
-        description: None,
-        role: Some(Role::Reader),
-        custom_role_ids: vec![],
-        custom_role_keys: vec![],
-        inline_role: None,
-        service_token: false,
-        api_version: None,
-        expiry: None,
-        recipients: vec![],
-        prevent_destroy: false,
-    }
-}
 
 fn act(kind: ActionKind, label: &str, id: Option<&str>) -> Action {
     Action {
