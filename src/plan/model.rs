@@ -68,6 +68,9 @@ pub enum Reason {
     ImportRequested,
     /// A token created just before a crash, found live and adopted.
     OrphanAdopted,
+    /// A token created just before a crash at an address that kept its token: its secret
+    /// was never seen, so it is deleted.
+    OrphanDiscarded,
     /// In configuration, not in state.
     NotInState,
     /// In state, gone live: deleted outside tokenform.

@@ -27,6 +27,10 @@ pub const SERVICE_TOKEN_LIMIT: usize = 200;
 
 /// How far before a recorded create intent an orphan's `creationDate` may be (clock skew).
 const ORPHAN_SKEW_MS: i64 = 60_000;
+/// How long after its intent an interrupted create can have landed. A create never outlives
+/// its timeouts and rate-limit waits by this much, and the bound keeps a token made by hand
+/// much later under the same name from being taken for an orphan.
+const ORPHAN_WINDOW_MS: i64 = 3_600_000;
 
 /// Default grace of a rotation when configuration has no `rotation` block.
 const DEFAULT_GRACE_SECS: u64 = 24 * 3600;
@@ -210,6 +214,7 @@ impl<'a> Planner<'a> {
                 t.name() == pending.name
                     && pending.member_id.as_deref().is_none_or(|m| m == t.member_id)
                     && t.creation_date >= since
+                    && t.creation_date <= pending.intent_at.as_millisecond() + ORPHAN_WINDOW_MS
                     && !self.claimed.contains(t.id.as_str())
             })
             .min_by(|a, b| (a.creation_date, &a.id).cmp(&(b.creation_date, &b.id)))
@@ -250,6 +255,15 @@ impl<'a> Planner<'a> {
         ts: &TokenState,
         spec: TokenSpec,
     ) -> Result<(), PlanError> {
+        // A create interrupted at an address that kept its token (a rotation's successor, a
+        // replacement, a re-create) left a token nobody has the secret of: delete it, and let
+        // the usual actions below produce the successor again.
+        if let Some(orphan) = self.find_orphan(address).filter(|t| t.id != ts.id && !self.is_caller(&t.id)) {
+            self.claimed.insert(orphan.id.as_str());
+            let mut delete = action(ActionKind::Delete, Reason::OrphanDiscarded, None, orphan.name());
+            delete.token_id = Some(orphan.id.clone());
+            self.actions.push(delete);
+        }
         let Some(token) = self.by_id.get(ts.id.as_str()).copied() else {
             let mut create = action(ActionKind::Create, Reason::DeletedOutside, Some(address), &spec.name);
             create.desired = Some(spec);

@@ -508,6 +508,37 @@ fn a_leftover_create_intent_adopts_the_orphan_or_creates_again() {
 }
 
 #[test]
+fn an_orphan_at_an_address_that_kept_its_token_is_deleted() {
+    // A rotation's create was sent, then the process died: state still holds the old
+    // generation, live also has a successor nobody has the secret of.
+    let mut w = World::new();
+    let kept = w.managed(desired("a"));
+    let orphan = w.live_only(&desired("a"));
+    w.live_mut(&orphan).creation_date = now().as_millisecond();
+    w.state.pending_creates.push(PendingCreate {
+        address: addr("token.a"),
+        name: "a".into(),
+        intent_at: now(),
+        member_id: Some(CALLER_MEMBER.into()),
+    });
+    let plan = w.plan();
+    assert_eq!(plan.actions.len(), 1, "{plan:#?}");
+    let a = &plan.actions[0];
+    assert_eq!((a.kind, a.reason, a.address.as_ref()), (ActionKind::Delete, Reason::OrphanDiscarded, None));
+    assert_eq!(a.token_id.as_deref(), Some(orphan.as_str()));
+    assert_ne!(a.token_id.as_deref(), Some(kept.as_str()));
+
+    // Made long after the intent, a token of that name is somebody's, not an orphan.
+    let mut later = w.clone();
+    later.live_mut(&orphan).creation_date = (now() + jiff::SignedDuration::from_hours(2)).as_millisecond();
+    assert!(later.plan().actions.is_empty());
+
+    // Without the leftover intent the same token is just unmanaged: reported, not deleted.
+    w.state.pending_creates.clear();
+    assert!(w.plan().actions.is_empty());
+}
+
+#[test]
 fn prevent_destroy_blocks_replace_and_delete_even_after_the_block_is_gone() {
     let mut w = World::new();
     let mut d = desired("vault");

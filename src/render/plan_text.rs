@@ -109,6 +109,9 @@ pub fn reason(action: &Action) -> Option<&'static str> {
         Reason::NotInState | Reason::ConfigChanged | Reason::ForcesReplacement => return None,
         Reason::ImportRequested => "because of an import block",
         Reason::OrphanAdopted => "because an interrupted apply created it; its secret was lost",
+        Reason::OrphanDiscarded => {
+            "because an interrupted apply created it and its address kept its token; its secret was lost"
+        }
         Reason::DeletedOutside => "because it was deleted outside tokenform",
         Reason::ChangedOutside => "because it was changed outside tokenform",
         Reason::RotationDue => "because its secret is older than rotation.every",
