@@ -83,11 +83,6 @@ pub enum ApiError {
     #[error("the embedded emulator did not start: {reason}")]
     #[diagnostic(code(tokenform::api::embedded))]
     Embedded { reason: String },
-
-    /// Kept for the stub's callers; no longer produced.
-    #[error("API operation `{what}` is not implemented yet")]
-    #[diagnostic(code(tokenform::api::not_implemented))]
-    NotImplemented { what: &'static str },
 }
 
 impl ApiError {

@@ -62,9 +62,3 @@ pub fn run(cli: Cli) -> miette::Result<ExitStatus> {
         Command::Completions(args) => completions::run(&args),
     }
 }
-
-/// Placeholder answer of a command a later issue implements.
-#[allow(dead_code)] // every command is implemented now; kept for the next one
-fn not_implemented(name: &str) -> miette::Result<ExitStatus> {
-    Err(miette::miette!(code = "tokenform::not_implemented", "`tokenform {name}` is not implemented yet"))
-}

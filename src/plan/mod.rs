@@ -43,10 +43,6 @@ pub struct PlanOptions {
 /// Why no plan could be made. Never carries a secret.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum PlanError {
-    #[error("the planner is not implemented yet")]
-    #[diagnostic(code(tokenform::plan::not_implemented))]
-    NotImplemented,
-
     #[error("{address} names custom role `{key}`, which does not exist in this LaunchDarkly account")]
     #[diagnostic(
         code(tokenform::plan::unknown_custom_role),
