@@ -10,14 +10,14 @@ const SCHEMA_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/state.sc
 fn state_schema_is_committed_and_current() {
     let text = serde_json::to_string_pretty(&json_schema()).unwrap() + "\n";
     insta::assert_snapshot!("state_schema", text);
-    // TOKENFORM_WRITE_SCHEMAS=1 regenerates the committed file after a deliberate change.
-    if std::env::var_os("TOKENFORM_WRITE_SCHEMAS").is_some() {
+    // TOKENFORM_UPDATE_SCHEMAS=1 regenerates the committed file after a deliberate change.
+    if std::env::var_os("TOKENFORM_UPDATE_SCHEMAS").is_some() {
         std::fs::write(SCHEMA_FILE, &text).unwrap();
     }
     let committed = std::fs::read_to_string(SCHEMA_FILE).unwrap_or_default();
     assert!(
         committed == text,
-        "schemas/state.schema.json is stale: run `TOKENFORM_WRITE_SCHEMAS=1 cargo test --lib state::model`"
+        "schemas/state.schema.json is stale: run `TOKENFORM_UPDATE_SCHEMAS=1 cargo test --lib state::model`"
     );
 }
 

@@ -29,15 +29,15 @@ fn json_snapshot() {
 fn schema_snapshot_and_file_are_current() {
     let generated = schema();
     insta::assert_snapshot!(generated);
-    // TOKENFORM_BLESS=1 rewrites the published file; otherwise it must match exactly.
-    if std::env::var_os("TOKENFORM_BLESS").is_some() {
+    // TOKENFORM_UPDATE_SCHEMAS=1 rewrites the published file; otherwise it must match exactly.
+    if std::env::var_os("TOKENFORM_UPDATE_SCHEMAS").is_some() {
         std::fs::create_dir_all(schema_path().parent().unwrap()).unwrap();
         std::fs::write(schema_path(), &generated).unwrap();
     }
     let on_disk = std::fs::read_to_string(schema_path()).unwrap_or_default();
     assert!(
         on_disk == generated,
-        "schemas/drift.schema.json is out of date: run TOKENFORM_BLESS=1 cargo test --lib render::drift"
+        "schemas/drift.schema.json is out of date: run TOKENFORM_UPDATE_SCHEMAS=1 cargo test --lib render::drift"
     );
 }
 
