@@ -4,7 +4,6 @@
 
 use std::io::{BufRead, IsTerminal, Write as _};
 use std::path::Path;
-use std::time::Duration;
 
 use miette::{Context as _, IntoDiagnostic};
 
@@ -16,7 +15,6 @@ use crate::api::model::Live;
 use crate::apply::{ApplyOptions, Outcome, Progress, check_saved_plan};
 use crate::cli::{ApplyArgs, Format};
 use crate::config::{Config, VarInputs};
-use crate::model::parse_duration;
 use crate::plan::PlanOptions;
 use crate::plan::model::Plan;
 use crate::state::{LockMode, StateStore};
@@ -37,17 +35,6 @@ pub(super) enum Mode {
     Import,
 }
 
-/// `--lock-timeout` as a duration.
-pub(super) fn lock_timeout(text: &str) -> miette::Result<Duration> {
-    parse_duration(text).ok_or_else(|| {
-        miette::miette!(
-            code = "tokenform::cli::bad_duration",
-            help = "use a duration such as 0s, 30s, 5m",
-            "`{text}` is not a duration"
-        )
-    })
-}
-
 /// Loads the configuration, takes the state lock, connects, and fetches one live snapshot
 /// (`apply PLANFILE` and `import`, which do not plan).
 pub(super) async fn open_session(
@@ -57,7 +44,10 @@ pub(super) async fn open_session(
     command: &str,
 ) -> miette::Result<Session> {
     let config = crate::config::load(&ctx.global.dir, &VarInputs::from_args(vars))?;
-    let store = super::state_access::open_metadata(&config, exclusive(lock_timeout_text, command)?)?;
+    let store = super::state_access::open_metadata(
+        &config,
+        super::state_access::exclusive(lock_timeout_text, command)?,
+    )?;
     let client = Client::connect(&config.launchdarkly, &config.dir, ctx.global.verbose).await?;
     // showAll always: a managed personal token of another member must not look deleted.
     // The planner itself leaves other members' tokens alone unless unmanaged.personal.
@@ -86,11 +76,6 @@ pub(super) fn show_plan(ctx: &Context, plan: &Plan) -> miette::Result<()> {
         return Ok(());
     }
     print(&render(plan, Format::Human, ctx.color))
-}
-
-/// The exclusive lock of a command that may write state.
-pub(super) fn exclusive(lock_timeout_text: &str, command: &str) -> miette::Result<LockMode> {
-    Ok(LockMode::Exclusive { timeout: lock_timeout(lock_timeout_text)?, command: command.to_owned() })
 }
 
 /// Plans under the exclusive lock (the planner's shared front half), as a session.
@@ -219,7 +204,7 @@ async fn run_async(ctx: &Context, args: &ApplyArgs) -> miette::Result<ExitStatus
         check_saved_plan(&plan, s.store.state())?;
         (s, plan)
     } else {
-        let lock = exclusive(&args.lock.lock_timeout, "apply")?;
+        let lock = super::state_access::exclusive(&args.lock.lock_timeout, "apply")?;
         planned_session(ctx, &args.select.vars, lock, &plan_options(&args.select, false)?).await?
     };
     if !plan.has_changes() {

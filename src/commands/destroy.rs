@@ -3,7 +3,7 @@
 //! the same way.
 
 use super::Context;
-use super::apply::{Mode, confirm, exclusive, execute, planned_session, show_plan};
+use super::apply::{Mode, confirm, execute, planned_session, show_plan};
 use super::plan::{plan_options, runtime};
 use crate::ExitStatus;
 use crate::cli::{DestroyArgs, SelectArgs};
@@ -15,7 +15,7 @@ pub fn run(ctx: &Context, args: &DestroyArgs) -> miette::Result<ExitStatus> {
 #[allow(clippy::print_stdout)] // "No changes." and "Destroy cancelled." are this command's output
 async fn run_async(ctx: &Context, args: &DestroyArgs) -> miette::Result<ExitStatus> {
     let select = SelectArgs { targets: args.targets.clone(), ..SelectArgs::default() };
-    let lock = exclusive(&args.lock.lock_timeout, "destroy")?;
+    let lock = super::state_access::exclusive(&args.lock.lock_timeout, "destroy")?;
     let (mut s, plan) = planned_session(ctx, &args.vars, lock, &plan_options(&select, true)?).await?;
     if !plan.has_changes() {
         if !ctx.global.quiet {
