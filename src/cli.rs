@@ -28,6 +28,11 @@ pub struct GlobalArgs {
     /// Trace HTTP requests on stderr (Authorization and secrets redacted).
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// age identity file (AGE-SECRET-KEY-1… lines or an OpenSSH private key); default: env
+    /// TOKENFORM_IDENTITY_FILE. Needed by secret, output and rekey, and by every command
+    /// when the state is `encrypt = "file"`.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,7 +63,7 @@ pub enum Command {
     /// Print every managed token with its decrypted secret (needs the identity).
     Output(OutputArgs),
     /// Re-encrypt every secret to the current recipients (needs the identity).
-    Rekey(IdentityArgs),
+    Rekey(LockArgs),
     /// Remove a stale state lock after checking its owner is gone.
     ForceUnlock,
     /// Run the LaunchDarkly emulator on loopback.
@@ -75,16 +80,6 @@ pub struct VarArgs {
     /// Read variables from an HCL file; repeatable.
     #[arg(long = "var-file", value_name = "FILE")]
     pub var_files: Vec<PathBuf>,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct IdentityArgs {
-    /// age identity file (AGE-SECRET-KEY-1… lines or an OpenSSH private key).
-    #[arg(long, env = "TOKENFORM_IDENTITY_FILE", value_name = "FILE")]
-    pub identity: Option<PathBuf>,
-    /// How long to wait for the state lock (e.g. 30s); 0 fails at once.
-    #[arg(long, default_value = "0s", value_name = "DURATION")]
-    pub lock_timeout: String,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -241,8 +236,6 @@ pub enum StateCommand {
 pub struct SecretArgs {
     #[arg(value_name = "ADDR")]
     pub address: String,
-    #[command(flatten)]
-    pub identity: IdentityArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -257,8 +250,6 @@ pub enum OutputFormat {
 pub struct OutputArgs {
     #[arg(long, value_enum, default_value_t)]
     pub format: OutputFormat,
-    #[command(flatten)]
-    pub identity: IdentityArgs,
 }
 
 #[derive(Debug, Clone, Args)]

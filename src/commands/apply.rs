@@ -47,6 +47,7 @@ pub(super) async fn open_session(
     let store = super::state_access::open_metadata(
         &config,
         super::state_access::exclusive(lock_timeout_text, command)?,
+        ctx.global.identity.as_deref(),
     )?;
     let client = Client::connect(&config.launchdarkly, &config.dir, ctx.global.verbose).await?;
     // showAll always: a managed personal token of another member must not look deleted.

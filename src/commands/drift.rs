@@ -34,7 +34,8 @@ pub fn run(ctx: &Context, args: &DriftArgs) -> miette::Result<ExitStatus> {
     };
     let config =
         config::load(&ctx.global.dir, &VarInputs::from_args(&args.vars)).map_err(miette::Report::new)?;
-    let store = super::state_access::open_metadata(&config, LockMode::Shared)?;
+    let store =
+        super::state_access::open_metadata(&config, LockMode::Shared, ctx.global.identity.as_deref())?;
 
     // The custom roles configuration or state name, so changes can be shown by key.
     let mut role_keys: Vec<String> = config

@@ -28,7 +28,7 @@ struct Row<'a> {
 
 pub fn run(ctx: &Context, args: &crate::cli::OutputArgs) -> miette::Result<ExitStatus> {
     let config = state_access::load_config(ctx)?;
-    let ids = state_access::require_identities(args.identity.identity.as_deref(), "the secrets")?;
+    let ids = state_access::require_identities(ctx.global.identity.as_deref(), "the secrets")?;
     let store = state_access::open(&config, LockMode::Shared, Some(&ids))?;
     let mut rows = Vec::new();
     for (address, token) in &store.state().tokens {

@@ -93,7 +93,7 @@ pub(crate) async fn prepare(
     opts: &PlanOptions,
 ) -> miette::Result<Prepared> {
     let config = crate::config::load(&ctx.global.dir, &VarInputs::from_args(vars))?;
-    let store = super::state_access::open_metadata(&config, lock)?;
+    let store = super::state_access::open_metadata(&config, lock, ctx.global.identity.as_deref())?;
     let client = Client::connect(&config.launchdarkly, &config.dir, ctx.global.verbose).await?;
     // showAll always: a managed personal token of another member must not look deleted.
     // The planner itself leaves other members' tokens alone unless unmanaged.personal.

@@ -7,9 +7,9 @@ use super::state_access;
 use crate::ExitStatus;
 use crate::state::{JournalRecord, StateStore};
 
-pub fn run(ctx: &Context, args: &crate::cli::IdentityArgs) -> miette::Result<ExitStatus> {
+pub fn run(ctx: &Context, args: &crate::cli::LockArgs) -> miette::Result<ExitStatus> {
     let config = state_access::load_config(ctx)?;
-    let ids = state_access::require_identities(args.identity.as_deref(), "the secrets")?;
+    let ids = state_access::require_identities(ctx.global.identity.as_deref(), "the secrets")?;
     let mode = state_access::exclusive(&args.lock_timeout, "rekey")?;
     let mut store = state_access::open(&config, mode, Some(&ids))?;
 

@@ -14,7 +14,7 @@ use crate::state::{LockMode, StateStore};
 pub fn run(ctx: &Context, args: &crate::cli::SecretArgs) -> miette::Result<ExitStatus> {
     let address = parse_address(&args.address)?;
     let config = state_access::load_config(ctx)?;
-    let ids = state_access::require_identities(args.identity.identity.as_deref(), "the secret")?;
+    let ids = state_access::require_identities(ctx.global.identity.as_deref(), "the secret")?;
     let store = state_access::open(&config, LockMode::Shared, Some(&ids))?;
     let Some(token) = store.state().tokens.get(&address) else {
         return Err(unknown_address(&address, &store));

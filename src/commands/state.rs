@@ -16,7 +16,7 @@ use crate::state::{JournalRecord, LockMode};
 
 pub fn run(ctx: &Context, cmd: &StateCommand) -> miette::Result<ExitStatus> {
     let config = state_access::load_config(ctx)?;
-    let ids = state_access::identities(None)?;
+    let ids = state_access::identities(ctx.global.identity.as_deref())?;
     let mut out = std::io::stdout().lock();
     match cmd {
         StateCommand::List => {

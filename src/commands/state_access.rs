@@ -62,8 +62,8 @@ pub fn open(config: &Config, mode: LockMode, ids: Option<&Identities>) -> miette
 
 /// Opens the state for a command that never decrypts a secret (plan, apply, drift): the
 /// identity (`TOKENFORM_IDENTITY_FILE`) is read only when `encrypt = "file"` needs it.
-pub fn open_metadata(config: &Config, mode: LockMode) -> miette::Result<StateStore> {
-    let ids = if config.state.encrypt == EncryptMode::File { identities(None)? } else { None };
+pub fn open_metadata(config: &Config, mode: LockMode, identity: Option<&Path>) -> miette::Result<StateStore> {
+    let ids = if config.state.encrypt == EncryptMode::File { identities(identity)? } else { None };
     open(config, mode, ids.as_ref())
 }
 

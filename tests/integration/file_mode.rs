@@ -44,6 +44,15 @@ fn plan_apply_and_drift_work_on_a_whole_file_encrypted_state() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // `--identity` works on every command, `state` ones included, as well as the env var.
+    let out =
+        server.tokenform(dir.path()).args(["state", "list", "--identity"]).arg(&identity).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "token.reader\n");
+    let out =
+        server.tokenform(dir.path()).arg("--identity").arg(&identity).args(["plan", "-q"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+
     let out = run(&["output", "--format", "json"], true);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("api-"));
