@@ -5,14 +5,18 @@
 //! Stages are nouns with one verb each; only the API client, the state store and apply do I/O.
 //!
 //! ```text
-//! config::load(dir, vars)           -> Config   HCL → typed desired tokens, with spans
-//! api::Client::fetch_live()         -> Live     one snapshot: all pages, roles, caller identity
-//! state::StateStore::open/load      -> State    age-encrypted secrets, atomic writes, lock, journal
-//! plan::plan(&Config, &State, &Live, now, &Options) -> Plan   PURE: no async, no I/O, no clock
-//! render::{human, json, markdown}(&Plan)                   one model, several printers
-//! apply::apply(Plan, &Client, &mut StateStore)              executes, persists after each step
-//! drift::detect(&Config, &State, &Live, now, &Options) -> DriftReport   the same comparison read for drift
+//! config::load(dir, &VarInputs)                  -> Config      HCL → typed desired tokens, with spans
+//! api::Client::fetch_live(role_keys, show_all)   -> Live        one snapshot: all pages, roles, caller
+//! state::StateStore::open(settings, lock, ids)   -> StateStore  age-sealed secrets, atomic saves, lock, journal
+//! plan::plan(&Config, &State, &Live, now, &PlanOptions) -> Plan PURE: no async, no I/O, no clock
+//! render::{human, json, markdown}::plan(&Plan)   -> String      one model, several printers
+//! apply::apply(&Plan, &Client, &mut StateStore, ApplyOptions) -> Outcome   journals every step
+//! drift::detect(&Config, &State, &Live, now, &DriftOptions) -> DriftReport the same comparison, read for drift
 //! ```
+//!
+//! [`plan::refresh`] is the one state-vs-live comparison both the planner and drift use.
+//! `prepare` in `src/commands/plan.rs` is the one load → fetch → plan path that plan, apply
+//! and destroy share.
 //!
 //! - [`model`]: the vocabulary shared by every stage (addresses, roles, policy statements).
 //! - [`secret`]: the redacting, zeroizing secret type; every token value lives in one.
