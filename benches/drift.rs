@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use tokenform::api::model::{CallerIdentity, Live, Token};
-use tokenform::config::{Config, DesiredToken, Lifecycle};
+use tokenform::config::{Config, DesiredToken};
 use tokenform::drift::{DriftOptions, detect};
 use tokenform::model::{Access, Address, Role};
 use tokenform::state::model::{State, TokenState};
@@ -56,16 +56,8 @@ fn world(managed: usize, unmanaged: usize) -> (Config, State, Live) {
         config.tokens.insert(
             address.clone(),
             DesiredToken {
-                address,
-                name: t.name().to_owned(),
-                description: None,
-                access: Access::Role(Role::Reader),
                 service_token: true,
-                api_version: None,
-                expires_at: None,
-                recipients: Vec::new(),
-                rotation: None,
-                lifecycle: Lifecycle::default(),
+                ..DesiredToken::new(address, t.name(), Access::Role(Role::Reader))
             },
         );
         if i.is_multiple_of(10) {

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use tokenform::api::model::{CallerIdentity, Live, Token};
-use tokenform::config::{Config, DesiredToken, Lifecycle, UnmanagedMode};
+use tokenform::config::{Config, DesiredToken, UnmanagedMode};
 use tokenform::model::{Access, Address, Role};
 use tokenform::plan::refresh::state_from_live;
 use tokenform::plan::{PlanOptions, plan};
@@ -53,16 +53,9 @@ fn world(n: u64, now: jiff::Timestamp) -> (Config, State, Live) {
         let label = format!("t{i:06}");
         let address = Address::new(&label);
         let mut d = DesiredToken {
-            address: address.clone(),
-            name: label.clone(),
             description: Some("bench".into()),
-            access: Access::Role(Role::Reader),
             service_token: true,
-            api_version: None,
-            expires_at: None,
-            recipients: Vec::new(),
-            rotation: None,
-            lifecycle: Lifecycle::default(),
+            ..DesiredToken::new(address.clone(), label.clone(), Access::Role(Role::Reader))
         };
         if i % 20 == 0 {
             config.tokens.insert(address, d); // new: create
@@ -156,16 +149,9 @@ pub fn run_live() {
                 config.tokens.insert(
                     address.clone(),
                     DesiredToken {
-                        address,
-                        name: t.name().to_owned(),
                         description: Some(if i % 10 == 0 { "edited" } else { "bench" }.into()),
-                        access: Access::Role(Role::Reader),
                         service_token: true,
-                        api_version: None,
-                        expires_at: None,
-                        recipients: Vec::new(),
-                        rotation: None,
-                        lifecycle: Lifecycle::default(),
+                        ..DesiredToken::new(address, t.name(), Access::Role(Role::Reader))
                     },
                 );
             }

@@ -204,6 +204,25 @@ pub struct DesiredToken {
     pub lifecycle: Lifecycle,
 }
 
+impl DesiredToken {
+    /// A token as a block setting only its access would declare it: every other attribute
+    /// at its default (personal token, no description, expiry, rotation or lifecycle).
+    pub fn new(address: Address, name: impl Into<String>, access: Access) -> Self {
+        Self {
+            address,
+            name: name.into(),
+            description: None,
+            access,
+            service_token: false,
+            api_version: None,
+            expires_at: None,
+            recipients: Vec::new(),
+            rotation: None,
+            lifecycle: Lifecycle::default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rotation {
     pub every: Duration,

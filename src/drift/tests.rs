@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::*;
 use crate::api::model::{CallerIdentity, MemberSummary};
-use crate::config::{DesiredToken, ImportBlock, Lifecycle, Rotation};
+use crate::config::{DesiredToken, ImportBlock, Rotation};
 use crate::model::{Access, Address, Role, RotationMethod, TokenField};
 use crate::state::model::{RetiringToken, SecretRecord};
 
@@ -84,16 +84,8 @@ pub(crate) fn state_token(id: &str, name: &str) -> TokenState {
 
 pub(crate) fn desired(label: &str, name: &str) -> DesiredToken {
     DesiredToken {
-        address: Address::new(label),
-        name: name.into(),
-        description: None,
-        access: Access::Role(Role::Reader),
         service_token: true,
-        api_version: None,
-        expires_at: None,
-        recipients: Vec::new(),
-        rotation: None,
-        lifecycle: Lifecycle::default(),
+        ..DesiredToken::new(Address::new(label), name, Access::Role(Role::Reader))
     }
 }
 

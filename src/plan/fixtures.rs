@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::api::model::{CallerIdentity, CustomRole, Live, Token};
-use crate::config::{Config, DesiredToken, Lifecycle, Rotation};
+use crate::config::{Config, DesiredToken, Rotation};
 use crate::model::{Access, Address, Role, RotationMethod};
 use crate::plan::refresh::state_from_live;
 use crate::plan::{Plan, PlanError, PlanOptions};
@@ -32,16 +32,8 @@ pub fn id(n: u64) -> String {
 /// A desired service token `label`, role reader, nothing else set.
 pub fn desired(label: &str) -> DesiredToken {
     DesiredToken {
-        address: Address::new(label),
-        name: label.to_owned(),
-        description: None,
-        access: Access::Role(Role::Reader),
         service_token: true,
-        api_version: None,
-        expires_at: None,
-        recipients: Vec::new(),
-        rotation: None,
-        lifecycle: Lifecycle::default(),
+        ..DesiredToken::new(Address::new(label), label, Access::Role(Role::Reader))
     }
 }
 
