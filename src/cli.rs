@@ -290,7 +290,7 @@ pub struct CompletionsArgs {
 }
 
 /// Terraform spells long flags with one dash (`-out FILE`, `-var k=v`, `-var-file F`,
-/// `-auto-approve`, `-out=FILE`), and SPEC §3 does too; clap would read `-out` as `-o ut`.
+/// `-auto-approve`, `-out=FILE`), and `docs/spec.md` §3 does too; clap would read `-out` as `-o ut`.
 /// This rewrites `-NAME` and `-NAME=VALUE` to `--NAME…` when NAME is a long flag of some
 /// tokenform command (two characters or more), before clap parses. Everything after `--`
 /// is left alone, as are single-letter flags.

@@ -1,4 +1,4 @@
-//! Typed models of the LaunchDarkly token API (`tokens.openapi.json`). Unknown fields are
+//! Typed models of the LaunchDarkly token API (`docs/ld-openapi/tokens.openapi.json`). Unknown fields are
 //! tolerated on read; optional fields are omitted on write.
 
 use std::collections::BTreeMap;

@@ -1,5 +1,5 @@
 //! The schema walker: checks every block against [`super::schema`] and turns the evaluated
-//! attributes into the typed [`Config`], reporting each broken rule of SPEC §2 where it is
+//! attributes into the typed [`Config`], reporting each broken rule of `docs/spec.md` §2 where it is
 //! written. Reads only `state.recipients_file`; no network.
 
 use std::collections::BTreeMap;

@@ -1,6 +1,6 @@
 //! A LaunchDarkly-compatible server for the access-token API (axum), run by
 //! `tokenform dev-server` and in-process by `base_url = "embedded"` and by tests.
-//! It follows `tokens.openapi.json` strictly (where the real API is unconfirmed, it is
+//! It follows `docs/ld-openapi/tokens.openapi.json` strictly (where the real API is unconfirmed, it is
 //! strict: e.g. `customRoleIds` must be ids, exactly one of role/customRoleIds/inlineRole on
 //! create, only the documented PATCH paths). It never listens on a non-loopback address.
 //!

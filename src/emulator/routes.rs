@@ -1,4 +1,4 @@
-//! The HTTP routes of the emulated token API, strictly per `tokens.openapi.json`: list
+//! The HTTP routes of the emulated token API, strictly per `docs/ld-openapi/tokens.openapi.json`: list
 //! (limit/offset/showAll, `totalCount` = all visible tokens), create (201, full secret once),
 //! get, JSON Patch, delete, legacy reset, caller identity, custom roles. Error bodies are
 //! `{code, message}`. Limits and faults live in `limits`; who may do what in `auth`.

@@ -1,5 +1,5 @@
 //! The emulator's in-memory store: members, custom roles and tokens, loaded from a seed or
-//! data file, rendered to the wire shapes of `tokens.openapi.json`, and persisted with atomic
+//! data file, rendered to the wire shapes of `docs/ld-openapi/tokens.openapi.json`, and persisted with atomic
 //! writes. No HTTP here: `routes` decides who may do what; this module only keeps the data.
 
 use std::fmt::Write as _;

@@ -1,7 +1,7 @@
 //! Desired (configuration) against live (API): per-field differences and the JSON Patch
 //! that closes them. Pure: no I/O, no clock.
 //!
-//! Equality follows the API's quirks (`ld-api-notes.md`): null and empty lists are equal,
+//! Equality follows the API's quirks (`docs/ld-api-notes.md`): null and empty lists are equal,
 //! an empty description equals none, custom roles compare as sets of ids, an `api_version`
 //! left unset in configuration is whatever the API picked. A `remove` is only emitted for a
 //! field the live token has (LaunchDarkly answers 422 otherwise); a value the live token

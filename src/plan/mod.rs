@@ -4,7 +4,7 @@
 //! - [`model`]: the plan value (what `plan` shows, `-out` saves and `apply` executes).
 //! - [`refresh`]: state against live (drift), shared with `drift`.
 //! - [`diff`]: configuration against live: field differences and the JSON Patch.
-//! - `planner`: the rules of SPEC §5 that turn the three inputs into ordered actions.
+//! - `planner`: the rules of `docs/spec.md` §5 that turn the three inputs into ordered actions.
 //!
 //! Determinism: every collection is walked in a fixed order (BTreeMap, sorted lists), so
 //! the same inputs give the same plan, byte for byte once serialized.

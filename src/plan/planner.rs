@@ -1,4 +1,4 @@
-//! The planning rules of SPEC §5: configuration, state and one live snapshot in, ordered
+//! The planning rules of `docs/spec.md` §5: configuration, state and one live snapshot in, ordered
 //! actions with reasons out. Pure: no I/O, no clock (`now` is an argument), no async.
 //!
 //! Which `prevent_destroy` counts: for a token still in configuration, its lifecycle block

@@ -1,4 +1,4 @@
-//! Table tests of the planner: one test per action, reason and rule of SPEC §5.
+//! Table tests of the planner: one test per action, reason and rule of `docs/spec.md` §5.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::json;

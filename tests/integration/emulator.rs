@@ -1,6 +1,6 @@
 //! The emulator against the contract: every response of every operation (success and
-//! error) validates against its response schema in `tokens.openapi.json` (loaded from
-//! `../shared/ld-openapi/`), carries the rate-limit headers, and the behaviour the spec and
+//! error) validates against its response schema in `docs/ld-openapi/tokens.openapi.json`
+//! (the repo's copy of the contract), carries the rate-limit headers, and the behaviour the spec and
 //! the API notes describe holds (secrets once, last4 later, reset grace, expiry, visibility,
 //! paging, roles, faults, persistence).
 
@@ -10,10 +10,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokenform::emulator::{Emulator, EmulatorOptions, RunningEmulator, Seed, SeedToken};
 
-/// The OpenAPI document beside the repository (CI has `shared/` next to it).
+/// The OpenAPI document of the token API, as copied into the repo (`docs/ld-openapi/SOURCE.md`).
 pub fn spec() -> Value {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/ld-openapi/tokens.openapi.json");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ld-openapi/tokens.openapi.json");
     let text =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()

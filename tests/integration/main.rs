@@ -13,4 +13,5 @@ mod drift;
 mod emulator;
 mod file_mode;
 mod plan;
+mod repo;
 mod state;
