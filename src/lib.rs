@@ -12,6 +12,7 @@
 //! render::{human, json, markdown}::plan(&Plan)   -> String      one model, several printers
 //! apply::apply(&Plan, &Client, &mut StateStore, ApplyOptions) -> Outcome   journals every step
 //! drift::detect(&Config, &State, &Live, now, &DriftOptions) -> DriftReport the same comparison, read for drift
+//! check::check(&Config, Option<LiveInput>, now, &CheckOptions) -> CheckReport least-privilege rules (TKN001…)
 //! ```
 //!
 //! [`plan::refresh`] is the one state-vs-live comparison both the planner and drift use.
@@ -25,6 +26,7 @@
 
 pub mod api;
 pub mod apply;
+pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -172,6 +172,7 @@ pub fn decode(dir: &Path, files: &[File], env: &Env, sink: &mut Sink) -> Config 
         }
     }
     config.tokens = decode_tokens(&mut cx, &tokens);
+    config.checks = super::checks::decode(&mut cx, files);
     for f in files {
         for b in &f.body.blocks {
             match b.ident.as_str() {

@@ -51,6 +51,7 @@ pub enum Rule {
     BadRecipientsFile,
     WrongType,
     StillConfigured,
+    UnknownCheck,
 }
 
 impl Rule {
@@ -97,6 +98,7 @@ impl Rule {
             Rule::BadRecipientsFile => "bad_recipients_file",
             Rule::WrongType => "wrong_type",
             Rule::StillConfigured => "still_configured",
+            Rule::UnknownCheck => "unknown_check",
         }
     }
 

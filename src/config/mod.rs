@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use crate::model::{Access, Address, RotationMethod, TokenField};
 
+mod checks;
 mod decode;
 pub mod diagnostics;
 mod eval;
@@ -25,12 +26,14 @@ mod functions;
 mod json;
 pub mod parse;
 mod schema;
+pub mod sites;
 #[cfg(test)]
 mod tests;
 mod token;
 mod values;
 mod variables;
 
+pub use checks::{Checks, TokenChecks};
 pub use decode::base_url;
 pub use diagnostics::{Problem, Rule};
 
@@ -57,6 +60,10 @@ pub struct Config {
     pub imports: Vec<ImportBlock>,
     pub removed: Vec<RemovedBlock>,
     pub unmanaged: Unmanaged,
+    /// `checks { skip }` suppressions for `tokenform check`.
+    pub checks: Checks,
+    /// Where each block and attribute is written (for findings made after loading).
+    pub sites: sites::Sites,
     /// sha256 (hex) over the configuration files' names and bytes, in name order.
     pub digest: String,
 }
@@ -78,6 +85,8 @@ impl Config {
             imports: Vec::new(),
             removed: Vec::new(),
             unmanaged: Unmanaged::default(),
+            checks: Checks::default(),
+            sites: sites::Sites::default(),
             digest: String::new(),
         }
     }
@@ -135,6 +144,7 @@ pub fn load_problems(dir: &std::path::Path, inputs: &VarInputs) -> Result<Config
     let env = eval::environment(&parsed.files, inputs, &mut sink);
     let mut config = decode::decode(dir, &parsed.files, &env, &mut sink);
     config.digest = parsed.digest;
+    config.sites = sites::collect(&parsed.files);
     if sink.is_empty() { Ok(config) } else { Err(sink.into_sorted()) }
 }
 

@@ -59,7 +59,7 @@ const TOP: &[BlockSchema] = &[
             "expires_at",
             "recipients",
         ]),
-        blocks: &["policy", "rotation", "lifecycle"],
+        blocks: &["policy", "rotation", "lifecycle", "checks"],
         repeatable: true,
     },
     BlockSchema {
@@ -83,6 +83,15 @@ const TOP: &[BlockSchema] = &[
         labels: 0,
         label_name: "",
         attrs: Some(&["mode", "ignore_names", "personal"]),
+        blocks: &[],
+        repeatable: false,
+    },
+    // `tokenform check` suppressions for the whole configuration (config/checks.rs).
+    BlockSchema {
+        name: "checks",
+        labels: 0,
+        label_name: "",
+        attrs: Some(&["skip", "reason"]),
         blocks: &[],
         repeatable: false,
     },
@@ -110,6 +119,15 @@ const NESTED: &[BlockSchema] = &[
         labels: 0,
         label_name: "",
         attrs: Some(&["prevent_destroy", "create_before_destroy", "ignore_changes"]),
+        blocks: &[],
+        repeatable: false,
+    },
+    // A token's own `tokenform check` suppressions (config/checks.rs).
+    BlockSchema {
+        name: "checks",
+        labels: 0,
+        label_name: "",
+        attrs: Some(&["skip", "reason"]),
         blocks: &[],
         repeatable: false,
     },

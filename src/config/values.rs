@@ -233,7 +233,7 @@ impl Cx<'_> {
 }
 
 /// The span of element `i` of a list literal, or the whole value.
-fn element_span(a: &Attr, i: usize) -> Range<usize> {
+pub(super) fn element_span(a: &Attr, i: usize) -> Range<usize> {
     match &a.value {
         EditExpr::Array(items) if !a.coarse => {
             items.get(i).and_then(hcl::edit::Span::span).unwrap_or(a.span.clone())

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Address, TokenField};
 
 /// Schema stand-in for a `jiff::Timestamp`: an RFC 3339 string.
-struct Rfc3339;
+pub(crate) struct Rfc3339;
 
 impl JsonSchema for Rfc3339 {
     fn schema_name() -> std::borrow::Cow<'static, str> {

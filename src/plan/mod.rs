@@ -21,6 +21,7 @@ pub mod refresh;
 mod tests;
 
 pub use model::{Action, ActionKind, AttributeDiff, Plan, Reason, TokenSpec};
+pub use planner::SERVICE_TOKEN_LIMIT;
 
 use crate::api::model::Live;
 use crate::config::Config;
