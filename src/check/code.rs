@@ -201,7 +201,7 @@ const CATALOGUE: [RuleInfo; 12] = [
         severity: Severity::Medium,
         title: "A live token unused for longer than --stale-after, or never used",
         why: "A token nobody uses is pure risk: a leaked copy would work, and nobody would miss it if it were deleted.",
-        help: "Delete it (remove its token block, or delete it in LaunchDarkly when unmanaged), or skip TKN011 for it with the reason it must stay.",
+        help: "Delete it (remove its token block, or delete it in LaunchDarkly when unmanaged), or, for a configured token that must stay, skip TKN011 in its checks block with the reason.",
         live: true,
         per_token: true,
     },

@@ -17,7 +17,7 @@ mod live;
 pub mod model;
 mod rules;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::time::Duration;
 

@@ -42,7 +42,7 @@ const CLEAN: &str = r#"token "t" {
 "#;
 
 /// The live side: `token.t` managed (id `id-t`, used yesterday) plus `extra` live tokens.
-fn world(config: &Config, extra: Vec<Token>) -> (State, Live) {
+pub(crate) fn world(config: &Config, extra: Vec<Token>) -> (State, Live) {
     let (_, mut state, mut live) = crate::drift::tests::world(&[]);
     for address in config.tokens.keys() {
         let id = format!("id-{}", address.label);

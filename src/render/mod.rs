@@ -5,6 +5,7 @@
 //! or a terminal: colour is an argument. No printer ever shows a secret (plans hold none;
 //! where a secret would be, `(sensitive value)` is printed).
 
+pub mod check;
 pub mod drift;
 pub mod human;
 pub mod json;
