@@ -53,6 +53,8 @@ pub enum Command {
     Destroy(DestroyArgs),
     /// Report drift: changed, missing, unmanaged, rotation due, expiring and stale tokens.
     Drift(DriftArgs),
+    /// Least-privilege checks (TKN001…): over the configuration, and the live tokens with --live.
+    Check(CheckArgs),
     /// Adopt an existing live token into state (its secret stays unknown).
     Import(ImportArgs),
     /// Inspect or edit the state.
@@ -187,6 +189,50 @@ pub struct DriftArgs {
     /// Report tokens whose expires_at falls within this window.
     #[arg(long, default_value = "14d", value_name = "DURATION")]
     pub expiring_within: String,
+    #[command(flatten)]
+    pub vars: VarArgs,
+}
+
+/// Output formats of `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum CheckFormat {
+    #[default]
+    Human,
+    Json,
+    Markdown,
+    /// SARIF 2.1.0, for GitHub code scanning.
+    Sarif,
+}
+
+/// A finding severity, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum SeverityArg {
+    #[default]
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+/// Exit 0 when no unsuppressed finding is at or above --severity, 2 when there is one,
+/// 1 on any error (never 2). Rules, fixes and suppression: docs/checks.md.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    #[arg(long, value_enum, default_value_t)]
+    pub format: CheckFormat,
+    /// Report (and fail on) findings of this severity or higher only.
+    #[arg(long, value_enum, default_value_t, value_name = "LEVEL")]
+    pub severity: SeverityArg,
+    /// Also check the live token list and the state (needs the API token): unmanaged admin
+    /// tokens, stale tokens, the service-token limit.
+    #[arg(long)]
+    pub live: bool,
+    /// With --live: a token unused for this long is stale (TKN011).
+    #[arg(long, default_value = "90d", value_name = "DURATION")]
+    pub stale_after: String,
+    /// A rotation.every longer than this is a finding (TKN005).
+    #[arg(long, default_value = "90d", value_name = "DURATION")]
+    pub max_rotation: String,
     #[command(flatten)]
     pub vars: VarArgs,
 }

@@ -22,7 +22,7 @@ pub struct BadDuration {
     pub value: String,
 }
 
-fn duration(flag: &'static str, value: &str) -> Result<std::time::Duration, BadDuration> {
+pub(super) fn duration(flag: &'static str, value: &str) -> Result<std::time::Duration, BadDuration> {
     parse_duration(value).ok_or_else(|| BadDuration { flag, value: value.to_owned() })
 }
 

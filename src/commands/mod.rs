@@ -7,6 +7,7 @@ use crate::ExitStatus;
 use crate::cli::{Cli, Command, GlobalArgs};
 
 mod apply;
+mod check;
 mod completions;
 mod destroy;
 mod dev_server;
@@ -52,6 +53,7 @@ pub fn run(cli: Cli) -> miette::Result<ExitStatus> {
         Command::Apply(args) => apply::run(&ctx, &args),
         Command::Destroy(args) => destroy::run(&ctx, &args),
         Command::Drift(args) => drift::run(&ctx, &args),
+        Command::Check(args) => check::run(&ctx, &args),
         Command::Import(args) => import::run(&ctx, &args),
         Command::State(cmd) => state::run(&ctx, &cmd),
         Command::Secret(args) => secret::run(&ctx, &args),

@@ -128,12 +128,17 @@ pub fn human(report: &CheckReport, color: bool) -> String {
     let p = Paint(color);
     let mut out = String::new();
     let _ = writeln!(out, "{}", p.bold(&headline(report)));
+    // Why and help once per rule: a large configuration repeats a rule many times.
+    let mut explained: Vec<Code> = Vec::new();
     for f in report.open() {
         let at = f.location.as_ref().map(|l| place(report, l)).unwrap_or_default();
         let _ = writeln!(out, "\n{} {} {}  {at}", p.severity(f.severity), p.bold(f.code.as_str()), f.rule);
         let _ = writeln!(out, "  {}", plain(&f.message));
-        let _ = writeln!(out, "  {} {}", p.dim("why: "), f.why);
-        let _ = writeln!(out, "  {} {}", p.dim("help:"), f.help);
+        if !explained.contains(&f.code) {
+            explained.push(f.code);
+            let _ = writeln!(out, "  {} {}", p.dim("why: "), f.why);
+            let _ = writeln!(out, "  {} {}", p.dim("help:"), f.help);
+        }
     }
     let suppressed: Vec<&Finding> = report.suppressed().collect();
     if !suppressed.is_empty() {

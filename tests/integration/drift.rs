@@ -109,7 +109,7 @@ fn workflows_parse_and_use_only_real_commands_and_flags() {
         .filter(|n| Path::new(n).extension().is_some_and(|e| e == "yml"))
         .collect();
     names.sort();
-    assert_eq!(names, ["apply.yml", "drift.yml", "plan.yml"]);
+    assert_eq!(names, ["apply.yml", "check.yml", "drift.yml", "plan.yml"]);
 
     let mut all = BTreeSet::new();
     for name in &names {
@@ -134,18 +134,20 @@ fn workflows_parse_and_use_only_real_commands_and_flags() {
             assert!(listed, "`tokenform {}` has no flag {flag}:\n{help}", inv.command.join(" "));
         }
     }
-    // The three jobs the examples promise.
+    // The jobs the examples promise.
     let has = |cmd: &str, flags: &[&str]| {
         all.iter().any(|i| i.command == [cmd] && flags.iter().all(|f| i.flags.iter().any(|g| g == f)))
     };
     assert!(has("plan", &["--format", "--detailed-exitcode"]));
     assert!(has("apply", &["--auto-approve"]));
     assert!(has("drift", &["--format"]));
+    assert!(has("check", &["--format", "--live", "--stale-after"]));
+    assert!(has("check", &["--severity"]));
 }
 
 #[test]
 fn plan_and_drift_jobs_need_no_identity_and_no_other_secret() {
-    for name in ["plan.yml", "drift.yml", "apply.yml"] {
+    for name in ["plan.yml", "drift.yml", "apply.yml", "check.yml"] {
         let (text, _) = load_workflow(name);
         assert!(!text.contains("TOKENFORM_IDENTITY_FILE") && !text.contains("--identity"), "{name}");
         let secrets: BTreeSet<&str> = text
@@ -561,7 +563,7 @@ fn bad_durations_exit_one_before_anything_else() {
 /// Runs the `run:` script of step `id` of `workflow` the way GitHub does (`bash -eo
 /// pipefail`), with this build's `tokenform` first on PATH, in a fresh working directory.
 /// Returns (exit code, the step's `$GITHUB_OUTPUT`, the working directory).
-fn run_step(workflow: &str, id: &str, config: &Path, token: &str) -> (i32, String, tempfile::TempDir) {
+pub(crate) fn run_step(workflow: &str, id: &str, config: &Path, token: &str) -> (i32, String, tempfile::TempDir) {
     let (_, doc) = load_workflow(workflow);
     let jobs = doc["jobs"].as_hash().unwrap();
     let script = jobs

@@ -7,6 +7,7 @@ mod support;
 
 mod api;
 mod apply;
+mod check;
 mod cli;
 mod config;
 mod drift;
