@@ -16,6 +16,7 @@ fn help_lists_every_command() {
         "apply",
         "destroy",
         "drift",
+        "check",
         "import",
         "state",
         "secret",
