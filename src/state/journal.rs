@@ -268,6 +268,7 @@ mod tests {
             member_id: None,
             prevent_destroy: false,
             secret: None,
+            terraform_address: None,
         }
     }
 
