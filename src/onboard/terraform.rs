@@ -428,7 +428,7 @@ pub fn parse(bytes: &[u8]) -> Result<TerraformState, TerraformError> {
             })?,
             _ => Vec::new(),
         };
-        let resource = ResourceAddress { module, name: r.name.clone() };
+        let resource = resource_address(module, &r.name, || format!("resources[{i}].name"))?;
         push_resource(&mut out, &resource);
         for inst in &r.instances {
             let key = index_key(inst.index_key.as_ref(), &resource)?;
@@ -461,6 +461,18 @@ pub fn parse(bytes: &[u8]) -> Result<TerraformState, TerraformError> {
     Ok(out)
 }
 
+/// A resource address, its name checked: it is written into generated files.
+fn resource_address(
+    module: Vec<ModuleStep>,
+    name: &str,
+    at: impl FnOnce() -> String,
+) -> Result<ResourceAddress, TerraformError> {
+    if !crate::model::is_identifier(name) {
+        return Err(TerraformError::Shape { at: at(), reason: "not a resource name".to_owned() });
+    }
+    Ok(ResourceAddress { module, name: name.to_owned() })
+}
+
 fn push_resource(out: &mut TerraformState, resource: &ResourceAddress) {
     if !out.resources.iter().any(|r| r.without_keys() == resource.without_keys()) {
         out.resources.push(resource.clone());
@@ -483,7 +495,7 @@ fn read_show_module(
         if r.mode != "managed" || r.kind != RESOURCE_TYPE {
             continue;
         }
-        let resource = ResourceAddress { module: module.clone(), name: r.name.clone() };
+        let resource = resource_address(module.clone(), &r.name, || "a resource name".to_owned())?;
         push_resource(out, &resource);
         let key = index_key(r.index.as_ref(), &resource)?;
         let address = resource.instance(key.as_ref());

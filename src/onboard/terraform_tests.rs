@@ -229,6 +229,7 @@ fn bad_inputs_are_clear_errors() {
         ("bad effect", raw(json!([resource(None, "x", TF, json!([inst(1, None, bad_effect)]))])), "tokenform::terraform::bad_instance"),
         ("wrong type", raw(json!([resource(None, "x", TF, json!([inst(1, None, secret_in_wrong_place)]))])), "tokenform::terraform::bad_instance"),
         ("flatmap", raw(json!([resource(None, "x", TF, json!([{"schema_version": 0, "attributes_flat": {"id": "x"}}]))])), "tokenform::terraform::bad_instance"),
+        ("bad resource name", raw(json!([resource(None, "x\n}", TF, json!([]))])), "tokenform::terraform::bad_shape"),
         ("bad module", raw(json!([resource(Some("mod.x"), "x", TF, json!([]))])), "tokenform::terraform::bad_shape"),
         ("resources not a list", br#"{"version": 4, "resources": {"a": 1}}"#.to_vec(), "tokenform::terraform::bad_shape"),
     ];
