@@ -183,9 +183,13 @@ pub fn plan(plan: &Plan, color: bool) -> String {
     out
 }
 
+/// Warnings, then notes (which change nothing).
 fn warnings(out: &mut String, p: &Painter, plan: &Plan) {
     for w in &plan.warnings {
         let _ = writeln!(out, "\n{} {w}", p.paint(&format!("{BOLD}{YELLOW}"), "Warning:"));
+    }
+    for n in &plan.notes {
+        let _ = writeln!(out, "\n{} {n}", p.paint(BOLD, "Note:"));
     }
 }
 

@@ -98,6 +98,12 @@ pub fn plan(plan: &Plan) -> String {
     for w in &plan.warnings {
         let _ = writeln!(head, "> [!NOTE]\n> {}\n", escape(w));
     }
+    for n in &plan.notes {
+        let _ = writeln!(head, "- {}", escape(n));
+    }
+    if !plan.notes.is_empty() {
+        head.push('\n');
+    }
     if plan.actions.is_empty() {
         head.push_str(if plan.refresh_only {
             "**No changes.** The state matches the live tokens.\n\n"

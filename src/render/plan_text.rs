@@ -209,7 +209,7 @@ pub fn reason(action: &Action) -> Option<&'static str> {
         Reason::RotationDue => "because its secret is older than rotation.every",
         Reason::RotationRequested => "because --rotate asked for it",
         Reason::SecretUnknown => {
-            "because its secret is unknown (imported or adopted); rotating lets tokenform keep one"
+            "because an interrupted apply created it and nobody has its secret; the old token goes at once"
         }
         Reason::GraceEnded => "because its grace period has ended",
         Reason::RemovedFromConfig => "because its token block is no longer in the configuration",
