@@ -17,6 +17,8 @@ fn help_lists_every_command() {
         "destroy",
         "drift",
         "import",
+        "adopt",
+        "migrate",
         "state",
         "secret",
         "output",

@@ -284,13 +284,17 @@ fn an_import_block_creates_and_rotates_nothing_until_asked() {
     env.write(
         "main.hcl",
         &env.settings(&format!(
-            "import {{\n  to = token.hand\n  id = \"{}\"\n}}\n\ntoken \"hand\" {{\n  name = \"hand made\"\n  role = \"reader\"\n\n  rotation {{\n    every = \"90d\"\n    grace = \"1h\"\n  }}\n}}\n",
+            "import {{\n  to = token.hand\n  id = \"{}\"\n}}\n\ntoken \"hand\" {{\n  name          = \"hand made\"\n  role          = \"reader\"\n  service_token = true\n\n  rotation {{\n    every = \"90d\"\n    grace = \"1h\"\n  }}\n}}\n",
             made.id
         )),
     );
     let before = env.live();
-    env.ok(&["apply", "--auto-approve"]);
-    assert_eq!(env.live().keys().collect::<Vec<_>>(), before.keys().collect::<Vec<_>>(), "nothing created");
+    let applied = env.ok(&["apply", "--auto-approve"]);
+    assert_eq!(
+        env.live().keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>(),
+        "nothing created:\n{applied}"
+    );
     assert_eq!(env.get(&made.id).expiry, None, "the imported token was not rotated");
     assert_eq!(env.whoami(&secret).as_deref(), Some(made.id.as_str()), "its secret still works");
     assert_eq!(env.run(&["plan", "--detailed-exitcode"]).status.code(), Some(0));
