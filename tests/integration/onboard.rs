@@ -2,6 +2,7 @@
 //! `adopt`, `plan -generate-config-out`, `migrate terraform`, and an `import` block of a
 //! hand-made token. Tokens are made through the emulator's API, so their secrets are
 //! known and the tests can check where each one does (and does not) end up.
+#![allow(clippy::needless_pass_by_value)] // request bodies and json! values read best built inline
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
