@@ -141,19 +141,21 @@ async fn run_async(ctx: &Context, args: &MigrateTerraformArgs) -> miette::Result
     let migrated: Vec<&Item<'_>> = items.iter().filter(|i| i.live.is_some()).collect();
     let removed_text = removed_file(&tf)?;
     let migrated_text = token_file(&migrated)?;
-    if args.dry_run {
-        let mut text = report;
-        let _ = write!(
-            text,
-            "\nWould write {} ({} token block(s)) and {} ({} removed block(s)), and record {} token(s) in {}.\n\
-             This was a dry run: nothing was written.\n",
+    let state_path = store.path().to_path_buf();
+    let files = |verb: &str| {
+        format!(
+            "\n{verb} {} ({} token block(s)) and {} ({} removed block(s)); {} {} token(s) in {}.\n",
             out.display(),
             migrated.len(),
             removed_path.display(),
             tf.resources.len(),
+            if verb == "Wrote" { "recorded" } else { "would record" },
             migrated.len(),
-            store.path().display()
-        );
+            state_path.display()
+        )
+    };
+    if args.dry_run {
+        let text = format!("{report}{}This was a dry run: nothing was written.\n", files("Would write"));
         print(&text)?;
         return Ok(ExitStatus::Success);
     }
@@ -175,17 +177,7 @@ async fn run_async(ctx: &Context, args: &MigrateTerraformArgs) -> miette::Result
         );
     }
 
-    let mut text = report;
-    let _ = write!(
-        text,
-        "\nWrote {} ({} token block(s)) and {} ({} removed block(s)); recorded {} token(s) in {}.\n",
-        out.display(),
-        migrated.len(),
-        removed_path.display(),
-        tf.resources.len(),
-        migrated.len(),
-        store.path().display()
-    );
+    let mut text = format!("{report}{}", files("Wrote"));
     text.push_str(&next_steps());
     print(&text)?;
     Ok(ExitStatus::Success)

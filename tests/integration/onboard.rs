@@ -16,7 +16,7 @@ use tokenform::api::{Client, ClientOptions, TokenPost};
 use tokenform::model::{Effect, Role, Statement};
 use tokenform::secret::Secret;
 
-use crate::support::{DevServer, config_dir};
+use crate::support::{DevServer, config_dir, text};
 
 /// A dev-server seeded with one custom role, a config dir wired to it, and an identity.
 struct Env {
@@ -151,15 +151,6 @@ impl Env {
             })
             .collect()
     }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn post(name: &str, role: Option<Role>) -> TokenPost {
