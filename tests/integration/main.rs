@@ -15,4 +15,5 @@ mod file_mode;
 mod onboard;
 mod plan;
 mod repo;
+mod show;
 mod state;
