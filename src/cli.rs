@@ -51,12 +51,19 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Delete every managed token.
     Destroy(DestroyArgs),
+    /// Print a saved plan exactly as `plan` did, or (without a file) the state's tokens.
+    Show(ShowArgs),
     /// Report drift: changed, missing, unmanaged, rotation due, expiring and stale tokens.
     Drift(DriftArgs),
     /// Least-privilege checks (TKN001…): over the configuration, and the live tokens with --live.
     Check(CheckArgs),
     /// Adopt an existing live token into state (its secret stays unknown).
     Import(ImportArgs),
+    /// Write an import block and a token block for every unmanaged live token.
+    Adopt(AdoptArgs),
+    /// Move tokens managed by another tool into tokenform.
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
     /// Inspect or edit the state.
     #[command(subcommand)]
     State(StateCommand),
@@ -66,8 +73,8 @@ pub enum Command {
     Output(OutputArgs),
     /// Re-encrypt every secret to the current recipients (needs the identity).
     Rekey(LockArgs),
-    /// Remove a stale state lock after checking its owner is gone.
-    ForceUnlock,
+    /// Remove a stale state lock (LOCK_ID from its Lock Info) after checking its owner is gone.
+    ForceUnlock(ForceUnlockArgs),
     /// Run the LaunchDarkly emulator on loopback.
     DevServer(DevServerArgs),
     /// Print a shell completion script.
@@ -89,6 +96,13 @@ pub struct LockArgs {
     /// How long to wait for the state lock (e.g. 30s); 0 fails at once.
     #[arg(long, default_value = "0s", value_name = "DURATION")]
     pub lock_timeout: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ForceUnlockArgs {
+    /// The `ID:` of the lock, as the Lock Info of a locked-state error shows it.
+    #[arg(value_name = "LOCK_ID")]
+    pub lock_id: String,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -142,6 +156,10 @@ pub struct PlanArgs {
     pub detailed_exitcode: bool,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// Write a token block, from the live token, for each import block whose `to` has no
+    /// token block (FILE must not exist), then plan with it.
+    #[arg(long, value_name = "FILE")]
+    pub generate_config_out: Option<PathBuf>,
     #[command(flatten)]
     pub select: SelectArgs,
     #[command(flatten)]
@@ -177,6 +195,15 @@ pub struct DestroyArgs {
     pub vars: VarArgs,
     #[command(flatten)]
     pub lock: LockArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ShowArgs {
+    /// A plan saved by `plan -out`; without it, the tokens in the state (never a secret).
+    #[arg(value_name = "PLANFILE")]
+    pub plan_file: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -245,6 +272,44 @@ pub struct ImportArgs {
     /// The live token's id (24 hex characters).
     #[arg(value_name = "ID")]
     pub id: String,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AdoptArgs {
+    /// Only tokens whose name matches this glob (`*`, `?`); repeatable, any may match.
+    #[arg(long = "match", value_name = "GLOB")]
+    pub matches: Vec<String>,
+    /// The file to write (default: adopted.hcl in the configuration directory); never overwritten.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub vars: VarArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Take over the launchdarkly_access_tokens of a Terraform (or OpenTofu) state, with
+    /// their secrets; the Terraform state itself is never modified.
+    Terraform(MigrateTerraformArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MigrateTerraformArgs {
+    /// A raw state (`terraform state pull`, a .tfstate file) or `terraform show -json`
+    /// output; `-` or nothing reads standard input.
+    #[arg(value_name = "STATE")]
+    pub state: Option<PathBuf>,
+    /// The token blocks' file (default: terraform-migrated.hcl in the configuration
+    /// directory, where it must be); never overwritten. terraform-removed.tf goes beside it.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Check everything and print what would be done; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub vars: VarArgs,
     #[command(flatten)]

@@ -7,7 +7,7 @@
 //! ```text
 //! config::load(dir, &VarInputs)                  -> Config      HCL → typed desired tokens, with spans
 //! api::Client::fetch_live(role_keys, show_all)   -> Live        one snapshot: all pages, roles, caller
-//! state::StateStore::open(settings, lock, ids)   -> StateStore  age-sealed secrets, atomic saves, lock, journal
+//! state::StateStore::open_in(settings, env, lock, ids) -> StateStore  any backend: CAS saves, lock, journal, age
 //! plan::plan(&Config, &State, &Live, now, &PlanOptions) -> Plan PURE: no async, no I/O, no clock
 //! render::{human, json, markdown}::plan(&Plan)   -> String      one model, several printers
 //! apply::apply(&Plan, &Client, &mut StateStore, ApplyOptions) -> Outcome   journals every step
@@ -22,6 +22,8 @@
 //! - [`model`]: the vocabulary shared by every stage (addresses, roles, policy statements).
 //! - [`secret`]: the redacting, zeroizing secret type; every token value lives in one.
 //! - [`emulator`]: a LaunchDarkly-compatible token API server (`dev-server`, `base_url = "embedded"`).
+//! - [`onboard`]: configuration generated from live tokens and from a Terraform state
+//!   (`adopt`, `plan -generate-config-out`, `migrate terraform`).
 //! - [`cli`] and [`commands`]: clap definitions and one thin wrapper per subcommand.
 
 pub mod api;
@@ -33,6 +35,7 @@ pub mod config;
 pub mod drift;
 pub mod emulator;
 pub mod model;
+pub mod onboard;
 pub mod plan;
 pub mod render;
 pub mod secret;

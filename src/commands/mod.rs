@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use crate::ExitStatus;
 use crate::cli::{Cli, Command, GlobalArgs};
 
+mod adopt;
 mod apply;
 mod check;
 mod completions;
@@ -14,13 +15,17 @@ mod dev_server;
 mod drift;
 mod fmt;
 mod force_unlock;
+mod generate_config;
+mod generated;
 mod import;
 mod init;
 mod keygen;
+mod migrate;
 mod output;
 mod plan;
 mod rekey;
 mod secret;
+mod show;
 mod state;
 pub mod state_access;
 mod validate;
@@ -41,6 +46,21 @@ impl Context {
     }
 }
 
+/// An error as the user sees it on stderr. The locked-state error is printed plainly in
+/// Terraform's shape (`Error: the state is locked`, then `Lock Info:` with one
+/// `Key: value` line each), so scripts can read the holder; everything else through miette.
+pub fn error_text(report: &miette::Report) -> String {
+    use miette::Diagnostic as _;
+    if let Some(err @ crate::state::StateError::Locked { .. }) =
+        report.downcast_ref::<crate::state::StateError>()
+    {
+        let help = err.help().map(|h| format!("\n{h}")).unwrap_or_default();
+        let code = err.code().map(|c| format!("\n[{c}]")).unwrap_or_default();
+        return format!("Error: {err}\n{help}{code}");
+    }
+    format!("{report:?}")
+}
+
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> miette::Result<ExitStatus> {
     let ctx = Context::new(cli.global);
@@ -52,14 +72,17 @@ pub fn run(cli: Cli) -> miette::Result<ExitStatus> {
         Command::Plan(args) => plan::run(&ctx, &args),
         Command::Apply(args) => apply::run(&ctx, &args),
         Command::Destroy(args) => destroy::run(&ctx, &args),
+        Command::Show(args) => show::run(&ctx, &args),
         Command::Drift(args) => drift::run(&ctx, &args),
         Command::Check(args) => check::run(&ctx, &args),
         Command::Import(args) => import::run(&ctx, &args),
+        Command::Adopt(args) => adopt::run(&ctx, &args),
+        Command::Migrate(crate::cli::MigrateCommand::Terraform(args)) => migrate::run(&ctx, &args),
         Command::State(cmd) => state::run(&ctx, &cmd),
         Command::Secret(args) => secret::run(&ctx, &args),
         Command::Output(args) => output::run(&ctx, &args),
         Command::Rekey(args) => rekey::run(&ctx, &args),
-        Command::ForceUnlock => force_unlock::run(&ctx),
+        Command::ForceUnlock(args) => force_unlock::run(&ctx, &args),
         Command::DevServer(args) => dev_server::run(&ctx, &args),
         Command::Completions(args) => completions::run(&args),
     }

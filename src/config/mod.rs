@@ -36,6 +36,8 @@ mod variables;
 pub use checks::{Checks, TokenChecks};
 pub use decode::base_url;
 pub use diagnostics::{Problem, Rule};
+// The state block's types live in `state` (config → state, never back).
+pub use crate::state::settings::{BackendSettings, EncryptMode, StateSettings};
 
 /// Where variables come from, in increasing precedence after `default`:
 /// `-var-file` files, `TOKENFORM_VAR_<name>` env vars, then `-var name=value`.
@@ -73,12 +75,7 @@ impl Config {
     pub fn empty(dir: impl Into<PathBuf>) -> Self {
         let dir = dir.into();
         Self {
-            state: StateSettings {
-                path: dir.join("tokenform.state.json"),
-                recipients: Vec::new(),
-                recipients_file: None,
-                encrypt: EncryptMode::Secrets,
-            },
+            state: StateSettings::local(dir.join("tokenform.state.json"), Vec::new(), EncryptMode::Secrets),
             dir,
             launchdarkly: LaunchDarkly::default(),
             tokens: BTreeMap::new(),
@@ -148,6 +145,32 @@ pub fn load_problems(dir: &std::path::Path, inputs: &VarInputs) -> Result<Config
     if sink.is_empty() { Ok(config) } else { Err(sink.into_sorted()) }
 }
 
+/// [`load`] for `plan -generate-config-out`: an `import` block whose target no `token`
+/// block declares is not a problem here. Returns the configuration (with only the
+/// declared imports) and the undeclared imports, in file order; every other problem is
+/// still an error.
+pub fn load_with_undeclared_imports(
+    dir: &std::path::Path,
+    inputs: &VarInputs,
+) -> Result<(Config, Vec<ImportBlock>), ConfigErrors> {
+    let mut sink = diagnostics::Sink::default();
+    let parsed = parse::parse_dir(dir, &mut sink);
+    let env = eval::environment(&parsed.files, inputs, &mut sink);
+    let mut config = decode::decode(dir, &parsed.files, &env, &mut sink);
+    config.digest = parsed.digest;
+    let problems: Vec<Problem> =
+        sink.into_sorted().into_iter().filter(|p| p.rule != Rule::UnknownAddress).collect();
+    if !problems.is_empty() {
+        return Err(ConfigErrors {
+            dir: dir.display().to_string(),
+            problems: problems.into_iter().map(miette::Report::new).collect(),
+        });
+    }
+    let (declared, undeclared) = config.imports.into_iter().partition(|i| config.tokens.contains_key(&i.to));
+    config.imports = declared;
+    Ok((config, undeclared))
+}
+
 /// Where the API is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BaseUrl {
@@ -177,25 +200,6 @@ impl Default for LaunchDarkly {
             parallelism: 4,
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum EncryptMode {
-    /// Metadata in clear, each secret an age ciphertext.
-    #[default]
-    Secrets,
-    /// The whole file also wrapped in age.
-    File,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StateSettings {
-    /// Resolved against the config dir.
-    pub path: PathBuf,
-    /// Recipients from `recipients` plus those read from `recipients_file`, in order.
-    pub recipients: Vec<String>,
-    pub recipients_file: Option<PathBuf>,
-    pub encrypt: EncryptMode,
 }
 
 /// One desired token (one `token` block, or one instance of a `for_each` block).

@@ -13,6 +13,8 @@ mod config;
 mod drift;
 mod emulator;
 mod file_mode;
+mod onboard;
 mod plan;
 mod repo;
+mod show;
 mod state;
