@@ -12,7 +12,8 @@ const ADMIN: &str = "token \"ops\" {\n  role          = \"admin\"\n  service_tok
 /// Runs `tokenform -C tokens check ARGS` from the parent of a `tokens/` dir holding `main.hcl`.
 fn check_in(main_hcl: &str, args: &[&str]) -> (i32, String, String) {
     let root = config_dir(&[("tokens/main.hcl", main_hcl)]);
-    let out = tokenform().current_dir(root.path()).args(["-C", "tokens", "check"]).args(args).output().unwrap();
+    let out =
+        tokenform().current_dir(root.path()).args(["-C", "tokens", "check"]).args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -29,7 +30,9 @@ fn exit_codes() {
     assert_eq!(check_in(ADMIN, &["--severity", "critical"]).0, 0, "below the threshold");
     assert_eq!(check_in(ADMIN, &["--severity", "high"]).0, 2);
     // Suppressed findings never fail the run.
-    let skipped = format!("{ADMIN}checks {{\n  skip   = [\"TKN001\"]\n  reason = \"break-glass token, reviewed\"\n}}\n");
+    let skipped = format!(
+        "{ADMIN}checks {{\n  skip   = [\"TKN001\"]\n  reason = \"break-glass token, reviewed\"\n}}\n"
+    );
     let (code, out, _) = check_in(&skipped, &[]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("Suppressed (1)") && out.contains("break-glass token, reviewed"), "{out}");
@@ -51,7 +54,8 @@ fn every_format_reports_the_same_findings() {
     let (code, json, _) = check_in(&text, &["--format", "json"]);
     assert_eq!(code, 2);
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let codes: Vec<&str> = report["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect();
+    let codes: Vec<&str> =
+        report["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect();
     assert_eq!(codes, ["TKN001", "TKN004", "TKN007"]);
     assert_eq!(report["config_dir"], "tokens");
     assert_eq!(report["findings"][0]["location"]["file"], "main.hcl");
@@ -89,7 +93,8 @@ fn sarif_of_a_config_outside_the_working_dir_uses_absolute_uris() {
 
 #[test]
 fn live_without_a_token_is_an_error_not_findings() {
-    let (code, _, err) = check_in(&format!("launchdarkly {{\n  base_url = \"http://127.0.0.1:9\"\n}}\n{CLEAN}"), &["--live"]);
+    let (code, _, err) =
+        check_in(&format!("launchdarkly {{\n  base_url = \"http://127.0.0.1:9\"\n}}\n{CLEAN}"), &["--live"]);
     assert_eq!(code, 1, "{err}");
 }
 
@@ -137,7 +142,12 @@ fn live_rules_against_the_emulator() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f["code"].as_str().unwrap().to_owned(), f["live_token"]["name"].as_str().unwrap_or("").to_owned()))
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_owned(),
+                f["live_token"]["name"].as_str().unwrap_or("").to_owned(),
+            )
+        })
         .collect();
     // hand-admin is an unmanaged admin token; forgotten has not been used for 200 days;
     // legacy-admin is ignored by name; the admin token the run uses is never a finding.
@@ -150,7 +160,9 @@ fn live_rules_against_the_emulator() {
     assert_eq!(report["findings"][0]["location"]["line"], 5);
 
     // A longer --stale-after makes `forgotten` fresh; the global skip suppresses TKN010.
-    let skipped = format!("{text}\nchecks {{\n  skip   = [\"TKN010\"]\n  reason = \"owned by the platform team\"\n}}\n");
+    let skipped = format!(
+        "{text}\nchecks {{\n  skip   = [\"TKN010\"]\n  reason = \"owned by the platform team\"\n}}\n"
+    );
     std::fs::write(dir.path().join("main.hcl"), skipped).unwrap();
     let out = server
         .tokenform(dir.path())

@@ -563,7 +563,12 @@ fn bad_durations_exit_one_before_anything_else() {
 /// Runs the `run:` script of step `id` of `workflow` the way GitHub does (`bash -eo
 /// pipefail`), with this build's `tokenform` first on PATH, in a fresh working directory.
 /// Returns (exit code, the step's `$GITHUB_OUTPUT`, the working directory).
-pub(crate) fn run_step(workflow: &str, id: &str, config: &Path, token: &str) -> (i32, String, tempfile::TempDir) {
+pub(crate) fn run_step(
+    workflow: &str,
+    id: &str,
+    config: &Path,
+    token: &str,
+) -> (i32, String, tempfile::TempDir) {
     let (_, doc) = load_workflow(workflow);
     let jobs = doc["jobs"].as_hash().unwrap();
     let script = jobs
