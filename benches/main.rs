@@ -1,9 +1,10 @@
 //! The benchmark binary (`cargo bench`, harness = false). Each area has its own module in
-//! `benches/`; `cargo bench -- AREA` runs one (validate, fetch_live, state, planner, plan_live, plan_cli, apply).
+//! `benches/`; `cargo bench -- AREA` runs one (validate, check, fetch_live, state, planner, plan_live, plan_cli, apply).
 //! Figures are recorded in BENCHMARKS.md. No timing assertions: these print measurements.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod apply;
+mod check;
 mod drift;
 mod fetch_live;
 mod planner;
@@ -15,6 +16,9 @@ fn main() {
     let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
     if run("validate") {
         validate::run();
+    }
+    if run("check") {
+        check::run();
     }
     if run("state") {
         state::run();

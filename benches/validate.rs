@@ -13,7 +13,7 @@ use tokenform::config::{self, VarInputs};
 const KEY: &str = "age17rmdjdkhln5l0d4srq5swyt4k68mpqpxf84dgs3xy8hw6fv9rykssqlygq";
 
 /// Writes the config into `dir`, split over 10 files as a large repo would be.
-fn generate(dir: &std::path::Path) -> usize {
+pub fn generate(dir: &std::path::Path) -> usize {
     let mut tokens = 0;
     let mut header = String::new();
     writeln!(header, "state {{\n  recipients = [\"{KEY}\"]\n}}\n").unwrap();
@@ -70,7 +70,7 @@ fn reset_hwm() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
+pub fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }

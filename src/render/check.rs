@@ -8,6 +8,7 @@ mod tests;
 
 use std::fmt::Write as _;
 
+use super::drift::cell;
 use crate::check::{CheckReport, Code, Finding, Location, Severity, SuppressionScope};
 
 /// GitHub refuses comments over 65,536 characters; stay clear of it.
@@ -161,23 +162,6 @@ pub fn human(report: &CheckReport, color: bool) -> String {
 
 // ---------------------------------------------------------------------------------------
 // markdown
-
-/// Plain text safe inside a GFM table cell.
-fn cell(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\n' | '\r' => out.push(' '),
-            '|' | '<' | '>' | '*' | '_' | '`' | '[' | ']' | '\\' | '#' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => out.push(' '),
-            _ => out.push(c),
-        }
-    }
-    out
-}
 
 fn markdown_with(report: &CheckReport, max_rows: usize) -> String {
     let mut out = String::new();

@@ -278,16 +278,17 @@ fn code(s: &str) -> String {
     if s.contains('`') { format!("`` {s} ``") } else { format!("`{s}`") }
 }
 
-/// Plain text safe inside a table cell.
-fn cell(s: &str) -> String {
+/// Plain text safe inside a table cell (also used by `render::check`): line breaks and
+/// other control characters become spaces, markdown punctuation is escaped.
+pub(crate) fn cell(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
-            '\n' | '\r' => out.push(' '),
             '|' | '<' | '>' | '*' | '_' | '`' | '[' | ']' | '\\' | '#' => {
                 out.push('\\');
                 out.push(c);
             }
+            c if c.is_control() => out.push(' '),
             _ => out.push(c),
         }
     }
