@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use crate::ExitStatus;
 use crate::cli::{Cli, Command, GlobalArgs};
 
+mod adopt;
 mod apply;
 mod completions;
 mod destroy;
@@ -13,9 +14,12 @@ mod dev_server;
 mod drift;
 mod fmt;
 mod force_unlock;
+mod generate_config;
+mod generated;
 mod import;
 mod init;
 mod keygen;
+mod migrate;
 mod output;
 mod plan;
 mod rekey;
@@ -70,6 +74,8 @@ pub fn run(cli: Cli) -> miette::Result<ExitStatus> {
         Command::Show(args) => show::run(&ctx, &args),
         Command::Drift(args) => drift::run(&ctx, &args),
         Command::Import(args) => import::run(&ctx, &args),
+        Command::Adopt(args) => adopt::run(&ctx, &args),
+        Command::Migrate(crate::cli::MigrateCommand::Terraform(args)) => migrate::run(&ctx, &args),
         Command::State(cmd) => state::run(&ctx, &cmd),
         Command::Secret(args) => secret::run(&ctx, &args),
         Command::Output(args) => output::run(&ctx, &args),
