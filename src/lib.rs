@@ -20,6 +20,7 @@
 //!
 //! - [`model`]: the vocabulary shared by every stage (addresses, roles, policy statements).
 //! - [`secret`]: the redacting, zeroizing secret type; every token value lives in one.
+//! - [`endpoint`]: the one base-URL rule (which hosts may receive the token), for config and client.
 //! - [`emulator`]: a LaunchDarkly-compatible token API server (`dev-server`, `base_url = "embedded"`).
 //! - [`cli`] and [`commands`]: clap definitions and one thin wrapper per subcommand.
 
@@ -30,6 +31,7 @@ pub mod commands;
 pub mod config;
 pub mod drift;
 pub mod emulator;
+pub mod endpoint;
 pub mod model;
 pub mod plan;
 pub mod render;
