@@ -61,12 +61,8 @@ pub fn run() {
     for n in [1_000usize, 10_000] {
         for mode in [EncryptMode::Secrets, EncryptMode::File] {
             let dir = tempfile::tempdir().unwrap();
-            let settings = StateSettings {
-                path: dir.path().join("tokenform.state.json"),
-                recipients: vec![recipient.clone()],
-                recipients_file: None,
-                encrypt: mode,
-            };
+            let settings =
+                StateSettings::local(dir.path().join("tokenform.state.json"), vec![recipient.clone()], mode);
             let exclusive = || LockMode::Exclusive { timeout: Duration::ZERO, command: "bench".into() };
             let mut store = StateStore::open(&settings, exclusive(), Some(&ids)).unwrap();
             let now = jiff::Timestamp::now();

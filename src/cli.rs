@@ -64,8 +64,8 @@ pub enum Command {
     Output(OutputArgs),
     /// Re-encrypt every secret to the current recipients (needs the identity).
     Rekey(LockArgs),
-    /// Remove a stale state lock after checking its owner is gone.
-    ForceUnlock,
+    /// Remove a stale state lock (LOCK_ID from its Lock Info) after checking its owner is gone.
+    ForceUnlock(ForceUnlockArgs),
     /// Run the LaunchDarkly emulator on loopback.
     DevServer(DevServerArgs),
     /// Print a shell completion script.
@@ -87,6 +87,13 @@ pub struct LockArgs {
     /// How long to wait for the state lock (e.g. 30s); 0 fails at once.
     #[arg(long, default_value = "0s", value_name = "DURATION")]
     pub lock_timeout: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ForceUnlockArgs {
+    /// The `ID:` of the lock, as the Lock Info of a locked-state error shows it.
+    #[arg(value_name = "LOCK_ID")]
+    pub lock_id: String,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -7,7 +7,7 @@
 //! ```text
 //! config::load(dir, &VarInputs)                  -> Config      HCL → typed desired tokens, with spans
 //! api::Client::fetch_live(role_keys, show_all)   -> Live        one snapshot: all pages, roles, caller
-//! state::StateStore::open(settings, lock, ids)   -> StateStore  age-sealed secrets, atomic saves, lock, journal
+//! state::StateStore::open_in(settings, env, lock, ids) -> StateStore  any backend: CAS saves, lock, journal, age
 //! plan::plan(&Config, &State, &Live, now, &PlanOptions) -> Plan PURE: no async, no I/O, no clock
 //! render::{human, json, markdown}::plan(&Plan)   -> String      one model, several printers
 //! apply::apply(&Plan, &Client, &mut StateStore, ApplyOptions) -> Outcome   journals every step

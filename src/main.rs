@@ -16,7 +16,7 @@ fn main() {
     let status = match commands::run(cli) {
         Ok(status) => status,
         Err(report) => {
-            eprintln!("{report:?}");
+            eprintln!("{}", commands::error_text(&report));
             ExitStatus::Error
         }
     };

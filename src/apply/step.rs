@@ -290,6 +290,7 @@ pub(crate) mod tests {
             actions,
             drift: vec![],
             warnings: vec![],
+            notes: vec![],
         }
     }
 

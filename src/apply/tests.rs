@@ -36,6 +36,7 @@ fn plan_of(ledger: &FakeLedger, actions: Vec<Action>) -> Plan {
         actions,
         drift: vec![],
         warnings: vec![],
+        notes: vec![],
     }
 }
 

@@ -1,29 +1,27 @@
-//! `tokenform force-unlock`: removes a state lock whose owner is gone; refuses while the
-//! owner process still runs on this host.
+//! `tokenform force-unlock LOCK_ID`: removes the state lock LOCK_ID names when its holder
+//! is gone, on any backend; refuses while the holder still runs, or when LOCK_ID is not
+//! the lock that is held.
 
 use super::Context;
 use super::state_access;
 use crate::ExitStatus;
-use crate::state::lock::{self, ForceUnlock};
+use crate::cli::ForceUnlockArgs;
+use crate::state::ForceUnlocked;
 
-pub fn run(ctx: &Context) -> miette::Result<ExitStatus> {
+pub fn run(ctx: &Context, args: &ForceUnlockArgs) -> miette::Result<ExitStatus> {
     let config = state_access::load_config(ctx)?;
-    let path = lock::lock_path(&config.state.path);
-    let outcome = lock::force_unlock(&path).map_err(miette::Report::new)?;
+    let mut backend = state_access::backend(&config)?;
+    let what = backend.describe();
+    let outcome = backend.force_unlock(&args.lock_id).map_err(miette::Report::new)?;
     if !ctx.global.quiet {
         match outcome {
-            ForceUnlock::NotLocked => {
-                eprintln!("The state is not locked ({} does not exist).", path.display());
-            }
-            ForceUnlock::RemovedStale { owner } => eprintln!(
-                "Removed the stale lock {} (left by {}).",
-                path.display(),
-                owner.map_or_else(|| "an unknown owner".to_owned(), |o| o.describe())
-            ),
-            ForceUnlock::RemovedOrphaned { owner } => eprintln!(
-                "Removed the lock {}: its owner ({}) is gone, though a descriptor still held it.",
-                path.display(),
-                owner.describe()
+            ForceUnlocked::NotLocked => eprintln!("The state is not locked ({what})."),
+            ForceUnlocked::Removed { info, note } => eprintln!(
+                "Removed the lock {} on {what}: {note}.",
+                info.map_or_else(
+                    || args.lock_id.clone(),
+                    |i| format!("{} (held by {}, `{}`)", i.id, i.who, i.operation)
+                )
             ),
         }
     }

@@ -67,6 +67,21 @@ impl Context {
     }
 }
 
+/// An error as the user sees it on stderr. The locked-state error is printed plainly in
+/// Terraform's shape (`Error: the state is locked`, then `Lock Info:` with one
+/// `Key: value` line each), so scripts can read the holder; everything else through miette.
+pub fn error_text(report: &miette::Report) -> String {
+    use miette::Diagnostic as _;
+    if let Some(err @ crate::state::StateError::Locked { .. }) =
+        report.downcast_ref::<crate::state::StateError>()
+    {
+        let help = err.help().map(|h| format!("\n{h}")).unwrap_or_default();
+        let code = err.code().map(|c| format!("\n[{c}]")).unwrap_or_default();
+        return format!("Error: {err}\n{help}{code}");
+    }
+    format!("{report:?}")
+}
+
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> miette::Result<ExitStatus> {
     let ctx = Context::new(cli.global);
@@ -84,7 +99,7 @@ pub fn run(cli: Cli) -> miette::Result<ExitStatus> {
         Command::Secret(args) => secret::run(&ctx, &args),
         Command::Output(args) => output::run(&ctx, &args),
         Command::Rekey(args) => rekey::run(&ctx, &args),
-        Command::ForceUnlock => force_unlock::run(&ctx),
+        Command::ForceUnlock(args) => force_unlock::run(&ctx, &args),
         Command::DevServer(args) => dev_server::run(&ctx, &args),
         Command::Completions(args) => completions::run(&args),
     }

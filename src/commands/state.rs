@@ -116,7 +116,10 @@ fn show(address: &Address, t: &TokenState, state: &State) -> String {
             rows.push(("secret_issued_at", ts(&s.issued_at)));
             rows.push(("secret_recipients", list(&s.recipients)));
         }
-        None => rows.push(("secret", "null # unknown: imported or adopted; rotate to get one".to_owned())),
+        None => rows.push((
+            "secret",
+            format!("null # unknown (imported): `tokenform apply --rotate {address}` takes it over"),
+        )),
     }
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     let mut text = format!("# {address}\n");

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use super::Context;
 use crate::config::{Config, EncryptMode};
 use crate::model::Address;
-use crate::state::{Identities, LockMode, StateStore};
+use crate::secret::Secret;
+use crate::state::backend::{self, Backend};
+use crate::state::{BackendEnv, BackendSettings, Identities, LockMode, StateStore};
 
 /// The environment variable naming the identity file (also read by clap for `--identity`).
 pub const IDENTITY_ENV: &str = "TOKENFORM_IDENTITY_FILE";
@@ -50,14 +52,36 @@ pub fn require_identities(explicit: Option<&Path>, what: &str) -> miette::Result
         .ok_or_else(|| miette::Report::new(crate::state::StateError::NoIdentity { what: what.to_owned() }))
 }
 
+/// What the configured backend needs from this process's environment: the variables its
+/// settings name (a connection string, credentials) and the user, for the lock's `Who`.
+/// The only place the backend's environment is read.
+pub fn backend_env(config: &Config) -> BackendEnv {
+    let vars = config
+        .state
+        .backend
+        .env_names()
+        .into_iter()
+        .filter_map(|name| std::env::var(name).ok().map(|v| (name.to_owned(), Secret::new(v))));
+    let user = ["USER", "LOGNAME"].iter().find_map(|n| std::env::var(n).ok().filter(|u| !u.is_empty()));
+    BackendEnv::new(vars, user)
+}
+
+/// The configured backend, connected, without a lock (`force-unlock`).
+pub fn backend(config: &Config) -> miette::Result<Box<dyn Backend>> {
+    backend::open(&config.state, &backend_env(config)).map_err(miette::Report::new)
+}
+
 /// Opens the configured state. With `encrypt = "file"` the identity is required up front.
 pub fn open(config: &Config, mode: LockMode, ids: Option<&Identities>) -> miette::Result<StateStore> {
-    if config.state.encrypt == EncryptMode::File && ids.is_none() && config.state.path.exists() {
+    // A local file that exists can be checked before taking the lock; on another backend
+    // the store reports a missing identity as soon as it reads an encrypted document.
+    let local_file = config.state.backend == BackendSettings::Local && config.state.path.exists();
+    if config.state.encrypt == EncryptMode::File && ids.is_none() && local_file {
         return Err(miette::Report::new(crate::state::StateError::NoIdentity {
             what: format!("the state file {} (encrypt = \"file\")", config.state.path.display()),
         }));
     }
-    StateStore::open(&config.state, mode, ids).map_err(miette::Report::new)
+    StateStore::open_in(&config.state, &backend_env(config), mode, ids).map_err(miette::Report::new)
 }
 
 /// Opens the state for a command that never decrypts a secret (plan, apply, drift): the

@@ -32,6 +32,8 @@ mod values;
 mod variables;
 
 pub use diagnostics::{Problem, Rule};
+// The state block's types live in `state` (config → state, never back).
+pub use crate::state::settings::{BackendSettings, EncryptMode, StateSettings};
 
 /// Where variables come from, in increasing precedence after `default`:
 /// `-var-file` files, `TOKENFORM_VAR_<name>` env vars, then `-var name=value`.
@@ -68,12 +70,7 @@ impl Config {
     pub fn empty(dir: impl Into<PathBuf>) -> Self {
         let dir = dir.into();
         Self {
-            state: StateSettings {
-                path: dir.join("tokenform.state.json"),
-                recipients: Vec::new(),
-                recipients_file: None,
-                encrypt: EncryptMode::Secrets,
-            },
+            state: StateSettings::local(dir.join("tokenform.state.json"), Vec::new(), EncryptMode::Secrets),
             dir,
             launchdarkly: LaunchDarkly::default(),
             tokens: BTreeMap::new(),
@@ -164,25 +161,6 @@ impl Default for LaunchDarkly {
             parallelism: 4,
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum EncryptMode {
-    /// Metadata in clear, each secret an age ciphertext.
-    #[default]
-    Secrets,
-    /// The whole file also wrapped in age.
-    File,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StateSettings {
-    /// Resolved against the config dir.
-    pub path: PathBuf,
-    /// Recipients from `recipients` plus those read from `recipients_file`, in order.
-    pub recipients: Vec<String>,
-    pub recipients_file: Option<PathBuf>,
-    pub encrypt: EncryptMode,
 }
 
 /// One desired token (one `token` block, or one instance of a `for_each` block).

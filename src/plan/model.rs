@@ -28,6 +28,10 @@ pub struct Plan {
     pub drift: Vec<DriftEntry>,
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Things a reviewer should know that change nothing (e.g. a secret tokenform does not
+    /// hold). Never a reason for `--detailed-exitcode` to exit 2.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Plan {
@@ -85,7 +89,7 @@ pub enum Reason {
     RotationDue,
     /// `--rotate ADDR`.
     RotationRequested,
-    /// The secret is unknown (import, adoption): rotate to take it over.
+    /// The secret of an orphan (a create interrupted before its answer) was never seen.
     SecretUnknown,
     /// A retired generation is past its grace.
     GraceEnded,

@@ -47,6 +47,12 @@ pub(crate) struct Planner<'a> {
     actions: Vec<Action>,
     drift: Vec<DriftEntry>,
     warnings: Vec<String>,
+    notes: Vec<String>,
+}
+
+/// The note for a managed token whose secret tokenform does not know.
+pub(crate) fn secret_unknown_note(address: &Address) -> String {
+    format!("{address}: secret unknown: `tokenform apply --rotate {address}` takes it over")
 }
 
 fn action(kind: ActionKind, reason: Reason, address: Option<&Address>, name: &str) -> Action {
@@ -86,6 +92,7 @@ impl<'a> Planner<'a> {
             actions: Vec::new(),
             drift: Vec::new(),
             warnings: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -236,13 +243,16 @@ impl<'a> Planner<'a> {
         self.actions.push(import);
         let replaced = self.plan_changes(address, desired, token, None, spec, &BTreeSet::new())?;
         if !replaced {
-            self.plan_rotation(address, desired, token, None, spec);
-            // Nobody ever saw an orphan's secret, so its old generation needs no grace:
-            // it is retired at once instead of living on under the same name for a day.
-            if reason == Reason::OrphanAdopted
-                && let Some(step) = self.actions.last_mut().and_then(|a| a.rotation.as_mut())
-            {
-                step.grace_seconds = 0;
+            if reason == Reason::OrphanAdopted {
+                // Nobody ever saw an orphan's secret, so its old generation needs no grace:
+                // it is deleted at once instead of living on under the same name for a day.
+                let mut rotate = action(ActionKind::Rotate, Reason::SecretUnknown, Some(address), &spec.name);
+                rotate.token_id = Some(token.id.clone());
+                rotate.desired = Some(spec.clone());
+                rotate.rotation = Some(RotationStep { method: RotationMethod::Replace, grace_seconds: 0 });
+                self.actions.push(rotate);
+            } else {
+                self.plan_rotation(address, desired, token, None, spec);
             }
         }
         Ok(())
@@ -327,7 +337,9 @@ impl<'a> Planner<'a> {
         Ok(false)
     }
 
-    /// A rotation when asked (`--rotate`), when the secret is unknown, or when it is due.
+    /// A rotation when asked (`--rotate`) or when it is due by a known `issued_at`. A secret
+    /// tokenform does not know (an imported token) is never rotated unasked: whoever uses
+    /// it would lose access without having been asked (`docs/spec.md` §5); the plan notes it.
     fn plan_rotation(
         &mut self,
         address: &Address,
@@ -346,7 +358,8 @@ impl<'a> Planner<'a> {
         let reason = if requested {
             Reason::RotationRequested
         } else if issued_at.is_none() {
-            Reason::SecretUnknown
+            self.notes.push(secret_unknown_note(address));
+            return;
         } else if desired.rotation.as_ref().is_some_and(|r| due(r.every)) {
             Reason::RotationDue
         } else {
@@ -519,6 +532,7 @@ impl<'a> Planner<'a> {
             actions: self.actions,
             drift: self.drift,
             warnings: self.warnings,
+            notes: self.notes,
         }
     }
 }

@@ -224,7 +224,7 @@ fn an_unset_api_version_accepts_whatever_the_api_picked() {
 }
 
 #[test]
-fn rotation_is_due_by_age_requested_or_offered_for_an_unknown_secret() {
+fn rotation_is_due_by_age_or_requested_never_for_an_unknown_secret() {
     let mut w = World::new();
     let mut d = desired("due");
     d.rotation = Some(rotation("1d", RotationMethod::Replace));
@@ -233,7 +233,10 @@ fn rotation_is_due_by_age_requested_or_offered_for_an_unknown_secret() {
     d.rotation = Some(rotation("2d", RotationMethod::Reset));
     w.managed(d);
     w.managed(desired("asked"));
-    w.managed(desired("unknown"));
+    // An imported token with a due rotation block: its age is unknown, so it is never due.
+    let mut d = desired("unknown");
+    d.rotation = Some(rotation("1d", RotationMethod::Replace));
+    w.managed(d);
     w.state.tokens.get_mut(&addr("token.unknown")).unwrap().secret = None;
     let opts = PlanOptions { rotate: vec![addr("token.asked")], ..PlanOptions::default() };
     let plan = w.plan_with(&opts).unwrap();
@@ -242,8 +245,11 @@ fn rotation_is_due_by_age_requested_or_offered_for_an_unknown_secret() {
         vec![
             (ActionKind::Rotate, Reason::RotationRequested, "token.asked".into()),
             (ActionKind::Rotate, Reason::RotationDue, "token.due".into()),
-            (ActionKind::Rotate, Reason::SecretUnknown, "token.unknown".into()),
         ]
+    );
+    assert_eq!(
+        plan.notes,
+        ["token.unknown: secret unknown: `tokenform apply --rotate token.unknown` takes it over"]
     );
     let due = &plan.actions[1];
     let step = due.rotation.unwrap();
@@ -414,7 +420,7 @@ fn refresh_only_plans_no_action_but_keeps_the_drift() {
 }
 
 #[test]
-fn import_blocks_adopt_a_live_token_and_offer_a_rotation() {
+fn import_blocks_adopt_a_live_token_and_never_rotate_it_unasked() {
     let mut w = World::new();
     let mut d = desired("legacy");
     let token = w.live_only(&d);
@@ -428,10 +434,17 @@ fn import_blocks_adopt_a_live_token_and_offer_a_rotation() {
         vec![
             (ActionKind::Import, Reason::ImportRequested, "token.legacy".into()),
             (ActionKind::Update, Reason::ConfigChanged, "token.legacy".into()),
-            (ActionKind::Rotate, Reason::SecretUnknown, "token.legacy".into()),
         ]
     );
     assert_eq!(plan.actions[0].token_id.as_deref(), Some(token.as_str()));
+    assert_eq!(plan.notes.len(), 1, "{:?}", plan.notes);
+    assert!(plan.notes[0].contains("--rotate token.legacy"));
+
+    // Only --rotate takes its secret over.
+    let opts = PlanOptions { rotate: vec![addr("token.legacy")], ..PlanOptions::default() };
+    let asked = w.plan_with(&opts).unwrap();
+    assert_eq!(asked.count(ActionKind::Rotate), 1);
+    assert!(asked.notes.is_empty());
 
     // Once in state, the import block is a no-op.
     let live = w.live.token(&token).unwrap().clone();
@@ -653,6 +666,9 @@ fn actions_come_in_plan_order() {
     w.config.tokens.get_mut(&addr("token.f-rep")).unwrap().service_token = false;
     let old = w.live_only(&desired("g"));
     w.state.retiring.push(retiring("token.g", &old, "g", now() - days(1)));
+    let mut due = desired("h-rot");
+    due.rotation = Some(rotation("1d", RotationMethod::Replace));
+    w.managed(due);
     let order: Vec<_> = w.plan().actions.iter().map(|a| a.kind).collect();
     assert_eq!(
         order,

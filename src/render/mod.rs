@@ -10,5 +10,6 @@ pub mod human;
 pub mod json;
 pub mod markdown;
 pub(crate) mod plan_text;
+pub mod policy;
 #[cfg(test)]
 mod tests;

@@ -4,25 +4,27 @@
 
 use std::path::PathBuf;
 
+use crate::state::lock::LockInfo;
 use crate::state::recipient::RecipientError;
 
 /// Errors of the state store (load, save, lock, journal, age).
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum StateError {
-    /// Another process holds the state lock.
-    #[error("the state is locked by another tokenform process ({owner})")]
+    /// Another run holds the state lock. The message is Terraform's shape (`Lock Info:`
+    /// and one `Key: value` line each), so scripts can read the holder from it.
+    #[error("the state is locked\n{}", info.render())]
     #[diagnostic(
         code(tokenform::state::locked),
         help(
-            "wait for it to finish (or retry with --lock-timeout 30s); if that process is gone, \
-             run `tokenform force-unlock`. Lock file: {}",
-            lock_path.display()
+            "{backend} is held by another tokenform run: wait for it to finish (or retry with \
+             --lock-timeout 30s); if that run is gone, run `tokenform force-unlock {}`",
+            info.id
         )
     )]
     Locked {
-        lock_path: PathBuf,
-        /// pid, host, command and time of the holder, as one readable phrase.
-        owner: String,
+        /// The lock, named for people (`the state file's lock …`, `PostgreSQL …`).
+        backend: String,
+        info: Box<LockInfo>,
     },
 
     /// A file operation failed.
@@ -36,21 +38,28 @@ pub enum StateError {
     },
 
     /// The state (or its decrypted content) is not a valid state document.
-    #[error("the state file {path} is not valid JSON state: {message} (line {line}, column {column})")]
+    #[error("{what} is not valid JSON state: {message} (line {line}, column {column})")]
     #[diagnostic(
         code(tokenform::state::parse),
-        help(
-            "tokenform never overwrites a state it cannot read. Fix the file, or restore the \
-             previous version from {}.backup.1",
-            path.display()
-        )
+        help("tokenform never overwrites a state it cannot read. Fix it, or {restore}")
     )]
-    Parse { path: PathBuf, line: usize, column: usize, message: String },
+    Parse {
+        /// What was read (`the state file ./x.json`, `the state in PostgreSQL …`).
+        what: String,
+        line: usize,
+        column: usize,
+        message: String,
+        /// How to get the previous version back on this backend.
+        restore: String,
+    },
 
     /// The state was written by a newer tokenform.
-    #[error("the state file {path} has format_version {found}; this tokenform reads up to {supported}")]
-    #[diagnostic(code(tokenform::state::newer_format), help("upgrade tokenform; the file is left untouched"))]
-    NewerFormat { path: PathBuf, found: u64, supported: u32 },
+    #[error("{what} has format_version {found}; this tokenform reads up to {supported}")]
+    #[diagnostic(
+        code(tokenform::state::newer_format),
+        help("upgrade tokenform; the state is left untouched")
+    )]
+    NewerFormat { what: String, found: u64, supported: u32 },
 
     /// age could not decrypt the state file or one secret.
     #[error("could not decrypt {what}: {reason}")]
@@ -110,7 +119,7 @@ pub enum StateError {
     Identity { path: PathBuf, reason: String },
 
     /// The journal beside the state has a damaged record before its last line.
-    #[error("the state journal {path} is damaged at line {line}: {reason}")]
+    #[error("{what} is damaged at record {line}: {reason}")]
     #[diagnostic(
         code(tokenform::state::journal),
         help(
@@ -118,28 +127,55 @@ pub enum StateError {
              untouched. Inspect it, then remove it to fall back to the state file alone"
         )
     )]
-    Journal { path: PathBuf, line: usize, reason: String },
+    Journal {
+        /// The journal, named for people (`the state journal ./x.json.journal`).
+        what: String,
+        /// 1 is the header line (local file); records count from 2.
+        line: usize,
+        reason: String,
+    },
 
     /// The journal belongs to another state (a different lineage).
-    #[error("the state journal {path} belongs to lineage {journal_lineage}, the state to {state_lineage}")]
+    #[error("{what} belongs to lineage {journal_lineage}, the state to {state_lineage}")]
     #[diagnostic(
         code(tokenform::state::journal_lineage),
         help("a journal from another state was left beside this one; move it away and retry")
     )]
-    JournalLineage { path: PathBuf, journal_lineage: String, state_lineage: String },
+    JournalLineage { what: String, journal_lineage: String, state_lineage: String },
 
     /// A write was attempted on a store opened without the lock.
-    #[error("the state at {path} was opened read-only (without the lock) and cannot be written")]
+    #[error("{what} was opened read-only (without the lock) and cannot be written")]
     #[diagnostic(code(tokenform::state::read_only))]
-    ReadOnly { path: PathBuf },
+    ReadOnly { what: String },
 
     /// `force-unlock` refused: the lock's owner still runs (or cannot be checked).
-    #[error("the state lock {lock_path} is held by a running process ({owner})")]
+    #[error("the state lock is held by a running tokenform\n{}", info.render())]
     #[diagnostic(
         code(tokenform::state::lock_owner_alive),
         help("{why}; let it finish, or stop that process first")
     )]
-    LockOwnerAlive { lock_path: PathBuf, owner: String, why: String },
+    LockOwnerAlive { info: Box<LockInfo>, why: String },
+
+    /// `force-unlock LOCK_ID` named another lock than the one held.
+    #[error("the lock ID {given} is not the lock on the state\n{}", info.render())]
+    #[diagnostic(
+        code(tokenform::state::lock_id_mismatch),
+        help("pass the ID the Lock Info shows; nothing was unlocked")
+    )]
+    LockIdMismatch { given: String, info: Box<LockInfo> },
+
+    /// The state changed between this command's read and its write (compare-and-swap).
+    #[error(
+        "{what} was changed by another writer since this command read it ({detail}); nothing was overwritten"
+    )]
+    #[diagnostic(
+        code(tokenform::state::conflict),
+        help(
+            "another run wrote the state although this one held the lock (a lock lost or broken \
+             by force-unlock). Run the command again: it reads the new state first"
+        )
+    )]
+    Conflict { what: String, detail: String },
 
     /// The state could not be serialized (should not happen).
     #[error("could not serialize the state: {message}")]

@@ -139,7 +139,8 @@ pub fn read(path: &Path) -> Result<Option<JournalContents>, StateError> {
             });
         }
     };
-    let damaged = |line: usize, reason: String| StateError::Journal { path: path.to_owned(), line, reason };
+    let what = format!("the state journal {}", path.display());
+    let damaged = |line: usize, reason: String| StateError::Journal { what: what.clone(), line, reason };
     // Only newline-terminated lines were fully written; record() returns after the newline is synced.
     let complete = match bytes.iter().rposition(|b| *b == b'\n') {
         Some(end) => &bytes[..=end],

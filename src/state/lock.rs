@@ -1,5 +1,7 @@
-//! The state lock: `<state path>.lock`, held with an OS file lock (`File::try_lock`, so a
-//! crashed holder never blocks anyone) and carrying JSON owner info (pid, host, command,
+//! The state lock. [`LockInfo`] is what every backend records about a holder and shows a
+//! second writer, in Terraform's shape. The rest is the local backend's lock:
+//! `<state path>.lock`, held with an OS file lock (`File::try_lock`, so a crashed holder
+//! never blocks anyone) and carrying JSON owner info (lock id, user@host, pid, command,
 //! time) for messages and `force-unlock`. Polls until a timeout; never blocks forever.
 
 use std::fs::{File, OpenOptions};
@@ -12,11 +14,61 @@ use serde::{Deserialize, Serialize};
 use crate::state::error::StateError;
 
 /// How often a waiting command retries the lock.
-const POLL: Duration = Duration::from_millis(50);
+pub const POLL: Duration = Duration::from_millis(50);
 
-/// Who holds (or last held) the lock, as written into the lock file.
+/// Who holds a state lock, on any backend: what a second writer is shown (Terraform's
+/// `Lock Info`) and what `force-unlock LOCK_ID` must name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    /// A fresh UUID per acquisition: the argument of `force-unlock`.
+    pub id: String,
+    /// `user@host` of the holder.
+    pub who: String,
+    /// The command holding it (`apply`, `state rm`, …).
+    pub operation: String,
+    pub created: jiff::Timestamp,
+    /// The holder's tokenform version.
+    pub version: String,
+    /// What is locked: the state file, or the backend's schema and workspace.
+    pub path: String,
+}
+
+impl LockInfo {
+    /// A new holder record for this process: `operation` by `user` (None: unknown) on this host.
+    pub fn new(operation: &str, user: Option<&str>, path: &str) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            who: format!("{}@{}", user.filter(|u| !u.is_empty()).unwrap_or("unknown"), hostname()),
+            operation: operation.to_owned(),
+            created: jiff::Timestamp::now(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            path: path.to_owned(),
+        }
+    }
+
+    /// The `Lock Info:` block, as Terraform prints it (one `Key: value` line each).
+    pub fn render(&self) -> String {
+        let id = if self.id.is_empty() { "(none recorded)" } else { &self.id };
+        format!(
+            "Lock Info:\n  ID:        {id}\n  Path:      {}\n  Operation: {}\n  Who:       {}\n  Version:   {}\n  Created:   {}",
+            self.path,
+            self.operation,
+            self.who,
+            self.version,
+            self.created.strftime("%Y-%m-%dT%H:%M:%SZ")
+        )
+    }
+}
+
+/// The body of a local lock file: the holder's [`LockInfo`] plus its pid and host, so
+/// `force-unlock` can tell whether it still runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockOwner {
+    /// Lock files written before lock ids existed have none.
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub who: String,
     pub pid: u32,
     pub host: String,
     pub command: String,
@@ -26,17 +78,31 @@ pub struct LockOwner {
 }
 
 impl LockOwner {
-    fn current(command: &str) -> Self {
+    fn from_info(info: &LockInfo) -> Self {
         Self {
+            id: info.id.clone(),
+            who: info.who.clone(),
             pid: std::process::id(),
             host: hostname(),
-            command: command.to_owned(),
-            created_at: jiff::Timestamp::now(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
+            command: info.operation.clone(),
+            created_at: info.created,
+            version: info.version.clone(),
         }
     }
 
-    /// `pid 42 on host ci-7, running "apply", since 2026-…`
+    /// The Lock Info of this owner, for the lock file at `path`.
+    pub fn info(&self, path: &Path) -> LockInfo {
+        LockInfo {
+            id: self.id.clone(),
+            who: if self.who.is_empty() { format!("unknown@{}", self.host) } else { self.who.clone() },
+            operation: self.command.clone(),
+            created: self.created_at,
+            version: self.version.clone(),
+            path: path.display().to_string(),
+        }
+    }
+
+    /// `pid 42 on host ci-7, running `apply`, since 2026-…`
     pub fn describe(&self) -> String {
         format!(
             "pid {} on host {}, running `{}`, since {}",
@@ -46,10 +112,6 @@ impl LockOwner {
             self.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         )
     }
-}
-
-fn describe(owner: Option<&LockOwner>) -> String {
-    owner.map_or_else(|| "owner unknown".to_owned(), LockOwner::describe)
 }
 
 /// The lock file path for a state path: `<state path>.lock`.
@@ -67,8 +129,8 @@ pub struct StateLock {
 }
 
 impl StateLock {
-    /// Takes the lock at `path`, retrying until `timeout` has passed (zero: one try).
-    pub fn acquire(path: &Path, timeout: Duration, command: &str) -> Result<StateLock, StateError> {
+    /// Takes the lock at `path` for `holder`, retrying until `timeout` has passed (zero: one try).
+    pub fn acquire(path: &Path, timeout: Duration, holder: &LockInfo) -> Result<StateLock, StateError> {
         let deadline = Instant::now() + timeout;
         loop {
             let mut file = open_lock_file(path)?;
@@ -79,16 +141,18 @@ impl StateLock {
                     if !same_file(&file, path) {
                         continue;
                     }
-                    write_owner(&mut file, &LockOwner::current(command))
+                    write_owner(&mut file, &LockOwner::from_info(holder))
                         .map_err(StateError::io("write the lock file", path))?;
                     return Ok(StateLock { file, path: path.to_owned() });
                 }
                 Err(std::fs::TryLockError::WouldBlock) => {
                     let now = Instant::now();
                     if now >= deadline {
+                        let info =
+                            read_owner(&mut file).map_or_else(|| unknown_holder(path), |o| o.info(path));
                         return Err(StateError::Locked {
-                            lock_path: path.to_owned(),
-                            owner: describe(read_owner(&mut file).as_ref()),
+                            backend: format!("the state file's lock {}", path.display()),
+                            info: Box::new(info),
                         });
                     }
                     std::thread::sleep(POLL.min(deadline - now));
@@ -105,6 +169,18 @@ impl StateLock {
     }
 }
 
+/// The Lock Info shown when the holder has not written its record yet (it just took the lock).
+fn unknown_holder(path: &Path) -> LockInfo {
+    LockInfo {
+        id: String::new(),
+        who: "unknown (the holder has not recorded itself yet)".to_owned(),
+        operation: "unknown".to_owned(),
+        created: jiff::Timestamp::now(),
+        version: String::new(),
+        path: path.display().to_string(),
+    }
+}
+
 impl Drop for StateLock {
     fn drop(&mut self) {
         // Remove the file while still holding the lock, so a waiter that then gets the
@@ -117,36 +193,41 @@ impl Drop for StateLock {
     }
 }
 
-/// What `force-unlock` did.
+/// What `force-unlock` did, on any backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ForceUnlock {
-    /// There was no lock file.
+pub enum ForceUnlocked {
+    /// No lock was recorded.
     NotLocked,
-    /// The lock file was left by a process that is gone; removed.
-    RemovedStale { owner: Option<LockOwner> },
-    /// The lock was still held by a descriptor whose recorded owner is dead on this host; removed.
-    RemovedOrphaned { owner: LockOwner },
+    /// The lock record of a holder that is gone was removed; `note` says how that was known.
+    Removed { info: Option<LockInfo>, note: String },
 }
 
-/// Removes a lock whose owner is gone; refuses while the owner still runs (or cannot be checked).
-pub fn force_unlock(path: &Path) -> Result<ForceUnlock, StateError> {
+/// Removes the lock file at `path` when `id` names its holder and that holder is gone;
+/// refuses while the holder still runs (or cannot be checked), or when `id` is another lock's.
+pub fn force_unlock(path: &Path, id: &str) -> Result<ForceUnlocked, StateError> {
     let mut file = match OpenOptions::new().read(true).write(true).open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ForceUnlock::NotLocked),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ForceUnlocked::NotLocked),
         Err(e) => {
             return Err(StateError::Io { action: "open the lock file", path: path.to_owned(), source: e });
         }
     };
     let owner = read_owner(&mut file);
+    let info = owner.as_ref().map(|o| o.info(path));
+    if let Some(info) = info.as_ref().filter(|i| !i.id.is_empty() && i.id != id) {
+        return Err(StateError::LockIdMismatch { given: id.to_owned(), info: Box::new(info.clone()) });
+    }
     match file.try_lock() {
         Ok(()) => {
             std::fs::remove_file(path).map_err(StateError::io("remove the lock file", path))?;
-            Ok(ForceUnlock::RemovedStale { owner })
+            Ok(ForceUnlocked::Removed {
+                info,
+                note: "no process held it any more (its holder exited or was killed)".to_owned(),
+            })
         }
         Err(std::fs::TryLockError::WouldBlock) => {
             let refuse = |why: String| StateError::LockOwnerAlive {
-                lock_path: path.to_owned(),
-                owner: describe(owner.as_ref()),
+                info: Box::new(info.clone().unwrap_or_else(|| unknown_holder(path))),
                 why,
             };
             let Some(owner) = owner.clone() else {
@@ -162,7 +243,13 @@ pub fn force_unlock(path: &Path) -> Result<ForceUnlock, StateError> {
                 return Err(refuse(format!("process {} is still running on this host", owner.pid)));
             }
             std::fs::remove_file(path).map_err(StateError::io("remove the lock file", path))?;
-            Ok(ForceUnlock::RemovedOrphaned { owner })
+            Ok(ForceUnlocked::Removed {
+                info,
+                note: format!(
+                    "its owner ({}) is gone, though a descriptor still held the file lock",
+                    owner.describe()
+                ),
+            })
         }
         Err(std::fs::TryLockError::Error(e)) => {
             Err(StateError::Io { action: "lock", path: path.to_owned(), source: e })
@@ -252,19 +339,29 @@ pub fn pid_alive(_pid: u32) -> bool {
 mod tests {
     use super::*;
 
+    fn holder(operation: &str) -> LockInfo {
+        LockInfo::new(operation, Some("alice"), "s.json")
+    }
+
     #[test]
-    fn second_holder_fails_with_owner_then_gets_it_after_release() {
+    fn second_holder_gets_the_first_ones_lock_info_then_the_lock_after_release() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json.lock");
-        let held = StateLock::acquire(&path, Duration::ZERO, "apply").unwrap();
-        let err = StateLock::acquire(&path, Duration::from_millis(120), "state rm").unwrap_err();
-        let StateError::Locked { owner, .. } = &err else { panic!("{err:?}") };
-        assert!(owner.contains(&format!("pid {}", std::process::id())), "{owner}");
-        assert!(owner.contains("`apply`"), "{owner}");
+        let first = holder("apply");
+        let held = StateLock::acquire(&path, Duration::ZERO, &first).unwrap();
+        let err = StateLock::acquire(&path, Duration::from_millis(120), &holder("state rm")).unwrap_err();
+        let StateError::Locked { info, .. } = &err else { panic!("{err:?}") };
+        assert_eq!(info.id, first.id);
+        assert_eq!(info.operation, "apply");
+        assert_eq!(info.who, format!("alice@{}", hostname()));
+        let text = err.to_string();
+        assert!(text.starts_with("the state is locked\nLock Info:\n  ID:        "), "{text}");
+        assert!(text.contains("\n  Operation: apply\n"), "{text}");
         drop(held);
         assert!(!path.exists(), "release removes the lock file");
-        let again = StateLock::acquire(&path, Duration::ZERO, "state rm").unwrap();
+        let again = StateLock::acquire(&path, Duration::ZERO, &holder("state rm")).unwrap();
         assert_eq!(read_owner_at(&path).unwrap().command, "state rm");
+        assert_eq!(read_owner_at(&path).unwrap().pid, std::process::id());
         drop(again);
     }
 
@@ -272,23 +369,27 @@ mod tests {
     fn waiter_gets_the_lock_when_the_holder_lets_go() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json.lock");
-        let held = StateLock::acquire(&path, Duration::ZERO, "apply").unwrap();
+        let held = StateLock::acquire(&path, Duration::ZERO, &holder("apply")).unwrap();
         let p2 = path.clone();
-        let waiter =
-            std::thread::spawn(move || StateLock::acquire(&p2, Duration::from_secs(10), "plan").map(drop));
+        let waiter = std::thread::spawn(move || {
+            StateLock::acquire(&p2, Duration::from_secs(10), &holder("plan")).map(drop)
+        });
         std::thread::sleep(Duration::from_millis(150));
         drop(held);
         waiter.join().unwrap().unwrap();
     }
 
     #[test]
-    fn force_unlock_refuses_a_live_owner_and_removes_a_dead_one() {
+    fn force_unlock_needs_the_holders_id_refuses_a_live_owner_and_removes_a_dead_one() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json.lock");
-        assert_eq!(force_unlock(&path).unwrap(), ForceUnlock::NotLocked);
+        assert_eq!(force_unlock(&path, "any").unwrap(), ForceUnlocked::NotLocked);
 
-        let held = StateLock::acquire(&path, Duration::ZERO, "apply").unwrap();
-        let err = force_unlock(&path).unwrap_err();
+        let info = holder("apply");
+        let held = StateLock::acquire(&path, Duration::ZERO, &info).unwrap();
+        let err = force_unlock(&path, "not-the-id").unwrap_err();
+        assert!(matches!(&err, StateError::LockIdMismatch { info: i, .. } if i.id == info.id), "{err:?}");
+        let err = force_unlock(&path, &info.id).unwrap_err();
         assert!(matches!(err, StateError::LockOwnerAlive { .. }), "{err:?}");
         assert!(path.exists());
         drop(held);
@@ -297,10 +398,14 @@ mod tests {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let dead = child.id();
         child.wait().unwrap();
-        let owner = LockOwner { pid: dead, ..LockOwner::current("apply") };
+        let owner = LockOwner { pid: dead, ..LockOwner::from_info(&info) };
         std::fs::write(&path, serde_json::to_vec(&owner).unwrap()).unwrap();
         assert!(!pid_alive(dead));
-        assert_eq!(force_unlock(&path).unwrap(), ForceUnlock::RemovedStale { owner: Some(owner) });
+        let ForceUnlocked::Removed { info: Some(removed), .. } = force_unlock(&path, &info.id).unwrap()
+        else {
+            panic!("not removed")
+        };
+        assert_eq!(removed.id, info.id);
         assert!(!path.exists());
     }
 }

@@ -1,21 +1,24 @@
-//! The state store: load (replaying the journal), atomic save with backups, the lock,
-//! the append-only journal, and sealing secrets with age. The only state I/O.
+//! The state store: load (replaying the journal), compare-and-swap saves with previous
+//! versions, the lock, the append-only journal, and sealing secrets with age. The only
+//! state I/O, all of it through a [`Backend`] (the local file, or a database), so the
+//! rules below hold on every backend and commands never know which one they use.
 //!
 //! Invariants: a state that fails to parse, to decrypt, or comes from a newer format is
 //! an error and is never overwritten (no store exists to write it); every write happens
-//! under the lock; the in-memory `serial` is always what the file will say once the
-//! pending changes are saved (disk serial + 1 while a journal is open).
+//! under the lock and is a compare-and-swap on the version read; the in-memory `serial`
+//! is always what the stored document will say once the pending changes are saved
+//! (stored serial + 1 while a journal is open).
 
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::{EncryptMode, StateSettings};
 use crate::secret::Secret;
-use crate::state::atomic;
+use crate::state::backend::{self, Backend, BackendEnv, Document, Version};
 use crate::state::crypto::{self, Recipients};
-use crate::state::journal::{self, Journal, JournalHeader, JournalLine};
-use crate::state::lock::{StateLock, lock_path};
+use crate::state::journal::{self, JournalHeader, JournalLine};
+use crate::state::lock::LockInfo;
 use crate::state::model::{FORMAT_VERSION, SecretRecord, State};
+use crate::state::settings::{EncryptMode, StateSettings};
 
 pub use crate::state::error::StateError;
 pub use crate::state::identity::Identities;
@@ -26,50 +29,71 @@ pub use crate::state::journal::JournalRecord;
 pub enum LockMode {
     /// Read only: no lock (plan, drift, state list/show, secret, output).
     Shared,
-    /// May write: hold `<state path>.lock`, waiting up to `timeout`; `command` is recorded as owner info.
+    /// May write: hold the backend's lock, waiting up to `timeout`; `command` is recorded
+    /// as the holder's operation.
     Exclusive { timeout: Duration, command: String },
 }
 
-/// An open state: the document in memory, the lock (when exclusive), the journal.
+/// An open state: the document in memory, the backend (locked when exclusive), the journal.
 #[derive(Debug)]
 pub struct StateStore {
     state: State,
     settings: StateSettings,
-    /// Held for the life of the store when opened `Exclusive`.
-    lock: Option<StateLock>,
-    /// The serial of the file on disk (0 when there is none yet).
+    backend: Box<dyn Backend>,
+    /// Opened `Exclusive`: the backend holds the lock for the life of the store.
+    locked: bool,
+    /// The serial of the stored document (0 when there is none yet).
     disk_serial: u64,
-    /// The journal being appended to, once the first record since the last save is written.
-    journal: Option<Journal>,
+    /// The version read or last written: the next write is a compare-and-swap on it.
+    version: Version,
 }
 
 impl StateStore {
-    /// Opens (or starts empty) the state at `settings.path`. A leftover journal is replayed
-    /// (and, with an exclusive lock, compacted). `identities` is needed only for `encrypt = "file"`.
+    /// Opens (or starts empty) the state `settings` name, with no backend credentials
+    /// (enough for the local file). See [`StateStore::open_in`].
     pub fn open(
         settings: &StateSettings,
         lock: LockMode,
         identities: Option<&Identities>,
     ) -> Result<Self, StateError> {
-        let path = &settings.path;
-        let lock = match lock {
-            LockMode::Shared => None,
+        Self::open_in(settings, &BackendEnv::default(), lock, identities)
+    }
+
+    /// Opens (or starts empty) the state of `settings`' backend, with the credentials in
+    /// `env`. A leftover journal is replayed (and, with an exclusive lock, compacted).
+    /// `identities` is needed only for `encrypt = "file"`.
+    pub fn open_in(
+        settings: &StateSettings,
+        env: &BackendEnv,
+        lock: LockMode,
+        identities: Option<&Identities>,
+    ) -> Result<Self, StateError> {
+        let backend = backend::open(settings, env)?;
+        Self::with_backend(backend, settings, env.user.as_deref(), lock, identities)
+    }
+
+    /// Opens the state held by `backend` (`user` is recorded in the lock's `Who`).
+    pub fn with_backend(
+        mut backend: Box<dyn Backend>,
+        settings: &StateSettings,
+        user: Option<&str>,
+        lock: LockMode,
+        identities: Option<&Identities>,
+    ) -> Result<Self, StateError> {
+        let locked = match lock {
+            LockMode::Shared => false,
             LockMode::Exclusive { timeout, command } => {
-                // A writer may be the first: `state { path = "state/prod.json" }` in a fresh checkout.
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
-                    std::fs::create_dir_all(dir)
-                        .map_err(StateError::io("create the state directory", dir))?;
-                }
-                Some(StateLock::acquire(&lock_path(path), timeout, &command)?)
+                let holder = LockInfo::new(&command, user, &backend.describe());
+                backend.lock(&holder, timeout)?;
+                true
             }
         };
-        let journal_path = journal::journal_path(path);
         // A reader holds no lock: a writer may save and start a new journal between our
         // two reads, pairing a state with a journal that is not its own. Read again then.
-        let mut attempts = if lock.is_some() { 1 } else { 3 };
-        let Loaded { state, disk_serial, replayed, stale_journal } = loop {
+        let mut attempts = if locked { 1 } else { 3 };
+        let Loaded { state, disk_serial, version, replayed } = loop {
             attempts -= 1;
-            match load(path, &journal_path, identities) {
+            match load(backend.as_mut(), identities) {
                 Err(StateError::Journal { .. } | StateError::JournalLineage { .. }) if attempts > 0 => {
                     std::thread::sleep(Duration::from_millis(20));
                 }
@@ -77,12 +101,15 @@ impl StateStore {
             }
         };
 
-        let mut store = StateStore { state, settings: settings.clone(), lock, disk_serial, journal: None };
-        if store.lock.is_some() {
+        let mut store =
+            StateStore { state, settings: settings.clone(), backend, locked, disk_serial, version };
+        if store.locked {
             if replayed {
                 store.write_current()?;
-            } else if stale_journal || journal_path.exists() {
-                remove_journal(&journal_path)?;
+            } else {
+                // A journal older than the state (a save whose cleanup was lost), or one
+                // with a torn header: nothing in it applies.
+                store.backend.clear_journal()?;
             }
         }
         Ok(store)
@@ -92,9 +119,19 @@ impl StateStore {
         &self.state
     }
 
-    /// The state file's path.
+    /// The local state file's path (meaningful for the local backend only).
     pub fn path(&self) -> &Path {
         &self.settings.path
+    }
+
+    /// Where the state lives, named for people (`the state file ./x.json`, `PostgreSQL …`).
+    pub fn describe(&self) -> String {
+        self.backend.describe()
+    }
+
+    /// The serial of the stored document (0 when nothing is stored yet).
+    pub fn stored_serial(&self) -> u64 {
+        self.disk_serial
     }
 
     /// The settings the store was opened with.
@@ -164,18 +201,12 @@ impl StateStore {
                 }
             });
         }
-        if self.journal.is_none() {
-            let path = journal::journal_path(&self.settings.path);
-            let header = JournalHeader {
-                journal: journal::JOURNAL_VERSION,
-                lineage: self.state.lineage.clone(),
-                base_serial: self.disk_serial,
-            };
-            self.journal = Some(Journal::create(&path, &header)?);
-        }
-        if let Some(journal) = self.journal.as_mut() {
-            journal.append_all(&lines)?;
-        }
+        let header = JournalHeader {
+            journal: journal::JOURNAL_VERSION,
+            lineage: self.state.lineage.clone(),
+            base_serial: self.disk_serial,
+        };
+        self.backend.append_journal(&header, &lines)?;
         for record in records {
             record.apply_to(&mut self.state);
         }
@@ -195,18 +226,58 @@ impl StateStore {
         Ok(())
     }
 
-    /// Writes the in-memory state as is (its serial included), then removes the journal.
-    fn write_current(&mut self) -> Result<(), StateError> {
+    /// Replaces the whole state with `state` (`state push`, `state migrate`), as one
+    /// compare-and-swap write; `state.serial` is written as is and must be above the
+    /// stored one. Nothing changes in memory when the write fails.
+    pub fn replace(&mut self, state: State) -> Result<(), StateError> {
+        self.require_lock()?;
+        let previous = std::mem::replace(&mut self.state, state);
+        if let Err(e) = self.write_current() {
+            self.state = previous;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The state document as JSON (what a save writes before any `encrypt = "file"`
+    /// wrapping): `state pull`. Secrets stay ciphertexts.
+    pub fn document(&self) -> Result<Vec<u8>, StateError> {
         let mut bytes = serde_json::to_vec_pretty(&self.state)
             .map_err(|e| StateError::Serialize { message: e.to_string() })?;
         bytes.push(b'\n');
+        Ok(bytes)
+    }
+
+    /// The `n`-th previous version (1 is the newest), decrypted when `encrypt = "file"`
+    /// wrapped it (`identities` needed then); `None` when the backend keeps no such version.
+    pub fn previous(
+        &mut self,
+        n: usize,
+        identities: Option<&Identities>,
+    ) -> Result<Option<State>, StateError> {
+        let what = format!("previous version {n} of {}", self.backend.describe());
+        let restore = self.backend.restore_hint();
+        match self.backend.previous(n)? {
+            None => Ok(None),
+            Some(bytes) => decode_document(&bytes, identities, &what, &restore).map(Some),
+        }
+    }
+
+    /// Removes the lock record `id` when its holder is gone (`force-unlock`).
+    pub fn force_unlock(&mut self, id: &str) -> Result<crate::state::lock::ForceUnlocked, StateError> {
+        self.backend.force_unlock(id)
+    }
+
+    /// Writes the in-memory state as is (its serial included); the backend empties the journal.
+    fn write_current(&mut self) -> Result<(), StateError> {
+        let mut bytes = self.document()?;
         if self.settings.encrypt == EncryptMode::File {
             bytes = self.file_recipients()?.encrypt_armored(&bytes, "the state file")?.into_bytes();
         }
-        atomic::write_atomic(&self.settings.path, &bytes)?;
+        let document = Document { bytes: &bytes, serial: self.state.serial, lineage: &self.state.lineage };
+        self.version = self.backend.write(&self.version, document)?;
         self.disk_serial = self.state.serial;
-        self.journal = None;
-        remove_journal(&journal::journal_path(&self.settings.path))
+        Ok(())
     }
 
     fn file_recipients(&self) -> Result<Recipients, StateError> {
@@ -217,33 +288,33 @@ impl StateStore {
     }
 
     fn require_lock(&self) -> Result<(), StateError> {
-        if self.lock.is_some() {
-            Ok(())
-        } else {
-            Err(StateError::ReadOnly { path: self.settings.path.clone() })
-        }
+        if self.locked { Ok(()) } else { Err(StateError::ReadOnly { what: self.backend.describe() }) }
     }
 }
 
-/// A state file with its journal replayed.
+/// A stored state with its journal replayed.
 struct Loaded {
     state: State,
-    /// The serial of the file itself (0 when there is none).
+    /// The serial of the stored document itself (0 when there is none).
     disk_serial: u64,
+    version: Version,
     /// Journal records were applied (the in-memory serial is disk + 1).
     replayed: bool,
-    /// A journal older than the file was found (a save whose journal removal was lost).
-    stale_journal: bool,
 }
 
-fn load(path: &Path, journal_path: &Path, identities: Option<&Identities>) -> Result<Loaded, StateError> {
-    let on_disk = read_state(path, identities)?;
+fn load(backend: &mut dyn Backend, identities: Option<&Identities>) -> Result<Loaded, StateError> {
+    let stored = backend.read()?;
+    let what = backend.describe();
+    let journal_what = backend.describe_journal();
+    let on_disk = match &stored.document {
+        Some(bytes) => Some(decode_document(bytes, identities, &what, &backend.restore_hint())?),
+        None => None,
+    };
     let disk_serial = on_disk.as_ref().map_or(0, |s| s.serial);
-    let contents = journal::read(journal_path)?;
     let had_file = on_disk.is_some();
     let mut state = on_disk.unwrap_or_default();
-    let mut loaded = Loaded { state: State::new(), disk_serial, replayed: false, stale_journal: false };
-    if let Some(contents) = contents {
+    let mut replayed = false;
+    if let Some(contents) = stored.journal {
         let header = &contents.header;
         if !had_file {
             // First apply crashed before any save: the journal carries the lineage.
@@ -251,77 +322,73 @@ fn load(path: &Path, journal_path: &Path, identities: Option<&Identities>) -> Re
             state.serial = header.base_serial;
         } else if header.lineage != state.lineage {
             return Err(StateError::JournalLineage {
-                path: journal_path.to_owned(),
+                what: journal_what,
                 journal_lineage: header.lineage.clone(),
                 state_lineage: state.lineage.clone(),
             });
         }
-        if header.base_serial < state.serial {
-            // Saved after the journal was written; only the removal was lost.
-            loaded.stale_journal = true;
-        } else if header.base_serial > state.serial {
+        if header.base_serial > state.serial {
             return Err(StateError::Journal {
-                path: journal_path.to_owned(),
+                what: journal_what,
                 line: 1,
                 reason: format!(
-                    "it extends serial {} but the state file has serial {} (was the state restored \
+                    "it extends serial {} but the state has serial {} (was the state restored \
                      from a backup?)",
                     header.base_serial, state.serial
                 ),
             });
-        } else if !contents.lines.is_empty() {
+        }
+        // A journal older than the state was saved already; only its removal was lost.
+        if header.base_serial == state.serial && !contents.lines.is_empty() {
             let base = header.base_serial;
             for (i, line) in contents.lines.into_iter().enumerate() {
-                decode_line(line, identities, journal_path, i + 2)?.apply_to(&mut state);
+                decode_line(line, identities, &journal_what, i + 2)?.apply_to(&mut state);
             }
             state.serial = base + 1;
-            loaded.replayed = true;
+            replayed = true;
         }
     }
-    loaded.state = state;
-    Ok(loaded)
+    Ok(Loaded { state, disk_serial, version: stored.version, replayed })
 }
 
-/// Reads and checks the state file: `None` when there is none.
-fn read_state(path: &Path, identities: Option<&Identities>) -> Result<Option<State>, StateError> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(StateError::Io { action: "read the state file", path: path.to_owned(), source: e });
-        }
-    };
+/// Decrypts (when age-wrapped) and parses a stored document; `what` names it in errors.
+fn decode_document(
+    bytes: &[u8],
+    identities: Option<&Identities>,
+    what: &str,
+    restore: &str,
+) -> Result<State, StateError> {
     let plaintext;
-    let json: &[u8] = if crypto::is_age(&bytes) {
-        let what = path.display().to_string();
-        let ids =
-            identities.ok_or_else(|| StateError::NoIdentity { what: format!("the state file {what}") })?;
-        plaintext = crypto::decrypt(&bytes, ids, &what)?;
+    let json: &[u8] = if crypto::is_age(bytes) {
+        let ids = identities.ok_or_else(|| StateError::NoIdentity { what: what.to_owned() })?;
+        plaintext = crypto::decrypt(bytes, ids, what)?;
         &plaintext
     } else {
-        &bytes
+        bytes
     };
-    parse_state(path, json).map(Some)
+    parse_state(what, restore, json)
 }
 
-/// Parses a state document, refusing newer formats (whatever else they hold).
-pub fn parse_state(path: &Path, json: &[u8]) -> Result<State, StateError> {
+/// Parses a state document, refusing newer formats (whatever else they hold). `what`
+/// names it and `restore` says how to get the previous version back, for errors.
+pub fn parse_state(what: &str, restore: &str, json: &[u8]) -> Result<State, StateError> {
     #[derive(serde::Deserialize)]
     struct Probe {
         format_version: u64,
     }
     let newer =
-        |found: u64| StateError::NewerFormat { path: path.to_owned(), found, supported: FORMAT_VERSION };
+        |found: u64| StateError::NewerFormat { what: what.to_owned(), found, supported: FORMAT_VERSION };
     match serde_json::from_slice::<State>(json) {
         Ok(state) if state.format_version > FORMAT_VERSION => Err(newer(state.format_version.into())),
         Ok(state) => Ok(state),
         Err(e) => match serde_json::from_slice::<Probe>(json) {
             Ok(probe) if probe.format_version > u64::from(FORMAT_VERSION) => Err(newer(probe.format_version)),
             _ => Err(StateError::Parse {
-                path: path.to_owned(),
+                what: what.to_owned(),
                 line: e.line(),
                 column: e.column(),
                 message: e.to_string().split(" at line ").next().unwrap_or_default().to_owned(),
+                restore: restore.to_owned(),
             }),
         },
     }
@@ -330,32 +397,19 @@ pub fn parse_state(path: &Path, json: &[u8]) -> Result<State, StateError> {
 fn decode_line(
     line: JournalLine,
     identities: Option<&Identities>,
-    path: &Path,
+    what: &str,
     line_no: usize,
 ) -> Result<JournalRecord, StateError> {
     match line {
         JournalLine::Clear(record) => Ok(record),
         JournalLine::Sealed { sealed } => {
-            let ids = identities.ok_or_else(|| StateError::NoIdentity {
-                what: format!("the state journal {}", path.display()),
-            })?;
-            let plain =
-                crypto::decrypt(sealed.as_bytes(), ids, &format!("{} line {line_no}", path.display()))?;
+            let ids = identities.ok_or_else(|| StateError::NoIdentity { what: what.to_owned() })?;
+            let plain = crypto::decrypt(sealed.as_bytes(), ids, &format!("{what} record {line_no}"))?;
             serde_json::from_slice(&plain).map_err(|e| StateError::Journal {
-                path: path.to_owned(),
+                what: what.to_owned(),
                 line: line_no,
                 reason: e.to_string(),
             })
-        }
-    }
-}
-
-fn remove_journal(path: &Path) -> Result<(), StateError> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => {
-            Err(StateError::Io { action: "remove the state journal", path: path.to_owned(), source: e })
         }
     }
 }

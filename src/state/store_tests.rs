@@ -29,12 +29,7 @@ impl Fixture {
     }
 
     fn settings(&self, encrypt: EncryptMode) -> StateSettings {
-        StateSettings {
-            path: self.dir.path().join("tokenform.state.json"),
-            recipients: vec![self.recipient.clone()],
-            recipients_file: None,
-            encrypt,
-        }
+        StateSettings::local(self.path(), vec![self.recipient.clone()], encrypt)
     }
 
     fn path(&self) -> PathBuf {
@@ -335,8 +330,9 @@ fn a_held_lock_is_a_clear_error() {
     let mut first = StateStore::open(&settings, exclusive(), None).unwrap();
     first.save().unwrap();
     let err = refuses(&f, &settings, None);
-    let StateError::Locked { owner, .. } = &err else { panic!("{err:?}") };
-    assert!(owner.contains("running `test`"), "{owner}");
+    let StateError::Locked { info, .. } = &err else { panic!("{err:?}") };
+    assert_eq!(info.operation, "test");
+    assert!(!info.id.is_empty() && info.path.contains("tokenform.state.json"), "{info:?}");
     // Readers do not need the lock.
     assert!(StateStore::open(&settings, LockMode::Shared, None).is_ok());
 }
@@ -441,4 +437,60 @@ fn a_first_writer_creates_the_state_directory() {
     let mut store = StateStore::open(&settings, exclusive(), None).unwrap();
     store.save().unwrap();
     assert!(settings.path.exists());
+}
+
+#[test]
+fn a_save_over_a_state_another_writer_replaced_is_refused_and_nothing_is_overwritten() {
+    let f = Fixture::new();
+    let settings = f.settings(EncryptMode::Secrets);
+    let mut store = StateStore::open(&settings, exclusive(), None).unwrap();
+    store.record(upsert("a", token("1", None))).unwrap();
+    store.save().unwrap();
+    store.record(upsert("b", token("2", None))).unwrap();
+    // Another writer (one that ignored or broke the lock) saves in between.
+    let mut other = store.state().clone();
+    other.serial = 7;
+    other.tokens.clear();
+    let theirs = serde_json::to_vec_pretty(&other).unwrap();
+    std::fs::write(f.dir.path().join("theirs"), &theirs).unwrap();
+    std::fs::rename(f.dir.path().join("theirs"), f.path()).unwrap();
+    let err = store.save().unwrap_err();
+    assert!(
+        matches!(&err, StateError::Conflict { what, .. } if what.contains("tokenform.state.json")),
+        "{err:?}"
+    );
+    assert_eq!(std::fs::read(f.path()).unwrap(), theirs, "their write stays");
+    // The journal still holds our change for whoever looks (it extends serial 1, theirs is 7).
+    assert!(journal::journal_path(&f.path()).exists());
+}
+
+#[test]
+fn replace_writes_a_whole_state_and_previous_versions_read_back() {
+    let f = Fixture::new();
+    let settings = f.settings(EncryptMode::File);
+    let mut store = StateStore::open(&settings, exclusive(), Some(&f.ids)).unwrap();
+    for i in 0..7 {
+        store.record(upsert(&format!("t{i}"), token(&i.to_string(), None))).unwrap();
+        store.save().unwrap();
+    }
+    assert_eq!(store.stored_serial(), 7);
+    let mut pushed = store.state().clone();
+    pushed.tokens.clear();
+    pushed.serial = 20;
+    store.replace(pushed.clone()).unwrap();
+    assert_eq!(store.state(), &pushed);
+    assert_eq!(store.stored_serial(), 20);
+    // Five previous versions, newest first, decrypted like the state itself.
+    for n in 1..=5 {
+        let previous = store.previous(n, Some(&f.ids)).unwrap().unwrap();
+        assert_eq!(previous.serial, 8 - n as u64);
+    }
+    assert!(store.previous(6, Some(&f.ids)).unwrap().is_none());
+    assert!(matches!(store.previous(1, None), Err(StateError::NoIdentity { .. })));
+    // `document` is the clear JSON a pull prints.
+    let doc: State = serde_json::from_slice(&store.document().unwrap()).unwrap();
+    assert_eq!(doc, pushed);
+    drop(store);
+    let reread = StateStore::open(&settings, LockMode::Shared, Some(&f.ids)).unwrap();
+    assert_eq!(reread.state(), &pushed);
 }

@@ -619,37 +619,67 @@ fn refresh_only_records_live_changes_without_touching_tokens() {
 }
 
 #[test]
-fn import_blocks_are_applied_with_the_rest() {
+fn import_blocks_are_applied_with_the_rest_and_never_rotate_unasked() {
     let env = Env::start(&[]);
-    let id = post_json(
+    let made = post_json(
         &env.server.url,
         "/api/v2/tokens",
         &env.server.admin_token,
         r#"{"name":"old","role":"reader"}"#,
-    )["_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    );
+    let id = made["_id"].as_str().unwrap().to_owned();
+    let hand_secret = made["token"].as_str().unwrap().to_owned();
     let import = format!("import {{\n  to = token.old\n  id = \"{id}\"\n}}\n");
     env.config(
         &(import
-            + &token_block("old", "  name = \"old\"\n  role = \"reader\"")
+            + &token_block(
+                "old",
+                "  name = \"old\"\n  role = \"reader\"\n  rotation {\n    every = \"90d\"\n    grace = \"3s\"\n  }",
+            )
             + &token_block("new", "  role = \"reader\"")),
     );
+    let note = "token.old: secret unknown: `tokenform apply --rotate token.old` takes it over";
+    let plan = env.run(&["plan"]);
+    assert!(text(&plan).contains(note), "{}", text(&plan));
+    assert!(
+        text(&plan).contains("Plan: 1 to import, 1 to create, 0 to update, 0 to rotate"),
+        "{}",
+        text(&plan)
+    );
+
     let out = env.apply(&[]);
     assert!(out.contains("token.old: Import complete"), "{out}");
     assert!(out.contains("token.new: Creation complete"), "{out}");
-    // The imported secret is unknown: the same plan rotates it, keeping the imported token
-    // (whose users hold its secret) working through the grace as a retiring generation.
-    let state = env.state();
-    let retiring: Vec<&str> =
-        state["retiring"].as_array().unwrap().iter().filter_map(|r| r["id"].as_str()).collect();
-    assert_eq!(retiring, [id.as_str()], "{out}");
+    assert!(!out.contains("Rotation"), "{out}");
+    // Nothing live changed for whoever holds the hand-made secret: same id, no expiry set.
+    assert_eq!(env.state_ids()["token.old"], id);
+    assert_eq!(env.state()["tokens"]["token.old"]["secret"], Value::Null);
+    assert_eq!(env.state()["retiring"].as_array().map_or(0, Vec::len), 0);
+    let (_, live_old) = env.http("GET", &format!("/api/v2/tokens/{id}"), &env.server.admin_token);
+    assert!(live_old.get("expiry").is_none_or(Value::is_null), "{live_old}");
+    assert_eq!(env.whoami(&hand_secret), Ok(id.clone()));
+    assert_eq!(env.plan_exit(), Some(0), "an import alone leaves nothing to do");
+    assert!(text(&env.run(&["plan"])).contains(note));
+    // drift keeps reporting the unknown secret of a token with a rotation block.
+    let drift = env.run(&["drift", "--format", "json"]);
+    assert_eq!(drift.status.code(), Some(2), "{}", text(&drift));
+    let report: Value = serde_json::from_slice(&drift.stdout).unwrap();
+    assert_eq!(report["rotation_due"][0]["reason"], "secret_unknown", "{report}");
+
+    // Asked for, the rotation takes the secret over and gives the old one its grace.
+    let out = env.apply(&["--rotate", "token.old"]);
+    assert!(out.contains("token.old: Rotation complete"), "{out}");
     let successor = env.state_ids()["token.old"].clone();
     assert_ne!(successor, id);
     assert_eq!(env.whoami(&env.secrets()[&successor]), Ok(successor));
-    assert_eq!(live_managed_names(&env), ["new", "old"]);
-    assert_eq!(env.plan_exit(), Some(0));
+    let retiring: Vec<String> = env.state()["retiring"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(retiring, std::slice::from_ref(&id));
+    assert_eq!(env.whoami(&hand_secret), Ok(id), "the old secret works through the grace");
 }
 
 #[test]

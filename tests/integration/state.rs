@@ -29,10 +29,9 @@ pub fn age_key(dir: &Path, name: &str) -> (PathBuf, String) {
 
 /// Store settings for a state file at `dir/tokenform.state.json`.
 pub fn settings(dir: &Path, recipients: &[&str], encrypt: EncryptMode) -> StateSettings {
-    StateSettings {
-        path: dir.join("tokenform.state.json"),
-        recipients: recipients.iter().map(|r| (*r).to_owned()).collect(),
-        recipients_file: None,
+    StateSettings::local(
+        dir.join("tokenform.state.json"),
+        recipients.iter().map(|r| (*r).to_owned()).collect(),
         encrypt,
-    }
+    )
 }

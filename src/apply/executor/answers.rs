@@ -31,7 +31,10 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
             Next::Done(format!("Refreshed from live [id={}]", token.id))
         } else {
             self.counts.imported += 1;
-            Next::Done(format!("Import complete [id={}] (secret unknown: rotate to take it over)", token.id))
+            Next::Done(format!(
+                "Import complete [id={}] (secret unknown: `tokenform apply --rotate {address}` takes it over)",
+                token.id
+            ))
         }
     }
 

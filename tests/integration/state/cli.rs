@@ -333,8 +333,14 @@ fn a_held_lock_fails_clearly_and_lock_timeout_waits_for_it() {
     let env = Env::new(EncryptMode::Secrets);
     let held = env.hold_lock();
     let err = refused(&env, env.cmd().args(["state", "rm", "token.legacy"]), "tokenform::state::locked");
-    assert!(err.contains(&format!("pid {}", std::process::id())) && err.contains("`apply`"), "{err}");
-    assert!(err.contains("force-unlock"), "{err}");
+    // Terraform's shape, so scripts can read the holder: one `Key: value` line each.
+    let id = lock_info_field(&err, "ID");
+    assert_eq!(id, held_lock_id(&env), "{err}");
+    assert_eq!(lock_info_field(&err, "Operation"), "apply", "{err}");
+    assert!(lock_info_field(&err, "Who").ends_with(&format!("@{}", tokenform::state::lock::hostname())));
+    assert!(lock_info_field(&err, "Created").ends_with('Z'), "{err}");
+    assert!(err.contains("the state is locked") && err.contains("Lock Info:"), "{err}");
+    assert!(err.contains(&format!("force-unlock {id}")), "{err}");
     // Readers need no lock.
     ok(&run(env.cmd().args(["state", "list"])));
 
@@ -399,16 +405,36 @@ fn two_processes_racing_for_the_lock_never_both_write() {
     }
 }
 
+/// The value of `Key:` in an error's `Lock Info:` block (miette may prefix each line).
+fn lock_info_field(err: &str, key: &str) -> String {
+    let prefix = format!("{key}:");
+    err.lines()
+        .find_map(|l| {
+            let l = l.trim_start_matches(|c: char| c.is_whitespace() || c == '│');
+            l.strip_prefix(&prefix).map(|v| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no {key}: line in\n{err}"))
+}
+
+/// The lock id the held local lock file records.
+fn held_lock_id(env: &Env) -> String {
+    tokenform::state::lock::read_owner_at(&lock_path(&env.state_path())).unwrap().id
+}
+
 #[test]
 fn force_unlock_refuses_while_the_owner_runs_and_removes_a_dead_owners_lock() {
     let env = Env::new(EncryptMode::Secrets);
     let lock = lock_path(&env.state_path());
-    let out = run(env.cmd().arg("force-unlock"));
+    let out = run(env.cmd().args(["force-unlock", "no-such-lock"]));
     ok(&out);
     assert!(stderr(&out).contains("not locked"));
+    refused(&env, env.cmd().arg("force-unlock"), "LOCK_ID");
 
     let held = env.hold_lock();
-    let err = refused(&env, env.cmd().arg("force-unlock"), "tokenform::state::lock_owner_alive");
+    let id = held_lock_id(&env);
+    let err = refused(&env, env.cmd().args(["force-unlock", "0000"]), "tokenform::state::lock_id_mismatch");
+    assert_eq!(lock_info_field(&err, "ID"), id);
+    let err = refused(&env, env.cmd().args(["force-unlock", &id]), "tokenform::state::lock_owner_alive");
     assert!(err.contains(&std::process::id().to_string()), "{err}");
     assert!(lock.exists());
     drop(held);
@@ -419,12 +445,18 @@ fn force_unlock_refuses_while_the_owner_runs_and_removes_a_dead_owners_lock() {
     let host = tokenform::state::lock::hostname();
     std::fs::write(
         &lock,
-        format!(r#"{{"pid":{dead},"host":"{host}","command":"apply","created_at":"2026-05-01T12:00:00Z"}}"#),
+        format!(
+            r#"{{"id":"dead-1","who":"ci@{host}","pid":{dead},"host":"{host}","command":"apply","created_at":"2026-05-01T12:00:00Z"}}"#
+        ),
     )
     .unwrap();
-    let out = run(env.cmd().arg("force-unlock"));
+    let out = run(env.cmd().args(["force-unlock", "dead-1"]));
     ok(&out);
-    assert!(stderr(&out).contains(&format!("pid {dead}")), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("Removed the lock dead-1 (held by ci@{host}")),
+        "{}",
+        stderr(&out)
+    );
     assert!(!lock.exists());
 }
 
