@@ -51,6 +51,8 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Delete every managed token.
     Destroy(DestroyArgs),
+    /// Print a saved plan exactly as `plan` did, or (without a file) the state's tokens.
+    Show(ShowArgs),
     /// Report drift: changed, missing, unmanaged, rotation due, expiring and stale tokens.
     Drift(DriftArgs),
     /// Adopt an existing live token into state (its secret stays unknown).
@@ -182,6 +184,15 @@ pub struct DestroyArgs {
     pub vars: VarArgs,
     #[command(flatten)]
     pub lock: LockArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ShowArgs {
+    /// A plan saved by `plan -out`; without it, the tokens in the state (never a secret).
+    #[arg(value_name = "PLANFILE")]
+    pub plan_file: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -57,7 +57,7 @@ pub(super) async fn open_session(
 }
 
 /// Reads a plan saved by `plan -out`.
-fn read_plan(path: &Path) -> miette::Result<Plan> {
+pub(super) fn read_plan(path: &Path) -> miette::Result<Plan> {
     let text = std::fs::read_to_string(path)
         .into_diagnostic()
         .wrap_err_with(|| format!("reading {}", path.display()))?;

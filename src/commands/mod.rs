@@ -24,6 +24,7 @@ mod output;
 mod plan;
 mod rekey;
 mod secret;
+mod show;
 mod state;
 pub mod state_access;
 mod validate;
@@ -93,6 +94,7 @@ pub fn run(cli: Cli) -> miette::Result<ExitStatus> {
         Command::Plan(args) => plan::run(&ctx, &args),
         Command::Apply(args) => apply::run(&ctx, &args),
         Command::Destroy(args) => destroy::run(&ctx, &args),
+        Command::Show(args) => show::run(&ctx, &args),
         Command::Drift(args) => drift::run(&ctx, &args),
         Command::Import(args) => import::run(&ctx, &args),
         Command::State(cmd) => state::run(&ctx, &cmd),

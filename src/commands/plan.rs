@@ -4,7 +4,6 @@
 //! [`prepare`] is the shared front half of `plan`, `apply` (without a plan file) and
 //! `destroy`: everything up to and including the plan value.
 
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 
@@ -133,17 +132,19 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> miette::Result<ExitStatus> {
     let opts = plan_options(&args.select, false)?;
     let prepared = runtime()?.block_on(prepare(ctx, &args.select.vars, LockMode::Shared, &opts))?;
     let plan = &prepared.plan;
-    let mut text = render(plan, args.format, ctx.color);
     if let Some(path) = &args.out {
         save_plan(path, plan)?;
-        if args.format == Format::Human && !ctx.global.quiet {
-            let shown = path.display();
-            let _ = write!(
-                text,
-                "\nSaved the plan to: {shown}\n\nTo perform exactly these actions, run:\n    tokenform apply {shown}\n"
-            );
-        }
     }
-    print(&text)?;
+    print(&render(plan, args.format, ctx.color))?;
+    // On stderr, so stdout is exactly the plan: `tokenform show FILE` prints the same bytes.
+    if let Some(path) = &args.out
+        && args.format == Format::Human
+        && !ctx.global.quiet
+    {
+        let shown = path.display();
+        eprintln!(
+            "\nSaved the plan to: {shown}\n\nTo perform exactly these actions, run:\n    tokenform apply {shown}"
+        );
+    }
     Ok(if args.detailed_exitcode && plan.has_changes() { ExitStatus::Changes } else { ExitStatus::Success })
 }

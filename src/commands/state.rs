@@ -77,7 +77,7 @@ pub fn run(ctx: &Context, cmd: &StateCommand) -> miette::Result<ExitStatus> {
 }
 
 /// One token as `key = value` lines, Terraform `state show` style; the secret as metadata.
-fn show(address: &Address, t: &TokenState, state: &State) -> String {
+pub(super) fn show(address: &Address, t: &TokenState, state: &State) -> String {
     let q = |s: &str| serde_json::Value::String(s.to_owned()).to_string();
     let list = |v: &[String]| format!("[{}]", v.iter().map(|s| q(s)).collect::<Vec<_>>().join(", "));
     let ts = |t: &jiff::Timestamp| q(&t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());

@@ -14,7 +14,8 @@ pub const MAX_CHARS: usize = 60_000;
 /// Room kept for the closing note and the list of collapsed actions' lead-in.
 const NOTE_RESERVE: usize = 600;
 
-fn escape(s: &str) -> String {
+/// `&`, `<` and `>` as HTML entities: text from a token cannot open a tag.
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 

@@ -11,5 +11,6 @@ pub mod json;
 pub mod markdown;
 pub(crate) mod plan_text;
 pub mod policy;
+pub mod state;
 #[cfg(test)]
 mod tests;

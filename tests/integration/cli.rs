@@ -15,6 +15,7 @@ fn help_lists_every_command() {
         "plan",
         "apply",
         "destroy",
+        "show",
         "drift",
         "import",
         "state",

@@ -15,4 +15,5 @@ mod emulator;
 mod file_mode;
 mod plan;
 mod repo;
+mod show;
 mod state;
