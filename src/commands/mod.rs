@@ -10,6 +10,7 @@ use crate::config::{Config, VarInputs};
 use crate::endpoint::{ALLOWED_HOSTS_ENV, AllowedHosts, EndpointError};
 use crate::secret::Secret;
 
+mod adopt;
 mod apply;
 mod completions;
 mod destroy;
@@ -17,9 +18,12 @@ mod dev_server;
 mod drift;
 mod fmt;
 mod force_unlock;
+mod generate_config;
+mod generated;
 mod import;
 mod init;
 mod keygen;
+mod migrate;
 mod output;
 mod plan;
 mod rekey;
@@ -97,6 +101,8 @@ pub fn run(cli: Cli) -> miette::Result<ExitStatus> {
         Command::Show(args) => show::run(&ctx, &args),
         Command::Drift(args) => drift::run(&ctx, &args),
         Command::Import(args) => import::run(&ctx, &args),
+        Command::Adopt(args) => adopt::run(&ctx, &args),
+        Command::Migrate(crate::cli::MigrateCommand::Terraform(args)) => migrate::run(&ctx, &args),
         Command::State(cmd) => state::run(&ctx, &cmd),
         Command::Secret(args) => secret::run(&ctx, &args),
         Command::Output(args) => output::run(&ctx, &args),

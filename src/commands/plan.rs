@@ -130,7 +130,14 @@ pub(crate) fn print(text: &str) -> miette::Result<()> {
 
 pub fn run(ctx: &Context, args: &PlanArgs) -> miette::Result<ExitStatus> {
     let opts = plan_options(&args.select, false)?;
-    let prepared = runtime()?.block_on(prepare(ctx, &args.select.vars, LockMode::Shared, &opts))?;
+    let rt = runtime()?;
+    if let Some(path) = &args.generate_config_out
+        && rt.block_on(super::generate_config::generate(ctx, args, path))?
+            == super::generate_config::Then::Stop
+    {
+        return Ok(ExitStatus::Success);
+    }
+    let prepared = rt.block_on(prepare(ctx, &args.select.vars, LockMode::Shared, &opts))?;
     let plan = &prepared.plan;
     if let Some(path) = &args.out {
         save_plan(path, plan)?;

@@ -109,6 +109,9 @@ pub(super) fn show(address: &Address, t: &TokenState, state: &State) -> String {
         rows.push(("member_id", q(m)));
     }
     rows.push(("prevent_destroy", t.prevent_destroy.to_string()));
+    if let Some(tf) = &t.terraform_address {
+        rows.push(("terraform_address", q(tf)));
+    }
     match &t.secret {
         Some(s) => {
             rows.push(("secret", "(sensitive value)".to_owned()));
@@ -169,6 +172,7 @@ mod tests {
                 issued_at: jiff::Timestamp::UNIX_EPOCH,
                 recipients: vec!["age1abc".into()],
             }),
+            terraform_address: Some("module.ops.launchdarkly_access_token.deployer[\"staging\"]".into()),
         };
         state.tokens.insert(address.clone(), token.clone());
         let text = show(&address, &token, &state);

@@ -445,7 +445,8 @@ fn import(cx: &mut Cx<'_>, b: &Block, config: &Config) -> Option<ImportBlock> {
             )
             .with_help(format!("add the token block for {to} that the imported token should match"));
         cx.sink.push(p);
-        return None;
+        // Kept in the (failed) result: `plan -generate-config-out` writes its token block.
+        return id.map(|id| ImportBlock { to, id });
     }
     if config.imports.iter().any(|i| i.to == to) {
         let p = cx.at(

@@ -138,6 +138,32 @@ pub fn load_problems(dir: &std::path::Path, inputs: &VarInputs) -> Result<Config
     if sink.is_empty() { Ok(config) } else { Err(sink.into_sorted()) }
 }
 
+/// [`load`] for `plan -generate-config-out`: an `import` block whose target no `token`
+/// block declares is not a problem here. Returns the configuration (with only the
+/// declared imports) and the undeclared imports, in file order; every other problem is
+/// still an error.
+pub fn load_with_undeclared_imports(
+    dir: &std::path::Path,
+    inputs: &VarInputs,
+) -> Result<(Config, Vec<ImportBlock>), ConfigErrors> {
+    let mut sink = diagnostics::Sink::default();
+    let parsed = parse::parse_dir(dir, &mut sink);
+    let env = eval::environment(&parsed.files, inputs, &mut sink);
+    let mut config = decode::decode(dir, &parsed.files, &env, &inputs.allowed_hosts, &mut sink);
+    config.digest = parsed.digest;
+    let problems: Vec<Problem> =
+        sink.into_sorted().into_iter().filter(|p| p.rule != Rule::UnknownAddress).collect();
+    if !problems.is_empty() {
+        return Err(ConfigErrors {
+            dir: dir.display().to_string(),
+            problems: problems.into_iter().map(miette::Report::new).collect(),
+        });
+    }
+    let (declared, undeclared) = config.imports.into_iter().partition(|i| config.tokens.contains_key(&i.to));
+    config.imports = declared;
+    Ok((config, undeclared))
+}
+
 /// Where the API is (the rule lives in [`crate::endpoint`]).
 pub use crate::endpoint::BaseUrl;
 

@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use age::secrecy::ExposeSecret;
 use serde_json::Value;
 
-use crate::support::{DevServer, config_dir};
+use crate::support::{DevServer, config_dir, text};
 
 /// A config dir wired to a dev-server, with an age identity whose recipient reads the state.
 struct Env {
@@ -136,15 +136,6 @@ impl Env {
         names.sort();
         names
     }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Any object in `v` with string `id` and `secret` fields (the output format's shape aside).

@@ -18,6 +18,8 @@ fn help_lists_every_command() {
         "show",
         "drift",
         "import",
+        "adopt",
+        "migrate",
         "state",
         "secret",
         "output",
