@@ -9,6 +9,7 @@ mod api;
 mod apply;
 mod cli;
 mod config;
+mod credential;
 mod drift;
 mod emulator;
 mod file_mode;
