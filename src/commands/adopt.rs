@@ -7,9 +7,7 @@ use super::Context;
 use super::generated::{ensure_absent, in_config_dir, out_path, reload, write_new};
 use super::plan::{role_keys, runtime};
 use crate::ExitStatus;
-use crate::api::Client;
 use crate::cli::AdoptArgs;
-use crate::config::VarInputs;
 use crate::state::LockMode;
 
 /// Where the blocks go unless `-o FILE` says otherwise.
@@ -21,11 +19,11 @@ pub fn run(ctx: &Context, args: &AdoptArgs) -> miette::Result<ExitStatus> {
 
 #[allow(clippy::print_stdout)] // the summary is this command's output
 async fn run_async(ctx: &Context, args: &AdoptArgs) -> miette::Result<ExitStatus> {
-    let config = crate::config::load(&ctx.global.dir, &VarInputs::from_args(&args.vars))?;
+    let config = crate::config::load(&ctx.global.dir, &ctx.var_inputs(&args.vars)?)?;
     let path = out_path(ctx, args.out.as_deref(), DEFAULT_FILE);
     let store =
         super::state_access::open_metadata(&config, LockMode::Shared, ctx.global.identity.as_deref())?;
-    let client = Client::connect(&config.launchdarkly, &config.dir, ctx.global.verbose).await?;
+    let client = ctx.connect(&config).await?;
     let live = client.fetch_live(&role_keys(&config), true).await?;
     let adoption =
         crate::onboard::adopt(&config, store.state(), &live, &args.matches, jiff::Timestamp::now());

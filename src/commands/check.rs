@@ -8,7 +8,7 @@ use super::drift::duration;
 use crate::ExitStatus;
 use crate::check::{self, CheckOptions, LiveInput, Severity};
 use crate::cli::{CheckArgs, CheckFormat, SeverityArg};
-use crate::config::{self, VarInputs};
+use crate::config;
 use crate::render;
 use crate::render::check::sarif::ArtifactBase;
 use crate::state::LockMode;
@@ -29,19 +29,16 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> miette::Result<ExitStatus> {
         max_rotation: duration("max-rotation", &args.max_rotation)?,
         stale_after: duration("stale-after", &args.stale_after)?,
     };
-    let config =
-        config::load(&ctx.global.dir, &VarInputs::from_args(&args.vars)).map_err(miette::Report::new)?;
+    let config = config::load(&ctx.global.dir, &ctx.var_inputs(&args.vars)?).map_err(miette::Report::new)?;
     let now = jiff::Timestamp::now();
     let report = if args.live {
         let store =
             super::state_access::open_metadata(&config, LockMode::Shared, ctx.global.identity.as_deref())?;
         let live = super::plan::runtime()?.block_on(async {
-            let client =
-                crate::api::Client::connect(&config.launchdarkly, &config.dir, ctx.global.verbose).await?;
+            let client = ctx.connect(&config).await?;
             // Every member's tokens, as drift asks: the detector decides what is in scope.
-            client.fetch_live(&super::plan::role_keys(&config), true).await
-        });
-        let live = live.map_err(miette::Report::new)?;
+            client.fetch_live(&super::plan::role_keys(&config), true).await.map_err(miette::Report::new)
+        })?;
         check::check(&config, Some(LiveInput { state: store.state(), live: &live }), now, &opts)
     } else {
         check::check(&config, None, now, &opts)

@@ -8,9 +8,7 @@ use std::path::Path;
 use super::Context;
 use super::generated::{ensure_absent, in_config_dir, reload, write_new};
 use super::plan::role_keys;
-use crate::api::Client;
 use crate::cli::PlanArgs;
-use crate::config::VarInputs;
 use crate::onboard::generate;
 
 /// What the plan that follows may do.
@@ -25,10 +23,8 @@ pub(super) enum Then {
 /// Writes FILE when some import block needs a token block.
 #[allow(clippy::print_stdout)] // the note is this command's output
 pub(super) async fn generate(ctx: &Context, args: &PlanArgs, path: &Path) -> miette::Result<Then> {
-    let (config, undeclared) = crate::config::load_with_undeclared_imports(
-        &ctx.global.dir,
-        &VarInputs::from_args(&args.select.vars),
-    )?;
+    let (config, undeclared) =
+        crate::config::load_with_undeclared_imports(&ctx.global.dir, &ctx.var_inputs(&args.select.vars)?)?;
     if undeclared.is_empty() {
         if !ctx.global.quiet {
             println!("Every import block has its token block: -generate-config-out wrote nothing.\n");
@@ -53,7 +49,7 @@ pub(super) async fn generate(ctx: &Context, args: &PlanArgs, path: &Path) -> mie
             ));
         }
     }
-    let client = Client::connect(&config.launchdarkly, &config.dir, ctx.global.verbose).await?;
+    let client = ctx.connect(&config).await?;
     let live = client.fetch_live(&role_keys(&config), true).await?;
     let mut blocks = Vec::new();
     for import in &undeclared {

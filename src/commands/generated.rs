@@ -9,7 +9,7 @@ use miette::{Context as _, IntoDiagnostic as _};
 
 use super::Context;
 use crate::cli::VarArgs;
-use crate::config::{Config, VarInputs};
+use crate::config::Config;
 
 /// `explicit` as given (relative to the working directory, like `-out` and `-var-file`),
 /// or `default_name` in the configuration directory.
@@ -67,7 +67,7 @@ pub(super) fn remove_created(paths: &[&Path]) {
 /// new files are removed and the problems returned (a generated file that does not load
 /// is a bug, and must not be left for the next command to trip over).
 pub(super) fn reload(ctx: &Context, vars: &VarArgs, created: &[&Path]) -> miette::Result<Config> {
-    crate::config::load(&ctx.global.dir, &VarInputs::from_args(vars)).map_err(|e| {
+    crate::config::load(&ctx.global.dir, &ctx.var_inputs(vars)?).map_err(|e| {
         remove_created(created);
         miette::Report::new(e).wrap_err(
             "the generated configuration does not validate with the rest of the directory, so it was not kept",

@@ -21,7 +21,7 @@ use crate::ExitStatus;
 use crate::api::model::{Live, Token};
 use crate::api::{ApiError, Client};
 use crate::cli::MigrateTerraformArgs;
-use crate::config::{Config, VarInputs};
+use crate::config::Config;
 use crate::model::{Access, Address};
 use crate::onboard::generate;
 use crate::onboard::input::{Source, read_bounded};
@@ -91,7 +91,7 @@ async fn run_async(ctx: &Context, args: &MigrateTerraformArgs) -> miette::Result
         return Ok(ExitStatus::Success);
     }
 
-    let config = crate::config::load(&ctx.global.dir, &VarInputs::from_args(&args.vars))?;
+    let config = crate::config::load(&ctx.global.dir, &ctx.var_inputs(&args.vars)?)?;
     let out = out_path(ctx, args.out.as_deref(), DEFAULT_FILE);
     if !in_config_dir(&out, &ctx.global.dir) {
         return Err(miette::miette!(
@@ -129,7 +129,7 @@ async fn run_async(ctx: &Context, args: &MigrateTerraformArgs) -> miette::Result
         items.push(Item { inst, translation: translate(inst, address)?, live: None });
     }
 
-    let client = Client::connect(&config.launchdarkly, &config.dir, ctx.global.verbose).await?;
+    let client = ctx.connect(&config).await?;
     let live = fetch(&client, &config, &mut items).await?;
 
     let report = report(&tf, &items, &live, args.dry_run);

@@ -14,7 +14,7 @@ use crate::ExitStatus;
 use crate::api::Client;
 use crate::api::model::Live;
 use crate::cli::{Format, PlanArgs, SelectArgs, VarArgs};
-use crate::config::{Config, VarInputs};
+use crate::config::Config;
 use crate::model::{Access, Address};
 use crate::plan::{Plan, PlanOptions};
 use crate::render;
@@ -91,9 +91,9 @@ pub(crate) async fn prepare(
     lock: LockMode,
     opts: &PlanOptions,
 ) -> miette::Result<Prepared> {
-    let config = crate::config::load(&ctx.global.dir, &VarInputs::from_args(vars))?;
+    let config = crate::config::load(&ctx.global.dir, &ctx.var_inputs(vars)?)?;
     let store = super::state_access::open_metadata(&config, lock, ctx.global.identity.as_deref())?;
-    let client = Client::connect(&config.launchdarkly, &config.dir, ctx.global.verbose).await?;
+    let client = ctx.connect(&config).await?;
     // showAll always: a managed personal token of another member must not look deleted.
     // The planner itself leaves other members' tokens alone unless unmanaged.personal.
     let live = client.fetch_live(&role_keys(&config), true).await?;

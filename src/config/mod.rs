@@ -34,7 +34,6 @@ mod values;
 mod variables;
 
 pub use checks::{Checks, TokenChecks};
-pub use decode::base_url;
 pub use diagnostics::{Problem, Rule};
 // The state block's types live in `state` (config → state, never back).
 pub use crate::state::settings::{BackendSettings, EncryptMode, StateSettings};
@@ -49,6 +48,9 @@ pub struct VarInputs {
     pub vars: Vec<(String, String)>,
     /// Environment variables (name, value); callers pass `std::env::vars()`.
     pub env: Vec<(String, String)>,
+    /// Hosts besides LaunchDarkly's that `base_url` may name (`TOKENFORM_ALLOWED_HOSTS`,
+    /// read by the command: never from the configuration).
+    pub allowed_hosts: crate::endpoint::AllowedHosts,
 }
 
 /// The whole desired configuration of one directory.
@@ -104,6 +106,7 @@ impl VarInputs {
                 })
                 .collect(),
             env: std::env::vars().collect(),
+            allowed_hosts: crate::endpoint::AllowedHosts::none(),
         }
     }
 }
@@ -139,7 +142,7 @@ pub fn load_problems(dir: &std::path::Path, inputs: &VarInputs) -> Result<Config
     let mut sink = diagnostics::Sink::default();
     let parsed = parse::parse_dir(dir, &mut sink);
     let env = eval::environment(&parsed.files, inputs, &mut sink);
-    let mut config = decode::decode(dir, &parsed.files, &env, &mut sink);
+    let mut config = decode::decode(dir, &parsed.files, &env, &inputs.allowed_hosts, &mut sink);
     config.digest = parsed.digest;
     config.sites = sites::collect(&parsed.files);
     if sink.is_empty() { Ok(config) } else { Err(sink.into_sorted()) }
@@ -156,7 +159,7 @@ pub fn load_with_undeclared_imports(
     let mut sink = diagnostics::Sink::default();
     let parsed = parse::parse_dir(dir, &mut sink);
     let env = eval::environment(&parsed.files, inputs, &mut sink);
-    let mut config = decode::decode(dir, &parsed.files, &env, &mut sink);
+    let mut config = decode::decode(dir, &parsed.files, &env, &inputs.allowed_hosts, &mut sink);
     config.digest = parsed.digest;
     let problems: Vec<Problem> =
         sink.into_sorted().into_iter().filter(|p| p.rule != Rule::UnknownAddress).collect();
@@ -171,14 +174,8 @@ pub fn load_with_undeclared_imports(
     Ok((config, undeclared))
 }
 
-/// Where the API is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BaseUrl {
-    /// An http(s) URL without a trailing slash.
-    Url(String),
-    /// Run the emulator inside the process (`base_url = "embedded"`).
-    Embedded,
-}
+/// Where the API is (the rule lives in [`crate::endpoint`]).
+pub use crate::endpoint::BaseUrl;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaunchDarkly {

@@ -536,6 +536,89 @@ fn sigkill_during_apply_never_duplicates_or_loses_tokens() {
     assert_every_secret_authenticates(&env);
 }
 
+/// A small xorshift, seeded from the clock: kill moments differ from run to run, and the
+/// seed is in every assertion message so a failure can be replayed.
+struct Moments(u64);
+
+impl Moments {
+    fn new() -> Self {
+        let seed =
+            std::env::var("TOKENFORM_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+                let nanos =
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+                u64::try_from(nanos % u128::from(u64::MAX)).unwrap() | 1
+            });
+        Moments(seed)
+    }
+
+    /// A number in `lo..hi`.
+    fn next(&mut self, lo: u64, hi: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        lo + self.0 % (hi - lo)
+    }
+}
+
+/// Issue 10 item 2: service tokens behind a slow API, apply SIGKILLed six times at random
+/// moments (mid-create, mid-rotation, mid-orphan-cleanup), then apply twice: exactly one
+/// live token per configured name, no orphan lingering through a grace and no slot held.
+#[test]
+fn sigkill_at_random_moments_leaves_exactly_one_live_token_per_name() {
+    let env = Env::start(&["--latency-ms", "100"]);
+    let mut moments = Moments::new();
+    let seed = moments.0;
+    // s00 and s01 rotate with no grace, so a finished rotation leaves one token too.
+    let body = |i: usize| {
+        let rotation =
+            if i < 2 { "\n  rotation {\n    every = \"90d\"\n    grace = \"0s\"\n  }" } else { "" };
+        format!("  role = \"reader\"\n  service_token = true{rotation}")
+    };
+    env.config(&(0..40).map(|i| token_block(&format!("s{i:02}"), &body(i))).collect::<String>());
+    let mut waits = Vec::new();
+    for round in 0..6 {
+        // Half-way, rotate everything: kills then also land between a successor's create
+        // and the old generation's expiry.
+        let args: &[&str] = if round < 3 {
+            &["apply", "--auto-approve", "--parallelism", "4"]
+        } else {
+            &[
+                "apply",
+                "--auto-approve",
+                "--parallelism",
+                "4",
+                "--rotate",
+                "token.s00",
+                "--rotate",
+                "token.s01",
+            ]
+        };
+        let mut child = env.cmd().args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let wait = moments.next(150, 1_400);
+        waits.push(wait);
+        std::thread::sleep(std::time::Duration::from_millis(wait));
+        let _ = child.kill(); // SIGKILL (a no-op when the run already ended)
+        child.wait().unwrap();
+    }
+    let why = format!("seed {seed} (TOKENFORM_TEST_SEED), kills after {waits:?} ms");
+    let first = env.run(&["apply", "--auto-approve", "--parallelism", "4"]);
+    assert_eq!(first.status.code(), Some(0), "{why}\n{}", text(&first));
+    let second = env.run(&["apply", "--auto-approve", "--parallelism", "4"]);
+    assert_eq!(second.status.code(), Some(0), "{why}\n{}", text(&second));
+    assert!(text(&second).contains("No changes."), "{why}\n{}", text(&second));
+
+    let expected: Vec<String> = (0..40).map(|i| format!("s{i:02}")).collect();
+    assert_eq!(env.live_names(), expected, "exactly one live token per name: {why}");
+    let state = env.state();
+    assert_eq!(state["retiring"].as_array().map_or(0, Vec::len), 0, "{why}");
+    assert_eq!(state["pending_creates"].as_array().map_or(0, Vec::len), 0, "{why}");
+    let live_ids: BTreeSet<String> = env.live().into_iter().map(|(id, _)| id).collect();
+    let state_ids: BTreeSet<String> = env.state_ids().into_values().collect();
+    assert_eq!(state_ids, live_ids, "{why}");
+    assert_every_secret_authenticates(&env);
+    assert_eq!(env.secrets().len(), 40, "every address holds its secret: {why}");
+}
+
 #[test]
 fn ctrl_c_stops_new_work_saves_state_and_exits_1() {
     let env = Env::start(&["--latency-ms", "30"]);

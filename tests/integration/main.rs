@@ -10,6 +10,7 @@ mod apply;
 mod check;
 mod cli;
 mod config;
+mod credential;
 mod drift;
 mod emulator;
 mod file_mode;

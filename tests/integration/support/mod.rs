@@ -16,6 +16,7 @@ pub fn tokenform() -> Command {
     cmd.env("NO_COLOR", "1")
         .env_remove("TOKENFORM_IDENTITY_FILE")
         .env_remove("LAUNCHDARKLY_ACCESS_TOKEN")
+        .env_remove("TOKENFORM_ALLOWED_HOSTS")
         .stdin(Stdio::null());
     cmd
 }
