@@ -22,6 +22,7 @@ mod rekey;
 mod secret;
 mod state;
 pub mod state_access;
+mod state_transfer;
 mod validate;
 
 /// What every command needs besides its own arguments.

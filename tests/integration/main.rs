@@ -12,6 +12,7 @@ mod config;
 mod drift;
 mod emulator;
 mod file_mode;
+mod pg;
 mod plan;
 mod repo;
 mod state;
