@@ -51,6 +51,7 @@ fn world(managed: usize, unmanaged: usize) -> (Config, State, Live) {
                 member_id: Some("m-1".into()),
                 prevent_destroy: false,
                 secret: None,
+                terraform_address: None,
             },
         );
         config.tokens.insert(

@@ -34,6 +34,7 @@ fn token(i: usize) -> TokenState {
         member_id: Some("5f0000000000000000000001".into()),
         prevent_destroy: false,
         secret: None,
+        terraform_address: None,
     }
 }
 

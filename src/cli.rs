@@ -51,10 +51,17 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Delete every managed token.
     Destroy(DestroyArgs),
+    /// Print a saved plan exactly as `plan` did, or (without a file) the state's tokens.
+    Show(ShowArgs),
     /// Report drift: changed, missing, unmanaged, rotation due, expiring and stale tokens.
     Drift(DriftArgs),
     /// Adopt an existing live token into state (its secret stays unknown).
     Import(ImportArgs),
+    /// Write an import block and a token block for every unmanaged live token.
+    Adopt(AdoptArgs),
+    /// Move tokens managed by another tool into tokenform.
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
     /// Inspect or edit the state.
     #[command(subcommand)]
     State(StateCommand),
@@ -147,6 +154,10 @@ pub struct PlanArgs {
     pub detailed_exitcode: bool,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// Write a token block, from the live token, for each import block whose `to` has no
+    /// token block (FILE must not exist), then plan with it.
+    #[arg(long, value_name = "FILE")]
+    pub generate_config_out: Option<PathBuf>,
     #[command(flatten)]
     pub select: SelectArgs,
     #[command(flatten)]
@@ -185,6 +196,15 @@ pub struct DestroyArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct ShowArgs {
+    /// A plan saved by `plan -out`; without it, the tokens in the state (never a secret).
+    #[arg(value_name = "PLANFILE")]
+    pub plan_file: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct DriftArgs {
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -206,6 +226,44 @@ pub struct ImportArgs {
     /// The live token's id (24 hex characters).
     #[arg(value_name = "ID")]
     pub id: String,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AdoptArgs {
+    /// Only tokens whose name matches this glob (`*`, `?`); repeatable, any may match.
+    #[arg(long = "match", value_name = "GLOB")]
+    pub matches: Vec<String>,
+    /// The file to write (default: adopted.hcl in the configuration directory); never overwritten.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub vars: VarArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Take over the launchdarkly_access_tokens of a Terraform (or OpenTofu) state, with
+    /// their secrets; the Terraform state itself is never modified.
+    Terraform(MigrateTerraformArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MigrateTerraformArgs {
+    /// A raw state (`terraform state pull`, a .tfstate file) or `terraform show -json`
+    /// output; `-` or nothing reads standard input.
+    #[arg(value_name = "STATE")]
+    pub state: Option<PathBuf>,
+    /// The token blocks' file (default: terraform-migrated.hcl in the configuration
+    /// directory, where it must be); never overwritten. terraform-removed.tf goes beside it.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Check everything and print what would be done; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub vars: VarArgs,
     #[command(flatten)]

@@ -20,7 +20,10 @@
 //!
 //! - [`model`]: the vocabulary shared by every stage (addresses, roles, policy statements).
 //! - [`secret`]: the redacting, zeroizing secret type; every token value lives in one.
+//! - [`endpoint`]: the one base-URL rule (which hosts may receive the token), for config and client.
 //! - [`emulator`]: a LaunchDarkly-compatible token API server (`dev-server`, `base_url = "embedded"`).
+//! - [`onboard`]: configuration generated from live tokens and from a Terraform state
+//!   (`adopt`, `plan -generate-config-out`, `migrate terraform`).
 //! - [`cli`] and [`commands`]: clap definitions and one thin wrapper per subcommand.
 
 pub mod api;
@@ -30,7 +33,9 @@ pub mod commands;
 pub mod config;
 pub mod drift;
 pub mod emulator;
+pub mod endpoint;
 pub mod model;
+pub mod onboard;
 pub mod plan;
 pub mod render;
 pub mod secret;

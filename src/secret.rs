@@ -62,6 +62,11 @@ pub fn looks_like_secret(s: &str) -> bool {
     find_secret(s).is_some()
 }
 
+/// True when `s` is exactly a LaunchDarkly access token: `api-` + a UUID-shaped run (40 characters).
+pub fn is_access_token(s: &str) -> bool {
+    s.len() == 40 && s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("api-")) && find_secret(s) == Some(0)
+}
+
 /// Byte offset of the first `api-`/`sdk-` + UUID-shaped run in `s`.
 pub fn find_secret(s: &str) -> Option<usize> {
     let bytes = s.as_bytes();
@@ -177,5 +182,15 @@ mod tests {
         assert!(looks_like_secret(&format!("token = \"{S}\"")));
         assert!(!looks_like_secret("api-not-a-secret"));
         assert_eq!(redact_secrets(&format!("a {S} b")), "a api-<redacted> b");
+        assert!(is_access_token(S));
+        for not in [
+            "ghp_0123456789abcdefghijklmnopqrstuvwxyz",
+            "sdk-0a1b2c3d-0000-4000-8000-00000000beef",
+            "",
+            "api-x",
+        ] {
+            assert!(!is_access_token(not), "{not}");
+        }
+        assert!(!is_access_token(&format!("{S}x")) && !is_access_token(&format!(" {S}")));
     }
 }

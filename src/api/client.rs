@@ -22,8 +22,9 @@ use super::model::{CallerIdentity, CustomRole, Live, PatchOp, Token, TokenPage, 
 use super::paging::{Page, fetch_all};
 use super::retry::{Repeat, RetryPolicy, retryable_status};
 use super::trace::{TraceSink, body_for_trace};
-use crate::config::{BaseUrl, LaunchDarkly};
+use crate::config::LaunchDarkly;
 use crate::emulator::{Emulator, EmulatorOptions, RunningEmulator};
+use crate::endpoint::{self, AllowedHosts, BaseUrl};
 use crate::secret::Secret;
 
 /// Everything a [`Client`] is built from (see [`Client::connect`] for the usual way).
@@ -44,6 +45,20 @@ pub struct ClientOptions {
     pub page_concurrency: usize,
     /// `-v`: where the redacted trace goes.
     pub trace: Option<TraceSink>,
+    /// Hosts besides LaunchDarkly's the token may go to (see [`crate::endpoint`]).
+    pub allowed_hosts: AllowedHosts,
+}
+
+/// What [`Client::connect`] takes from outside the configuration. The command reads it
+/// from the environment and the command line; the library reads no environment.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectInputs {
+    /// The value of the env var `launchdarkly.access_token_env` names (`None`: unset).
+    pub token: Option<Secret>,
+    /// `TOKENFORM_ALLOWED_HOSTS`, parsed.
+    pub allowed_hosts: AllowedHosts,
+    /// `-v`: a redacted request trace on stderr.
+    pub verbose: bool,
 }
 
 impl ClientOptions {
@@ -58,6 +73,7 @@ impl ClientOptions {
             page_limit: 100,
             page_concurrency: 8,
             trace: None,
+            allowed_hosts: AllowedHosts::none(),
         }
     }
 }
@@ -88,36 +104,6 @@ pub struct Client {
 struct Answer {
     status: u16,
     body: axum::body::Bytes,
-}
-
-/// Checks a base URL: https anywhere, http only on loopback. Returns it without a trailing `/`.
-pub fn check_base_url(url: &str) -> Result<String, ApiError> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|e| ApiError::BadUrl { url: url.to_owned(), reason: e.to_string() })?;
-    if parsed.host_str().is_none() {
-        return Err(ApiError::BadUrl { url: url.to_owned(), reason: "no host".into() });
-    }
-    let loopback = is_loopback_url(url);
-    match parsed.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        "http" => return Err(ApiError::InsecureUrl { url: url.to_owned() }),
-        other => {
-            return Err(ApiError::BadUrl {
-                url: url.to_owned(),
-                reason: format!("unsupported scheme {other}"),
-            });
-        }
-    }
-    Ok(url.trim_end_matches('/').to_owned())
-}
-
-fn is_loopback_url(url: &str) -> bool {
-    reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).is_some_and(|host| {
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        host.eq_ignore_ascii_case("localhost")
-            || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-    })
 }
 
 /// Percent-encodes one path segment (ids come from users through `import`).
@@ -168,7 +154,12 @@ impl Client {
     }
 
     fn build(options: ClientOptions, embedded: Option<RunningEmulator>) -> Result<Client, ApiError> {
-        let base = check_base_url(&options.base_url)?;
+        let BaseUrl::Url(base) = endpoint::check(&options.base_url, &options.allowed_hosts)? else {
+            return Err(ApiError::BadUrl {
+                url: options.base_url.clone(),
+                reason: "`embedded` is a configuration value; start the emulator with Client::connect".into(),
+            });
+        };
         let mut auth =
             HeaderValue::from_str(options.token.expose().trim()).map_err(|_| ApiError::BadUrl {
                 url: base.clone(),
@@ -181,7 +172,9 @@ impl Client {
         }
         headers.insert(reqwest::header::ACCEPT, HeaderValue::from_static("application/json"));
         let mut builder = reqwest::Client::builder();
-        if is_loopback_url(&base) {
+        if reqwest::Url::parse(&base).ok().and_then(|u| u.host_str().map(endpoint::is_loopback_host))
+            == Some(true)
+        {
             // A system proxy must never see the loopback emulator's traffic (or its token).
             builder = builder.no_proxy();
         }
@@ -210,15 +203,16 @@ impl Client {
         })
     }
 
-    /// Resolves the base URL (https, or http on loopback; `embedded` starts the emulator
-    /// in-process, persisted under `<config_dir>/.tokenform/`) and the access token from the
-    /// env var `settings.access_token_env`. `verbose` prints a redacted request trace on stderr.
+    /// Resolves the base URL (checked by [`endpoint::check`] against `inputs.allowed_hosts`;
+    /// `embedded` starts the emulator in-process, persisted under `<config_dir>/.tokenform/`)
+    /// and takes the access token from `inputs` (the value of `settings.access_token_env`),
+    /// refusing one that is not `api-…`-shaped without sending or printing it.
     pub async fn connect(
         settings: &LaunchDarkly,
         config_dir: &Path,
-        verbose: bool,
+        inputs: &ConnectInputs,
     ) -> Result<Client, ApiError> {
-        let trace = verbose.then(TraceSink::stderr);
+        let trace = inputs.verbose.then(TraceSink::stderr);
         match &settings.base_url {
             BaseUrl::Embedded => {
                 let dir = config_dir.join(".tokenform");
@@ -235,16 +229,18 @@ impl Client {
                 Self::build(options, Some(running))
             }
             BaseUrl::Url(url) => {
-                check_base_url(url)?;
+                endpoint::check(url, &inputs.allowed_hosts)?;
                 let env = &settings.access_token_env;
-                let token = std::env::var(env).ok().filter(|t| !t.trim().is_empty());
+                let token = inputs.token.as_ref().map(|t| t.expose().trim()).filter(|t| !t.is_empty());
                 let token = token.ok_or_else(|| ApiError::MissingToken { env: env.clone() })?;
-                if HeaderValue::from_str(token.trim()).is_err() {
+                // access_token_env comes from the configuration: it may name GITHUB_TOKEN.
+                if !crate::secret::is_access_token(token) {
                     return Err(ApiError::InvalidToken { env: env.clone() });
                 }
-                let mut options = ClientOptions::new(url.clone(), Secret::new(token.trim()));
+                let mut options = ClientOptions::new(url.clone(), Secret::new(token));
                 options.api_version = settings.api_version;
                 options.trace = trace;
+                options.allowed_hosts = inputs.allowed_hosts.clone();
                 Self::new(options)
             }
         }
@@ -618,18 +614,6 @@ fn describe(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base_urls_must_be_https_unless_loopback() {
-        assert!(check_base_url("https://app.launchdarkly.com/").is_ok());
-        assert!(check_base_url("http://127.0.0.1:8765").is_ok());
-        assert!(check_base_url("http://localhost:1").is_ok());
-        assert!(check_base_url("http://[::1]:1").is_ok());
-        assert!(matches!(check_base_url("http://app.launchdarkly.com"), Err(ApiError::InsecureUrl { .. })));
-        assert!(matches!(check_base_url("http://10.0.0.1"), Err(ApiError::InsecureUrl { .. })));
-        assert!(matches!(check_base_url("ftp://x"), Err(ApiError::BadUrl { .. })));
-        assert!(matches!(check_base_url("not a url"), Err(ApiError::BadUrl { .. })));
-    }
 
     #[test]
     fn path_segments_are_encoded() {

@@ -61,18 +61,23 @@ pub enum ApiError {
     )]
     MissingToken { env: String },
 
-    /// The env var holds something that cannot be an HTTP header value.
-    #[error("the environment variable {env} does not hold a usable access token (invalid characters)")]
+    /// The env var holds something that is not shaped like a LaunchDarkly access token
+    /// (`api-` + UUID). Its value is neither sent nor printed.
+    #[error(
+        "the environment variable {env} does not hold a LaunchDarkly access token (api-xxxxxxxx-…); it was not sent"
+    )]
     #[diagnostic(
         code(tokenform::api::invalid_token),
-        help("it should look like api-xxxxxxxx-…, on one line")
+        help(
+            "launchdarkly.access_token_env names the variable holding the token; point it at one that holds an api-… token"
+        )
     )]
     InvalidToken { env: String },
 
-    /// A plain-http URL that is not loopback.
-    #[error("refusing to send the access token over plain http to {url}")]
-    #[diagnostic(code(tokenform::api::insecure_url), help("use https, or http only for 127.0.0.1/localhost"))]
-    InsecureUrl { url: String },
+    /// The base URL may not receive the token ([`crate::endpoint`]).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Endpoint(#[from] crate::endpoint::EndpointError),
 
     /// A base URL that does not parse.
     #[error("`{url}` is not a usable base URL: {reason}")]

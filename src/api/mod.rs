@@ -10,6 +10,6 @@ pub mod paging;
 pub mod retry;
 pub mod trace;
 
-pub use client::{ApiError, Client, ClientOptions};
+pub use client::{ApiError, Client, ClientOptions, ConnectInputs};
 pub use retry::RetryPolicy;
 pub use trace::TraceSink;

@@ -14,7 +14,7 @@ use crate::api::Client;
 use crate::api::model::Live;
 use crate::apply::{ApplyOptions, Outcome, Progress, check_saved_plan};
 use crate::cli::{ApplyArgs, Format};
-use crate::config::{Config, VarInputs};
+use crate::config::Config;
 use crate::plan::PlanOptions;
 use crate::plan::model::Plan;
 use crate::state::{LockMode, StateStore};
@@ -43,13 +43,13 @@ pub(super) async fn open_session(
     lock_timeout_text: &str,
     command: &str,
 ) -> miette::Result<Session> {
-    let config = crate::config::load(&ctx.global.dir, &VarInputs::from_args(vars))?;
+    let config = crate::config::load(&ctx.global.dir, &ctx.var_inputs(vars)?)?;
     let store = super::state_access::open_metadata(
         &config,
         super::state_access::exclusive(lock_timeout_text, command)?,
         ctx.global.identity.as_deref(),
     )?;
-    let client = Client::connect(&config.launchdarkly, &config.dir, ctx.global.verbose).await?;
+    let client = ctx.connect(&config).await?;
     // showAll always: a managed personal token of another member must not look deleted.
     // The planner itself leaves other members' tokens alone unless unmanaged.personal.
     let live = client.fetch_live(&role_keys(&config), true).await?;
@@ -57,7 +57,7 @@ pub(super) async fn open_session(
 }
 
 /// Reads a plan saved by `plan -out`.
-fn read_plan(path: &Path) -> miette::Result<Plan> {
+pub(super) fn read_plan(path: &Path) -> miette::Result<Plan> {
     let text = std::fs::read_to_string(path)
         .into_diagnostic()
         .wrap_err_with(|| format!("reading {}", path.display()))?;
@@ -209,6 +209,7 @@ async fn run_async(ctx: &Context, args: &ApplyArgs) -> miette::Result<ExitStatus
         planned_session(ctx, &args.select.vars, lock, &plan_options(&args.select, false)?).await?
     };
     if !plan.has_changes() {
+        crate::apply::settle_intents(&plan, &mut s.store, &s.live)?;
         if !ctx.global.quiet {
             println!("No changes. Tokens match the configuration.");
         }

@@ -7,7 +7,7 @@ use miette::Diagnostic;
 use super::Context;
 use crate::ExitStatus;
 use crate::cli::{DriftArgs, Format};
-use crate::config::{self, VarInputs};
+use crate::config;
 use crate::drift::{self, DriftOptions};
 use crate::model::{Access, parse_duration};
 use crate::render;
@@ -32,8 +32,7 @@ pub fn run(ctx: &Context, args: &DriftArgs) -> miette::Result<ExitStatus> {
         stale_after: duration("stale-after", &args.stale_after)?,
         expiring_within: duration("expiring-within", &args.expiring_within)?,
     };
-    let config =
-        config::load(&ctx.global.dir, &VarInputs::from_args(&args.vars)).map_err(miette::Report::new)?;
+    let config = config::load(&ctx.global.dir, &ctx.var_inputs(&args.vars)?).map_err(miette::Report::new)?;
     let store =
         super::state_access::open_metadata(&config, LockMode::Shared, ctx.global.identity.as_deref())?;
 
@@ -52,14 +51,12 @@ pub fn run(ctx: &Context, args: &DriftArgs) -> miette::Result<ExitStatus> {
     role_keys.dedup();
 
     let live = super::plan::runtime()?.block_on(async {
-        let client =
-            crate::api::Client::connect(&config.launchdarkly, &config.dir, ctx.global.verbose).await?;
+        let client = ctx.connect(&config).await?;
         // Always ask for every member's tokens: a managed personal token of someone else
         // must not look deleted. The detector leaves other members' unmanaged personal
         // tokens out unless `unmanaged.personal`.
-        client.fetch_live(&role_keys, true).await
-    });
-    let live = live.map_err(miette::Report::new)?;
+        client.fetch_live(&role_keys, true).await.map_err(miette::Report::new)
+    })?;
 
     let report = drift::detect(&config, store.state(), &live, jiff::Timestamp::now(), &opts);
     let text = match args.format {

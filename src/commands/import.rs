@@ -84,6 +84,7 @@ async fn run_async(ctx: &Context, args: &ImportArgs) -> miette::Result<ExitStatu
         }],
         drift: Vec::new(),
         warnings: Vec::new(),
+        notes: Vec::new(),
     };
     execute(ctx, &mut s, &plan, Some(1), Mode::Import).await
 }

@@ -4,8 +4,13 @@
 use std::io::IsTerminal;
 
 use crate::ExitStatus;
-use crate::cli::{Cli, Command, GlobalArgs};
+use crate::api::{Client, ConnectInputs};
+use crate::cli::{Cli, Command, GlobalArgs, VarArgs};
+use crate::config::{Config, VarInputs};
+use crate::endpoint::{ALLOWED_HOSTS_ENV, AllowedHosts, EndpointError};
+use crate::secret::Secret;
 
+mod adopt;
 mod apply;
 mod completions;
 mod destroy;
@@ -13,13 +18,17 @@ mod dev_server;
 mod drift;
 mod fmt;
 mod force_unlock;
+mod generate_config;
+mod generated;
 mod import;
 mod init;
 mod keygen;
+mod migrate;
 mod output;
 mod plan;
 mod rekey;
 mod secret;
+mod show;
 mod state;
 pub mod state_access;
 mod state_transfer;
@@ -31,13 +40,36 @@ pub struct Context {
     pub global: GlobalArgs,
     /// Colour on stdout: a terminal, no `--no-color`, no `NO_COLOR`.
     pub color: bool,
+    /// `TOKENFORM_ALLOWED_HOSTS`, parsed (an error is reported by the commands that need it).
+    allowed_hosts: Result<AllowedHosts, EndpointError>,
 }
 
 impl Context {
     pub fn new(global: GlobalArgs) -> Self {
         let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let color = !global.no_color && !no_color_env && std::io::stdout().is_terminal();
-        Self { global, color }
+        let allowed_hosts = AllowedHosts::parse(&std::env::var(ALLOWED_HOSTS_ENV).unwrap_or_default());
+        Self { global, color, allowed_hosts }
+    }
+
+    /// The hosts the environment allows `base_url` to name, besides LaunchDarkly's.
+    pub fn allowed_hosts(&self) -> miette::Result<AllowedHosts> {
+        self.allowed_hosts.clone().map_err(miette::Report::new)
+    }
+
+    /// Everything [`crate::config::load`] takes from outside the configuration.
+    pub fn var_inputs(&self, vars: &VarArgs) -> miette::Result<VarInputs> {
+        Ok(VarInputs { allowed_hosts: self.allowed_hosts()?, ..VarInputs::from_args(vars) })
+    }
+
+    /// Connects to the API `config` names, with the token from the env var its
+    /// `access_token_env` names (read here: the library reads no environment).
+    pub async fn connect(&self, config: &Config) -> miette::Result<Client> {
+        let settings = &config.launchdarkly;
+        let token = std::env::var(&settings.access_token_env).ok().map(Secret::new);
+        let inputs =
+            ConnectInputs { token, allowed_hosts: self.allowed_hosts()?, verbose: self.global.verbose };
+        Ok(Client::connect(settings, &config.dir, &inputs).await?)
     }
 }
 
@@ -67,8 +99,11 @@ pub fn run(cli: Cli) -> miette::Result<ExitStatus> {
         Command::Plan(args) => plan::run(&ctx, &args),
         Command::Apply(args) => apply::run(&ctx, &args),
         Command::Destroy(args) => destroy::run(&ctx, &args),
+        Command::Show(args) => show::run(&ctx, &args),
         Command::Drift(args) => drift::run(&ctx, &args),
         Command::Import(args) => import::run(&ctx, &args),
+        Command::Adopt(args) => adopt::run(&ctx, &args),
+        Command::Migrate(crate::cli::MigrateCommand::Terraform(args)) => migrate::run(&ctx, &args),
         Command::State(cmd) => state::run(&ctx, &cmd),
         Command::Secret(args) => secret::run(&ctx, &args),
         Command::Output(args) => output::run(&ctx, &args),

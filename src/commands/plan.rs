@@ -4,7 +4,6 @@
 //! [`prepare`] is the shared front half of `plan`, `apply` (without a plan file) and
 //! `destroy`: everything up to and including the plan value.
 
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 
@@ -15,7 +14,7 @@ use crate::ExitStatus;
 use crate::api::Client;
 use crate::api::model::Live;
 use crate::cli::{Format, PlanArgs, SelectArgs, VarArgs};
-use crate::config::{Config, VarInputs};
+use crate::config::Config;
 use crate::model::{Access, Address};
 use crate::plan::{Plan, PlanOptions};
 use crate::render;
@@ -92,9 +91,9 @@ pub(crate) async fn prepare(
     lock: LockMode,
     opts: &PlanOptions,
 ) -> miette::Result<Prepared> {
-    let config = crate::config::load(&ctx.global.dir, &VarInputs::from_args(vars))?;
+    let config = crate::config::load(&ctx.global.dir, &ctx.var_inputs(vars)?)?;
     let store = super::state_access::open_metadata(&config, lock, ctx.global.identity.as_deref())?;
-    let client = Client::connect(&config.launchdarkly, &config.dir, ctx.global.verbose).await?;
+    let client = ctx.connect(&config).await?;
     // showAll always: a managed personal token of another member must not look deleted.
     // The planner itself leaves other members' tokens alone unless unmanaged.personal.
     let live = client.fetch_live(&role_keys(&config), true).await?;
@@ -131,19 +130,28 @@ pub(crate) fn print(text: &str) -> miette::Result<()> {
 
 pub fn run(ctx: &Context, args: &PlanArgs) -> miette::Result<ExitStatus> {
     let opts = plan_options(&args.select, false)?;
-    let prepared = runtime()?.block_on(prepare(ctx, &args.select.vars, LockMode::Shared, &opts))?;
+    let rt = runtime()?;
+    if let Some(path) = &args.generate_config_out
+        && rt.block_on(super::generate_config::generate(ctx, args, path))?
+            == super::generate_config::Then::Stop
+    {
+        return Ok(ExitStatus::Success);
+    }
+    let prepared = rt.block_on(prepare(ctx, &args.select.vars, LockMode::Shared, &opts))?;
     let plan = &prepared.plan;
-    let mut text = render(plan, args.format, ctx.color);
     if let Some(path) = &args.out {
         save_plan(path, plan)?;
-        if args.format == Format::Human && !ctx.global.quiet {
-            let shown = path.display();
-            let _ = write!(
-                text,
-                "\nSaved the plan to: {shown}\n\nTo perform exactly these actions, run:\n    tokenform apply {shown}\n"
-            );
-        }
     }
-    print(&text)?;
+    print(&render(plan, args.format, ctx.color))?;
+    // On stderr, so stdout is exactly the plan: `tokenform show FILE` prints the same bytes.
+    if let Some(path) = &args.out
+        && args.format == Format::Human
+        && !ctx.global.quiet
+    {
+        let shown = path.display();
+        eprintln!(
+            "\nSaved the plan to: {shown}\n\nTo perform exactly these actions, run:\n    tokenform apply {shown}"
+        );
+    }
     Ok(if args.detailed_exitcode && plan.has_changes() { ExitStatus::Changes } else { ExitStatus::Success })
 }

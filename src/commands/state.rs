@@ -87,7 +87,7 @@ pub fn run(ctx: &Context, cmd: &StateCommand) -> miette::Result<ExitStatus> {
 }
 
 /// One token as `key = value` lines, Terraform `state show` style; the secret as metadata.
-fn show(address: &Address, t: &TokenState, state: &State) -> String {
+pub(super) fn show(address: &Address, t: &TokenState, state: &State) -> String {
     let q = |s: &str| serde_json::Value::String(s.to_owned()).to_string();
     let list = |v: &[String]| format!("[{}]", v.iter().map(|s| q(s)).collect::<Vec<_>>().join(", "));
     let ts = |t: &jiff::Timestamp| q(&t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
@@ -119,6 +119,9 @@ fn show(address: &Address, t: &TokenState, state: &State) -> String {
         rows.push(("member_id", q(m)));
     }
     rows.push(("prevent_destroy", t.prevent_destroy.to_string()));
+    if let Some(tf) = &t.terraform_address {
+        rows.push(("terraform_address", q(tf)));
+    }
     match &t.secret {
         Some(s) => {
             rows.push(("secret", "(sensitive value)".to_owned()));
@@ -126,7 +129,10 @@ fn show(address: &Address, t: &TokenState, state: &State) -> String {
             rows.push(("secret_issued_at", ts(&s.issued_at)));
             rows.push(("secret_recipients", list(&s.recipients)));
         }
-        None => rows.push(("secret", "null # unknown: imported or adopted; rotate to get one".to_owned())),
+        None => rows.push((
+            "secret",
+            format!("null # unknown (imported): `tokenform apply --rotate {address}` takes it over"),
+        )),
     }
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     let mut text = format!("# {address}\n");
@@ -176,6 +182,7 @@ mod tests {
                 issued_at: jiff::Timestamp::UNIX_EPOCH,
                 recipients: vec!["age1abc".into()],
             }),
+            terraform_address: Some("module.ops.launchdarkly_access_token.deployer[\"staging\"]".into()),
         };
         state.tokens.insert(address.clone(), token.clone());
         let text = show(&address, &token, &state);

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::Context;
-use crate::config::{Config, EncryptMode, VarInputs};
+use crate::config::{Config, EncryptMode};
 use crate::model::Address;
 use crate::secret::Secret;
 use crate::state::backend::{self, Backend};
@@ -17,7 +17,7 @@ pub const IDENTITY_ENV: &str = "TOKENFORM_IDENTITY_FILE";
 
 /// Loads the configuration of `-C DIR` with no `-var` inputs (state commands take none).
 pub fn load_config(ctx: &Context) -> miette::Result<Config> {
-    crate::config::load(&ctx.global.dir, &VarInputs::from_args(&crate::cli::VarArgs::default()))
+    crate::config::load(&ctx.global.dir, &ctx.var_inputs(&crate::cli::VarArgs::default())?)
         .map_err(miette::Report::new)
 }
 

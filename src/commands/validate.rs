@@ -5,11 +5,11 @@ use std::io::Write;
 
 use super::Context;
 use crate::ExitStatus;
-use crate::config::{self, VarInputs};
+use crate::config;
 
 #[allow(clippy::unnecessary_wraps)] // every command has this signature
 pub fn run(ctx: &Context, args: &crate::cli::VarArgs) -> miette::Result<ExitStatus> {
-    let inputs = VarInputs::from_args(args);
+    let inputs = ctx.var_inputs(args)?;
     match config::load_problems(&ctx.global.dir, &inputs) {
         Ok(cfg) => {
             if !ctx.global.quiet {

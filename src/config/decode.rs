@@ -15,9 +15,9 @@ use super::schema::{self, BlockSchema};
 use super::token::decode_tokens;
 use super::values::{Cx, check_recipient};
 use super::{
-    BaseUrl, Config, EncryptMode, ImportBlock, LaunchDarkly, RemovedBlock, StateSettings, Unmanaged,
-    UnmanagedMode,
+    Config, EncryptMode, ImportBlock, LaunchDarkly, RemovedBlock, StateSettings, Unmanaged, UnmanagedMode,
 };
+use crate::endpoint::AllowedHosts;
 use crate::model::Address;
 use crate::state::recipient::{parse_recipient, recipients_from_text};
 /// Checks a block's attributes and nested blocks against its schema (recursively).
@@ -114,7 +114,7 @@ pub(super) fn attr<'a>(body: &'a Body, key: &str) -> Option<&'a Attr> {
 }
 
 /// Decodes every file into a [`Config`]; problems go to `sink`.
-pub fn decode(dir: &Path, files: &[File], env: &Env, sink: &mut Sink) -> Config {
+pub fn decode(dir: &Path, files: &[File], env: &Env, allowed: &AllowedHosts, sink: &mut Sink) -> Config {
     let mut cx = Cx { env, files, sink };
     let mut config = Config::empty(dir);
     let mut singles: BTreeMap<&str, (usize, Range<usize>)> = BTreeMap::new();
@@ -163,7 +163,7 @@ pub fn decode(dir: &Path, files: &[File], env: &Env, sink: &mut Sink) -> Config 
                 singles.insert(&b.ident, (fi, b.ident_span.clone()));
             }
             match b.ident.as_str() {
-                "launchdarkly" => config.launchdarkly = launchdarkly(&mut cx, b),
+                "launchdarkly" => config.launchdarkly = launchdarkly(&mut cx, b, allowed),
                 "state" => config.state = state(&mut cx, dir, b),
                 "unmanaged" => config.unmanaged = unmanaged(&mut cx, b),
                 "token" => tokens.push(b),
@@ -192,18 +192,27 @@ pub fn decode(dir: &Path, files: &[File], env: &Env, sink: &mut Sink) -> Config 
     config
 }
 
-fn launchdarkly(cx: &mut Cx<'_>, b: &Block) -> LaunchDarkly {
+fn launchdarkly(cx: &mut Cx<'_>, b: &Block, allowed: &AllowedHosts) -> LaunchDarkly {
     let mut ld = LaunchDarkly::default();
     for a in &b.body.attrs {
         match a.key.as_str() {
             "base_url" => {
                 if let Some(s) = cx.string(a, None) {
-                    match base_url(&s) {
+                    // The client checks again with the same function: validate refuses what plan would.
+                    match crate::endpoint::check(&s, allowed) {
                         Ok(u) => ld.base_url = u,
                         Err(why) => {
+                            let help = miette::Diagnostic::help(&why).map(|h| h.to_string());
+                            let help = help.unwrap_or_else(|| "use https://app.launchdarkly.com (or app.eu.launchdarkly.com, app.launchdarkly.us), an http://127.0.0.1:PORT loopback URL, or \"embedded\"".into());
                             let p = cx
-                                .at(Rule::BadUrl, format!("base_url {s:?} is not usable: {why}"), a.file, a.span.clone(), why)
-                                .with_help("use https://app.launchdarkly.com (or app.eu.launchdarkly.com, app.launchdarkly.us), an http://127.0.0.1:PORT loopback URL, or \"embedded\"");
+                                .at(
+                                    Rule::BadUrl,
+                                    format!("base_url {s:?} is not usable: {why}"),
+                                    a.file,
+                                    a.span.clone(),
+                                    "the token may not be sent here",
+                                )
+                                .with_help(help);
                             cx.sink.push(p);
                         }
                     }
@@ -239,34 +248,6 @@ pub(super) fn is_env_name(s: &str) -> bool {
     let mut c = s.chars();
     c.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && c.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// `"embedded"`, or an https URL (http only for loopback), without a trailing slash.
-pub fn base_url(s: &str) -> Result<BaseUrl, String> {
-    if s == "embedded" {
-        return Ok(BaseUrl::Embedded);
-    }
-    let (scheme, rest) = s.split_once("://").ok_or("not a URL (expected https://HOST)")?;
-    let hostport = rest.split('/').next().unwrap_or("");
-    if rest.contains(['?', '#', ' ']) {
-        return Err("a base URL has no query, fragment or spaces".into());
-    }
-    let host = if let Some(h) = hostport.strip_prefix('[') {
-        h.split(']').next().unwrap_or("")
-    } else {
-        hostport.rsplit_once(':').map_or(hostport, |(h, _)| h)
-    };
-    if host.is_empty() {
-        return Err("the URL has no host".into());
-    }
-    let loopback = host == "localhost" || host == "::1" || host.starts_with("127.");
-    match scheme {
-        "https" => {}
-        "http" if loopback => {}
-        "http" => return Err("plain http is only allowed on loopback (127.x, localhost, [::1])".into()),
-        _ => return Err(format!("unsupported scheme {scheme:?}")),
-    }
-    Ok(BaseUrl::Url(s.trim_end_matches('/').to_owned()))
 }
 
 fn state(cx: &mut Cx<'_>, dir: &Path, b: &Block) -> StateSettings {
@@ -481,7 +462,8 @@ fn import(cx: &mut Cx<'_>, b: &Block, config: &Config) -> Option<ImportBlock> {
             )
             .with_help(format!("add the token block for {to} that the imported token should match"));
         cx.sink.push(p);
-        return None;
+        // Kept in the (failed) result: `plan -generate-config-out` writes its token block.
+        return id.map(|id| ImportBlock { to, id });
     }
     if config.imports.iter().any(|i| i.to == to) {
         let p = cx.at(
@@ -531,23 +513,4 @@ fn removed(cx: &mut Cx<'_>, b: &Block, config: &Config) -> Option<RemovedBlock> 
         return None;
     }
     Some(RemovedBlock { from, destroy })
-}
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base_urls() {
-        assert_eq!(base_url("embedded").unwrap(), BaseUrl::Embedded);
-        assert_eq!(
-            base_url("https://app.launchdarkly.com/").unwrap(),
-            BaseUrl::Url("https://app.launchdarkly.com".into())
-        );
-        assert!(base_url("http://127.0.0.1:8765").is_ok());
-        assert!(base_url("http://localhost:1").is_ok());
-        assert!(base_url("http://[::1]:80").is_ok());
-        assert!(base_url("http://example.com").is_err());
-        assert!(base_url("ftp://x").is_err());
-        assert!(base_url("app.launchdarkly.com").is_err());
-    }
 }

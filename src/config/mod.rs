@@ -32,7 +32,6 @@ mod token;
 mod values;
 mod variables;
 
-pub use decode::base_url;
 pub use diagnostics::{Problem, Rule};
 // The state block's types live in `state` (config → state, never back).
 pub use crate::state::settings::{BackendSettings, EncryptMode, PgSettings, StateSettings};
@@ -47,6 +46,9 @@ pub struct VarInputs {
     pub vars: Vec<(String, String)>,
     /// Environment variables (name, value); callers pass `std::env::vars()`.
     pub env: Vec<(String, String)>,
+    /// Hosts besides LaunchDarkly's that `base_url` may name (`TOKENFORM_ALLOWED_HOSTS`,
+    /// read by the command: never from the configuration).
+    pub allowed_hosts: crate::endpoint::AllowedHosts,
 }
 
 /// The whole desired configuration of one directory.
@@ -96,6 +98,7 @@ impl VarInputs {
                 })
                 .collect(),
             env: std::env::vars().collect(),
+            allowed_hosts: crate::endpoint::AllowedHosts::none(),
         }
     }
 }
@@ -131,19 +134,39 @@ pub fn load_problems(dir: &std::path::Path, inputs: &VarInputs) -> Result<Config
     let mut sink = diagnostics::Sink::default();
     let parsed = parse::parse_dir(dir, &mut sink);
     let env = eval::environment(&parsed.files, inputs, &mut sink);
-    let mut config = decode::decode(dir, &parsed.files, &env, &mut sink);
+    let mut config = decode::decode(dir, &parsed.files, &env, &inputs.allowed_hosts, &mut sink);
     config.digest = parsed.digest;
     if sink.is_empty() { Ok(config) } else { Err(sink.into_sorted()) }
 }
 
-/// Where the API is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BaseUrl {
-    /// An http(s) URL without a trailing slash.
-    Url(String),
-    /// Run the emulator inside the process (`base_url = "embedded"`).
-    Embedded,
+/// [`load`] for `plan -generate-config-out`: an `import` block whose target no `token`
+/// block declares is not a problem here. Returns the configuration (with only the
+/// declared imports) and the undeclared imports, in file order; every other problem is
+/// still an error.
+pub fn load_with_undeclared_imports(
+    dir: &std::path::Path,
+    inputs: &VarInputs,
+) -> Result<(Config, Vec<ImportBlock>), ConfigErrors> {
+    let mut sink = diagnostics::Sink::default();
+    let parsed = parse::parse_dir(dir, &mut sink);
+    let env = eval::environment(&parsed.files, inputs, &mut sink);
+    let mut config = decode::decode(dir, &parsed.files, &env, &inputs.allowed_hosts, &mut sink);
+    config.digest = parsed.digest;
+    let problems: Vec<Problem> =
+        sink.into_sorted().into_iter().filter(|p| p.rule != Rule::UnknownAddress).collect();
+    if !problems.is_empty() {
+        return Err(ConfigErrors {
+            dir: dir.display().to_string(),
+            problems: problems.into_iter().map(miette::Report::new).collect(),
+        });
+    }
+    let (declared, undeclared) = config.imports.into_iter().partition(|i| config.tokens.contains_key(&i.to));
+    config.imports = declared;
+    Ok((config, undeclared))
 }
+
+/// Where the API is (the rule lives in [`crate::endpoint`]).
+pub use crate::endpoint::BaseUrl;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaunchDarkly {

@@ -79,6 +79,7 @@ pub(crate) fn state_token(id: &str, name: &str) -> TokenState {
             issued_at: jiff::Timestamp::from_millisecond(now_ms() - 10 * DAY_MS).unwrap(),
             recipients: vec!["age1example".into()],
         }),
+        terraform_address: None,
     }
 }
 

@@ -13,6 +13,7 @@ pub mod diff;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod model;
+pub mod orphan;
 mod planner;
 #[cfg(test)]
 mod proptests;

@@ -28,6 +28,10 @@ pub struct Plan {
     pub drift: Vec<DriftEntry>,
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Things a reviewer should know that change nothing (e.g. a secret tokenform does not
+    /// hold). Never a reason for `--detailed-exitcode` to exit 2.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Plan {
@@ -66,10 +70,8 @@ pub enum ActionKind {
 pub enum Reason {
     /// An `import` block or `tokenform import`.
     ImportRequested,
-    /// A token created just before a crash, found live and adopted.
-    OrphanAdopted,
-    /// A token created just before a crash at an address that kept its token: its secret
-    /// was never seen, so it is deleted.
+    /// A token created just before its answer was lost (a crash, a timeout): its secret was
+    /// never seen, so it is deleted at once.
     OrphanDiscarded,
     /// In configuration, not in state.
     NotInState,
@@ -85,8 +87,6 @@ pub enum Reason {
     RotationDue,
     /// `--rotate ADDR`.
     RotationRequested,
-    /// The secret is unknown (import, adoption): rotate to take it over.
-    SecretUnknown,
     /// A retired generation is past its grace.
     GraceEnded,
     /// In state, no longer in configuration.

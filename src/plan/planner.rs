@@ -18,19 +18,13 @@ use crate::plan::model::{
     Action, ActionKind, AttributeDiff, DriftEntry, DriftKind, PLAN_FORMAT_VERSION, Plan, Reason,
     RotationStep, TokenSpec,
 };
+use crate::plan::orphan::orphans;
 use crate::plan::refresh::live_changes;
 use crate::plan::{PlanError, PlanOptions};
 use crate::state::model::{State, TokenState};
 
 /// LaunchDarkly's default limit of service tokens per account.
 pub const SERVICE_TOKEN_LIMIT: usize = 200;
-
-/// How far before a recorded create intent an orphan's `creationDate` may be (clock skew).
-const ORPHAN_SKEW_MS: i64 = 60_000;
-/// How long after its intent an interrupted create can have landed. A create never outlives
-/// its timeouts and rate-limit waits by this much, and the bound keeps a token made by hand
-/// much later under the same name from being taken for an orphan.
-const ORPHAN_WINDOW_MS: i64 = 3_600_000;
 
 /// Default grace of a rotation when configuration has no `rotation` block.
 const DEFAULT_GRACE_SECS: u64 = 24 * 3600;
@@ -42,11 +36,17 @@ pub(crate) struct Planner<'a> {
     now: jiff::Timestamp,
     opts: &'a PlanOptions,
     by_id: HashMap<&'a str, &'a Token>,
-    /// Live ids that some address owns (state, retiring, imports, adopted orphans).
+    /// Live ids that some address owns (state, retiring, imports) or this plan deletes (orphans).
     claimed: BTreeSet<&'a str>,
     actions: Vec<Action>,
     drift: Vec<DriftEntry>,
     warnings: Vec<String>,
+    notes: Vec<String>,
+}
+
+/// The note for a managed token whose secret tokenform does not know.
+pub(crate) fn secret_unknown_note(address: &Address) -> String {
+    format!("{address}: secret unknown: `tokenform apply --rotate {address}` takes it over")
 }
 
 fn action(kind: ActionKind, reason: Reason, address: Option<&Address>, name: &str) -> Action {
@@ -86,6 +86,7 @@ impl<'a> Planner<'a> {
             actions: Vec::new(),
             drift: Vec::new(),
             warnings: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -128,6 +129,7 @@ impl<'a> Planner<'a> {
 
         self.plan_drift();
         if !self.opts.refresh_only {
+            self.plan_orphans();
             if !self.opts.destroy {
                 for (address, desired) in &self.config.tokens {
                     if self.selected(address) {
@@ -190,11 +192,7 @@ impl<'a> Planner<'a> {
                 address: address.to_string(),
                 id: id.to_owned(),
             })?;
-            return self.plan_adopt(address, desired, token, &spec, Reason::ImportRequested);
-        }
-        if let Some(token) = self.find_orphan(address) {
-            self.claimed.insert(token.id.as_str());
-            return self.plan_adopt(address, desired, token, &spec, Reason::OrphanAdopted);
+            return self.plan_import(address, desired, token, &spec);
         }
         let mut create = action(ActionKind::Create, Reason::NotInState, Some(address), &spec.name);
         create.desired = Some(spec);
@@ -202,48 +200,48 @@ impl<'a> Planner<'a> {
         Ok(())
     }
 
-    /// A live token created just before a crash: same name and creator, created no earlier
-    /// than the recorded intent (less a minute of skew), owned by no address. The earliest wins.
-    fn find_orphan(&self, address: &Address) -> Option<&'a Token> {
-        let pending = self.state.pending_creates.iter().find(|p| &p.address == address)?;
-        let since = pending.intent_at.as_millisecond() - ORPHAN_SKEW_MS;
-        self.live
-            .tokens
-            .iter()
-            .filter(|t| {
-                t.name() == pending.name
-                    && pending.member_id.as_deref().is_none_or(|m| m == t.member_id)
-                    && t.creation_date >= since
-                    && t.creation_date <= pending.intent_at.as_millisecond() + ORPHAN_WINDOW_MS
-                    && !self.claimed.contains(t.id.as_str())
-            })
-            .min_by(|a, b| (a.creation_date, &a.id).cmp(&(b.creation_date, &b.id)))
+    /// The orphans of every selected leftover create intent (a run killed between sending a
+    /// create and recording its answer): nobody ever saw their secret, so each is deleted at
+    /// once (`docs/spec.md` §5). The address itself is planned as usual: a create when state
+    /// has nothing there, nothing more when it kept its token. Apply deletes orphans first,
+    /// before any create of the same address could adopt one again.
+    fn plan_orphans(&mut self) {
+        for pending in &self.state.pending_creates {
+            if !self.selected(&pending.address) {
+                continue;
+            }
+            let found =
+                orphans(pending, &self.live.tokens, |id| self.claimed.contains(id) || self.is_caller(id));
+            for orphan in found {
+                self.claimed.insert(orphan.id.as_str());
+                let mut delete = action(
+                    ActionKind::Delete,
+                    Reason::OrphanDiscarded,
+                    Some(&pending.address),
+                    orphan.name(),
+                );
+                delete.token_id = Some(orphan.id.clone());
+                self.actions.push(delete);
+            }
+        }
     }
 
-    /// Import (requested or orphan): record the live token, then bring it to the
-    /// configuration, then rotate it (its secret is unknown).
-    fn plan_adopt(
+    /// An import: record the live token, then bring it to the configuration. Its secret
+    /// stays unknown until `--rotate` asks for a new one.
+    fn plan_import(
         &mut self,
         address: &Address,
         desired: &DesiredToken,
         token: &Token,
         spec: &TokenSpec,
-        reason: Reason,
     ) -> Result<(), PlanError> {
-        let mut import = action(ActionKind::Import, reason, Some(address), token.name());
+        let mut import = action(ActionKind::Import, Reason::ImportRequested, Some(address), token.name());
         import.token_id = Some(token.id.clone());
         import.desired = Some(spec.clone());
         self.actions.push(import);
         let replaced = self.plan_changes(address, desired, token, None, spec, &BTreeSet::new())?;
         if !replaced {
             self.plan_rotation(address, desired, token, None, spec);
-            // Nobody ever saw an orphan's secret, so its old generation needs no grace:
-            // it is retired at once instead of living on under the same name for a day.
-            if reason == Reason::OrphanAdopted
-                && let Some(step) = self.actions.last_mut().and_then(|a| a.rotation.as_mut())
-            {
-                step.grace_seconds = 0;
-            }
         }
         Ok(())
     }
@@ -255,15 +253,6 @@ impl<'a> Planner<'a> {
         ts: &TokenState,
         spec: TokenSpec,
     ) -> Result<(), PlanError> {
-        // A create interrupted at an address that kept its token (a rotation's successor, a
-        // replacement, a re-create) left a token nobody has the secret of: delete it, and let
-        // the usual actions below produce the successor again.
-        if let Some(orphan) = self.find_orphan(address).filter(|t| t.id != ts.id && !self.is_caller(&t.id)) {
-            self.claimed.insert(orphan.id.as_str());
-            let mut delete = action(ActionKind::Delete, Reason::OrphanDiscarded, None, orphan.name());
-            delete.token_id = Some(orphan.id.clone());
-            self.actions.push(delete);
-        }
         let Some(token) = self.by_id.get(ts.id.as_str()).copied() else {
             let mut create = action(ActionKind::Create, Reason::DeletedOutside, Some(address), &spec.name);
             create.desired = Some(spec);
@@ -327,7 +316,9 @@ impl<'a> Planner<'a> {
         Ok(false)
     }
 
-    /// A rotation when asked (`--rotate`), when the secret is unknown, or when it is due.
+    /// A rotation when asked (`--rotate`) or when it is due by a known `issued_at`. A secret
+    /// tokenform does not know (an imported token) is never rotated unasked: whoever uses
+    /// it would lose access without having been asked (`docs/spec.md` §5); the plan notes it.
     fn plan_rotation(
         &mut self,
         address: &Address,
@@ -346,7 +337,8 @@ impl<'a> Planner<'a> {
         let reason = if requested {
             Reason::RotationRequested
         } else if issued_at.is_none() {
-            Reason::SecretUnknown
+            self.notes.push(secret_unknown_note(address));
+            return;
         } else if desired.rotation.as_ref().is_some_and(|r| due(r.every)) {
             Reason::RotationDue
         } else {
@@ -519,6 +511,7 @@ impl<'a> Planner<'a> {
             actions: self.actions,
             drift: self.drift,
             warnings: self.warnings,
+            notes: self.notes,
         }
     }
 }

@@ -80,6 +80,7 @@ pub fn state_from_live(live: &Token, snapshot: &Live, prev: Option<&TokenState>)
         member_id: (!live.member_id.is_empty()).then(|| live.member_id.clone()),
         prevent_destroy: prev.is_some_and(|p| p.prevent_destroy),
         secret: prev.and_then(|p| p.secret.clone()),
+        terraform_address: prev.and_then(|p| p.terraform_address.clone()),
     }
 }
 

@@ -224,7 +224,7 @@ fn an_unset_api_version_accepts_whatever_the_api_picked() {
 }
 
 #[test]
-fn rotation_is_due_by_age_requested_or_offered_for_an_unknown_secret() {
+fn rotation_is_due_by_age_or_requested_never_for_an_unknown_secret() {
     let mut w = World::new();
     let mut d = desired("due");
     d.rotation = Some(rotation("1d", RotationMethod::Replace));
@@ -233,7 +233,10 @@ fn rotation_is_due_by_age_requested_or_offered_for_an_unknown_secret() {
     d.rotation = Some(rotation("2d", RotationMethod::Reset));
     w.managed(d);
     w.managed(desired("asked"));
-    w.managed(desired("unknown"));
+    // An imported token with a due rotation block: its age is unknown, so it is never due.
+    let mut d = desired("unknown");
+    d.rotation = Some(rotation("1d", RotationMethod::Replace));
+    w.managed(d);
     w.state.tokens.get_mut(&addr("token.unknown")).unwrap().secret = None;
     let opts = PlanOptions { rotate: vec![addr("token.asked")], ..PlanOptions::default() };
     let plan = w.plan_with(&opts).unwrap();
@@ -242,8 +245,11 @@ fn rotation_is_due_by_age_requested_or_offered_for_an_unknown_secret() {
         vec![
             (ActionKind::Rotate, Reason::RotationRequested, "token.asked".into()),
             (ActionKind::Rotate, Reason::RotationDue, "token.due".into()),
-            (ActionKind::Rotate, Reason::SecretUnknown, "token.unknown".into()),
         ]
+    );
+    assert_eq!(
+        plan.notes,
+        ["token.unknown: secret unknown: `tokenform apply --rotate token.unknown` takes it over"]
     );
     let due = &plan.actions[1];
     let step = due.rotation.unwrap();
@@ -414,7 +420,7 @@ fn refresh_only_plans_no_action_but_keeps_the_drift() {
 }
 
 #[test]
-fn import_blocks_adopt_a_live_token_and_offer_a_rotation() {
+fn import_blocks_adopt_a_live_token_and_never_rotate_it_unasked() {
     let mut w = World::new();
     let mut d = desired("legacy");
     let token = w.live_only(&d);
@@ -428,10 +434,17 @@ fn import_blocks_adopt_a_live_token_and_offer_a_rotation() {
         vec![
             (ActionKind::Import, Reason::ImportRequested, "token.legacy".into()),
             (ActionKind::Update, Reason::ConfigChanged, "token.legacy".into()),
-            (ActionKind::Rotate, Reason::SecretUnknown, "token.legacy".into()),
         ]
     );
     assert_eq!(plan.actions[0].token_id.as_deref(), Some(token.as_str()));
+    assert_eq!(plan.notes.len(), 1, "{:?}", plan.notes);
+    assert!(plan.notes[0].contains("--rotate token.legacy"));
+
+    // Only --rotate takes its secret over.
+    let opts = PlanOptions { rotate: vec![addr("token.legacy")], ..PlanOptions::default() };
+    let asked = w.plan_with(&opts).unwrap();
+    assert_eq!(asked.count(ActionKind::Rotate), 1);
+    assert!(asked.notes.is_empty());
 
     // Once in state, the import block is a no-op.
     let live = w.live.token(&token).unwrap().clone();
@@ -464,46 +477,60 @@ fn import_errors_name_the_address() {
     assert!(matches!(w.plan_with(&PlanOptions::default()), Err(PlanError::ImportWithoutConfig { .. })));
 }
 
+fn intent(label: &str) -> PendingCreate {
+    PendingCreate {
+        address: addr(&format!("token.{label}")),
+        name: label.into(),
+        intent_at: now(),
+        member_id: Some(CALLER_MEMBER.into()),
+    }
+}
+
 #[test]
-fn a_leftover_create_intent_adopts_the_orphan_or_creates_again() {
+fn a_leftover_create_intent_deletes_its_orphans_and_creates_again() {
     let mut w = World::new();
     w.declare(desired("a"));
     let orphan = w.live_only(&desired("a"));
     w.live_mut(&orphan).creation_date = now().as_millisecond();
-    w.state.pending_creates.push(PendingCreate {
-        address: addr("token.a"),
-        name: "a".into(),
-        intent_at: now(),
-        member_id: Some(CALLER_MEMBER.into()),
-    });
+    let second = w.live_only(&desired("a"));
+    w.live_mut(&second).creation_date = now().as_millisecond() + 5;
+    w.state.pending_creates.push(intent("a"));
     w.config.unmanaged.mode = UnmanagedMode::Delete;
     let plan = w.plan();
+    // Nobody ever saw an orphan's secret: no import, no rotation with a grace, no second
+    // live token under the name for a day. Each orphan goes; the address is created afresh.
     assert_eq!(
         kinds(&plan),
         vec![
-            (ActionKind::Import, Reason::OrphanAdopted, "token.a".into()),
-            (ActionKind::Rotate, Reason::SecretUnknown, "token.a".into()),
+            (ActionKind::Create, Reason::NotInState, "token.a".into()),
+            (ActionKind::Delete, Reason::OrphanDiscarded, "token.a".into()),
+            (ActionKind::Delete, Reason::OrphanDiscarded, "token.a".into()),
         ]
     );
-    assert_eq!(plan.actions[0].token_id.as_deref(), Some(orphan.as_str()));
-    assert_eq!(
-        plan.actions[1].rotation.map(|r| r.grace_seconds),
-        Some(0),
-        "an orphan's secret was never seen"
-    );
+    let ids: Vec<_> = plan.actions[1..].iter().map(|a| a.token_id.clone().unwrap()).collect();
+    assert_eq!(ids, [orphan.clone(), second]);
+    assert!(plan.notes.is_empty());
 
-    // Another member's token, or one older than the intent (less a minute), is not ours.
-    for bend in [0, 1] {
+    // Another member's token, one older than the intent (less the skew), or one made long
+    // after it is not ours: with unmanaged.mode = "delete" it is deleted as unmanaged.
+    for bend in 0..3 {
         let mut w2 = w.clone();
+        w2.live.tokens.retain(|t| t.id == orphan || t.name() != "a");
         let t = w2.live_mut(&orphan);
-        if bend == 0 {
-            t.member_id = "m-other".into();
-        } else {
-            t.creation_date = (now() - jiff::SignedDuration::from_secs(61)).as_millisecond();
+        match bend {
+            0 => t.member_id = "m-other".into(),
+            1 => t.creation_date = (now() - jiff::SignedDuration::from_secs(121)).as_millisecond(),
+            _ => t.creation_date = (now() + jiff::SignedDuration::from_hours(2)).as_millisecond(),
         }
         let plan = w2.plan();
-        assert_eq!(plan.actions[0].kind, ActionKind::Create, "{plan:#?}");
-        assert_eq!(plan.actions[0].reason, Reason::NotInState);
+        assert_eq!(
+            kinds(&plan),
+            vec![
+                (ActionKind::Create, Reason::NotInState, "token.a".into()),
+                (ActionKind::Delete, Reason::Unmanaged, "unmanaged a".into()),
+            ],
+            "{bend}"
+        );
     }
 }
 
@@ -515,23 +542,25 @@ fn an_orphan_at_an_address_that_kept_its_token_is_deleted() {
     let kept = w.managed(desired("a"));
     let orphan = w.live_only(&desired("a"));
     w.live_mut(&orphan).creation_date = now().as_millisecond();
-    w.state.pending_creates.push(PendingCreate {
-        address: addr("token.a"),
-        name: "a".into(),
-        intent_at: now(),
-        member_id: Some(CALLER_MEMBER.into()),
-    });
+    w.state.pending_creates.push(intent("a"));
     let plan = w.plan();
-    assert_eq!(plan.actions.len(), 1, "{plan:#?}");
-    let a = &plan.actions[0];
-    assert_eq!((a.kind, a.reason, a.address.as_ref()), (ActionKind::Delete, Reason::OrphanDiscarded, None));
-    assert_eq!(a.token_id.as_deref(), Some(orphan.as_str()));
-    assert_ne!(a.token_id.as_deref(), Some(kept.as_str()));
+    assert_eq!(kinds(&plan), one(ActionKind::Delete, Reason::OrphanDiscarded, "token.a"));
+    assert_eq!(plan.actions[0].token_id.as_deref(), Some(orphan.as_str()));
+    assert_ne!(plan.actions[0].token_id.as_deref(), Some(kept.as_str()));
+    // destroy deletes it too; refresh-only changes nothing.
+    let destroy = w.plan_with(&PlanOptions { destroy: true, ..PlanOptions::default() }).unwrap();
+    assert_eq!(destroy.count(ActionKind::Delete), 2);
+    let refresh = w.plan_with(&PlanOptions { refresh_only: true, ..PlanOptions::default() }).unwrap();
+    assert!(refresh.actions.is_empty());
 
     // Made long after the intent, a token of that name is somebody's, not an orphan.
     let mut later = w.clone();
     later.live_mut(&orphan).creation_date = (now() + jiff::SignedDuration::from_hours(2)).as_millisecond();
     assert!(later.plan().actions.is_empty());
+    // The caller's own token is never taken for one.
+    let mut own = w.clone();
+    own.live.caller.token_id = Some(orphan.clone());
+    assert!(own.plan().actions.is_empty());
 
     // Without the leftover intent the same token is just unmanaged: reported, not deleted.
     w.state.pending_creates.clear();
@@ -653,6 +682,9 @@ fn actions_come_in_plan_order() {
     w.config.tokens.get_mut(&addr("token.f-rep")).unwrap().service_token = false;
     let old = w.live_only(&desired("g"));
     w.state.retiring.push(retiring("token.g", &old, "g", now() - days(1)));
+    let mut due = desired("h-rot");
+    due.rotation = Some(rotation("1d", RotationMethod::Replace));
+    w.managed(due);
     let order: Vec<_> = w.plan().actions.iter().map(|a| a.kind).collect();
     assert_eq!(
         order,

@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 
 use crate::plan::model::{DriftKind, Plan};
-use crate::render::plan_text::{self, Counts, Line, Sign};
+use crate::render::plan_text::{self, Counts, Line, Shape, Sign};
 
 const RESET: &str = "\x1b[0m";
 const BOLD: &str = "\x1b[1m";
@@ -74,16 +74,15 @@ fn block(
     // Symbols are right-aligned in a 3-column gutter, as in Terraform.
     let _ =
         writeln!(out, "{:>pad$}{} {header} {{", "", p.symbol(sym), pad = 5usize.saturating_sub(sym.len()));
-    let width = lines.iter().filter(|l| !l.key.is_empty()).map(|l| l.key.len()).max().unwrap_or(0);
-    for l in lines {
+    for (l, width) in lines.iter().zip(plan_text::key_widths(lines)) {
         let note = l.note.map(|n| format!(" {}", p.paint(RED, n))).unwrap_or_default();
-        if l.key.is_empty() {
-            let _ = writeln!(out, "      {}     {}{note}", p.sign(l.sign), l.text);
-        } else if l.text.is_empty() {
-            let _ = writeln!(out, "      {} {:<width$} ={note}", p.sign(l.sign), l.key);
-        } else {
-            let _ = writeln!(out, "      {} {:<width$} = {}{note}", p.sign(l.sign), l.key, l.text);
-        }
+        let indent = "    ".repeat(l.depth);
+        // Closing brackets and comments have no sign, as in Terraform.
+        let sign = match l.shape {
+            Shape::Close { .. } | Shape::Comment { .. } => " ".to_owned(),
+            _ => p.sign(l.sign),
+        };
+        let _ = writeln!(out, "      {indent}{sign} {}{note}", l.content(width));
     }
     let _ = writeln!(out, "    }}");
     out.push('\n');
@@ -101,16 +100,11 @@ fn drift_section(out: &mut String, p: &Painter, plan: &Plan) {
         let heading = plan_text::drift_heading(entry);
         match entry.kind {
             DriftKind::Changed => {
-                let lines: Vec<Line> = entry.fields.iter().flat_map(plan_text::diff_lines).collect();
+                let lines = plan_text::all_diffs_lines(&entry.fields);
                 block(out, p, &heading, None, "~", &header, &lines);
             }
             DriftKind::Missing => {
-                let lines = [Line {
-                    sign: Sign::Remove,
-                    key: "id".into(),
-                    text: format!("{:?} -> null", entry.token_id),
-                    note: None,
-                }];
+                let lines = [Line::removed("id", format!("{:?}", entry.token_id))];
                 block(out, p, &heading, None, "-", &header, &lines);
             }
         }
@@ -189,9 +183,13 @@ pub fn plan(plan: &Plan, color: bool) -> String {
     out
 }
 
+/// Warnings, then notes (which change nothing).
 fn warnings(out: &mut String, p: &Painter, plan: &Plan) {
     for w in &plan.warnings {
         let _ = writeln!(out, "\n{} {w}", p.paint(&format!("{BOLD}{YELLOW}"), "Warning:"));
+    }
+    for n in &plan.notes {
+        let _ = writeln!(out, "\n{} {n}", p.paint(BOLD, "Note:"));
     }
 }
 

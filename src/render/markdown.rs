@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::plan::model::{DriftKind, Plan};
-use crate::render::plan_text::{self, Counts, Line, Sign};
+use crate::render::plan_text::{self, Counts, Line, Shape, Sign};
 
 /// GitHub refuses comments over 65,536 characters; stay well under it.
 pub const MAX_CHARS: usize = 60_000;
@@ -14,7 +14,8 @@ pub const MAX_CHARS: usize = 60_000;
 /// Room kept for the closing note and the list of collapsed actions' lead-in.
 const NOTE_RESERVE: usize = 600;
 
-fn escape(s: &str) -> String {
+/// `&`, `<` and `>` as HTML entities: text from a token cannot open a tag.
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
@@ -33,35 +34,31 @@ fn fence(body: &str) -> String {
     "`".repeat((longest + 1).max(3))
 }
 
-/// Lines in `diff` syntax: `+`/`-` first, a `~` change split into `-` old / `+` new.
+/// Lines in `diff` syntax: `+`/`-` first, a `~` change split into `-` old / `+` new,
+/// nesting as indentation after the marker.
 fn diff_body(lines: &[Line]) -> String {
-    let width = lines.iter().map(|l| l.key.len()).max().unwrap_or(0);
     let mut out = String::new();
-    for l in lines {
+    for (l, width) in lines.iter().zip(plan_text::key_widths(lines)) {
         let note = l.note.map(|n| format!(" {n}")).unwrap_or_default();
-        let key = match (l.key.is_empty(), l.text.is_empty()) {
-            (true, _) => String::new(),
-            (false, true) => format!("{:<width$} =", l.key),
-            (false, false) => format!("{:<width$} = ", l.key),
+        let indent = "    ".repeat(l.depth);
+        let marker = match l.sign {
+            Sign::Add => '+',
+            Sign::Remove => '-',
+            Sign::Change | Sign::Same => ' ',
         };
-        match l.sign {
-            Sign::Change => {
-                if let Some((old, new)) = l.text.split_once(" -> ") {
-                    let _ = writeln!(out, "- {key}{old}");
-                    let _ = writeln!(out, "+ {key}{new}{note}");
-                } else {
-                    let _ = writeln!(out, "  {key}{}{note}", l.text);
-                }
+        match &l.shape {
+            Shape::Attr { key, old: Some(old), new: Some(new) } if l.sign == Sign::Change => {
+                let _ = writeln!(out, "- {indent}{key:<width$} = {old}");
+                let _ = writeln!(out, "+ {indent}{key:<width$} = {new}{note}");
             }
-            Sign::Remove => {
-                let old = l.text.split_once(" -> ").map_or(l.text.as_str(), |(o, _)| o);
-                let _ = writeln!(out, "- {key}{old}{note}");
+            Shape::Attr { key, old: Some(old), new: None } => {
+                let _ = writeln!(out, "- {indent}{key:<width$} = {old}{note}");
             }
-            Sign::Add => {
-                let _ = writeln!(out, "+ {key}{}{note}", l.text);
+            Shape::Close { bracket, .. } => {
+                let _ = writeln!(out, "{marker} {indent}{bracket}");
             }
-            Sign::Same => {
-                let _ = writeln!(out, "  {key}{}{note}", l.text);
+            _ => {
+                let _ = writeln!(out, "{marker} {indent}{}{note}", l.content(width));
             }
         }
     }
@@ -102,6 +99,12 @@ pub fn plan(plan: &Plan) -> String {
     for w in &plan.warnings {
         let _ = writeln!(head, "> [!NOTE]\n> {}\n", escape(w));
     }
+    for n in &plan.notes {
+        let _ = writeln!(head, "- {}", escape(n));
+    }
+    if !plan.notes.is_empty() {
+        head.push('\n');
+    }
     if plan.actions.is_empty() {
         head.push_str(if plan.refresh_only {
             "**No changes.** The state matches the live tokens.\n\n"
@@ -120,13 +123,8 @@ pub fn plan(plan: &Plan) -> String {
     for entry in &plan.drift {
         let summary = format!("⚠️ {} outside tokenform", escape(&plan_text::drift_heading(entry)));
         let lines: Vec<Line> = match entry.kind {
-            DriftKind::Changed => entry.fields.iter().flat_map(plan_text::diff_lines).collect(),
-            DriftKind::Missing => vec![Line {
-                sign: Sign::Remove,
-                key: "id".into(),
-                text: format!("{:?}", entry.token_id),
-                note: None,
-            }],
+            DriftKind::Changed => plan_text::all_diffs_lines(&entry.fields),
+            DriftKind::Missing => vec![Line::removed("id", format!("{:?}", entry.token_id))],
         };
         sections
             .push((details(&summary, &lines), format!("- {}\n", escape(&plan_text::drift_heading(entry)))));
@@ -194,8 +192,7 @@ mod tests {
 
     #[test]
     fn changes_split_into_minus_and_plus() {
-        let lines =
-            vec![Line { sign: Sign::Change, key: "role".into(), text: "\"a\" -> \"b\"".into(), note: None }];
+        let lines = vec![Line::change("role", "\"a\"".into(), "\"b\"".into())];
         assert_eq!(diff_body(&lines), "- role = \"a\"\n+ role = \"b\"\n");
     }
 }

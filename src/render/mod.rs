@@ -10,5 +10,7 @@ pub mod human;
 pub mod json;
 pub mod markdown;
 pub(crate) mod plan_text;
+pub mod policy;
+pub mod state;
 #[cfg(test)]
 mod tests;

@@ -2,10 +2,10 @@
 //! say the same thing. Pure.
 
 use serde_json::Value;
-use similar::{ChangeTag, TextDiff};
 
 use crate::model::{RotationMethod, TokenField, format_duration};
 use crate::plan::model::{Action, ActionKind, AttributeDiff, Plan, Reason, TokenSpec};
+use crate::render::policy;
 
 /// The `(sensitive value)` marker printed where a secret would be.
 pub const SENSITIVE: &str = "(sensitive value)";
@@ -30,22 +30,114 @@ impl Sign {
     }
 }
 
-/// One line inside a token block: `sign key = value`, or a raw line of a policy diff.
+/// One line inside a token block. Lines nest: a `policy { … }` block or a list shown one
+/// element per line opens at some depth, its content sits one level deeper, and its
+/// closing line is back at the opener's depth.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
     pub sign: Sign,
-    /// Attribute name; empty for the lines of a policy diff.
-    pub key: String,
-    /// The value; empty on the header line of a multi-line value (a policy).
-    pub text: String,
+    /// 0 for the token's own attributes, 1 inside a `policy` block or a top-level list, …
+    pub depth: usize,
+    pub shape: Shape,
     /// `# forces replacement` and similar trailing notes.
     pub note: Option<&'static str>,
 }
 
+/// What one [`Line`] holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shape {
+    /// `key = new`, `key = old -> new` (a change) or `key = old -> null` (a removal).
+    Attr { key: String, old: Option<String>, new: Option<String> },
+    /// `key = [`: a list shown one element per line, up to its [`Shape::Close`].
+    OpenList { key: String },
+    /// `name {`: a nested block (one `policy` statement), up to its [`Shape::Close`].
+    OpenBlock { name: String },
+    /// `]` or `}`; `to_null` when the whole list went away (`] -> null`).
+    Close { bracket: char, to_null: bool },
+    /// One element of a list shown one per line (printed with a trailing comma).
+    Element { text: String },
+    /// `# (2 unchanged elements hidden)`.
+    Comment { text: String },
+}
+
 impl Line {
-    fn attr(sign: Sign, key: &str, text: String) -> Self {
-        Self { sign, key: key.to_owned(), text, note: None }
+    /// `sign key = value` at the token's own level (added, unchanged).
+    pub fn attr(sign: Sign, key: &str, value: String) -> Self {
+        Self::at(0, sign, Shape::Attr { key: key.to_owned(), old: None, new: Some(value) })
     }
+
+    /// `~ key = old -> new` at the token's own level.
+    pub fn change(key: &str, old: String, new: String) -> Self {
+        Self::at(0, Sign::Change, Shape::Attr { key: key.to_owned(), old: Some(old), new: Some(new) })
+    }
+
+    /// `- key = old -> null` at the token's own level.
+    pub fn removed(key: &str, old: String) -> Self {
+        Self::at(0, Sign::Remove, Shape::Attr { key: key.to_owned(), old: Some(old), new: None })
+    }
+
+    /// A line of any shape at `depth`.
+    pub fn at(depth: usize, sign: Sign, shape: Shape) -> Self {
+        Self { sign, depth, shape, note: None }
+    }
+
+    /// The same line with a trailing note.
+    pub fn with_note(self, note: Option<&'static str>) -> Self {
+        Self { note, ..self }
+    }
+
+    /// The key `=` is aligned on, for attributes and lists.
+    pub fn key(&self) -> Option<&str> {
+        match &self.shape {
+            Shape::Attr { key, .. } | Shape::OpenList { key } => Some(key),
+            _ => None,
+        }
+    }
+
+    /// The line's text after its sign and indentation, with the key padded to `width`;
+    /// a change reads `old -> new`.
+    pub fn content(&self, width: usize) -> String {
+        match &self.shape {
+            Shape::Attr { key, old, new } => {
+                let value = match (old, new) {
+                    (Some(old), Some(new)) => format!("{old} -> {new}"),
+                    (Some(old), None) => format!("{old} -> null"),
+                    (None, Some(new)) => new.clone(),
+                    (None, None) => "null".to_owned(),
+                };
+                format!("{key:<width$} = {value}")
+            }
+            Shape::OpenList { key } => format!("{key:<width$} = ["),
+            Shape::OpenBlock { name } => format!("{name} {{"),
+            Shape::Close { bracket, to_null: true } => format!("{bracket} -> null"),
+            Shape::Close { bracket, to_null: false } => bracket.to_string(),
+            Shape::Element { text } => format!("{text},"),
+            Shape::Comment { text } => text.clone(),
+        }
+    }
+}
+
+/// For each line, the width its key is padded to: the longest key among the attributes at
+/// the same depth in the same block, so the `=` of siblings line up (as `terraform fmt` does).
+pub fn key_widths(lines: &[Line]) -> Vec<usize> {
+    let mut widths = vec![0; lines.len()];
+    let mut done = vec![false; lines.len()];
+    for i in 0..lines.len() {
+        if lines[i].key().is_none() || done[i] {
+            continue;
+        }
+        let depth = lines[i].depth;
+        // The enclosing block: the run of lines around `i` at this depth or deeper.
+        let start = lines[..i].iter().rposition(|l| l.depth < depth).map_or(0, |p| p + 1);
+        let end = lines[i..].iter().position(|l| l.depth < depth).map_or(lines.len(), |p| i + p);
+        let siblings = || (start..end).filter(|&j| lines[j].depth == depth && lines[j].key().is_some());
+        let width = siblings().filter_map(|j| lines[j].key()).map(str::len).max().unwrap_or(0);
+        for j in siblings() {
+            widths[j] = width;
+            done[j] = true;
+        }
+    }
+    widths
 }
 
 /// The action's symbol: Terraform's where it has one. `@` (rotate) reads as a circular
@@ -98,6 +190,9 @@ pub fn heading(action: &Action) -> String {
         ActionKind::Retire => {
             format!("{who} (old generation {}) will be retired", action.token_id.as_deref().unwrap_or("?"))
         }
+        ActionKind::Delete if action.reason == Reason::OrphanDiscarded => {
+            format!("{who} (orphan {}) will be destroyed", action.token_id.as_deref().unwrap_or("?"))
+        }
         ActionKind::Delete => format!("{who} will be destroyed"),
         ActionKind::Forget => format!("{who} will no longer be managed by tokenform"),
     }
@@ -108,17 +203,13 @@ pub fn reason(action: &Action) -> Option<&'static str> {
     Some(match action.reason {
         Reason::NotInState | Reason::ConfigChanged | Reason::ForcesReplacement => return None,
         Reason::ImportRequested => "because of an import block",
-        Reason::OrphanAdopted => "because an interrupted apply created it; its secret was lost",
         Reason::OrphanDiscarded => {
-            "because an interrupted apply created it and its address kept its token; its secret was lost"
+            "because a create of this address lost its answer (an interrupted apply); nobody has its secret"
         }
         Reason::DeletedOutside => "because it was deleted outside tokenform",
         Reason::ChangedOutside => "because it was changed outside tokenform",
         Reason::RotationDue => "because its secret is older than rotation.every",
         Reason::RotationRequested => "because --rotate asked for it",
-        Reason::SecretUnknown => {
-            "because its secret is unknown (imported or adopted); rotating lets tokenform keep one"
-        }
         Reason::GraceEnded => "because its grace period has ended",
         Reason::RemovedFromConfig => "because its token block is no longer in the configuration",
         Reason::RemovedBlock => "because of a removed block",
@@ -139,28 +230,7 @@ pub fn value(v: &Value) -> String {
     }
 }
 
-/// Pretty JSON lines of a policy (for line diffs).
-fn policy_lines(v: Option<&Value>) -> String {
-    v.and_then(|v| serde_json::to_string_pretty(v).ok()).map(|s| s + "\n").unwrap_or_default()
-}
-
-/// The line diff of two policies, as signed lines (`similar`).
-pub fn policy_diff(old: Option<&Value>, new: Option<&Value>) -> Vec<Line> {
-    let (old, new) = (policy_lines(old), policy_lines(new));
-    let diff = TextDiff::from_lines(&old, &new);
-    diff.iter_all_changes()
-        .map(|c| {
-            let sign = match c.tag() {
-                ChangeTag::Delete => Sign::Remove,
-                ChangeTag::Insert => Sign::Add,
-                ChangeTag::Equal => Sign::Same,
-            };
-            Line { sign, key: String::new(), text: c.value().trim_end_matches('\n').to_owned(), note: None }
-        })
-        .collect()
-}
-
-/// The attributes of a token to be created.
+/// The attributes of a token to be created; its `policy` blocks come from [`spec_blocks`].
 pub fn spec_lines(spec: &TokenSpec, sign: Sign) -> Vec<Line> {
     let mut out = vec![Line::attr(sign, "name", value(&Value::from(spec.name.clone())))];
     if let Some(d) = &spec.description {
@@ -172,12 +242,6 @@ pub fn spec_lines(spec: &TokenSpec, sign: Sign) -> Vec<Line> {
     if !spec.custom_role_keys.is_empty() {
         out.push(Line::attr(sign, "custom_roles", value(&serde_json::json!(spec.custom_role_keys))));
     }
-    if let Some(p) = &spec.inline_role {
-        out.push(Line::attr(sign, "policy", String::new()));
-        for l in policy_diff(None, Some(&serde_json::json!(p))) {
-            out.push(Line { sign, ..l });
-        }
-    }
     out.push(Line::attr(sign, "service_token", spec.service_token.to_string()));
     if let Some(v) = spec.api_version {
         out.push(Line::attr(sign, "api_version", v.to_string()));
@@ -188,28 +252,44 @@ pub fn spec_lines(spec: &TokenSpec, sign: Sign) -> Vec<Line> {
     out
 }
 
-/// One attribute difference as lines (`~ key = old -> new`, or a policy line diff).
+/// The `policy` blocks of a token to be created (nested blocks follow the attributes, as
+/// in Terraform).
+pub fn spec_blocks(spec: &TokenSpec) -> Vec<Line> {
+    spec.inline_role.as_deref().map(|p| policy::blocks(None, Some(p))).unwrap_or_default()
+}
+
+/// One attribute difference as lines: `~ key = old -> new`, or for `policy` the
+/// statement-by-statement block diff of [`policy::diff`].
 pub fn diff_lines(d: &AttributeDiff) -> Vec<Line> {
     let key = d.field.as_str();
     let note = d.forces_replacement.then_some("# forces replacement");
-    if d.field == TokenField::Policy {
-        let sign = match (&d.old, &d.new) {
-            (None, Some(_)) => Sign::Add,
-            (Some(_), None) => Sign::Remove,
-            _ => Sign::Change,
-        };
-        // The header line has no value: the JSON line diff below it is the value.
-        let mut out = vec![Line { sign, key: key.to_owned(), text: String::new(), note }];
-        out.extend(policy_diff(d.old.as_ref(), d.new.as_ref()));
-        return out;
+    if d.field == TokenField::Policy
+        && let Some(lines) = policy::diff(d.old.as_ref(), d.new.as_ref())
+    {
+        return lines;
     }
     let line = match (&d.old, &d.new) {
         (None, Some(new)) => Line::attr(Sign::Add, key, value(new)),
-        (Some(old), None) => Line::attr(Sign::Remove, key, format!("{} -> null", value(old))),
-        (Some(old), Some(new)) => Line::attr(Sign::Change, key, format!("{} -> {}", value(old), value(new))),
+        (Some(old), None) => Line::removed(key, value(old)),
+        (Some(old), Some(new)) => Line::change(key, value(old), value(new)),
         (None, None) => Line::attr(Sign::Same, key, "null".into()),
     };
-    vec![Line { note, ..line }]
+    vec![line.with_note(note)]
+}
+
+/// The lines of several attribute differences: plain attributes first, then the nested
+/// `policy` blocks (Terraform's order), so the attributes' `=` stay aligned.
+pub fn diffs_lines(diffs: &[AttributeDiff]) -> (Vec<Line>, Vec<Line>) {
+    let (blocks, attrs): (Vec<&AttributeDiff>, Vec<&AttributeDiff>) =
+        diffs.iter().partition(|d| d.field == TokenField::Policy);
+    (attrs.into_iter().flat_map(diff_lines).collect(), blocks.into_iter().flat_map(diff_lines).collect())
+}
+
+/// [`diffs_lines`] as one list (a drift entry's block): the attributes, then the blocks.
+pub fn all_diffs_lines(diffs: &[AttributeDiff]) -> Vec<Line> {
+    let (mut lines, blocks) = diffs_lines(diffs);
+    lines.extend(blocks);
+    lines
 }
 
 fn quoted(s: &str) -> String {
@@ -227,38 +307,45 @@ pub fn action_lines(action: &Action) -> Vec<Line> {
             }
             out.push(Line::attr(Sign::Add, "id", "(known after apply)".into()));
             out.push(Line::attr(Sign::Add, "secret", SENSITIVE.into()));
+            if let Some(spec) = &action.desired {
+                out.extend(spec_blocks(spec));
+            }
         }
         ActionKind::Update => {
             if let Some(id) = id {
                 out.push(Line::attr(Sign::Same, "id", id));
             }
-            out.extend(action.diffs.iter().flat_map(diff_lines));
+            let (attrs, blocks) = diffs_lines(&action.diffs);
+            out.extend(attrs);
             if action.diffs.is_empty()
                 && let Some(spec) = &action.desired
             {
-                out.push(Line {
-                    note: Some("# recorded in state only"),
-                    ..Line::attr(
-                        Sign::Change,
+                out.push(
+                    Line::change(
                         "prevent_destroy",
-                        format!("{} -> {}", !spec.prevent_destroy, spec.prevent_destroy),
+                        (!spec.prevent_destroy).to_string(),
+                        spec.prevent_destroy.to_string(),
                     )
-                });
+                    .with_note(Some("# recorded in state only")),
+                );
             }
+            out.extend(blocks);
         }
         ActionKind::Replace => {
             if let Some(id) = id {
-                out.push(Line::attr(Sign::Change, "id", format!("{id} -> (known after apply)")));
+                out.push(Line::change("id", id, "(known after apply)".into()));
             }
-            out.extend(action.diffs.iter().flat_map(diff_lines));
-            out.push(Line::attr(Sign::Change, "secret", format!("{SENSITIVE} -> {SENSITIVE}")));
+            let (attrs, blocks) = diffs_lines(&action.diffs);
+            out.extend(attrs);
+            out.push(Line::change("secret", SENSITIVE.into(), SENSITIVE.into()));
+            out.extend(blocks);
         }
         ActionKind::Rotate => {
             if let Some(id) = id {
                 out.push(Line::attr(Sign::Same, "id", id));
             }
             out.push(Line::attr(Sign::Same, "name", quoted(&action.name)));
-            out.push(Line::attr(Sign::Change, "secret", format!("{SENSITIVE} -> {SENSITIVE}")));
+            out.push(Line::change("secret", SENSITIVE.into(), SENSITIVE.into()));
             if let Some(step) = action.rotation {
                 let method = match step.method {
                     RotationMethod::Replace => "replace",
@@ -274,9 +361,9 @@ pub fn action_lines(action: &Action) -> Vec<Line> {
         }
         ActionKind::Retire | ActionKind::Delete => {
             if let Some(id) = id {
-                out.push(Line::attr(Sign::Remove, "id", format!("{id} -> null")));
+                out.push(Line::removed("id", id));
             }
-            out.push(Line::attr(Sign::Remove, "name", format!("{} -> null", quoted(&action.name))));
+            out.push(Line::removed("name", quoted(&action.name)));
         }
         ActionKind::Import | ActionKind::Forget => {
             if let Some(id) = id {
@@ -353,6 +440,9 @@ pub fn destroyed(plan: &Plan) -> Vec<String> {
             let id = a.token_id.as_deref().unwrap_or("?");
             match (&a.address, a.kind) {
                 (Some(addr), ActionKind::Replace) => format!("{addr} (id {id}, replaced)"),
+                (Some(addr), _) if a.reason == Reason::OrphanDiscarded => {
+                    format!("{addr} (id {id}, orphan of an interrupted create: nobody has its secret)")
+                }
                 (Some(addr), _) => format!("{addr} (id {id})"),
                 (None, _) => format!("unmanaged token {:?} (id {id})", a.name),
             }

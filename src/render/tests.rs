@@ -115,3 +115,79 @@ fn no_printer_shows_a_secret_or_a_ciphertext() {
         assert!(out.contains("(sensitive value)") || out.contains("\"rotation\""));
     }
 }
+
+/// A plan whose policies change every way: a statement edited, added and removed, a long
+/// resource list edited in two places, a token created with a policy, a policy replaced by
+/// a role, and a policy edited outside tokenform (drift).
+fn policy_plan() -> Plan {
+    use crate::model::{Access, Effect, Role, Statement};
+    let list = |l: &[&str]| Some(l.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+    let stmt = |effect, actions: &[&str], resources: &[&str]| Statement {
+        effect,
+        actions: list(actions),
+        resources: list(resources),
+        not_actions: None,
+        not_resources: None,
+    };
+    let projects: Vec<String> = (1..=12).map(|n| format!("proj/team-{n:02}")).collect();
+    let projects: Vec<&str> = projects.iter().map(String::as_str).collect();
+    let mut w = World::new();
+    let with_policy = |label: &str, p: Vec<Statement>| {
+        let mut d = desired(label);
+        d.access = Access::Policy(p);
+        d
+    };
+    let reader = stmt(Effect::Allow, &["viewProject"], &["proj/*"]);
+    let no_delete = stmt(Effect::Deny, &["deleteProject"], &["proj/*"]);
+    let flags = stmt(Effect::Allow, &["updateOn", "updateFallthrough"], &["proj/*:env/staging:flag/*"]);
+    w.managed(with_policy("auditor", vec![reader.clone(), no_delete, flags.clone()]));
+    let audit = stmt(Effect::Allow, &["viewProject", "viewAuditLog"], &["proj/*"]);
+    let segments = stmt(Effect::Allow, &["updateSegment"], &["proj/*:env/staging:segment/*"]);
+    w.declare(with_policy("auditor", vec![audit, flags, segments]));
+
+    let mut fewer = projects.clone();
+    fewer.remove(8);
+    fewer.insert(3, "proj/team-new");
+    w.managed(with_policy("catalog", vec![stmt(Effect::Allow, &["viewProject"], &projects)]));
+    w.declare(with_policy("catalog", vec![stmt(Effect::Allow, &["viewProject"], &fewer)]));
+
+    w.declare(with_policy(
+        "experiments",
+        vec![
+            stmt(
+                Effect::Allow,
+                &["updateExperiment", "createExperiment"],
+                &["proj/checkout:env/*:experiment/*"],
+            ),
+            Statement {
+                effect: Effect::Deny,
+                actions: list(&["*"]),
+                resources: None,
+                not_actions: None,
+                not_resources: list(&["proj/checkout:env/staging:experiment/*"]),
+            },
+        ],
+    ));
+
+    w.managed(with_policy("to_role", vec![reader.clone()]));
+    let mut role = desired("to_role");
+    role.access = Access::Role(Role::Reader);
+    w.declare(role);
+
+    let mut quiet = with_policy("hand_edited", vec![reader.clone()]);
+    quiet.lifecycle.ignore_changes = vec![crate::model::TokenField::Policy];
+    let id = w.managed(quiet);
+    w.live_mut(&id).inline_role =
+        Some(vec![stmt(Effect::Allow, &["viewProject", "updateProject"], &["proj/*"])]);
+    w.plan()
+}
+
+#[test]
+fn human_policy_snapshot() {
+    insta::assert_snapshot!(human::plan(&policy_plan(), false));
+}
+
+#[test]
+fn markdown_policy_snapshot() {
+    insta::assert_snapshot!(markdown::plan(&policy_plan()));
+}

@@ -269,6 +269,7 @@ mod tests {
             member_id: None,
             prevent_destroy: false,
             secret: None,
+            terraform_address: None,
         }
     }
 

@@ -87,6 +87,9 @@ pub struct TokenState {
     pub prevent_destroy: bool,
     /// null for imported or adopted tokens: the API never shows an existing secret.
     pub secret: Option<SecretRecord>,
+    /// The Terraform address the token was migrated from (`tokenform migrate terraform`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terraform_address: Option<String>,
 }
 
 /// One secret: an age ciphertext, with what may be known without decrypting it.

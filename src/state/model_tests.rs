@@ -53,6 +53,7 @@ fn sample() -> State {
                 issued_at: at,
                 recipients: vec!["age1…".into()],
             }),
+            terraform_address: None,
         },
     );
     state.tokens.insert(
@@ -72,6 +73,7 @@ fn sample() -> State {
             member_id: None,
             prevent_destroy: false,
             secret: None,
+            terraform_address: None,
         },
     );
     state.retiring.push(RetiringToken {

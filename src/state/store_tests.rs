@@ -57,6 +57,7 @@ fn token(id: &str, secret: Option<SecretRecord>) -> Box<TokenState> {
         member_id: None,
         prevent_destroy: false,
         secret,
+        terraform_address: None,
     })
 }
 

@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use age::secrecy::ExposeSecret;
 use serde_json::Value;
 
-use crate::support::{DevServer, config_dir};
+use crate::support::{DevServer, config_dir, text};
 
 /// A config dir wired to a dev-server, with an age identity whose recipient reads the state.
 struct Env {
@@ -136,15 +136,6 @@ impl Env {
         names.sort();
         names
     }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Any object in `v` with string `id` and `secret` fields (the output format's shape aside).
@@ -545,6 +536,89 @@ fn sigkill_during_apply_never_duplicates_or_loses_tokens() {
     assert_every_secret_authenticates(&env);
 }
 
+/// A small xorshift, seeded from the clock: kill moments differ from run to run, and the
+/// seed is in every assertion message so a failure can be replayed.
+struct Moments(u64);
+
+impl Moments {
+    fn new() -> Self {
+        let seed =
+            std::env::var("TOKENFORM_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+                let nanos =
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+                u64::try_from(nanos % u128::from(u64::MAX)).unwrap() | 1
+            });
+        Moments(seed)
+    }
+
+    /// A number in `lo..hi`.
+    fn next(&mut self, lo: u64, hi: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        lo + self.0 % (hi - lo)
+    }
+}
+
+/// Issue 10 item 2: service tokens behind a slow API, apply SIGKILLed six times at random
+/// moments (mid-create, mid-rotation, mid-orphan-cleanup), then apply twice: exactly one
+/// live token per configured name, no orphan lingering through a grace and no slot held.
+#[test]
+fn sigkill_at_random_moments_leaves_exactly_one_live_token_per_name() {
+    let env = Env::start(&["--latency-ms", "100"]);
+    let mut moments = Moments::new();
+    let seed = moments.0;
+    // s00 and s01 rotate with no grace, so a finished rotation leaves one token too.
+    let body = |i: usize| {
+        let rotation =
+            if i < 2 { "\n  rotation {\n    every = \"90d\"\n    grace = \"0s\"\n  }" } else { "" };
+        format!("  role = \"reader\"\n  service_token = true{rotation}")
+    };
+    env.config(&(0..40).map(|i| token_block(&format!("s{i:02}"), &body(i))).collect::<String>());
+    let mut waits = Vec::new();
+    for round in 0..6 {
+        // Half-way, rotate everything: kills then also land between a successor's create
+        // and the old generation's expiry.
+        let args: &[&str] = if round < 3 {
+            &["apply", "--auto-approve", "--parallelism", "4"]
+        } else {
+            &[
+                "apply",
+                "--auto-approve",
+                "--parallelism",
+                "4",
+                "--rotate",
+                "token.s00",
+                "--rotate",
+                "token.s01",
+            ]
+        };
+        let mut child = env.cmd().args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let wait = moments.next(150, 1_400);
+        waits.push(wait);
+        std::thread::sleep(std::time::Duration::from_millis(wait));
+        let _ = child.kill(); // SIGKILL (a no-op when the run already ended)
+        child.wait().unwrap();
+    }
+    let why = format!("seed {seed} (TOKENFORM_TEST_SEED), kills after {waits:?} ms");
+    let first = env.run(&["apply", "--auto-approve", "--parallelism", "4"]);
+    assert_eq!(first.status.code(), Some(0), "{why}\n{}", text(&first));
+    let second = env.run(&["apply", "--auto-approve", "--parallelism", "4"]);
+    assert_eq!(second.status.code(), Some(0), "{why}\n{}", text(&second));
+    assert!(text(&second).contains("No changes."), "{why}\n{}", text(&second));
+
+    let expected: Vec<String> = (0..40).map(|i| format!("s{i:02}")).collect();
+    assert_eq!(env.live_names(), expected, "exactly one live token per name: {why}");
+    let state = env.state();
+    assert_eq!(state["retiring"].as_array().map_or(0, Vec::len), 0, "{why}");
+    assert_eq!(state["pending_creates"].as_array().map_or(0, Vec::len), 0, "{why}");
+    let live_ids: BTreeSet<String> = env.live().into_iter().map(|(id, _)| id).collect();
+    let state_ids: BTreeSet<String> = env.state_ids().into_values().collect();
+    assert_eq!(state_ids, live_ids, "{why}");
+    assert_every_secret_authenticates(&env);
+    assert_eq!(env.secrets().len(), 40, "every address holds its secret: {why}");
+}
+
 #[test]
 fn ctrl_c_stops_new_work_saves_state_and_exits_1() {
     let env = Env::start(&["--latency-ms", "30"]);
@@ -619,37 +693,67 @@ fn refresh_only_records_live_changes_without_touching_tokens() {
 }
 
 #[test]
-fn import_blocks_are_applied_with_the_rest() {
+fn import_blocks_are_applied_with_the_rest_and_never_rotate_unasked() {
     let env = Env::start(&[]);
-    let id = post_json(
+    let made = post_json(
         &env.server.url,
         "/api/v2/tokens",
         &env.server.admin_token,
         r#"{"name":"old","role":"reader"}"#,
-    )["_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    );
+    let id = made["_id"].as_str().unwrap().to_owned();
+    let hand_secret = made["token"].as_str().unwrap().to_owned();
     let import = format!("import {{\n  to = token.old\n  id = \"{id}\"\n}}\n");
     env.config(
         &(import
-            + &token_block("old", "  name = \"old\"\n  role = \"reader\"")
+            + &token_block(
+                "old",
+                "  name = \"old\"\n  role = \"reader\"\n  rotation {\n    every = \"90d\"\n    grace = \"3s\"\n  }",
+            )
             + &token_block("new", "  role = \"reader\"")),
     );
+    let note = "token.old: secret unknown: `tokenform apply --rotate token.old` takes it over";
+    let plan = env.run(&["plan"]);
+    assert!(text(&plan).contains(note), "{}", text(&plan));
+    assert!(
+        text(&plan).contains("Plan: 1 to import, 1 to create, 0 to update, 0 to rotate"),
+        "{}",
+        text(&plan)
+    );
+
     let out = env.apply(&[]);
     assert!(out.contains("token.old: Import complete"), "{out}");
     assert!(out.contains("token.new: Creation complete"), "{out}");
-    // The imported secret is unknown: the same plan rotates it, keeping the imported token
-    // (whose users hold its secret) working through the grace as a retiring generation.
-    let state = env.state();
-    let retiring: Vec<&str> =
-        state["retiring"].as_array().unwrap().iter().filter_map(|r| r["id"].as_str()).collect();
-    assert_eq!(retiring, [id.as_str()], "{out}");
+    assert!(!out.contains("Rotation"), "{out}");
+    // Nothing live changed for whoever holds the hand-made secret: same id, no expiry set.
+    assert_eq!(env.state_ids()["token.old"], id);
+    assert_eq!(env.state()["tokens"]["token.old"]["secret"], Value::Null);
+    assert_eq!(env.state()["retiring"].as_array().map_or(0, Vec::len), 0);
+    let (_, live_old) = env.http("GET", &format!("/api/v2/tokens/{id}"), &env.server.admin_token);
+    assert!(live_old.get("expiry").is_none_or(Value::is_null), "{live_old}");
+    assert_eq!(env.whoami(&hand_secret), Ok(id.clone()));
+    assert_eq!(env.plan_exit(), Some(0), "an import alone leaves nothing to do");
+    assert!(text(&env.run(&["plan"])).contains(note));
+    // drift keeps reporting the unknown secret of a token with a rotation block.
+    let drift = env.run(&["drift", "--format", "json"]);
+    assert_eq!(drift.status.code(), Some(2), "{}", text(&drift));
+    let report: Value = serde_json::from_slice(&drift.stdout).unwrap();
+    assert_eq!(report["rotation_due"][0]["reason"], "secret_unknown", "{report}");
+
+    // Asked for, the rotation takes the secret over and gives the old one its grace.
+    let out = env.apply(&["--rotate", "token.old"]);
+    assert!(out.contains("token.old: Rotation complete"), "{out}");
     let successor = env.state_ids()["token.old"].clone();
     assert_ne!(successor, id);
     assert_eq!(env.whoami(&env.secrets()[&successor]), Ok(successor));
-    assert_eq!(live_managed_names(&env), ["new", "old"]);
-    assert_eq!(env.plan_exit(), Some(0));
+    let retiring: Vec<String> = env.state()["retiring"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(retiring, std::slice::from_ref(&id));
+    assert_eq!(env.whoami(&hand_secret), Ok(id), "the old secret works through the grace");
 }
 
 #[test]

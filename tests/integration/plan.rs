@@ -67,7 +67,13 @@ fn a_new_configuration_plans_creates_and_saves_a_plan_file() {
     assert!(text.contains("# token.ci_reader will be created"), "{text}");
     assert!(text.contains("+ custom_roles  = [\"deploy-staging\"]"), "{text}");
     assert!(text.contains("Plan: 2 to create, 0 to update, 0 to rotate, 0 to delete."), "{text}");
-    assert!(text.contains("tokenform apply tf.plan") || text.contains("Saved the plan"), "{text}");
+    // The note goes to stderr: stdout is exactly the plan (what `show tf.plan` prints).
+    let note = stderr(&out);
+    assert!(
+        note.contains("Saved the plan to: tf.plan") && note.contains("tokenform apply tf.plan"),
+        "{note}"
+    );
+    assert!(!text.contains("Saved the plan"), "{text}");
 
     let saved = std::fs::read_to_string(dir.path().join("tf.plan")).unwrap();
     assert!(!tokenform::secret::looks_like_secret(&saved), "a plan file never holds a secret");

@@ -148,7 +148,8 @@ fn the_postgres_example_applies_against_a_real_server() {
     let Some(pg) = pg() else { return };
     let server = DevServer::start(&[]);
     let schema = fresh_schema();
-    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/postgres/main.hcl")).unwrap();
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/postgres/main.hcl")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let body = format!(
         "launchdarkly {{\n  base_url = \"{}\"\n}}\n\nunmanaged {{\n  personal = true\n}}\n\n{}",
@@ -156,7 +157,8 @@ fn the_postgres_example_applies_against_a_real_server() {
         example.replace("schema       = \"tokenform\"", &format!("schema       = \"{schema}\""))
     );
     std::fs::write(dir.path().join("main.hcl"), body).unwrap();
-    let run = |args: &[&str]| server.tokenform(dir.path()).env("PG_CONN_STR", &pg.url).args(args).output().unwrap();
+    let run =
+        |args: &[&str]| server.tokenform(dir.path()).env("PG_CONN_STR", &pg.url).args(args).output().unwrap();
     let out = run(&["apply", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(run(&["plan", "--detailed-exitcode"]).status.code(), Some(0));

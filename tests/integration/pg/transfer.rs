@@ -141,6 +141,7 @@ fn upsert(label: &str, id: &str) -> JournalRecord {
         member_id: None,
         prevent_destroy: false,
         secret: None,
+        terraform_address: None,
     };
     JournalRecord::Upsert { address: Address::new(label), token: Box::new(token) }
 }

@@ -122,6 +122,7 @@ fn token(address: &Address, secret: Option<tokenform::state::SecretRecord>) -> T
         member_id: None,
         prevent_destroy: false,
         secret,
+        terraform_address: None,
     }
 }
 

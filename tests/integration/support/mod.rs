@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 /// The path of the binary under test.
 pub fn bin() -> &'static str {
@@ -16,6 +16,7 @@ pub fn tokenform() -> Command {
     cmd.env("NO_COLOR", "1")
         .env_remove("TOKENFORM_IDENTITY_FILE")
         .env_remove("LAUNCHDARKLY_ACCESS_TOKEN")
+        .env_remove("TOKENFORM_ALLOWED_HOSTS")
         .stdin(Stdio::null());
     cmd
 }
@@ -81,4 +82,14 @@ pub fn config_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
         std::fs::write(path, body).unwrap();
     }
     dir
+}
+
+/// A command's exit code, stdout and stderr, for assertion messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
