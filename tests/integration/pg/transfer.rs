@@ -126,22 +126,6 @@ fn force_unlock_clears_a_killed_holders_record_and_refuses_a_live_one() {
 }
 
 fn upsert(label: &str, id: &str) -> JournalRecord {
-    let token = TokenState {
-        id: id.into(),
-        name: label.into(),
-        description: None,
-        role: Some("reader".into()),
-        custom_role_ids: vec![],
-        custom_role_keys: vec![],
-        inline_role: None,
-        service_token: false,
-        api_version: None,
-        expiry: None,
-        created_at: jiff::Timestamp::UNIX_EPOCH,
-        member_id: None,
-        prevent_destroy: false,
-        secret: None,
-        terraform_address: None,
-    };
+    let token = TokenState::new(id, label, "reader", jiff::Timestamp::UNIX_EPOCH);
     JournalRecord::Upsert { address: Address::new(label), token: Box::new(token) }
 }
