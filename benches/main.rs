@@ -1,9 +1,10 @@
 //! The benchmark binary (`cargo bench`, harness = false). Each area has its own module in
-//! `benches/`; `cargo bench -- AREA` runs one (validate, fetch_live, state, planner, plan_live, plan_cli, apply).
+//! `benches/`; `cargo bench -- AREA` runs one (validate, fetch_live, state, backend, planner, plan_live, plan_cli, apply).
 //! Figures are recorded in BENCHMARKS.md. No timing assertions: these print measurements.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod apply;
+mod backend;
 mod drift;
 mod fetch_live;
 mod planner;
@@ -18,6 +19,9 @@ fn main() {
     }
     if run("state") {
         state::run();
+    }
+    if run("backend") {
+        backend::run();
     }
     if run("fetch_live") {
         fetch_live::run();
