@@ -112,16 +112,26 @@ impl<'a> Planner<'a> {
                 return Err(PlanError::ImportWithoutConfig { address: to.to_string() });
             }
         }
-        // Import targets are claimed up front, so no orphan search or unmanaged sweep takes them.
+        // Import targets are claimed up front, so no orphan search or unmanaged sweep takes
+        // them. One live id belongs to one address: not two import blocks, nor an import of
+        // an id state already holds (at another address, or as a retiring generation).
+        let mut importing: BTreeMap<&str, &Address> = BTreeMap::new();
         for (to, id) in &imports {
             if self.state.tokens.contains_key(*to) {
                 continue;
             }
-            if let Some((other, _)) = self.state.tokens.iter().find(|(_, t)| t.id == *id) {
+            if let Some(other) = self.state.holder_of(id) {
                 return Err(PlanError::ImportAlreadyManaged {
                     address: to.to_string(),
                     id: (*id).to_owned(),
                     managed_as: other.to_string(),
+                });
+            }
+            if let Some(first) = importing.insert(id, to) {
+                return Err(PlanError::ImportedTwice {
+                    id: (*id).to_owned(),
+                    first: first.to_string(),
+                    second: to.to_string(),
                 });
             }
             self.claimed.insert(id);

@@ -473,6 +473,23 @@ fn import_errors_name_the_address() {
         "{err}"
     );
 
+    // Held as a retiring generation, or named by a second import block: refused, naming both.
+    let old = w.live_only(&desired("old"));
+    w.state.retiring.push(retiring("token.managed", &old, "old", now() + days(1)));
+    w.config.imports[0].id = old.clone();
+    let err = w.plan_with(&PlanOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("token.managed (a retiring generation)"), "{err}");
+    let other = w.live_only(&desired("other"));
+    w.declare(desired("second"));
+    w.config.imports[0].id = other.clone();
+    w.config.imports.push(ImportBlock { to: addr("token.second"), id: other });
+    let err = w.plan_with(&PlanOptions::default()).unwrap_err();
+    assert!(
+        matches!(&err, PlanError::ImportedTwice { first, second, .. } if first == "token.legacy" && second == "token.second"),
+        "{err}"
+    );
+    w.config.imports.pop();
+
     w.config.imports[0].to = addr("token.undeclared");
     assert!(matches!(w.plan_with(&PlanOptions::default()), Err(PlanError::ImportWithoutConfig { .. })));
 }

@@ -410,7 +410,16 @@ fn destroy_deletes_everything_managed_but_protected_tokens() {
 #[test]
 fn import_records_a_live_token_with_unknown_secret() {
     let env = Env::start(&[]);
-    env.config(&token_block("legacy", "  name = \"legacy\"\n  role = \"reader\""));
+    env.config(
+        &(token_block("legacy", "  name = \"legacy\"\n  role = \"reader\"")
+            + &token_block("other", "  name = \"legacy2\"\n  role = \"reader\"")),
+    );
+    // Not a token id: refused before any request, with one error.
+    let out = env.run(&["-v", "import", "token.legacy", "zzzz"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("\"zzzz\" is not a LaunchDarkly token id").count(), 1, "{err}");
+    assert!(!err.contains("-> GET"), "nothing is sent: {err}");
     // A token made outside tokenform.
     let body = r#"{"name":"legacy","role":"reader"}"#;
     let id = post_json(&env.server.url, "/api/v2/tokens", &env.server.admin_token, body)["_id"]
@@ -426,6 +435,14 @@ fn import_records_a_live_token_with_unknown_secret() {
     assert_eq!(state["tokens"]["token.legacy"]["secret"], Value::Null);
     let out = env.run(&["import", "token.legacy", &id]);
     assert_eq!(out.status.code(), Some(1), "already managed: {}", text(&out));
+    // One live id, one address: a second address is refused, naming both.
+    let out = env.run(&["import", "token.other", &id]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out).replace("\n  │ ", " ");
+    assert!(
+        said.contains(&format!("cannot import token {id} as token.other: token.legacy already holds it")),
+        "{said}"
+    );
     assert_eq!(env.live_names(), ["legacy"], "import creates nothing");
 }
 
