@@ -103,8 +103,9 @@ pub enum ApplyError {
         help("add at least one age recipient to `state {{ recipients = [...] }}` (see `tokenform keygen`)")
     )]
     CannotSeal { source: StateError },
-    #[error("could not write the state: {source}")]
-    #[diagnostic(code(tokenform::apply::state_write))]
+    /// The state's own error (its code and help say what to do on that backend).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
     State {
         #[from]
         source: StateError,

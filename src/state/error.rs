@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use crate::state::backend::pg::PgError;
 use crate::state::lock::LockInfo;
 use crate::state::recipient::RecipientError;
 
@@ -189,6 +190,11 @@ pub enum StateError {
         )
     )]
     Conflict { what: String, detail: String },
+
+    /// The PostgreSQL backend failed (connection, credentials, permissions, the lock).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Pg(Box<PgError>),
 
     /// The state could not be serialized (should not happen).
     #[error("could not serialize the state: {message}")]

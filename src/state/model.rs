@@ -135,6 +135,35 @@ pub struct TokenState {
     pub terraform_address: Option<String>,
 }
 
+impl TokenState {
+    /// A personal token `id` named `name` with base role `role`, created at `created_at`,
+    /// every other field empty (no secret): the one minimal record for tests and tools.
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        role: &str,
+        created_at: jiff::Timestamp,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            description: None,
+            role: Some(role.to_owned()),
+            custom_role_ids: Vec::new(),
+            custom_role_keys: Vec::new(),
+            inline_role: None,
+            service_token: false,
+            api_version: None,
+            expiry: None,
+            created_at,
+            member_id: None,
+            prevent_destroy: false,
+            secret: None,
+            terraform_address: None,
+        }
+    }
+}
+
 /// One secret: an age ciphertext, with what may be known without decrypting it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SecretRecord {

@@ -139,7 +139,7 @@ impl Env {
 }
 
 /// Any object in `v` with string `id` and `secret` fields (the output format's shape aside).
-fn collect_secrets(v: &Value, found: &mut BTreeMap<String, String>) {
+pub(crate) fn collect_secrets(v: &Value, found: &mut BTreeMap<String, String>) {
     match v {
         Value::Object(m) => {
             if let (Some(Value::String(id)), Some(Value::String(secret))) = (m.get("id"), m.get("secret")) {
@@ -154,7 +154,7 @@ fn collect_secrets(v: &Value, found: &mut BTreeMap<String, String>) {
 
 /// A minimal HTTP/1.1 request (the tests need no HTTP client crate): status and JSON body.
 /// 429 and 503 (the emulator's fault knobs) are retried.
-fn http(base: &str, method: &str, path: &str, auth: &str) -> (u16, Value) {
+pub(crate) fn http(base: &str, method: &str, path: &str, auth: &str) -> (u16, Value) {
     for _ in 0..50 {
         let (status, body) = http_once(base, method, path, auth);
         if status != 429 && status != 503 {

@@ -14,6 +14,7 @@ mod drift;
 mod emulator;
 mod file_mode;
 mod onboard;
+mod pg;
 mod plan;
 mod repo;
 mod show;
