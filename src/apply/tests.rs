@@ -426,10 +426,30 @@ fn protected_and_own_tokens_are_never_deleted() {
     let err = rt.block_on(run(&plan, &api, &mut ledger, o, std::future::pending())).unwrap_err();
     assert!(matches!(err, ApplyError::PreventDestroy { .. }), "{err}");
 
-    let plan = plan_of(&ledger, vec![act(ActionKind::Delete, "caller", Some("caller"))]);
-    let (o, _) = opts(2);
-    let err = rt.block_on(run(&plan, &api, &mut ledger, o, std::future::pending())).unwrap_err();
-    assert!(matches!(err, ApplyError::OwnToken { .. }), "{err}");
+    // Nor is the caller's own token deleted, retired, rotated, reset or given an expiry,
+    // whatever a (hand-edited) plan file says.
+    let grace = Some(RotationStep { method: RotationMethod::Replace, grace_seconds: 3 });
+    let reset = Some(RotationStep { method: RotationMethod::Reset, grace_seconds: 3 });
+    let expire = vec![PatchOp::add("/expiry", serde_json::json!(1))];
+    let own = [
+        act(ActionKind::Delete, "caller", Some("caller")),
+        act(ActionKind::Retire, "caller", Some("caller")),
+        Action { rotation: grace, ..act(ActionKind::Rotate, "caller", Some("caller")) },
+        Action { rotation: reset, ..act(ActionKind::Rotate, "caller", Some("caller")) },
+        Action { patch: expire, ..act(ActionKind::Update, "caller", Some("caller")) },
+    ];
+    for a in own {
+        let plan = plan_of(&ledger, vec![a.clone()]);
+        let (o, _) = opts(2);
+        let err = rt.block_on(run(&plan, &api, &mut ledger, o, std::future::pending())).unwrap_err();
+        assert!(matches!(err, ApplyError::OwnToken { .. }), "{a:?}: {err}");
+    }
+    let remove = vec![PatchOp::remove("/expiry")];
+    let lift =
+        plan_of(&ledger, vec![Action { patch: remove, ..act(ActionKind::Update, "caller", Some("caller")) }]);
+    assert!(
+        check_safety(&step::tasks(&lift).unwrap(), &ledger.state, &live_with_caller(Some("caller"))).is_ok()
+    );
     assert!(api.log.borrow().is_empty(), "nothing was sent");
 }
 

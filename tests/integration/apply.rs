@@ -773,6 +773,49 @@ fn import_blocks_are_applied_with_the_rest_and_never_rotate_unasked() {
     assert_eq!(env.whoami(&hand_secret), Ok(id), "the old secret works through the grace");
 }
 
+/// Issue 10 item 6: the caller's own token, imported with a short rotation, is never
+/// rotated, reset or expired; the plan says so, and an explicit --rotate is refused.
+#[test]
+fn the_token_tokenform_runs_with_is_never_rotated_or_expired() {
+    let env = Env::start(&[]);
+    let me = env.whoami(&env.server.admin_token).unwrap();
+    let block = |extra: &str| {
+        format!(
+            "import {{\n  to = token.ci\n  id = \"{me}\"\n}}\n{}",
+            token_block(
+                "ci",
+                &format!(
+                    "  name = \"tokenform-emulator-admin\"\n  description = \"the emulator's own admin token\"\n  \
+                     role = \"admin\"\n  service_token = true\n  rotation {{\n    every = \"90d\"\n    grace = \"3s\"\n  }}\n{extra}"
+                )
+            )
+        )
+    };
+    env.config(&block(""));
+    let out = env.apply(&[]);
+    assert!(out.contains("token.ci: Import complete"), "{out}");
+    assert!(!out.contains("Rotation"), "{out}");
+    let note = "token.ci is the token tokenform runs with: rotate it from another credential";
+    let plan = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(text(&plan).contains(note), "{}", text(&plan));
+
+    let out = env.run(&["apply", "--auto-approve", "--rotate", "token.ci"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("tokenform::plan::caller_token"), "{}", text(&out));
+
+    // An expires_at on it is not sent either.
+    env.config(&block("  expires_at = \"2031-01-01T00:00:00Z\"\n"));
+    let plan = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(text(&plan).contains("its expires_at is not set from this plan"), "{}", text(&plan));
+    env.apply(&[]);
+    let (status, live) = env.http("GET", &format!("/api/v2/tokens/{me}"), &env.server.admin_token);
+    assert_eq!(status, 200, "the admin token still authenticates: {live}");
+    assert!(live.get("expiry").is_none_or(Value::is_null), "{live}");
+    assert_eq!(env.state_ids()["token.ci"], me);
+}
+
 #[test]
 fn a_token_missing_from_the_list_but_alive_is_never_duplicated() {
     let env = Env::start(&[]);
