@@ -166,6 +166,34 @@ fn a_leftover_intent_with_no_orphan_is_dropped_but_one_with_an_orphan_is_kept() 
 }
 
 #[test]
+fn a_create_answered_with_an_id_another_address_holds_is_refused_naming_both() {
+    let api = FakeApi::new();
+    api.canned.set(true);
+    let mut ledger = FakeLedger::default();
+    let plan = plan_of(&ledger, vec![act(ActionKind::Create, "p", None), act(ActionKind::Create, "r", None)]);
+    let (out, _) = run_plan(&api, &mut ledger, &plan, 1);
+    assert_eq!(out.failures.len(), 1, "{out:?}");
+    let f = &out.failures[0];
+    assert_eq!(f.label, "token.r");
+    assert!(f.message.contains("which token.p already holds; not recorded at token.r"), "{}", f.message);
+    assert_eq!(ledger.state.tokens.len(), 1);
+    assert!(ledger.state.duplicate_id().is_none());
+    assert!(ledger.state.pending_creates.is_empty(), "the create was answered: no intent left");
+
+    // A rotation answered with the old token's own id is refused too.
+    let plan = plan_of(
+        &ledger,
+        vec![Action {
+            rotation: Some(RotationStep { method: RotationMethod::Replace, grace_seconds: 60 }),
+            ..act(ActionKind::Rotate, "p", Some(&format!("{:024x}", 0x00ca_11ed)))
+        }],
+    );
+    let (out, _) = run_plan(&api, &mut ledger, &plan, 1);
+    assert!(out.failures[0].message.contains("which token.p already holds"), "{out:?}");
+    assert!(ledger.state.retiring.is_empty() && ledger.state.duplicate_id().is_none());
+}
+
+#[test]
 fn an_orphan_the_plan_found_is_deleted_before_its_address_is_created() {
     let api = FakeApi::new();
     let orphan = api.seed("a");
@@ -398,10 +426,30 @@ fn protected_and_own_tokens_are_never_deleted() {
     let err = rt.block_on(run(&plan, &api, &mut ledger, o, std::future::pending())).unwrap_err();
     assert!(matches!(err, ApplyError::PreventDestroy { .. }), "{err}");
 
-    let plan = plan_of(&ledger, vec![act(ActionKind::Delete, "caller", Some("caller"))]);
-    let (o, _) = opts(2);
-    let err = rt.block_on(run(&plan, &api, &mut ledger, o, std::future::pending())).unwrap_err();
-    assert!(matches!(err, ApplyError::OwnToken { .. }), "{err}");
+    // Nor is the caller's own token deleted, retired, rotated, reset or given an expiry,
+    // whatever a (hand-edited) plan file says.
+    let grace = Some(RotationStep { method: RotationMethod::Replace, grace_seconds: 3 });
+    let reset = Some(RotationStep { method: RotationMethod::Reset, grace_seconds: 3 });
+    let expire = vec![PatchOp::add("/expiry", serde_json::json!(1))];
+    let own = [
+        act(ActionKind::Delete, "caller", Some("caller")),
+        act(ActionKind::Retire, "caller", Some("caller")),
+        Action { rotation: grace, ..act(ActionKind::Rotate, "caller", Some("caller")) },
+        Action { rotation: reset, ..act(ActionKind::Rotate, "caller", Some("caller")) },
+        Action { patch: expire, ..act(ActionKind::Update, "caller", Some("caller")) },
+    ];
+    for a in own {
+        let plan = plan_of(&ledger, vec![a.clone()]);
+        let (o, _) = opts(2);
+        let err = rt.block_on(run(&plan, &api, &mut ledger, o, std::future::pending())).unwrap_err();
+        assert!(matches!(err, ApplyError::OwnToken { .. }), "{a:?}: {err}");
+    }
+    let remove = vec![PatchOp::remove("/expiry")];
+    let lift =
+        plan_of(&ledger, vec![Action { patch: remove, ..act(ActionKind::Update, "caller", Some("caller")) }]);
+    assert!(
+        check_safety(&step::tasks(&lift).unwrap(), &ledger.state, &live_with_caller(Some("caller"))).is_ok()
+    );
     assert!(api.log.borrow().is_empty(), "nothing was sent");
 }
 

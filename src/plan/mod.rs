@@ -65,6 +65,13 @@ pub enum PlanError {
     )]
     ImportAlreadyManaged { address: String, id: String, managed_as: String },
 
+    #[error("token {id} is imported twice: as {first} and as {second}")]
+    #[diagnostic(
+        code(tokenform::plan::imported_twice),
+        help("a live token belongs to one address: keep one of the two import blocks")
+    )]
+    ImportedTwice { id: String, first: String, second: String },
+
     #[error("the import block targets {address}, which no token block declares")]
     #[diagnostic(
         code(tokenform::plan::import_without_config),

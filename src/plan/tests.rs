@@ -473,6 +473,23 @@ fn import_errors_name_the_address() {
         "{err}"
     );
 
+    // Held as a retiring generation, or named by a second import block: refused, naming both.
+    let old = w.live_only(&desired("old"));
+    w.state.retiring.push(retiring("token.managed", &old, "old", now() + days(1)));
+    w.config.imports[0].id = old.clone();
+    let err = w.plan_with(&PlanOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("token.managed (a retiring generation)"), "{err}");
+    let other = w.live_only(&desired("other"));
+    w.declare(desired("second"));
+    w.config.imports[0].id = other.clone();
+    w.config.imports.push(ImportBlock { to: addr("token.second"), id: other });
+    let err = w.plan_with(&PlanOptions::default()).unwrap_err();
+    assert!(
+        matches!(&err, PlanError::ImportedTwice { first, second, .. } if first == "token.legacy" && second == "token.second"),
+        "{err}"
+    );
+    w.config.imports.pop();
+
     w.config.imports[0].to = addr("token.undeclared");
     assert!(matches!(w.plan_with(&PlanOptions::default()), Err(PlanError::ImportWithoutConfig { .. })));
 }
@@ -623,6 +640,39 @@ fn the_callers_own_token_is_never_deleted_or_replaced() {
     w.declare(replaced);
     let err = w.plan_with(&PlanOptions::default()).unwrap_err();
     assert!(matches!(&err, PlanError::CallerToken { action, .. } if *action == "replace"), "{err}");
+}
+
+#[test]
+fn the_callers_own_token_is_never_rotated_reset_or_expired_and_the_plan_says_so() {
+    let mut w = World::new();
+    let mut d = desired("ci");
+    d.rotation = Some(rotation("1d", RotationMethod::Reset));
+    let token = live_for(&d, CALLER_TOKEN, &w.live);
+    w.live.tokens.push(token.clone());
+    let mut ts = crate::plan::refresh::state_from_live(&token, &w.live, None);
+    ts.secret = Some(secret(now() - days(2))); // due
+    w.state.tokens.insert(addr("token.ci"), ts);
+    d.expires_at = Some(now() + days(30));
+    w.declare(d);
+    let plan = w.plan();
+    assert!(plan.actions.is_empty(), "no rotation, no expiry: {:#?}", plan.actions);
+    assert_eq!(
+        plan.warnings,
+        [
+            "token.ci is the token tokenform runs with: its expires_at is not set from this plan; rotate it from another credential",
+            "token.ci is the token tokenform runs with: its rotation is due but not planned; rotate it from another credential",
+        ]
+    );
+    let err =
+        w.plan_with(&PlanOptions { rotate: vec![addr("token.ci")], ..PlanOptions::default() }).unwrap_err();
+    assert!(matches!(&err, PlanError::CallerToken { action, .. } if *action == "rotate"), "{err}");
+
+    // Imported (its secret unknown), it is never offered the takeover either: just the note.
+    w.state.tokens.get_mut(&addr("token.ci")).unwrap().secret = None;
+    w.config.tokens.get_mut(&addr("token.ci")).unwrap().expires_at = None;
+    let plan = w.plan();
+    assert!(plan.actions.is_empty() && plan.warnings.is_empty(), "{plan:#?}");
+    assert_eq!(plan.notes, ["token.ci is the token tokenform runs with: rotate it from another credential"]);
 }
 
 #[test]

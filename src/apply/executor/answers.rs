@@ -6,11 +6,12 @@ use crate::api::model::{PatchOp, Token};
 use crate::apply::ports::{Ledger, TokenApi};
 use crate::apply::reconcile::{known_ids, orphans};
 use crate::apply::step::{Task, token_post};
+use crate::model::Address;
 use crate::plan::model::TokenSpec;
 use crate::plan::refresh::state_from_live;
 use crate::secret::Secret;
 use crate::state::JournalRecord;
-use crate::state::model::{PendingCreate, RetiringToken, TokenState};
+use crate::state::model::{IdHolder, PendingCreate, RetiringToken, TokenState};
 
 impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
     pub(super) fn on_get(&mut self, job: &Job, token: &Token) -> Next {
@@ -19,6 +20,9 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
             Task::Refresh { address, .. } => (address.clone(), true),
             _ => return Next::Failed("unexpected answer".into()),
         };
+        if let Some(refused) = self.already_held(&address, &token.id, refresh) {
+            return refused;
+        }
         let prev = if refresh { self.ledger.state().tokens.get(&address).cloned() } else { None };
         let record = self.token_state(token, prev.as_ref(), Self::spec(job));
         let mut records = vec![JournalRecord::Upsert { address: address.clone(), token: Box::new(record) }];
@@ -100,6 +104,13 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
         let (Some(address), Some(spec)) = (job.task.address().cloned(), Self::spec(job).cloned()) else {
             return Next::Failed("a create needs an address and a desired token".into());
         };
+        if let Some(refused) = self.already_held(&address, &token.id, false) {
+            // Not ours to delete either: whoever holds it keeps it. Its intent is settled.
+            if !self.clear_pending(&address) {
+                return self.ledger_failed();
+            }
+            return refused;
+        }
         let now = jiff::Timestamp::now();
         let sealed = match self.ledger.seal(secret, &spec.recipients, now) {
             Ok(record) => record,
@@ -168,6 +179,20 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
                 Next::Call(Call::Patch(old_id.clone(), vec![op]))
             }
             _ => Next::Failed("unexpected create".into()),
+        }
+    }
+
+    /// A failure when live token `id` is already held in state (by anyone but `address`
+    /// itself when `own_ok`: a refresh): one live id belongs to one address
+    /// (`State::holder_of`), whatever the API answers. A new token is never held by anyone.
+    fn already_held(&self, address: &Address, id: &str, own_ok: bool) -> Option<Next> {
+        match self.ledger.state().holder_of(id) {
+            Some(IdHolder::Token(a)) if own_ok && &a == address => None,
+            Some(holder) => Some(Next::Failed(format!(
+                "the API answered with token {id}, which {holder} already holds; not recorded at {address} \
+                 (a live token belongs to one address)"
+            ))),
+            None => None,
         }
     }
 
