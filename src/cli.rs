@@ -299,6 +299,31 @@ pub enum StateCommand {
         #[command(flatten)]
         lock: LockArgs,
     },
+    /// Print the state document (JSON; secrets stay age ciphertexts), from any backend.
+    Pull {
+        /// Print the N-th previous version instead (1 is the newest; 5 are kept).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=5))]
+        previous: Option<u8>,
+    },
+    /// Replace the state with FILE (same lineage and a higher serial, unless --force).
+    Push {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Write FILE even with another lineage or a serial not above the current one
+        /// (its serial is then raised above the current one).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        lock: LockArgs,
+    },
+    /// Copy a local state file, its journal included, into the configured backend.
+    Migrate {
+        /// The local state file (its `.journal` beside it is replayed into the copy).
+        #[arg(long = "from", value_name = "FILE")]
+        from: PathBuf,
+        #[command(flatten)]
+        lock: LockArgs,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

@@ -118,9 +118,53 @@ pub fn redact_secrets(s: &str) -> String {
     out
 }
 
+/// Replaces the password of every `scheme://user:PASSWORD@host` URL and every
+/// `password=VALUE` pair in `s` with `*`, byte for byte (offsets stay valid): a
+/// connection string pasted into a configuration is never shown back.
+pub fn mask_url_passwords(s: &str) -> String {
+    let mut bytes = s.as_bytes().to_vec();
+    let ends = |b: u8| b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'/' | b'?' | b'#' | b'`');
+    let mut from = 0;
+    while let Some(at) = s[from..].find("://") {
+        let start = from + at + 3;
+        let end = s.as_bytes()[start..].iter().position(|b| ends(*b)).map_or(s.len(), |n| start + n);
+        let authority = &s.as_bytes()[start..end];
+        if let (Some(colon), Some(at_sign)) =
+            (authority.iter().position(|b| *b == b':'), authority.iter().rposition(|b| *b == b'@'))
+            && colon < at_sign
+        {
+            bytes[start + colon + 1..start + at_sign].fill(b'*');
+        }
+        from = end.max(start);
+    }
+    let lower = s.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(at) = lower[from..].find("password=") {
+        let start = from + at + "password=".len();
+        let end =
+            s.as_bytes()[start..].iter().position(|b| ends(*b) || *b == b'&').map_or(s.len(), |n| start + n);
+        bytes[start..end].fill(b'*');
+        from = end;
+    }
+    // Only whole bytes of the original were replaced by ASCII: still UTF-8 unless a
+    // multi-byte character was cut, which `from_utf8_lossy` then masks too.
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_passwords_are_masked_keeping_offsets() {
+        let text = "conn_str = \"postgres://alice:hunter2@db:5432/x?password=also\" # ok";
+        let masked = mask_url_passwords(text);
+        assert_eq!(masked.len(), text.len());
+        assert!(!masked.contains("hunter2") && !masked.contains("also"), "{masked}");
+        assert!(masked.contains("postgres://alice:*******@db:5432/x"), "{masked}");
+        assert_eq!(mask_url_passwords("https://example.com/a:b@c"), "https://example.com/a:b@c");
+        assert_eq!(mask_url_passwords("host=h password=pw user=u"), "host=h password=** user=u");
+    }
 
     const S: &str = "api-0a1b2c3d-0000-4000-8000-00000000beef";
 

@@ -82,6 +82,8 @@ enum Stage {
     Create,
     /// A list to learn whether a create happened (lost answer, or a leftover intent).
     Reconcile,
+    /// DELETE of the orphan a lost create answer left (nobody has its secret); then list again.
+    DiscardLost,
     /// Replace without create_before_destroy: the old token goes first.
     DeleteOldFirst,
     /// After the new token is recorded: delete the old (create_before_destroy, grace 0).
@@ -330,7 +332,7 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                 job.stage = Stage::Reset;
                 Next::Call(Call::Reset(id.clone(), Some(after(*grace_seconds).as_millisecond())))
             }
-            Task::Retire { id, .. } | Task::Delete { id, .. } => {
+            Task::Retire { id, .. } | Task::Delete { id, .. } | Task::DiscardOrphan { id, .. } => {
                 job.stage = Stage::Delete;
                 Next::Call(Call::Delete(id.clone()))
             }
@@ -420,8 +422,11 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                 _ => Next::Failed(format!("no live token has this id ({})", e.message)),
             },
             (Stage::Create, Ok(Reply::Token(token))) => {
-                let secret = token.token.clone().filter(|s| s.expose().len() > 4);
-                self.on_created(job, &token, secret)
+                match token.token.clone().filter(|s| s.expose().len() > 4) {
+                    Some(secret) => self.on_created(job, &token, &secret),
+                    // A token whose secret never arrived is an orphan like any other.
+                    None => self.discard_lost(job, &token.id),
+                }
             }
             (Stage::Create, Err(e)) if e.class == ErrorClass::OutcomeUnknown => {
                 job.stage = Stage::Reconcile;
@@ -437,6 +442,21 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                 Next::Failed(e.message)
             }
             (Stage::Reconcile, Ok(Reply::Tokens(live))) => self.on_reconcile(job, &live),
+            (Stage::DiscardLost, Err(e)) if e.class == ErrorClass::NotFound => {
+                self.on_answer(job, Ok(Reply::Deleted))
+            }
+            (Stage::DiscardLost, Ok(Reply::Deleted)) => {
+                // Gone: list again, for another orphan or to learn that a create may be sent.
+                self.counts.discarded += 1;
+                job.stage = Stage::Reconcile;
+                Next::Call(Call::List)
+            }
+            (Stage::DiscardLost, Err(e)) => Next::Failed(format!(
+                "a create's answer was lost and the token it made ({}) could not be deleted ({}); \
+                 the intent stays recorded and the next plan deletes it",
+                job.new_id.as_deref().unwrap_or("?"),
+                e.message
+            )),
             (Stage::Reconcile, Err(e)) => Next::Failed(format!(
                 "a create's outcome is unknown and the token list could not be read ({}); \
                  the intent stays recorded and the next apply reconciles it",

@@ -94,8 +94,15 @@ pub enum ApplyError {
         help("remove prevent_destroy from its lifecycle block (and apply that first) if you mean it")
     )]
     PreventDestroy { address: Address },
-    #[error("the plan would delete token {id}, the token tokenform authenticates with")]
-    #[diagnostic(code(tokenform::apply::own_token), help("tokenform never deletes its own credential"))]
+    #[error(
+        "the plan would end token {id} (delete, retire, rotate or expire it), the token tokenform authenticates with"
+    )]
+    #[diagnostic(
+        code(tokenform::apply::own_token),
+        help(
+            "tokenform never deletes, rotates or expires its own credential: rotate it from another credential"
+        )
+    )]
     OwnToken { id: String },
     #[error("new secrets cannot be stored: {source}")]
     #[diagnostic(
@@ -103,8 +110,9 @@ pub enum ApplyError {
         help("add at least one age recipient to `state {{ recipients = [...] }}` (see `tokenform keygen`)")
     )]
     CannotSeal { source: StateError },
-    #[error("could not write the state: {source}")]
-    #[diagnostic(code(tokenform::apply::state_write))]
+    /// The state's own error (its code and help say what to do on that backend).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
     State {
         #[from]
         source: StateError,
@@ -142,10 +150,12 @@ pub fn check_saved_plan(plan: &Plan, state: &State) -> Result<(), ApplyError> {
 /// caller's own token.
 pub fn check_safety(tasks: &[Task], state: &State, live: &Live) -> Result<(), ApplyError> {
     for task in tasks {
-        let Some(id) = task.destroys() else { continue };
-        if live.caller.token_id.as_deref() == Some(id) {
+        if let Some(id) = task.ends()
+            && live.caller.token_id.as_deref() == Some(id)
+        {
             return Err(ApplyError::OwnToken { id: id.to_owned() });
         }
+        let Some(id) = task.destroys() else { continue };
         if let Some(address) = task.address()
             && state.tokens.get(address).is_some_and(|t| t.prevent_destroy && t.id == id)
         {
@@ -209,7 +219,7 @@ pub(crate) async fn run<A: ports::TokenApi, L: Ledger>(
             .seal(&probe, &extra, jiff::Timestamp::now())
             .map_err(|source| ApplyError::CannotSeal { source })?;
     }
-    clear_settled_intents(ledger)?;
+    clear_settled_intents(ledger, &tasks, &opts.live)?;
     let ApplyOptions { parallelism, live, mut progress } = opts;
     progress.start(tasks.len());
     let exec = executor::Executor::new(api, ledger, &live, parallelism, progress.clone());
@@ -220,16 +230,44 @@ pub(crate) async fn run<A: ports::TokenApi, L: Ledger>(
     Ok(report)
 }
 
-/// Drops create intents whose token is already recorded at their address (a crash between
-/// recording the token and clearing the intent).
-fn clear_settled_intents<L: Ledger>(ledger: &mut L) -> Result<(), StateError> {
-    let settled: Vec<Address> = ledger
-        .state()
+/// [`clear_settled_intents`] for a plan with nothing to do (`apply` prints "No changes."):
+/// a leftover intent with no orphan is dropped and the state saved, so it cannot later take
+/// a token made by hand for an orphan. Returns how many were dropped (0: nothing written).
+pub fn settle_intents(plan: &Plan, store: &mut StateStore, live: &Live) -> Result<usize, ApplyError> {
+    let tasks = step::tasks(plan)?;
+    let before = store.state().pending_creates.len();
+    clear_settled_intents(store, &tasks, live)?;
+    let dropped = before - store.state().pending_creates.len();
+    if dropped > 0 {
+        Ledger::save(store)?;
+    }
+    Ok(dropped)
+}
+
+/// Drops create intents that are settled: their token is already recorded at their address
+/// (a crash between recording the token and clearing the intent), or the snapshot the plan
+/// was made from shows no orphan of theirs and no task of this run looks at them again (a
+/// run killed before its create reached the server). A stale intent is not harmless: within
+/// its window it would take a token made by hand under the same name for an orphan.
+fn clear_settled_intents<L: Ledger>(ledger: &mut L, tasks: &[Task], live: &Live) -> Result<(), StateError> {
+    let state = ledger.state();
+    let known = reconcile::known_ids(state);
+    let revisited = |address: &Address| {
+        tasks.iter().any(|t| {
+            t.address() == Some(address) && (t.makes_token() || matches!(t, Task::DiscardOrphan { .. }))
+        })
+    };
+    let settled: Vec<Address> = state
         .pending_creates
         .iter()
         .filter(|p| {
             let earliest = p.intent_at.checked_sub(reconcile::CLOCK_SKEW).unwrap_or(p.intent_at);
-            ledger.state().tokens.get(&p.address).is_some_and(|t| t.created_at >= earliest)
+            let recorded = state.tokens.get(&p.address).is_some_and(|t| t.created_at >= earliest);
+            let caller = live.caller.token_id.as_deref();
+            let no_orphan = || {
+                reconcile::orphans(p, &live.tokens, |id| known.contains(id) || caller == Some(id)).is_empty()
+            };
+            recorded || (!revisited(&p.address) && no_orphan())
         })
         .map(|p| p.address.clone())
         .collect();

@@ -21,8 +21,8 @@ pub struct Counts {
     pub imported: usize,
     pub forgotten: usize,
     pub refreshed: usize,
-    /// Tokens found live after a create whose answer was lost, recorded without secret.
-    pub adopted: usize,
+    /// Orphans deleted: tokens a create made whose answer (and secret) was lost.
+    pub discarded: usize,
 }
 
 impl Counts {
@@ -34,7 +34,7 @@ impl Counts {
         );
         for (n, what) in [
             (self.imported, "imported"),
-            (self.adopted, "adopted"),
+            (self.discarded, "orphans deleted"),
             (self.forgotten, "forgotten"),
             (self.refreshed, "refreshed"),
         ] {
@@ -157,8 +157,11 @@ mod tests {
     fn summary_names_the_four_counts_and_rare_ones_when_present() {
         let c = Counts { created: 2, updated: 1, rotated: 1, ..Counts::default() };
         assert_eq!(c.summary(), "Tokens: 2 created, 1 updated, 1 rotated, 0 deleted.");
-        let c = Counts { imported: 1, adopted: 2, ..Counts::default() };
-        assert_eq!(c.summary(), "Tokens: 0 created, 0 updated, 0 rotated, 0 deleted, 1 imported, 2 adopted.");
+        let c = Counts { imported: 1, discarded: 2, ..Counts::default() };
+        assert_eq!(
+            c.summary(),
+            "Tokens: 0 created, 0 updated, 0 rotated, 0 deleted, 1 imported, 2 orphans deleted."
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use crate::api::model::{PatchOp, TokenPost};
 use crate::model::{Address, RotationMethod};
-use crate::plan::model::{Action, ActionKind, DriftKind, Plan, TokenSpec};
+use crate::plan::model::{Action, ActionKind, DriftKind, Plan, Reason, TokenSpec};
 
 /// One unit of work, built from one plan action (or, for refresh-only plans, one drift entry).
 #[derive(Debug, Clone, PartialEq)]
@@ -66,14 +66,25 @@ pub enum Task {
         address: Option<Address>,
         id: String,
     },
+    /// Delete the orphan of a create at `address` whose answer was lost: nobody has its
+    /// secret. Runs first, so no create of the address can adopt it again; the last one of
+    /// an address also drops the address's leftover create intent.
+    DiscardOrphan {
+        address: Address,
+        id: String,
+        clears_intent: bool,
+    },
 }
 
 impl Task {
-    /// 0: imports and state-only changes; 1: creates, updates, replaces, rotations;
-    /// 2: retires and deletes, last, so nothing is deleted before what replaces it exists.
+    /// 0: orphans, imports and state-only changes; 1: creates, updates, replaces, rotations;
+    /// 2: retires and deletes, last, so nothing is deleted before what replaces it exists
+    /// (an orphan replaces nothing: nobody has its secret).
     pub fn phase(&self) -> usize {
         match self {
-            Task::Import { .. } | Task::Refresh { .. } | Task::Forget { .. } => 0,
+            Task::DiscardOrphan { .. } | Task::Import { .. } | Task::Refresh { .. } | Task::Forget { .. } => {
+                0
+            }
             Task::Create { .. }
             | Task::Update { .. }
             | Task::Replace { .. }
@@ -93,7 +104,8 @@ impl Task {
             | Task::Update { address, .. }
             | Task::Replace { address, .. }
             | Task::RotateReplace { address, .. }
-            | Task::RotateReset { address, .. } => Some(address),
+            | Task::RotateReset { address, .. }
+            | Task::DiscardOrphan { address, .. } => Some(address),
             Task::Retire { address, .. } | Task::Delete { address, .. } => address.as_ref(),
         }
     }
@@ -112,9 +124,33 @@ impl Task {
     pub fn destroys(&self) -> Option<&str> {
         match self {
             Task::Replace { old_id, .. } => Some(old_id),
-            Task::Delete { id, .. } => Some(id),
+            Task::Delete { id, .. } | Task::DiscardOrphan { id, .. } => Some(id),
             _ => None,
         }
+    }
+
+    /// The token whose secret this task ends, at once or after a grace: deleted, retired,
+    /// rotated, reset or given an expiry. The caller's own token is never one of them.
+    pub fn ends(&self) -> Option<&str> {
+        match self {
+            Task::Replace { old_id: id, .. }
+            | Task::Delete { id, .. }
+            | Task::DiscardOrphan { id, .. }
+            | Task::Retire { id, .. }
+            | Task::RotateReplace { old_id: id, .. }
+            | Task::RotateReset { id, .. } => Some(id),
+            Task::Update { id, patch, .. }
+                if patch.iter().any(|op| op.path == "/expiry" && op.op != "remove") =>
+            {
+                Some(id)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the task creates a token (and so records, reconciles and clears a create intent).
+    pub fn makes_token(&self) -> bool {
+        matches!(self, Task::Create { .. } | Task::Replace { .. } | Task::RotateReplace { .. })
     }
 
     /// Whether the task receives a new secret (and so needs a recipient to seal it to).
@@ -153,6 +189,14 @@ pub fn tasks(plan: &Plan) -> Result<Vec<Task>, MalformedAction> {
     let mut out = Vec::with_capacity(plan.actions.len());
     for (index, action) in plan.actions.iter().enumerate() {
         out.push(task(index, action)?);
+    }
+    // Only the last orphan of an address drops its intent: one that fails to go keeps it,
+    // so the next plan finds that orphan again.
+    let mut seen = std::collections::HashSet::new();
+    for t in out.iter_mut().rev() {
+        if let Task::DiscardOrphan { address, clears_intent, .. } = t {
+            *clears_intent = seen.insert(address.clone());
+        }
     }
     if plan.refresh_only {
         // A refresh-only plan changes no token: it records what changed live into state.
@@ -211,6 +255,9 @@ fn task(index: usize, a: &Action) -> Result<Task, MalformedAction> {
             }
         }
         ActionKind::Retire => Task::Retire { address: a.address.clone(), id: id()? },
+        ActionKind::Delete if a.reason == Reason::OrphanDiscarded => {
+            Task::DiscardOrphan { address: address()?, id: id()?, clears_intent: false }
+        }
         ActionKind::Delete => Task::Delete { address: a.address.clone(), id: id()? },
     })
 }
@@ -242,7 +289,7 @@ pub fn token_post(spec: &TokenSpec) -> TokenPost {
 pub(crate) mod tests {
     use super::*;
     use crate::model::Role;
-    use crate::plan::model::{PLAN_FORMAT_VERSION, Reason, RotationStep};
+    use crate::plan::model::{PLAN_FORMAT_VERSION, RotationStep};
 
     pub(crate) fn spec(name: &str) -> TokenSpec {
         TokenSpec {

@@ -112,20 +112,110 @@ fn creates_run_concurrently_and_each_is_journaled_before_it_is_sent() {
 }
 
 #[test]
-fn a_lost_create_answer_adopts_the_token_instead_of_creating_a_duplicate() {
+fn a_lost_create_answer_deletes_its_orphan_and_creates_once_more() {
     let api = FakeApi::new();
     api.lose_answer.borrow_mut().insert("a".into());
     let mut ledger = FakeLedger::default();
     let plan = plan_of(&ledger, vec![act(ActionKind::Create, "a", None), act(ActionKind::Create, "b", None)]);
     let (out, text) = run_plan(&api, &mut ledger, &plan, 2);
     assert!(out.is_success(), "{out:?}");
-    assert_eq!(api.names(), ["a", "b"], "exactly one token per name");
-    assert_eq!(out.counts.adopted, 1);
-    assert_eq!(out.counts.created, 1);
-    let a = &ledger.state.tokens[&Address::new("a")];
-    assert!(a.secret.is_none(), "the adopted token's secret is unknown");
+    assert_eq!(api.names(), ["a", "b"], "exactly one token per name, the orphan gone");
+    assert_eq!((out.counts.discarded, out.counts.created), (1, 2));
+    let log = api.log.borrow().clone();
+    let a: Vec<&str> = log.iter().map(String::as_str).filter(|l| !l.ends_with(" b")).collect();
+    assert_eq!(a[..2], ["POST a", "LIST"]);
+    assert!(a[2].starts_with("DELETE "), "{a:?}");
+    assert_eq!(a[3..], ["LIST", "POST a"]);
+    // Every address ends with a secret the state holds: no token without one.
+    for label in ["a", "b"] {
+        let t = &ledger.state.tokens[&Address::new(label)];
+        assert!(
+            api.secrets.borrow().contains(&(t.id.clone(), ledger.secret_of(&Address::new(label)).unwrap()))
+        );
+    }
     assert!(ledger.state.pending_creates.is_empty());
-    assert!(text.contains("Adopted token"), "{text}");
+    assert!(text.contains("left by a create whose answer was lost"), "{text}");
+}
+
+#[test]
+fn a_leftover_intent_with_no_orphan_is_dropped_but_one_with_an_orphan_is_kept() {
+    let api = FakeApi::new();
+    let mut ledger = FakeLedger::default();
+    manage(&api, &mut ledger, "kept"); // a rotation's create was killed before it landed
+    let orphan = api.seed("orphaned"); // this one landed, but the plan (refresh-only, targeted…) skips it
+    for label in ["kept", "orphaned"] {
+        ledger.state.pending_creates.push(PendingCreate {
+            address: Address::new(label),
+            name: label.into(),
+            intent_at: jiff::Timestamp::now() - jiff::SignedDuration::from_secs(1),
+            member_id: Some("me".into()),
+        });
+    }
+    let mut live = live_with_caller(Some("caller"));
+    live.tokens = api.tokens.borrow().values().cloned().collect();
+    let (o, _) = opts(1);
+    let plan = plan_of(&ledger, vec![act(ActionKind::Create, "other", None)]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let out = rt
+        .block_on(run(&plan, &api, &mut ledger, ApplyOptions { live, ..o }, std::future::pending()))
+        .unwrap();
+    assert!(out.is_success(), "{out:?}");
+    let left: Vec<String> = ledger.state.pending_creates.iter().map(|p| p.address.to_string()).collect();
+    assert_eq!(left, ["token.orphaned"], "the intent whose orphan is live stays for the next plan");
+    assert!(api.tokens.borrow().contains_key(&orphan));
+}
+
+#[test]
+fn a_create_answered_with_an_id_another_address_holds_is_refused_naming_both() {
+    let api = FakeApi::new();
+    api.canned.set(true);
+    let mut ledger = FakeLedger::default();
+    let plan = plan_of(&ledger, vec![act(ActionKind::Create, "p", None), act(ActionKind::Create, "r", None)]);
+    let (out, _) = run_plan(&api, &mut ledger, &plan, 1);
+    assert_eq!(out.failures.len(), 1, "{out:?}");
+    let f = &out.failures[0];
+    assert_eq!(f.label, "token.r");
+    assert!(f.message.contains("which token.p already holds; not recorded at token.r"), "{}", f.message);
+    assert_eq!(ledger.state.tokens.len(), 1);
+    assert!(ledger.state.duplicate_id().is_none());
+    assert!(ledger.state.pending_creates.is_empty(), "the create was answered: no intent left");
+
+    // A rotation answered with the old token's own id is refused too.
+    let plan = plan_of(
+        &ledger,
+        vec![Action {
+            rotation: Some(RotationStep { method: RotationMethod::Replace, grace_seconds: 60 }),
+            ..act(ActionKind::Rotate, "p", Some(&format!("{:024x}", 0x00ca_11ed)))
+        }],
+    );
+    let (out, _) = run_plan(&api, &mut ledger, &plan, 1);
+    assert!(out.failures[0].message.contains("which token.p already holds"), "{out:?}");
+    assert!(ledger.state.retiring.is_empty() && ledger.state.duplicate_id().is_none());
+}
+
+#[test]
+fn an_orphan_the_plan_found_is_deleted_before_its_address_is_created() {
+    let api = FakeApi::new();
+    let orphan = api.seed("a");
+    let mut ledger = FakeLedger::default();
+    ledger.state.pending_creates.push(PendingCreate {
+        address: Address::new("a"),
+        name: "a".into(),
+        intent_at: jiff::Timestamp::now() - jiff::SignedDuration::from_secs(1),
+        member_id: Some("me".into()),
+    });
+    let mut discard = act(ActionKind::Delete, "a", Some(&orphan));
+    discard.reason = Reason::OrphanDiscarded;
+    let plan = plan_of(&ledger, vec![act(ActionKind::Create, "a", None), discard]);
+    let (out, text) = run_plan(&api, &mut ledger, &plan, 2);
+    assert!(out.is_success(), "{out:?}");
+    assert_eq!(api.log.borrow()[..2], [format!("DELETE {orphan}"), "POST a".to_owned()]);
+    assert_eq!(api.names(), ["a"]);
+    assert_ne!(ledger.state.tokens[&Address::new("a")].id, orphan);
+    assert!(ledger.secret_of(&Address::new("a")).is_some());
+    assert!(ledger.state.pending_creates.is_empty());
+    assert_eq!(out.counts.discarded, 1);
+    assert!(text.contains(&format!("token.a: Deleted orphan [id={orphan}]")), "{text}");
 }
 
 #[test]
@@ -160,8 +250,9 @@ fn a_leftover_intent_from_a_crashed_run_is_reconciled_before_creating() {
     let (out, _) = run_plan(&api, &mut ledger, &plan, 1);
     assert!(out.is_success(), "{out:?}");
     assert_eq!(api.names(), ["a", "b"]);
-    assert_eq!(ledger.state.tokens[&Address::new("a")].id, orphan);
-    assert!(ledger.state.tokens[&Address::new("a")].secret.is_none());
+    assert_ne!(ledger.state.tokens[&Address::new("a")].id, orphan, "the orphan is deleted, not adopted");
+    assert!(!api.tokens.borrow().contains_key(&orphan));
+    assert!(ledger.secret_of(&Address::new("a")).is_some());
     assert!(ledger.secret_of(&Address::new("b")).is_some(), "b's intent created nothing: created now");
     assert!(ledger.state.pending_creates.is_empty());
 }
@@ -335,10 +426,30 @@ fn protected_and_own_tokens_are_never_deleted() {
     let err = rt.block_on(run(&plan, &api, &mut ledger, o, std::future::pending())).unwrap_err();
     assert!(matches!(err, ApplyError::PreventDestroy { .. }), "{err}");
 
-    let plan = plan_of(&ledger, vec![act(ActionKind::Delete, "caller", Some("caller"))]);
-    let (o, _) = opts(2);
-    let err = rt.block_on(run(&plan, &api, &mut ledger, o, std::future::pending())).unwrap_err();
-    assert!(matches!(err, ApplyError::OwnToken { .. }), "{err}");
+    // Nor is the caller's own token deleted, retired, rotated, reset or given an expiry,
+    // whatever a (hand-edited) plan file says.
+    let grace = Some(RotationStep { method: RotationMethod::Replace, grace_seconds: 3 });
+    let reset = Some(RotationStep { method: RotationMethod::Reset, grace_seconds: 3 });
+    let expire = vec![PatchOp::add("/expiry", serde_json::json!(1))];
+    let own = [
+        act(ActionKind::Delete, "caller", Some("caller")),
+        act(ActionKind::Retire, "caller", Some("caller")),
+        Action { rotation: grace, ..act(ActionKind::Rotate, "caller", Some("caller")) },
+        Action { rotation: reset, ..act(ActionKind::Rotate, "caller", Some("caller")) },
+        Action { patch: expire, ..act(ActionKind::Update, "caller", Some("caller")) },
+    ];
+    for a in own {
+        let plan = plan_of(&ledger, vec![a.clone()]);
+        let (o, _) = opts(2);
+        let err = rt.block_on(run(&plan, &api, &mut ledger, o, std::future::pending())).unwrap_err();
+        assert!(matches!(err, ApplyError::OwnToken { .. }), "{a:?}: {err}");
+    }
+    let remove = vec![PatchOp::remove("/expiry")];
+    let lift =
+        plan_of(&ledger, vec![Action { patch: remove, ..act(ActionKind::Update, "caller", Some("caller")) }]);
+    assert!(
+        check_safety(&step::tasks(&lift).unwrap(), &ledger.state, &live_with_caller(Some("caller"))).is_ok()
+    );
     assert!(api.log.borrow().is_empty(), "nothing was sent");
 }
 

@@ -209,6 +209,7 @@ async fn run_async(ctx: &Context, args: &ApplyArgs) -> miette::Result<ExitStatus
         planned_session(ctx, &args.select.vars, lock, &plan_options(&args.select, false)?).await?
     };
     if !plan.has_changes() {
+        crate::apply::settle_intents(&plan, &mut s.store, &s.live)?;
         if !ctx.global.quiet {
             println!("No changes. Tokens match the configuration.");
         }

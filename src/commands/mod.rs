@@ -31,6 +31,7 @@ mod secret;
 mod show;
 mod state;
 pub mod state_access;
+mod state_transfer;
 mod validate;
 
 /// What every command needs besides its own arguments.

@@ -1,5 +1,6 @@
-//! `tokenform state list|show|rm|mv`: inspect or edit the state. Never prints a secret:
-//! `show` gives its last four characters, issue time and recipients only.
+//! `tokenform state list|show|rm|mv`: inspect or edit the state (`pull|push|migrate` are
+//! in state_transfer.rs). Never prints a secret: `show` gives its last four characters,
+//! issue time and recipients only.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -8,6 +9,7 @@ use miette::IntoDiagnostic;
 
 use super::Context;
 use super::state_access::{self, parse_address, unknown_address};
+use super::state_transfer;
 use crate::ExitStatus;
 use crate::cli::StateCommand;
 use crate::model::Address;
@@ -17,6 +19,7 @@ use crate::state::{JournalRecord, LockMode};
 pub fn run(ctx: &Context, cmd: &StateCommand) -> miette::Result<ExitStatus> {
     let config = state_access::load_config(ctx)?;
     let ids = state_access::identities(ctx.global.identity.as_deref())?;
+
     let mut out = std::io::stdout().lock();
     match cmd {
         StateCommand::List => {
@@ -71,6 +74,13 @@ pub fn run(ctx: &Context, cmd: &StateCommand) -> miette::Result<ExitStatus> {
             if !ctx.global.quiet {
                 eprintln!("Moved {from} to {to}.");
             }
+        }
+        StateCommand::Pull { previous } => state_transfer::pull(&config, ids.as_ref(), *previous)?,
+        StateCommand::Push { file, force, lock } => {
+            state_transfer::push(ctx, &config, ids.as_ref(), file, *force, lock)?;
+        }
+        StateCommand::Migrate { from, lock } => {
+            state_transfer::migrate(ctx, &config, ids.as_ref(), from, lock)?;
         }
     }
     Ok(ExitStatus::Success)

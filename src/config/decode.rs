@@ -244,7 +244,7 @@ fn launchdarkly(cx: &mut Cx<'_>, b: &Block, allowed: &AllowedHosts) -> LaunchDar
     ld
 }
 
-fn is_env_name(s: &str) -> bool {
+pub(super) fn is_env_name(s: &str) -> bool {
     let mut c = s.chars();
     c.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && c.all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -297,6 +297,23 @@ fn state(cx: &mut Cx<'_>, dir: &Path, b: &Block) -> StateSettings {
         }
     }
     st.recipients.extend(extra);
+    for blk in b.body.blocks.iter().filter(|blk| blk.ident == "backend") {
+        if let Some(backend) = super::backend::decode(cx, blk) {
+            st.backend = backend;
+        }
+        if let Some(a) = attr(&b.body, "path") {
+            let p = cx
+                .at(
+                    Rule::InvalidValue,
+                    "`path` names the local state file, but a backend is configured",
+                    a.file,
+                    a.key_span.clone(),
+                    "unused with a backend",
+                )
+                .with_help("remove `path`, or the `backend` block to keep the state in a local file");
+            cx.sink.push(p);
+        }
+    }
     st
 }
 fn recipients_file(cx: &mut Cx<'_>, a: &Attr, path: &Path, shown: &str) -> Vec<String> {
@@ -419,7 +436,7 @@ fn import(cx: &mut Cx<'_>, b: &Block, config: &Config) -> Option<ImportBlock> {
     let to = address(cx, to_attr);
     let id = cx.string(id_attr, None);
     if let Some(id) = &id
-        && (id.len() != 24 || !id.chars().all(|c| c.is_ascii_hexdigit()))
+        && !crate::model::is_token_id(id)
     {
         let p = cx
             .at(

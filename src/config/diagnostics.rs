@@ -131,9 +131,10 @@ impl SourceFile {
     }
 }
 
-/// Replaces the body of every `api-`/`sdk-` + UUID run with `*`, keeping byte offsets.
+/// Replaces the body of every `api-`/`sdk-` + UUID run, and every password in a URL or
+/// `password=` pair, with `*`, keeping byte offsets.
 fn mask_secrets(text: &str) -> String {
-    let mut out = text.to_owned();
+    let mut out = crate::secret::mask_url_passwords(text);
     let mut from = 0;
     while let Some(at) = crate::secret::find_secret(&out[from..]) {
         let start = from + at + 4;

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use crate::model::{Access, Address, RotationMethod, TokenField};
 
+mod backend;
 mod decode;
 pub mod diagnostics;
 mod eval;
@@ -33,7 +34,7 @@ mod variables;
 
 pub use diagnostics::{Problem, Rule};
 // The state block's types live in `state` (config → state, never back).
-pub use crate::state::settings::{BackendSettings, EncryptMode, StateSettings};
+pub use crate::state::settings::{BackendSettings, EncryptMode, PgSettings, StateSettings};
 
 /// Where variables come from, in increasing precedence after `default`:
 /// `-var-file` files, `TOKENFORM_VAR_<name>` env vars, then `-var name=value`.

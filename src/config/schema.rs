@@ -32,7 +32,7 @@ const TOP: &[BlockSchema] = &[
         labels: 0,
         label_name: "",
         attrs: Some(&["path", "recipients", "recipients_file", "encrypt"]),
-        blocks: &[],
+        blocks: &["backend"],
         repeatable: false,
     },
     BlockSchema {
@@ -89,6 +89,15 @@ const TOP: &[BlockSchema] = &[
 ];
 
 const NESTED: &[BlockSchema] = &[
+    // Attributes depend on the backend type: config/backend.rs checks them.
+    BlockSchema {
+        name: "backend",
+        labels: 1,
+        label_name: "backend type",
+        attrs: None,
+        blocks: &[],
+        repeatable: false,
+    },
     BlockSchema {
         name: "policy",
         labels: 0,

@@ -246,5 +246,14 @@ pub fn every_action_world() -> World {
     w.config.removed.push(RemovedBlock { from: "token.handed_over".parse().unwrap(), destroy: false });
     // unmanaged delete
     w.live_only(&desired("stray-bot"));
+    // the orphan of a rotation's create whose answer was lost
+    let orphan = w.live_only(&desired("rotating"));
+    w.live_mut(&orphan).creation_date = now().as_millisecond();
+    w.state.pending_creates.push(crate::state::model::PendingCreate {
+        address: "token.rotating".parse().unwrap(),
+        name: "rotating".into(),
+        intent_at: now(),
+        member_id: Some(CALLER_MEMBER.into()),
+    });
     w
 }

@@ -13,6 +13,7 @@ pub mod diff;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod model;
+pub mod orphan;
 mod planner;
 #[cfg(test)]
 mod proptests;
@@ -63,6 +64,13 @@ pub enum PlanError {
         help("remove the import block, or move the token with `tokenform state mv {managed_as} {address}`")
     )]
     ImportAlreadyManaged { address: String, id: String, managed_as: String },
+
+    #[error("token {id} is imported twice: as {first} and as {second}")]
+    #[diagnostic(
+        code(tokenform::plan::imported_twice),
+        help("a live token belongs to one address: keep one of the two import blocks")
+    )]
+    ImportedTwice { id: String, first: String, second: String },
 
     #[error("the import block targets {address}, which no token block declares")]
     #[diagnostic(

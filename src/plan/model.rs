@@ -70,10 +70,8 @@ pub enum ActionKind {
 pub enum Reason {
     /// An `import` block or `tokenform import`.
     ImportRequested,
-    /// A token created just before a crash, found live and adopted.
-    OrphanAdopted,
-    /// A token created just before a crash at an address that kept its token: its secret
-    /// was never seen, so it is deleted.
+    /// A token created just before its answer was lost (a crash, a timeout): its secret was
+    /// never seen, so it is deleted at once.
     OrphanDiscarded,
     /// In configuration, not in state.
     NotInState,
@@ -89,8 +87,6 @@ pub enum Reason {
     RotationDue,
     /// `--rotate ADDR`.
     RotationRequested,
-    /// The secret of an orphan (a create interrupted before its answer) was never seen.
-    SecretUnknown,
     /// A retired generation is past its grace.
     GraceEnded,
     /// In state, no longer in configuration.

@@ -18,19 +18,13 @@ use crate::plan::model::{
     Action, ActionKind, AttributeDiff, DriftEntry, DriftKind, PLAN_FORMAT_VERSION, Plan, Reason,
     RotationStep, TokenSpec,
 };
+use crate::plan::orphan::orphans;
 use crate::plan::refresh::live_changes;
 use crate::plan::{PlanError, PlanOptions};
 use crate::state::model::{State, TokenState};
 
 /// LaunchDarkly's default limit of service tokens per account.
 pub const SERVICE_TOKEN_LIMIT: usize = 200;
-
-/// How far before a recorded create intent an orphan's `creationDate` may be (clock skew).
-const ORPHAN_SKEW_MS: i64 = 60_000;
-/// How long after its intent an interrupted create can have landed. A create never outlives
-/// its timeouts and rate-limit waits by this much, and the bound keeps a token made by hand
-/// much later under the same name from being taken for an orphan.
-const ORPHAN_WINDOW_MS: i64 = 3_600_000;
 
 /// Default grace of a rotation when configuration has no `rotation` block.
 const DEFAULT_GRACE_SECS: u64 = 24 * 3600;
@@ -42,12 +36,19 @@ pub(crate) struct Planner<'a> {
     now: jiff::Timestamp,
     opts: &'a PlanOptions,
     by_id: HashMap<&'a str, &'a Token>,
-    /// Live ids that some address owns (state, retiring, imports, adopted orphans).
+    /// Live ids that some address owns (state, retiring, imports) or this plan deletes (orphans).
     claimed: BTreeSet<&'a str>,
     actions: Vec<Action>,
     drift: Vec<DriftEntry>,
     warnings: Vec<String>,
     notes: Vec<String>,
+}
+
+/// What a plan says about the token tokenform authenticates with (`docs/spec.md` §5: it is
+/// never rotated, reset, expired, replaced or deleted), after `what` was left out.
+pub(crate) fn caller_note(address: &Address, what: &str) -> String {
+    let what = if what.is_empty() { String::new() } else { format!(" {what}") };
+    format!("{address} is the token tokenform runs with:{what} rotate it from another credential")
 }
 
 /// The note for a managed token whose secret tokenform does not know.
@@ -118,16 +119,26 @@ impl<'a> Planner<'a> {
                 return Err(PlanError::ImportWithoutConfig { address: to.to_string() });
             }
         }
-        // Import targets are claimed up front, so no orphan search or unmanaged sweep takes them.
+        // Import targets are claimed up front, so no orphan search or unmanaged sweep takes
+        // them. One live id belongs to one address: not two import blocks, nor an import of
+        // an id state already holds (at another address, or as a retiring generation).
+        let mut importing: BTreeMap<&str, &Address> = BTreeMap::new();
         for (to, id) in &imports {
             if self.state.tokens.contains_key(*to) {
                 continue;
             }
-            if let Some((other, _)) = self.state.tokens.iter().find(|(_, t)| t.id == *id) {
+            if let Some(other) = self.state.holder_of(id) {
                 return Err(PlanError::ImportAlreadyManaged {
                     address: to.to_string(),
                     id: (*id).to_owned(),
                     managed_as: other.to_string(),
+                });
+            }
+            if let Some(first) = importing.insert(id, to) {
+                return Err(PlanError::ImportedTwice {
+                    id: (*id).to_owned(),
+                    first: first.to_string(),
+                    second: to.to_string(),
                 });
             }
             self.claimed.insert(id);
@@ -135,6 +146,7 @@ impl<'a> Planner<'a> {
 
         self.plan_drift();
         if !self.opts.refresh_only {
+            self.plan_orphans();
             if !self.opts.destroy {
                 for (address, desired) in &self.config.tokens {
                     if self.selected(address) {
@@ -197,11 +209,7 @@ impl<'a> Planner<'a> {
                 address: address.to_string(),
                 id: id.to_owned(),
             })?;
-            return self.plan_adopt(address, desired, token, &spec, Reason::ImportRequested);
-        }
-        if let Some(token) = self.find_orphan(address) {
-            self.claimed.insert(token.id.as_str());
-            return self.plan_adopt(address, desired, token, &spec, Reason::OrphanAdopted);
+            return self.plan_import(address, desired, token, &spec);
         }
         let mut create = action(ActionKind::Create, Reason::NotInState, Some(address), &spec.name);
         create.desired = Some(spec);
@@ -209,51 +217,48 @@ impl<'a> Planner<'a> {
         Ok(())
     }
 
-    /// A live token created just before a crash: same name and creator, created no earlier
-    /// than the recorded intent (less a minute of skew), owned by no address. The earliest wins.
-    fn find_orphan(&self, address: &Address) -> Option<&'a Token> {
-        let pending = self.state.pending_creates.iter().find(|p| &p.address == address)?;
-        let since = pending.intent_at.as_millisecond() - ORPHAN_SKEW_MS;
-        self.live
-            .tokens
-            .iter()
-            .filter(|t| {
-                t.name() == pending.name
-                    && pending.member_id.as_deref().is_none_or(|m| m == t.member_id)
-                    && t.creation_date >= since
-                    && t.creation_date <= pending.intent_at.as_millisecond() + ORPHAN_WINDOW_MS
-                    && !self.claimed.contains(t.id.as_str())
-            })
-            .min_by(|a, b| (a.creation_date, &a.id).cmp(&(b.creation_date, &b.id)))
+    /// The orphans of every selected leftover create intent (a run killed between sending a
+    /// create and recording its answer): nobody ever saw their secret, so each is deleted at
+    /// once (`docs/spec.md` §5). The address itself is planned as usual: a create when state
+    /// has nothing there, nothing more when it kept its token. Apply deletes orphans first,
+    /// before any create of the same address could adopt one again.
+    fn plan_orphans(&mut self) {
+        for pending in &self.state.pending_creates {
+            if !self.selected(&pending.address) {
+                continue;
+            }
+            let found =
+                orphans(pending, &self.live.tokens, |id| self.claimed.contains(id) || self.is_caller(id));
+            for orphan in found {
+                self.claimed.insert(orphan.id.as_str());
+                let mut delete = action(
+                    ActionKind::Delete,
+                    Reason::OrphanDiscarded,
+                    Some(&pending.address),
+                    orphan.name(),
+                );
+                delete.token_id = Some(orphan.id.clone());
+                self.actions.push(delete);
+            }
+        }
     }
 
-    /// Import (requested or orphan): record the live token, then bring it to the
-    /// configuration, then rotate it (its secret is unknown).
-    fn plan_adopt(
+    /// An import: record the live token, then bring it to the configuration. Its secret
+    /// stays unknown until `--rotate` asks for a new one.
+    fn plan_import(
         &mut self,
         address: &Address,
         desired: &DesiredToken,
         token: &Token,
         spec: &TokenSpec,
-        reason: Reason,
     ) -> Result<(), PlanError> {
-        let mut import = action(ActionKind::Import, reason, Some(address), token.name());
+        let mut import = action(ActionKind::Import, Reason::ImportRequested, Some(address), token.name());
         import.token_id = Some(token.id.clone());
         import.desired = Some(spec.clone());
         self.actions.push(import);
         let replaced = self.plan_changes(address, desired, token, None, spec, &BTreeSet::new())?;
         if !replaced {
-            if reason == Reason::OrphanAdopted {
-                // Nobody ever saw an orphan's secret, so its old generation needs no grace:
-                // it is deleted at once instead of living on under the same name for a day.
-                let mut rotate = action(ActionKind::Rotate, Reason::SecretUnknown, Some(address), &spec.name);
-                rotate.token_id = Some(token.id.clone());
-                rotate.desired = Some(spec.clone());
-                rotate.rotation = Some(RotationStep { method: RotationMethod::Replace, grace_seconds: 0 });
-                self.actions.push(rotate);
-            } else {
-                self.plan_rotation(address, desired, token, None, spec);
-            }
+            self.plan_rotation(address, desired, token, None, spec)?;
         }
         Ok(())
     }
@@ -265,15 +270,6 @@ impl<'a> Planner<'a> {
         ts: &TokenState,
         spec: TokenSpec,
     ) -> Result<(), PlanError> {
-        // A create interrupted at an address that kept its token (a rotation's successor, a
-        // replacement, a re-create) left a token nobody has the secret of: delete it, and let
-        // the usual actions below produce the successor again.
-        if let Some(orphan) = self.find_orphan(address).filter(|t| t.id != ts.id && !self.is_caller(&t.id)) {
-            self.claimed.insert(orphan.id.as_str());
-            let mut delete = action(ActionKind::Delete, Reason::OrphanDiscarded, None, orphan.name());
-            delete.token_id = Some(orphan.id.clone());
-            self.actions.push(delete);
-        }
         let Some(token) = self.by_id.get(ts.id.as_str()).copied() else {
             let mut create = action(ActionKind::Create, Reason::DeletedOutside, Some(address), &spec.name);
             create.desired = Some(spec);
@@ -283,7 +279,7 @@ impl<'a> Planner<'a> {
         let drifted: BTreeSet<TokenField> = live_changes(ts, token).into_iter().map(|d| d.field).collect();
         let replaced = self.plan_changes(address, desired, token, Some(ts), &spec, &drifted)?;
         if !replaced {
-            self.plan_rotation(address, desired, token, ts.secret.as_ref().map(|s| s.issued_at), &spec);
+            self.plan_rotation(address, desired, token, ts.secret.as_ref().map(|s| s.issued_at), &spec)?;
         }
         Ok(())
     }
@@ -299,10 +295,18 @@ impl<'a> Planner<'a> {
         spec: &TokenSpec,
         drifted: &BTreeSet<TokenField>,
     ) -> Result<bool, PlanError> {
-        let diffs: Vec<AttributeDiff> = diff::field_diffs(spec, token, ts, self.live)
+        let mut diffs: Vec<AttributeDiff> = diff::field_diffs(spec, token, ts, self.live)
             .into_iter()
             .filter(|d| !desired.lifecycle.ignore_changes.contains(&d.field))
             .collect();
+        // Setting a hard expiry on the token this very run authenticates with would lock
+        // tokenform out when it passes: left alone, and said so (removing one is harmless).
+        if self.is_caller(&token.id)
+            && let Some(at) = diffs.iter().position(|d| d.field == TokenField::ExpiresAt && d.new.is_some())
+        {
+            diffs.remove(at);
+            self.warnings.push(caller_note(address, "its expires_at is not set from this plan;"));
+        }
         let reason = if diffs.iter().any(|d| drifted.contains(&d.field)) {
             Reason::ChangedOutside
         } else {
@@ -347,7 +351,7 @@ impl<'a> Planner<'a> {
         token: &Token,
         issued_at: Option<jiff::Timestamp>,
         spec: &TokenSpec,
-    ) {
+    ) -> Result<(), PlanError> {
         let requested = self.opts.rotate.iter().any(|r| target_matches(r, address));
         let due = |every: std::time::Duration| {
             issued_at.is_some_and(|at| {
@@ -355,15 +359,33 @@ impl<'a> Planner<'a> {
                     >= i128::try_from(every.as_millis()).unwrap_or(i128::MAX)
             })
         };
+        let is_due = desired.rotation.as_ref().is_some_and(|r| due(r.every));
+        if self.is_caller(&token.id) {
+            // Rotating (or resetting) the credential of this very run cuts it off after the
+            // grace: never planned. An explicit --rotate is an error, anything else a note.
+            if requested {
+                return Err(PlanError::CallerToken {
+                    address: address.to_string(),
+                    id: token.id.clone(),
+                    action: "rotate",
+                });
+            }
+            if is_due {
+                self.warnings.push(caller_note(address, "its rotation is due but not planned;"));
+            } else {
+                self.notes.push(caller_note(address, ""));
+            }
+            return Ok(());
+        }
         let reason = if requested {
             Reason::RotationRequested
         } else if issued_at.is_none() {
             self.notes.push(secret_unknown_note(address));
-            return;
-        } else if desired.rotation.as_ref().is_some_and(|r| due(r.every)) {
+            return Ok(());
+        } else if is_due {
             Reason::RotationDue
         } else {
-            return;
+            return Ok(());
         };
         let step = desired.rotation.as_ref().map_or(
             RotationStep { method: RotationMethod::Replace, grace_seconds: DEFAULT_GRACE_SECS },
@@ -374,6 +396,7 @@ impl<'a> Planner<'a> {
         rotate.desired = Some(spec.clone());
         rotate.rotation = Some(step);
         self.actions.push(rotate);
+        Ok(())
     }
 
     fn check_destroyable(

@@ -12,7 +12,7 @@ use crate::model::{Access, Address, Effect, Role, RotationMethod, Statement, Tok
 use crate::plan::fixtures::{
     CALLER_MEMBER, CALLER_TOKEN, World, days, desired, live_for, now, retiring, rotation, secret,
 };
-use crate::plan::model::{ActionKind, DriftKind, Plan, TokenSpec};
+use crate::plan::model::{ActionKind, DriftKind, Plan, Reason, TokenSpec};
 use crate::plan::refresh::state_from_live;
 use crate::plan::{PlanOptions, plan};
 use crate::state::model::{PendingCreate, State};
@@ -337,8 +337,15 @@ fn simulate(plan: &Plan, state: &mut State, live: &mut Live) {
             }
             ActionKind::Delete => {
                 live.tokens.retain(|t| Some(&t.id) != a.token_id.as_ref());
+                // As apply does: only the token the address holds leaves it (an orphan's
+                // delete leaves what the address holds and drops the intent).
                 if let Some(addr) = &address {
-                    state.tokens.remove(addr);
+                    if state.tokens.get(addr).is_some_and(|t| Some(&t.id) == a.token_id.as_ref()) {
+                        state.tokens.remove(addr);
+                    }
+                    if a.reason == Reason::OrphanDiscarded {
+                        state.pending_creates.retain(|p| &p.address != addr);
+                    }
                 }
             }
             ActionKind::Forget => {
@@ -382,6 +389,20 @@ proptest! {
             .collect();
         prop_assert!(rest.is_empty(), "first: {:#?}\nsecond: {:#?}", first.actions, second.actions);
         prop_assert!(second.drift.is_empty(), "drift left: {:#?}", second.drift);
+        // No orphan outlives the plan: every leftover intent is gone, and so is every
+        // token it left (the live tokens under a configured name are the state's, and the
+        // retiring generations whose grace has not ended).
+        prop_assert!(state.pending_creates.is_empty(), "{:#?}", state.pending_creates);
+        for (address, d) in &w.config.tokens {
+            let held: Vec<&str> = live.tokens.iter().filter(|t| t.name() == d.name).map(|t| t.id.as_str()).collect();
+            for id in held {
+                let known = state.tokens.get(address).is_some_and(|t| t.id == id)
+                    || state.retiring.iter().any(|r| r.id == id)
+                    || state.tokens.values().any(|t| t.id == id);
+                prop_assert!(known || !w.state.pending_creates.iter().any(|p| &p.address == address),
+                    "{address}: live token {id} is an orphan nobody deleted");
+            }
+        }
     }
 
     #[test]

@@ -473,50 +473,81 @@ fn import_errors_name_the_address() {
         "{err}"
     );
 
+    // Held as a retiring generation, or named by a second import block: refused, naming both.
+    let old = w.live_only(&desired("old"));
+    w.state.retiring.push(retiring("token.managed", &old, "old", now() + days(1)));
+    w.config.imports[0].id = old.clone();
+    let err = w.plan_with(&PlanOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("token.managed (a retiring generation)"), "{err}");
+    let other = w.live_only(&desired("other"));
+    w.declare(desired("second"));
+    w.config.imports[0].id = other.clone();
+    w.config.imports.push(ImportBlock { to: addr("token.second"), id: other });
+    let err = w.plan_with(&PlanOptions::default()).unwrap_err();
+    assert!(
+        matches!(&err, PlanError::ImportedTwice { first, second, .. } if first == "token.legacy" && second == "token.second"),
+        "{err}"
+    );
+    w.config.imports.pop();
+
     w.config.imports[0].to = addr("token.undeclared");
     assert!(matches!(w.plan_with(&PlanOptions::default()), Err(PlanError::ImportWithoutConfig { .. })));
 }
 
+fn intent(label: &str) -> PendingCreate {
+    PendingCreate {
+        address: addr(&format!("token.{label}")),
+        name: label.into(),
+        intent_at: now(),
+        member_id: Some(CALLER_MEMBER.into()),
+    }
+}
+
 #[test]
-fn a_leftover_create_intent_adopts_the_orphan_or_creates_again() {
+fn a_leftover_create_intent_deletes_its_orphans_and_creates_again() {
     let mut w = World::new();
     w.declare(desired("a"));
     let orphan = w.live_only(&desired("a"));
     w.live_mut(&orphan).creation_date = now().as_millisecond();
-    w.state.pending_creates.push(PendingCreate {
-        address: addr("token.a"),
-        name: "a".into(),
-        intent_at: now(),
-        member_id: Some(CALLER_MEMBER.into()),
-    });
+    let second = w.live_only(&desired("a"));
+    w.live_mut(&second).creation_date = now().as_millisecond() + 5;
+    w.state.pending_creates.push(intent("a"));
     w.config.unmanaged.mode = UnmanagedMode::Delete;
     let plan = w.plan();
+    // Nobody ever saw an orphan's secret: no import, no rotation with a grace, no second
+    // live token under the name for a day. Each orphan goes; the address is created afresh.
     assert_eq!(
         kinds(&plan),
         vec![
-            (ActionKind::Import, Reason::OrphanAdopted, "token.a".into()),
-            (ActionKind::Rotate, Reason::SecretUnknown, "token.a".into()),
+            (ActionKind::Create, Reason::NotInState, "token.a".into()),
+            (ActionKind::Delete, Reason::OrphanDiscarded, "token.a".into()),
+            (ActionKind::Delete, Reason::OrphanDiscarded, "token.a".into()),
         ]
     );
-    assert_eq!(plan.actions[0].token_id.as_deref(), Some(orphan.as_str()));
-    assert_eq!(
-        plan.actions[1].rotation.map(|r| r.grace_seconds),
-        Some(0),
-        "an orphan's secret was never seen"
-    );
+    let ids: Vec<_> = plan.actions[1..].iter().map(|a| a.token_id.clone().unwrap()).collect();
+    assert_eq!(ids, [orphan.clone(), second]);
+    assert!(plan.notes.is_empty());
 
-    // Another member's token, or one older than the intent (less a minute), is not ours.
-    for bend in [0, 1] {
+    // Another member's token, one older than the intent (less the skew), or one made long
+    // after it is not ours: with unmanaged.mode = "delete" it is deleted as unmanaged.
+    for bend in 0..3 {
         let mut w2 = w.clone();
+        w2.live.tokens.retain(|t| t.id == orphan || t.name() != "a");
         let t = w2.live_mut(&orphan);
-        if bend == 0 {
-            t.member_id = "m-other".into();
-        } else {
-            t.creation_date = (now() - jiff::SignedDuration::from_secs(61)).as_millisecond();
+        match bend {
+            0 => t.member_id = "m-other".into(),
+            1 => t.creation_date = (now() - jiff::SignedDuration::from_secs(121)).as_millisecond(),
+            _ => t.creation_date = (now() + jiff::SignedDuration::from_hours(2)).as_millisecond(),
         }
         let plan = w2.plan();
-        assert_eq!(plan.actions[0].kind, ActionKind::Create, "{plan:#?}");
-        assert_eq!(plan.actions[0].reason, Reason::NotInState);
+        assert_eq!(
+            kinds(&plan),
+            vec![
+                (ActionKind::Create, Reason::NotInState, "token.a".into()),
+                (ActionKind::Delete, Reason::Unmanaged, "unmanaged a".into()),
+            ],
+            "{bend}"
+        );
     }
 }
 
@@ -528,23 +559,25 @@ fn an_orphan_at_an_address_that_kept_its_token_is_deleted() {
     let kept = w.managed(desired("a"));
     let orphan = w.live_only(&desired("a"));
     w.live_mut(&orphan).creation_date = now().as_millisecond();
-    w.state.pending_creates.push(PendingCreate {
-        address: addr("token.a"),
-        name: "a".into(),
-        intent_at: now(),
-        member_id: Some(CALLER_MEMBER.into()),
-    });
+    w.state.pending_creates.push(intent("a"));
     let plan = w.plan();
-    assert_eq!(plan.actions.len(), 1, "{plan:#?}");
-    let a = &plan.actions[0];
-    assert_eq!((a.kind, a.reason, a.address.as_ref()), (ActionKind::Delete, Reason::OrphanDiscarded, None));
-    assert_eq!(a.token_id.as_deref(), Some(orphan.as_str()));
-    assert_ne!(a.token_id.as_deref(), Some(kept.as_str()));
+    assert_eq!(kinds(&plan), one(ActionKind::Delete, Reason::OrphanDiscarded, "token.a"));
+    assert_eq!(plan.actions[0].token_id.as_deref(), Some(orphan.as_str()));
+    assert_ne!(plan.actions[0].token_id.as_deref(), Some(kept.as_str()));
+    // destroy deletes it too; refresh-only changes nothing.
+    let destroy = w.plan_with(&PlanOptions { destroy: true, ..PlanOptions::default() }).unwrap();
+    assert_eq!(destroy.count(ActionKind::Delete), 2);
+    let refresh = w.plan_with(&PlanOptions { refresh_only: true, ..PlanOptions::default() }).unwrap();
+    assert!(refresh.actions.is_empty());
 
     // Made long after the intent, a token of that name is somebody's, not an orphan.
     let mut later = w.clone();
     later.live_mut(&orphan).creation_date = (now() + jiff::SignedDuration::from_hours(2)).as_millisecond();
     assert!(later.plan().actions.is_empty());
+    // The caller's own token is never taken for one.
+    let mut own = w.clone();
+    own.live.caller.token_id = Some(orphan.clone());
+    assert!(own.plan().actions.is_empty());
 
     // Without the leftover intent the same token is just unmanaged: reported, not deleted.
     w.state.pending_creates.clear();
@@ -607,6 +640,39 @@ fn the_callers_own_token_is_never_deleted_or_replaced() {
     w.declare(replaced);
     let err = w.plan_with(&PlanOptions::default()).unwrap_err();
     assert!(matches!(&err, PlanError::CallerToken { action, .. } if *action == "replace"), "{err}");
+}
+
+#[test]
+fn the_callers_own_token_is_never_rotated_reset_or_expired_and_the_plan_says_so() {
+    let mut w = World::new();
+    let mut d = desired("ci");
+    d.rotation = Some(rotation("1d", RotationMethod::Reset));
+    let token = live_for(&d, CALLER_TOKEN, &w.live);
+    w.live.tokens.push(token.clone());
+    let mut ts = crate::plan::refresh::state_from_live(&token, &w.live, None);
+    ts.secret = Some(secret(now() - days(2))); // due
+    w.state.tokens.insert(addr("token.ci"), ts);
+    d.expires_at = Some(now() + days(30));
+    w.declare(d);
+    let plan = w.plan();
+    assert!(plan.actions.is_empty(), "no rotation, no expiry: {:#?}", plan.actions);
+    assert_eq!(
+        plan.warnings,
+        [
+            "token.ci is the token tokenform runs with: its expires_at is not set from this plan; rotate it from another credential",
+            "token.ci is the token tokenform runs with: its rotation is due but not planned; rotate it from another credential",
+        ]
+    );
+    let err =
+        w.plan_with(&PlanOptions { rotate: vec![addr("token.ci")], ..PlanOptions::default() }).unwrap_err();
+    assert!(matches!(&err, PlanError::CallerToken { action, .. } if *action == "rotate"), "{err}");
+
+    // Imported (its secret unknown), it is never offered the takeover either: just the note.
+    w.state.tokens.get_mut(&addr("token.ci")).unwrap().secret = None;
+    w.config.tokens.get_mut(&addr("token.ci")).unwrap().expires_at = None;
+    let plan = w.plan();
+    assert!(plan.actions.is_empty() && plan.warnings.is_empty(), "{plan:#?}");
+    assert_eq!(plan.notes, ["token.ci is the token tokenform runs with: rotate it from another credential"]);
 }
 
 #[test]

@@ -190,6 +190,9 @@ pub fn heading(action: &Action) -> String {
         ActionKind::Retire => {
             format!("{who} (old generation {}) will be retired", action.token_id.as_deref().unwrap_or("?"))
         }
+        ActionKind::Delete if action.reason == Reason::OrphanDiscarded => {
+            format!("{who} (orphan {}) will be destroyed", action.token_id.as_deref().unwrap_or("?"))
+        }
         ActionKind::Delete => format!("{who} will be destroyed"),
         ActionKind::Forget => format!("{who} will no longer be managed by tokenform"),
     }
@@ -200,17 +203,13 @@ pub fn reason(action: &Action) -> Option<&'static str> {
     Some(match action.reason {
         Reason::NotInState | Reason::ConfigChanged | Reason::ForcesReplacement => return None,
         Reason::ImportRequested => "because of an import block",
-        Reason::OrphanAdopted => "because an interrupted apply created it; its secret was lost",
         Reason::OrphanDiscarded => {
-            "because an interrupted apply created it and its address kept its token; its secret was lost"
+            "because a create of this address lost its answer (an interrupted apply); nobody has its secret"
         }
         Reason::DeletedOutside => "because it was deleted outside tokenform",
         Reason::ChangedOutside => "because it was changed outside tokenform",
         Reason::RotationDue => "because its secret is older than rotation.every",
         Reason::RotationRequested => "because --rotate asked for it",
-        Reason::SecretUnknown => {
-            "because an interrupted apply created it and nobody has its secret; the old token goes at once"
-        }
         Reason::GraceEnded => "because its grace period has ended",
         Reason::RemovedFromConfig => "because its token block is no longer in the configuration",
         Reason::RemovedBlock => "because of a removed block",
@@ -441,6 +440,9 @@ pub fn destroyed(plan: &Plan) -> Vec<String> {
             let id = a.token_id.as_deref().unwrap_or("?");
             match (&a.address, a.kind) {
                 (Some(addr), ActionKind::Replace) => format!("{addr} (id {id}, replaced)"),
+                (Some(addr), _) if a.reason == Reason::OrphanDiscarded => {
+                    format!("{addr} (id {id}, orphan of an interrupted create: nobody has its secret)")
+                }
                 (Some(addr), _) => format!("{addr} (id {id})"),
                 (None, _) => format!("unmanaged token {:?} (id {id})", a.name),
             }

@@ -45,6 +45,49 @@ impl State {
     }
 }
 
+/// Where a state holds a live token id: at an address, or as an address's retiring generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdHolder {
+    Token(Address),
+    Retiring(Address),
+}
+
+impl std::fmt::Display for IdHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IdHolder::Token(a) => write!(f, "{a}"),
+            IdHolder::Retiring(a) => write!(f, "{a} (a retiring generation)"),
+        }
+    }
+}
+
+impl State {
+    /// Who holds live token `id`, if anyone (managed tokens first, then retiring generations).
+    pub fn holder_of(&self, id: &str) -> Option<IdHolder> {
+        self.tokens.iter().find(|(_, t)| t.id == id).map(|(a, _)| IdHolder::Token(a.clone())).or_else(|| {
+            self.retiring.iter().find(|r| r.id == id).map(|r| IdHolder::Retiring(r.address.clone()))
+        })
+    }
+
+    /// The first live token id two entries share, with both holders: one live id belongs to
+    /// one address, and a state breaking that is refused (the loader and every writer check).
+    pub fn duplicate_id(&self) -> Option<(String, IdHolder, IdHolder)> {
+        let mut seen: std::collections::HashMap<&str, IdHolder> = std::collections::HashMap::new();
+        let entries = self
+            .tokens
+            .iter()
+            .map(|(a, t)| (t.id.as_str(), IdHolder::Token(a.clone())))
+            .chain(self.retiring.iter().map(|r| (r.id.as_str(), IdHolder::Retiring(r.address.clone()))));
+        for (id, holder) in entries {
+            if let Some(first) = seen.get(id) {
+                return Some((id.to_owned(), first.clone(), holder));
+            }
+            seen.insert(id, holder);
+        }
+        None
+    }
+}
+
 impl Default for State {
     fn default() -> Self {
         Self::new()
@@ -90,6 +133,35 @@ pub struct TokenState {
     /// The Terraform address the token was migrated from (`tokenform migrate terraform`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terraform_address: Option<String>,
+}
+
+impl TokenState {
+    /// A personal token `id` named `name` with base role `role`, created at `created_at`,
+    /// every other field empty (no secret): the one minimal record for tests and tools.
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        role: &str,
+        created_at: jiff::Timestamp,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            description: None,
+            role: Some(role.to_owned()),
+            custom_role_ids: Vec::new(),
+            custom_role_keys: Vec::new(),
+            inline_role: None,
+            service_token: false,
+            api_version: None,
+            expiry: None,
+            created_at,
+            member_id: None,
+            prevent_destroy: false,
+            secret: None,
+            terraform_address: None,
+        }
+    }
 }
 
 /// One secret: an age ciphertext, with what may be known without decrypting it.

@@ -51,6 +51,8 @@ pub enum BackendSettings {
     /// `state.path` beside the configuration, with `.journal`, `.lock` and `.backup.N` files.
     #[default]
     Local,
+    /// PostgreSQL: one row per workspace in `schema`.
+    Pg(PgSettings),
 }
 
 impl BackendSettings {
@@ -58,6 +60,7 @@ impl BackendSettings {
     pub fn env_names(&self) -> Vec<&str> {
         match self {
             BackendSettings::Local => Vec::new(),
+            BackendSettings::Pg(pg) => vec![pg.conn_str_env.as_str()],
         }
     }
 
@@ -65,6 +68,24 @@ impl BackendSettings {
     pub fn kind(&self) -> &'static str {
         match self {
             BackendSettings::Local => "local",
+            BackendSettings::Pg(_) => "pg",
         }
+    }
+}
+
+/// `backend "pg" { conn_str_env, schema, workspace }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgSettings {
+    /// The environment variable holding the `postgres://` URL (never the URL itself).
+    pub conn_str_env: String,
+    /// The schema holding tokenform's tables (created on first use).
+    pub schema: String,
+    /// One state per workspace.
+    pub workspace: String,
+}
+
+impl Default for PgSettings {
+    fn default() -> Self {
+        Self { conn_str_env: "PG_CONN_STR".into(), schema: "tokenform".into(), workspace: "default".into() }
     }
 }

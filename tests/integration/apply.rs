@@ -139,7 +139,7 @@ impl Env {
 }
 
 /// Any object in `v` with string `id` and `secret` fields (the output format's shape aside).
-fn collect_secrets(v: &Value, found: &mut BTreeMap<String, String>) {
+pub(crate) fn collect_secrets(v: &Value, found: &mut BTreeMap<String, String>) {
     match v {
         Value::Object(m) => {
             if let (Some(Value::String(id)), Some(Value::String(secret))) = (m.get("id"), m.get("secret")) {
@@ -154,7 +154,7 @@ fn collect_secrets(v: &Value, found: &mut BTreeMap<String, String>) {
 
 /// A minimal HTTP/1.1 request (the tests need no HTTP client crate): status and JSON body.
 /// 429 and 503 (the emulator's fault knobs) are retried.
-fn http(base: &str, method: &str, path: &str, auth: &str) -> (u16, Value) {
+pub(crate) fn http(base: &str, method: &str, path: &str, auth: &str) -> (u16, Value) {
     for _ in 0..50 {
         let (status, body) = http_once(base, method, path, auth);
         if status != 429 && status != 503 {
@@ -410,7 +410,16 @@ fn destroy_deletes_everything_managed_but_protected_tokens() {
 #[test]
 fn import_records_a_live_token_with_unknown_secret() {
     let env = Env::start(&[]);
-    env.config(&token_block("legacy", "  name = \"legacy\"\n  role = \"reader\""));
+    env.config(
+        &(token_block("legacy", "  name = \"legacy\"\n  role = \"reader\"")
+            + &token_block("other", "  name = \"legacy2\"\n  role = \"reader\"")),
+    );
+    // Not a token id: refused before any request, with one error.
+    let out = env.run(&["-v", "import", "token.legacy", "zzzz"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("\"zzzz\" is not a LaunchDarkly token id").count(), 1, "{err}");
+    assert!(!err.contains("-> GET"), "nothing is sent: {err}");
     // A token made outside tokenform.
     let body = r#"{"name":"legacy","role":"reader"}"#;
     let id = post_json(&env.server.url, "/api/v2/tokens", &env.server.admin_token, body)["_id"]
@@ -426,6 +435,14 @@ fn import_records_a_live_token_with_unknown_secret() {
     assert_eq!(state["tokens"]["token.legacy"]["secret"], Value::Null);
     let out = env.run(&["import", "token.legacy", &id]);
     assert_eq!(out.status.code(), Some(1), "already managed: {}", text(&out));
+    // One live id, one address: a second address is refused, naming both.
+    let out = env.run(&["import", "token.other", &id]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out).replace("\n  │ ", " ");
+    assert!(
+        said.contains(&format!("cannot import token {id} as token.other: token.legacy already holds it")),
+        "{said}"
+    );
     assert_eq!(env.live_names(), ["legacy"], "import creates nothing");
 }
 
@@ -536,6 +553,89 @@ fn sigkill_during_apply_never_duplicates_or_loses_tokens() {
     let expected: Vec<String> = (0..50).map(|i| format!("t{i:03}")).collect();
     assert_eq!(live_managed_names(&env), expected);
     assert_every_secret_authenticates(&env);
+}
+
+/// A small xorshift, seeded from the clock: kill moments differ from run to run, and the
+/// seed is in every assertion message so a failure can be replayed.
+struct Moments(u64);
+
+impl Moments {
+    fn new() -> Self {
+        let seed =
+            std::env::var("TOKENFORM_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+                let nanos =
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+                u64::try_from(nanos % u128::from(u64::MAX)).unwrap() | 1
+            });
+        Moments(seed)
+    }
+
+    /// A number in `lo..hi`.
+    fn next(&mut self, lo: u64, hi: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        lo + self.0 % (hi - lo)
+    }
+}
+
+/// Issue 10 item 2: service tokens behind a slow API, apply SIGKILLed six times at random
+/// moments (mid-create, mid-rotation, mid-orphan-cleanup), then apply twice: exactly one
+/// live token per configured name, no orphan lingering through a grace and no slot held.
+#[test]
+fn sigkill_at_random_moments_leaves_exactly_one_live_token_per_name() {
+    let env = Env::start(&["--latency-ms", "100"]);
+    let mut moments = Moments::new();
+    let seed = moments.0;
+    // s00 and s01 rotate with no grace, so a finished rotation leaves one token too.
+    let body = |i: usize| {
+        let rotation =
+            if i < 2 { "\n  rotation {\n    every = \"90d\"\n    grace = \"0s\"\n  }" } else { "" };
+        format!("  role = \"reader\"\n  service_token = true{rotation}")
+    };
+    env.config(&(0..40).map(|i| token_block(&format!("s{i:02}"), &body(i))).collect::<String>());
+    let mut waits = Vec::new();
+    for round in 0..6 {
+        // Half-way, rotate everything: kills then also land between a successor's create
+        // and the old generation's expiry.
+        let args: &[&str] = if round < 3 {
+            &["apply", "--auto-approve", "--parallelism", "4"]
+        } else {
+            &[
+                "apply",
+                "--auto-approve",
+                "--parallelism",
+                "4",
+                "--rotate",
+                "token.s00",
+                "--rotate",
+                "token.s01",
+            ]
+        };
+        let mut child = env.cmd().args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let wait = moments.next(150, 1_400);
+        waits.push(wait);
+        std::thread::sleep(std::time::Duration::from_millis(wait));
+        let _ = child.kill(); // SIGKILL (a no-op when the run already ended)
+        child.wait().unwrap();
+    }
+    let why = format!("seed {seed} (TOKENFORM_TEST_SEED), kills after {waits:?} ms");
+    let first = env.run(&["apply", "--auto-approve", "--parallelism", "4"]);
+    assert_eq!(first.status.code(), Some(0), "{why}\n{}", text(&first));
+    let second = env.run(&["apply", "--auto-approve", "--parallelism", "4"]);
+    assert_eq!(second.status.code(), Some(0), "{why}\n{}", text(&second));
+    assert!(text(&second).contains("No changes."), "{why}\n{}", text(&second));
+
+    let expected: Vec<String> = (0..40).map(|i| format!("s{i:02}")).collect();
+    assert_eq!(env.live_names(), expected, "exactly one live token per name: {why}");
+    let state = env.state();
+    assert_eq!(state["retiring"].as_array().map_or(0, Vec::len), 0, "{why}");
+    assert_eq!(state["pending_creates"].as_array().map_or(0, Vec::len), 0, "{why}");
+    let live_ids: BTreeSet<String> = env.live().into_iter().map(|(id, _)| id).collect();
+    let state_ids: BTreeSet<String> = env.state_ids().into_values().collect();
+    assert_eq!(state_ids, live_ids, "{why}");
+    assert_every_secret_authenticates(&env);
+    assert_eq!(env.secrets().len(), 40, "every address holds its secret: {why}");
 }
 
 #[test]
@@ -673,6 +773,49 @@ fn import_blocks_are_applied_with_the_rest_and_never_rotate_unasked() {
         .collect();
     assert_eq!(retiring, std::slice::from_ref(&id));
     assert_eq!(env.whoami(&hand_secret), Ok(id), "the old secret works through the grace");
+}
+
+/// Issue 10 item 6: the caller's own token, imported with a short rotation, is never
+/// rotated, reset or expired; the plan says so, and an explicit --rotate is refused.
+#[test]
+fn the_token_tokenform_runs_with_is_never_rotated_or_expired() {
+    let env = Env::start(&[]);
+    let me = env.whoami(&env.server.admin_token).unwrap();
+    let block = |extra: &str| {
+        format!(
+            "import {{\n  to = token.ci\n  id = \"{me}\"\n}}\n{}",
+            token_block(
+                "ci",
+                &format!(
+                    "  name = \"tokenform-emulator-admin\"\n  description = \"the emulator's own admin token\"\n  \
+                     role = \"admin\"\n  service_token = true\n  rotation {{\n    every = \"90d\"\n    grace = \"3s\"\n  }}\n{extra}"
+                )
+            )
+        )
+    };
+    env.config(&block(""));
+    let out = env.apply(&[]);
+    assert!(out.contains("token.ci: Import complete"), "{out}");
+    assert!(!out.contains("Rotation"), "{out}");
+    let note = "token.ci is the token tokenform runs with: rotate it from another credential";
+    let plan = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(text(&plan).contains(note), "{}", text(&plan));
+
+    let out = env.run(&["apply", "--auto-approve", "--rotate", "token.ci"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("tokenform::plan::caller_token"), "{}", text(&out));
+
+    // An expires_at on it is not sent either.
+    env.config(&block("  expires_at = \"2031-01-01T00:00:00Z\"\n"));
+    let plan = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(text(&plan).contains("its expires_at is not set from this plan"), "{}", text(&plan));
+    env.apply(&[]);
+    let (status, live) = env.http("GET", &format!("/api/v2/tokens/{me}"), &env.server.admin_token);
+    assert_eq!(status, 200, "the admin token still authenticates: {live}");
+    assert!(live.get("expiry").is_none_or(Value::is_null), "{live}");
+    assert_eq!(env.state_ids()["token.ci"], me);
 }
 
 #[test]

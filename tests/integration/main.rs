@@ -15,6 +15,7 @@ mod emulator;
 mod file_mode;
 mod hostile;
 mod onboard;
+mod pg;
 mod plan;
 mod repo;
 mod show;

@@ -4,13 +4,14 @@
 use super::{Call, Executor, Job, MAX_CREATE_ATTEMPTS, Next, Stage};
 use crate::api::model::{PatchOp, Token};
 use crate::apply::ports::{Ledger, TokenApi};
-use crate::apply::reconcile::{find_orphan, known_ids};
+use crate::apply::reconcile::{known_ids, orphans};
 use crate::apply::step::{Task, token_post};
+use crate::model::Address;
 use crate::plan::model::TokenSpec;
 use crate::plan::refresh::state_from_live;
 use crate::secret::Secret;
 use crate::state::JournalRecord;
-use crate::state::model::{PendingCreate, RetiringToken, TokenState};
+use crate::state::model::{IdHolder, PendingCreate, RetiringToken, TokenState};
 
 impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
     pub(super) fn on_get(&mut self, job: &Job, token: &Token) -> Next {
@@ -19,6 +20,9 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
             Task::Refresh { address, .. } => (address.clone(), true),
             _ => return Next::Failed("unexpected answer".into()),
         };
+        if let Some(refused) = self.already_held(&address, &token.id, refresh) {
+            return refused;
+        }
         let prev = if refresh { self.ledger.state().tokens.get(&address).cloned() } else { None };
         let record = self.token_state(token, prev.as_ref(), Self::spec(job));
         let mut records = vec![JournalRecord::Upsert { address: address.clone(), token: Box::new(record) }];
@@ -38,7 +42,7 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
         }
     }
 
-    /// A list after a lost answer (or a leftover intent): adopt the orphan, or create again.
+    /// A list after a lost answer (or a leftover intent): delete the orphan, or create again.
     pub(super) fn on_reconcile(&mut self, job: &mut Job, live: &[Token]) -> Next {
         let (Some(address), Some(spec)) = (job.task.address().cloned(), Self::spec(job).cloned()) else {
             return Next::Failed("a create needs an address and a desired token".into());
@@ -49,19 +53,21 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
             intent_at: job.intent_at.unwrap_or_else(jiff::Timestamp::now),
             member_id: self.live.caller.member_id.clone(),
         };
-        let mut taken = known_ids(self.ledger.state());
-        taken.extend(self.claimed.iter().cloned());
-        if let Some(orphan) = find_orphan(&pending, live, &taken) {
-            let orphan = orphan.clone();
-            self.claimed.insert(orphan.id.clone());
-            return self.on_created(job, &orphan, None);
+        let taken = known_ids(self.ledger.state());
+        let caller = self.live.caller.token_id.as_deref();
+        let found = orphans(&pending, live, |id| {
+            taken.contains(id) || self.claimed.contains(id) || caller == Some(id)
+        });
+        if let Some(orphan) = found.first() {
+            let id = orphan.id.clone();
+            return self.discard_lost(job, &id);
         }
         if job.attempts >= MAX_CREATE_ATTEMPTS {
             if !self.clear_pending(&pending.address) {
                 return self.ledger_failed();
             }
             return Next::Failed(format!(
-                "the create's outcome stayed unknown {MAX_CREATE_ATTEMPTS} times and no token was created; \
+                "the create's outcome stayed unknown {MAX_CREATE_ATTEMPTS} times; no token of it is left live; \
                  run apply again"
             ));
         }
@@ -79,26 +85,45 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
         Next::Call(Call::Create(token_post(&spec)))
     }
 
-    /// A new token exists (created, or adopted with `secret = None`): seal, record, go on.
-    pub(super) fn on_created(&mut self, job: &mut Job, token: &Token, secret: Option<Secret>) -> Next {
+    /// The orphan of a create whose answer was lost (or held no secret): nobody has its
+    /// secret, so it is deleted at once, then the list is read again (`Stage::DiscardLost`).
+    /// The intent stays recorded until then, so a crash meanwhile leaves it to the next plan.
+    pub(super) fn discard_lost(&mut self, job: &mut Job, id: &str) -> Next {
+        self.claimed.insert(id.to_owned());
+        self.progress.line(&format!(
+            "{}: Deleting token {id}, left by a create whose answer was lost (nobody has its secret)",
+            job.task.label()
+        ));
+        job.new_id = Some(id.to_owned());
+        job.stage = Stage::DiscardLost;
+        Next::Call(Call::Delete(id.to_owned()))
+    }
+
+    /// A new token exists with its secret: seal, record, go on.
+    pub(super) fn on_created(&mut self, job: &mut Job, token: &Token, secret: &Secret) -> Next {
         let (Some(address), Some(spec)) = (job.task.address().cloned(), Self::spec(job).cloned()) else {
             return Next::Failed("a create needs an address and a desired token".into());
         };
-        let adopted = secret.is_none();
+        if let Some(refused) = self.already_held(&address, &token.id, false) {
+            // Not ours to delete either: whoever holds it keeps it. Its intent is settled.
+            if !self.clear_pending(&address) {
+                return self.ledger_failed();
+            }
+            return refused;
+        }
         let now = jiff::Timestamp::now();
-        let sealed = match secret.map(|s| self.ledger.seal(&s, &spec.recipients, now)) {
-            Some(Ok(record)) => Some(record),
-            Some(Err(e)) => {
+        let sealed = match self.ledger.seal(secret, &spec.recipients, now) {
+            Ok(record) => record,
+            Err(e) => {
                 // A token nobody can read the secret of is worse than none: delete it.
                 job.seal_error = Some(e.to_string());
                 job.new_id = Some(token.id.clone());
                 job.stage = Stage::DiscardNew;
                 return Next::Call(Call::Delete(token.id.clone()));
             }
-            None => None,
         };
         let mut record = self.token_state(token, None, Some(&spec));
-        record.secret = sealed;
+        record.secret = Some(sealed);
         // The old generation is listed as retiring before the address moves on, so a crash
         // between the two records can never leave it untracked.
         let retire = match &job.task {
@@ -128,18 +153,9 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
             return self.ledger_failed();
         }
         job.new_id = Some(token.id.clone());
-        if adopted {
-            self.counts.adopted += 1;
-            self.progress.line(&format!(
-                "{address}: Adopted token {} whose create answer was lost (secret unknown: the next plan rotates it)",
-                token.id
-            ));
-        }
         match &job.task {
             Task::Create { .. } => {
-                if !adopted {
-                    self.counts.created += 1;
-                }
+                self.counts.created += 1;
                 Next::Done(format!("Creation complete [id={}]", token.id))
             }
             Task::Replace { create_before_destroy: false, old_id, .. } => {
@@ -163,6 +179,20 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
                 Next::Call(Call::Patch(old_id.clone(), vec![op]))
             }
             _ => Next::Failed("unexpected create".into()),
+        }
+    }
+
+    /// A failure when live token `id` is already held in state (by anyone but `address`
+    /// itself when `own_ok`: a refresh): one live id belongs to one address
+    /// (`State::holder_of`), whatever the API answers. A new token is never held by anyone.
+    fn already_held(&self, address: &Address, id: &str, own_ok: bool) -> Option<Next> {
+        match self.ledger.state().holder_of(id) {
+            Some(IdHolder::Token(a)) if own_ok && &a == address => None,
+            Some(holder) => Some(Next::Failed(format!(
+                "the API answered with token {id}, which {holder} already holds; not recorded at {address} \
+                 (a live token belongs to one address)"
+            ))),
+            None => None,
         }
     }
 
@@ -254,6 +284,18 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
                 }
                 self.counts.deleted += 1;
                 Next::Done(format!("Retired old generation [id={id}]"))
+            }
+            Task::DiscardOrphan { address, id, clears_intent } => {
+                if *clears_intent {
+                    let address = address.clone();
+                    if !self.clear_pending(&address) {
+                        return self.ledger_failed();
+                    }
+                }
+                self.counts.discarded += 1;
+                Next::Done(format!(
+                    "Deleted orphan [id={id}] of an interrupted create (nobody had its secret)"
+                ))
             }
             Task::Delete { address, id } => {
                 let managed = address

@@ -33,6 +33,7 @@ use crate::state::settings::{BackendSettings, StateSettings};
 
 pub mod bridge;
 pub mod local;
+pub mod pg;
 
 /// How many previous documents every backend keeps (local: `.backup.1` … `.backup.5`).
 pub const PREVIOUS: usize = 5;
@@ -124,8 +125,9 @@ impl BackendEnv {
 }
 
 /// Opens the backend `settings` name (connecting, for a remote one). Takes no lock.
-pub fn open(settings: &StateSettings, _env: &BackendEnv) -> Result<Box<dyn Backend>, StateError> {
+pub fn open(settings: &StateSettings, env: &BackendEnv) -> Result<Box<dyn Backend>, StateError> {
     Ok(match &settings.backend {
         BackendSettings::Local => Box::new(local::LocalBackend::new(&settings.path)),
+        BackendSettings::Pg(pg) => Box::new(pg::PgBackend::connect(pg, env)?),
     })
 }
