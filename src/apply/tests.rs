@@ -289,11 +289,17 @@ fn rotate_replace_creates_a_successor_and_expires_the_old_token() {
     let mut a = act(ActionKind::Rotate, "r", Some(&old));
     a.rotation = Some(RotationStep { method: RotationMethod::Replace, grace_seconds: 3600 });
     let plan = plan_of(&ledger, vec![a]);
-    let (out, _) = run_plan(&api, &mut ledger, &plan, 4);
+    let (out, text) = run_plan(&api, &mut ledger, &plan, 4);
     assert!(out.is_success(), "{out:?}");
     assert_eq!(out.counts.rotated, 1);
     let log = api.log.borrow().clone();
     assert!(pos(&log, "POST r") < pos(&log, &format!("PATCH {old} /expiry")));
+    // The line says the expiry that was sent, to the second.
+    let sent = jiff::Timestamp::from_millisecond(api.tokens.borrow()[&old].expiry.unwrap()).unwrap();
+    assert!(
+        text.contains(&format!("old id={old} expires at {}", sent.strftime("%Y-%m-%dT%H:%M:%SZ"))),
+        "{text}"
+    );
     let new = &ledger.state.tokens[&Address::new("r")];
     assert_ne!(new.id, old);
     assert_ne!(ledger.secret_of(&Address::new("r")), old_secret);
@@ -302,6 +308,22 @@ fn rotate_replace_creates_a_successor_and_expires_the_old_token() {
     assert!((expiry - in_an_hour).abs() < 60_000, "old token expires after the grace");
     assert_eq!(ledger.state.retiring.len(), 1);
     assert_eq!(ledger.state.retiring[0].id, old);
+}
+
+#[test]
+fn a_grace_past_the_end_of_time_sends_nothing() {
+    let api = FakeApi::new();
+    let mut ledger = FakeLedger::default();
+    let old = manage(&api, &mut ledger, "r");
+    for method in [RotationMethod::Replace, RotationMethod::Reset] {
+        let mut a = act(ActionKind::Rotate, "r", Some(&old));
+        a.rotation = Some(RotationStep { method, grace_seconds: 99_999_999 * 86_400 });
+        let plan = plan_of(&ledger, vec![a]);
+        let (out, _) = run_plan(&api, &mut ledger, &plan, 1);
+        assert!(out.failures[0].message.contains("ends past the year 9999: nothing was sent"), "{out:?}");
+    }
+    assert!(api.log.borrow().is_empty(), "{:?}", api.log.borrow());
+    assert!(api.tokens.borrow()[&old].expiry.is_none(), "never an expiry of now");
 }
 
 #[test]

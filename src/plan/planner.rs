@@ -202,6 +202,9 @@ impl<'a> Planner<'a> {
     ) -> Result<(), PlanError> {
         let spec = diff::spec(desired, self.live)?;
         if let Some(ts) = self.state.tokens.get(address) {
+            if self.by_id.contains_key(ts.id.as_str()) {
+                self.warn_expired(address, desired);
+            }
             return self.plan_managed(address, desired, ts, spec);
         }
         if let Some(id) = import_id {
@@ -209,8 +212,10 @@ impl<'a> Planner<'a> {
                 address: address.to_string(),
                 id: id.to_owned(),
             })?;
+            self.warn_expired(address, desired);
             return self.plan_import(address, desired, token, &spec);
         }
+        self.check_new_token(address, &spec)?;
         let mut create = action(ActionKind::Create, Reason::NotInState, Some(address), &spec.name);
         create.desired = Some(spec);
         self.actions.push(create);
@@ -271,6 +276,7 @@ impl<'a> Planner<'a> {
         spec: TokenSpec,
     ) -> Result<(), PlanError> {
         let Some(token) = self.by_id.get(ts.id.as_str()).copied() else {
+            self.check_new_token(address, &spec)?;
             let mut create = action(ActionKind::Create, Reason::DeletedOutside, Some(address), &spec.name);
             create.desired = Some(spec);
             self.actions.push(create);
@@ -314,6 +320,7 @@ impl<'a> Planner<'a> {
         };
         if diffs.iter().any(|d| d.forces_replacement) {
             self.check_destroyable(address, &token.id, spec.prevent_destroy, "replace")?;
+            self.check_new_token(address, spec)?;
             let mut replace =
                 action(ActionKind::Replace, Reason::ForcesReplacement, Some(address), &spec.name);
             replace.token_id = Some(token.id.clone());
@@ -391,12 +398,48 @@ impl<'a> Planner<'a> {
             RotationStep { method: RotationMethod::Replace, grace_seconds: DEFAULT_GRACE_SECS },
             |r| RotationStep { method: r.method, grace_seconds: r.grace.as_secs() },
         );
+        // The old secret's end is sent as a time: a grace past the end of time must not
+        // become "now" on the way.
+        let grace_end = i64::try_from(step.grace_seconds)
+            .ok()
+            .and_then(|s| self.now.checked_add(jiff::SignedDuration::from_secs(s)).ok());
+        if grace_end.is_none() {
+            return Err(PlanError::GraceOutOfRange {
+                address: address.to_string(),
+                seconds: step.grace_seconds,
+            });
+        }
+        if step.method == RotationMethod::Replace {
+            self.check_new_token(address, spec)?;
+        }
         let mut rotate = action(ActionKind::Rotate, reason, Some(address), &spec.name);
         rotate.token_id = Some(token.id.clone());
         rotate.desired = Some(spec.clone());
         rotate.rotation = Some(step);
         self.actions.push(rotate);
         Ok(())
+    }
+
+    /// A token about to be made (create, replacement, successor) must not be dead on
+    /// arrival: an `expires_at` already past is an error, not a token that never works.
+    fn check_new_token(&self, address: &Address, spec: &TokenSpec) -> Result<(), PlanError> {
+        match spec.expiry {
+            Some(at) if at <= self.now => {
+                Err(PlanError::ExpiresInPast { address: address.to_string(), expires_at: at.to_string() })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A live token whose configured `expires_at` has passed no longer works: a warning
+    /// (nothing new is made, and updating it there changes nothing that still works).
+    fn warn_expired(&mut self, address: &Address, desired: &DesiredToken) {
+        if let Some(at) = desired.expires_at.filter(|at| *at <= self.now) {
+            self.warnings.push(format!(
+                "{address}: expires_at {at} is in the past: the token no longer works (move expires_at \
+                 forward, or remove it, to plan a working replacement)"
+            ));
+        }
     }
 
     fn check_destroyable(

@@ -764,3 +764,48 @@ fn planning_is_deterministic() {
     let b = serde_json::to_string(&w.plan()).unwrap();
     assert_eq!(a, b);
 }
+
+#[test]
+fn an_expires_at_in_the_past_is_an_error_for_a_new_token_and_a_warning_for_a_live_one() {
+    let mut w = World::new();
+    let mut d = desired("late");
+    d.expires_at = Some(now() - days(1));
+    w.declare(d.clone());
+    let err = w.plan_with(&PlanOptions::default()).unwrap_err();
+    assert!(matches!(&err, PlanError::ExpiresInPast { address, .. } if address == "token.late"), "{err}");
+
+    // Already live (and so in state): a warning, and the plan goes on.
+    let mut live = World::new();
+    let id = live.managed(desired("late"));
+    live.live_mut(&id).expiry = Some((now() - days(1)).as_millisecond());
+    live.state.tokens.get_mut(&addr("token.late")).unwrap().expiry = Some(now() - days(1));
+    live.declare(d);
+    let plan = live.plan();
+    assert!(plan.actions.is_empty(), "{:#?}", plan.actions);
+    assert_eq!(plan.warnings.len(), 1);
+    assert!(
+        plan.warnings[0].starts_with("token.late: expires_at")
+            && plan.warnings[0].contains("no longer works")
+    );
+    // A rotation would make a new, dead token: refused.
+    let opts = PlanOptions { rotate: vec![addr("token.late")], ..PlanOptions::default() };
+    assert!(matches!(live.plan_with(&opts), Err(PlanError::ExpiresInPast { .. })));
+}
+
+#[test]
+fn a_grace_past_the_end_of_time_is_an_error_not_an_expiry_of_now() {
+    let mut w = World::new();
+    let mut d = desired("a");
+    d.rotation = Some(crate::config::Rotation {
+        every: std::time::Duration::from_hours(24),
+        grace: std::time::Duration::from_hours(99_999_999 * 24),
+        method: RotationMethod::Replace,
+    });
+    w.managed(d);
+    let opts = PlanOptions { rotate: vec![addr("token.a")], ..PlanOptions::default() };
+    let err = w.plan_with(&opts).unwrap_err();
+    assert!(
+        matches!(&err, PlanError::GraceOutOfRange { seconds, .. } if *seconds == 99_999_999 * 86_400),
+        "{err}"
+    );
+}

@@ -695,8 +695,20 @@ fn refresh_only_records_live_changes_without_touching_tokens() {
         204
     );
 
+    // As Terraform: the plan says what applying it records, and exits 2 for it.
+    let plan = env.run(&["plan", "--refresh-only", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
+    assert!(!text(&plan).contains("No changes."), "{}", text(&plan));
+    assert!(
+        text(&plan).contains("applying it records 2 changes in the state and changes no token"),
+        "{}",
+        text(&plan)
+    );
     let out = env.apply(&["--refresh-only"]);
     assert!(out.contains("token.a: Refreshed from live"), "{out}");
+    let plan = env.run(&["plan", "--refresh-only", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(text(&plan).contains("No changes. The state matches the live tokens."), "{}", text(&plan));
     let state = env.state();
     assert_eq!(state["tokens"]["token.a"]["role"], "writer", "the live change is recorded");
     assert!(state["tokens"]["token.a"]["secret"].is_object(), "the secret is kept");

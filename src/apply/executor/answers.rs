@@ -131,7 +131,9 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
             Task::RotateReplace { old_id, grace_seconds, .. } => {
                 // Never extend a hard expiry the old token already has.
                 let own = self.ledger.state().tokens.get(&address).and_then(|t| t.expiry);
-                let grace_end = after(*grace_seconds);
+                // Checked before the create was sent; the start-time end covers the clock
+                // moving past the range meanwhile.
+                let grace_end = after(*grace_seconds).or(job.grace_end).unwrap_or(jiff::Timestamp::MAX);
                 Some((old_id.clone(), own.map_or(grace_end, |own| own.min(grace_end))))
             }
             _ => None,
@@ -171,7 +173,10 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
                 let expires = retire.map_or(now, |(_, at)| at);
                 if old_expiry == Some(expires) {
                     // It already expires before the grace would end: nothing to set.
-                    return self.finish_successor(job, &format!("old id={old_id} expires at {expires}"));
+                    return self.finish_successor(
+                        job,
+                        &format!("old id={old_id} expires at {}", plan_time(expires)),
+                    );
                 }
                 // `add` sets a member whether or not the token already has an expiry (RFC 6902).
                 let op = PatchOp::add("/expiry", serde_json::json!(expires.as_millisecond()));
@@ -234,10 +239,10 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
             return Next::Failed(format!("{f}; the old secret works until the grace ends: rotate again"));
         }
         self.counts.rotated += 1;
-        Next::Done(format!(
-            "Rotation complete [id={}, method=reset, old secret works {grace_seconds}s more]",
-            token.id
-        ))
+        let until = job
+            .grace_end
+            .map_or_else(|| format!("{grace_seconds}s more"), |t| format!("until {}", plan_time(t)));
+        Next::Done(format!("Rotation complete [id={}, method=reset, old secret works {until}]", token.id))
     }
 
     pub(super) fn on_patched(&mut self, job: &Job, token: &Token) -> Next {
@@ -355,9 +360,21 @@ pub(super) fn old_id(task: &Task) -> Option<&str> {
     }
 }
 
-/// Now plus `seconds`.
-pub(super) fn after(seconds: u64) -> jiff::Timestamp {
-    let secs = i64::try_from(seconds).unwrap_or(i64::MAX);
-    let now = jiff::Timestamp::now();
-    now.checked_add(jiff::SignedDuration::from_secs(secs)).unwrap_or(now)
+/// Now plus `seconds`; `None` past the end of time (a grace of thousands of years from a
+/// hand-edited plan), never silently "now".
+pub(super) fn after(seconds: u64) -> Option<jiff::Timestamp> {
+    let secs = i64::try_from(seconds).ok()?;
+    jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_secs(secs)).ok()
+}
+
+/// A time as progress lines print it: UTC, to the second.
+pub(super) fn plan_time(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// The failure of a task whose grace cannot be expressed as a time: nothing was sent.
+pub(super) fn grace_out_of_range(seconds: u64) -> Next {
+    Next::Failed(format!(
+        "a grace of {seconds}s ends past the year 9999: nothing was sent (rotation.grace is at most 365d)"
+    ))
 }
