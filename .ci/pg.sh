@@ -10,7 +10,8 @@
 # password (SCRAM) authentication over TCP. As root, the server runs as the `postgres`
 # user through setpriv. When pgbouncer is installed, a transaction-pooling pgbouncer is
 # started in front of it too (TOKENFORM_TEST_PGBOUNCER_URL), for the test that such a
-# proxy is refused.
+# proxy is refused. fsync is off (tests need no durability) unless TOKENFORM_PG_FSYNC=on
+# (the benchmarks).
 set -euo pipefail
 
 bindir="$(pg_config --bindir)"
@@ -55,7 +56,7 @@ start() {
   as_pg "$bindir/initdb" -D "$d/data" -U tokenform --pwfile="$d/pwfile" \
     --auth-local=trust --auth-host=scram-sha-256 --no-sync >"$d/initdb.log" 2>&1
   as_pg "$bindir/pg_ctl" -D "$d/data" -l "$d/server.log" -w -o \
-    "-p $port -k $d -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file=$d/server.crt -c ssl_key_file=$d/server.key -c fsync=off -c max_connections=200" \
+    "-p $port -k $d -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file=$d/server.crt -c ssl_key_file=$d/server.key -c fsync=${TOKENFORM_PG_FSYNC:-off} -c max_connections=200" \
     start >/dev/null
 
   # The database the tests use, and a user who may connect but not create a schema.

@@ -18,10 +18,10 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_tokenform")
 }
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    url: String,
-    admin: String,
+    pub(crate) url: String,
+    pub(crate) admin: String,
     _dir: tempfile::TempDir,
 }
 
@@ -32,7 +32,7 @@ impl Drop for Server {
     }
 }
 
-fn server(flags: &[&str]) -> Server {
+pub(crate) fn server(flags: &[&str]) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("admin-token");
     let mut child = Command::new(bin())

@@ -1,9 +1,10 @@
 //! The benchmark binary (`cargo bench`, harness = false). Each area has its own module in
-//! `benches/`; `cargo bench -- AREA` runs one (validate, check, fetch_live, state, planner, plan_live, plan_cli, apply).
+//! `benches/`; `cargo bench -- AREA` runs one (validate, check, fetch_live, state, backend, planner, plan_live, plan_cli, apply).
 //! Figures are recorded in BENCHMARKS.md. No timing assertions: these print measurements.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod apply;
+mod backend;
 mod check;
 mod drift;
 mod fetch_live;
@@ -22,6 +23,9 @@ fn main() {
     }
     if run("state") {
         state::run();
+    }
+    if run("backend") {
+        backend::run();
     }
     if run("fetch_live") {
         fetch_live::run();

@@ -33,6 +33,10 @@ pub struct GlobalArgs {
     /// when the state is `encrypt = "file"`.
     #[arg(long, global = true, value_name = "FILE")]
     pub identity: Option<PathBuf>,
+    /// The most one LaunchDarkly API request may take in all (rate-limit waits, retries,
+    /// slow answers) before tokenform gives up on it, e.g. 30s, 10m.
+    #[arg(long, global = true, value_name = "DURATION", env = "TOKENFORM_MAX_WAIT", default_value = "5m")]
+    pub max_wait: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -276,6 +276,12 @@ pub fn format_duration(d: std::time::Duration) -> String {
     out
 }
 
+/// Whether `id` has the shape of a LaunchDarkly token `_id`: 24 hex characters. The one
+/// check behind `import` blocks and `tokenform import ADDR ID`.
+pub fn is_token_id(id: &str) -> bool {
+    id.len() == 24 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Matches `name` against a glob where `*` is any run of characters and `?` one character.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();

@@ -1,17 +1,19 @@
-//! The HTTP client: auth header, API version, paging, retries and rate limits.
+//! The HTTP client: auth header, API version, the calls, paging. How one request is sent
+//! (pacing, retries, body cap, waits on stderr) lives in `send`.
 //!
 //! `Authorization: <token>` (no `Bearer`), `LD-API-Version`, `User-Agent: tokenform/<version>`,
-//! rustls, timeouts. https only, except on loopback. GET/PATCH/DELETE are retried on 429,
-//! 409, 5xx and connection errors; a create or reset is repeated only after a definite
-//! "not performed" answer (429, 503) and otherwise fails with `OutcomeUnknown`. It never
-//! logs, prints or returns a secret except the `token` of a create/reset answer (a `Secret`).
+//! rustls, timeouts. The base URL passes [`endpoint::check`] (LaunchDarkly's hosts, loopback,
+//! or hosts the environment allows). GET/PATCH/DELETE are retried on 429, 409, 5xx and
+//! connection errors; a create or reset is repeated only after a definite "not performed"
+//! answer (429, 503) and otherwise fails with `OutcomeUnknown`. It never logs, prints or
+//! returns a secret except the `token` of a create/reset answer (a `Secret`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -19,9 +21,11 @@ use serde::de::DeserializeOwned;
 
 pub use super::error::ApiError;
 use super::model::{CallerIdentity, CustomRole, Live, PatchOp, Token, TokenPage, TokenPost};
-use super::paging::{Page, fetch_all};
-use super::retry::{Repeat, RetryPolicy, retryable_status};
-use super::trace::{TraceSink, body_for_trace};
+use super::pacer::Pacer;
+use super::paging::{Page, WalkError, fetch_all};
+use super::retry::{Repeat, RetryPolicy};
+use super::send::Req;
+use super::trace::TraceSink;
 use crate::config::LaunchDarkly;
 use crate::emulator::{Emulator, EmulatorOptions, RunningEmulator};
 use crate::endpoint::{self, AllowedHosts, BaseUrl};
@@ -45,6 +49,10 @@ pub struct ClientOptions {
     pub page_concurrency: usize,
     /// `-v`: where the redacted trace goes.
     pub trace: Option<TraceSink>,
+    /// Where to say what the client waits for (rate limits, retries); `None`: silent.
+    pub notices: Option<TraceSink>,
+    /// The largest response body read ([`MAX_BODY`] by default).
+    pub max_body: usize,
     /// Hosts besides LaunchDarkly's the token may go to (see [`crate::endpoint`]).
     pub allowed_hosts: AllowedHosts,
 }
@@ -59,7 +67,15 @@ pub struct ConnectInputs {
     pub allowed_hosts: AllowedHosts,
     /// `-v`: a redacted request trace on stderr.
     pub verbose: bool,
+    /// Say on stderr what the client waits for (off with `-q`).
+    pub notices: bool,
+    /// The most one request may wait in all (`--max-wait`); `None`: [`RetryPolicy`]'s default.
+    pub max_wait: Option<Duration>,
 }
+
+/// The largest response body read: a page of 100 tokens is a few hundred KB, so 8 MiB
+/// leaves a wide margin while a server streaming gigabytes is cut off early.
+pub const MAX_BODY: usize = 8 << 20;
 
 impl ClientOptions {
     pub fn new(base_url: impl Into<String>, token: Secret) -> Self {
@@ -73,21 +89,29 @@ impl ClientOptions {
             page_limit: 100,
             page_concurrency: 8,
             trace: None,
+            notices: None,
+            max_body: MAX_BODY,
             allowed_hosts: AllowedHosts::none(),
         }
     }
 }
 
 #[derive(Debug)]
-struct Inner {
-    http: reqwest::Client,
-    base: String,
-    auth: HeaderValue,
-    retry: RetryPolicy,
+pub(super) struct Inner {
+    pub(super) http: reqwest::Client,
+    pub(super) base: String,
+    /// `host:port` of the base URL, for notices and errors.
+    pub(super) host: String,
+    pub(super) auth: HeaderValue,
+    pub(super) retry: RetryPolicy,
+    pub(super) timeout: Duration,
+    pub(super) max_body: usize,
     page_limit: u32,
     page_concurrency: usize,
-    trace: Option<TraceSink>,
-    requests: AtomicU64,
+    pub(super) trace: Option<TraceSink>,
+    pub(super) notices: Option<TraceSink>,
+    pub(super) pacer: Pacer,
+    pub(super) requests: AtomicU64,
     /// Custom roles by key, as looked up so far.
     roles: Mutex<BTreeMap<String, CustomRole>>,
     /// Kept alive for as long as any clone of the client (`base_url = "embedded"`).
@@ -97,13 +121,7 @@ struct Inner {
 /// A connected LaunchDarkly client. Cheap to clone; safe to share across tasks.
 #[derive(Debug, Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
-}
-
-/// A successful (or tolerated) answer.
-struct Answer {
-    status: u16,
-    body: axum::body::Bytes,
+    pub(super) inner: Arc<Inner>,
 }
 
 /// Percent-encodes one path segment (ids come from users through `import`).
@@ -117,34 +135,6 @@ fn segment(s: &str) -> String {
         }
     }
     out
-}
-
-fn now_ms() -> i64 {
-    crate::emulator::store::now_ms()
-}
-
-/// How a request is sent and what it tolerates.
-struct Req {
-    method: Method,
-    path: String,
-    query: Vec<(&'static str, String)>,
-    body: Option<Vec<u8>>,
-    repeat: Repeat,
-    /// DELETE: a 404 after an attempt that may have been performed means it succeeded.
-    not_found_ok_after_retry: bool,
-}
-
-impl Req {
-    fn get(path: String) -> Self {
-        Req {
-            method: Method::GET,
-            path,
-            query: Vec::new(),
-            body: None,
-            repeat: Repeat::Safe,
-            not_found_ok_after_retry: false,
-        }
-    }
 }
 
 impl Client {
@@ -183,19 +173,27 @@ impl Client {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("tokenform/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
-            .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
             .build()
             .map_err(|e| ApiError::BadUrl { url: base.clone(), reason: e.to_string() })?;
+        let host = reqwest::Url::parse(&base)
+            .ok()
+            .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+            .unwrap_or_else(|| base.clone());
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
                 base,
+                host,
                 auth,
                 retry: options.retry,
+                timeout: options.timeout,
+                max_body: options.max_body.max(1),
                 page_limit: options.page_limit.max(1),
                 page_concurrency: options.page_concurrency.max(1),
                 trace: options.trace,
+                notices: options.notices,
+                pacer: Pacer::default(),
                 requests: AtomicU64::new(0),
                 roles: Mutex::new(BTreeMap::new()),
                 embedded,
@@ -213,6 +211,11 @@ impl Client {
         inputs: &ConnectInputs,
     ) -> Result<Client, ApiError> {
         let trace = inputs.verbose.then(TraceSink::stderr);
+        let notices = inputs.notices.then(TraceSink::stderr);
+        let mut retry = RetryPolicy::default();
+        if let Some(max) = inputs.max_wait {
+            retry.max_wait = max;
+        }
         match &settings.base_url {
             BaseUrl::Embedded => {
                 let dir = config_dir.join(".tokenform");
@@ -226,6 +229,8 @@ impl Client {
                 let mut options = ClientOptions::new(running.url(), running.admin_token().clone());
                 options.api_version = settings.api_version;
                 options.trace = trace;
+                options.notices = notices;
+                options.retry = retry;
                 Self::build(options, Some(running))
             }
             BaseUrl::Url(url) => {
@@ -240,6 +245,8 @@ impl Client {
                 let mut options = ClientOptions::new(url.clone(), Secret::new(token));
                 options.api_version = settings.api_version;
                 options.trace = trace;
+                options.notices = notices;
+                options.retry = retry;
                 options.allowed_hosts = inputs.allowed_hosts.clone();
                 Self::new(options)
             }
@@ -254,136 +261,6 @@ impl Client {
     /// The in-process emulator, when `base_url = "embedded"`.
     pub fn embedded(&self) -> Option<&RunningEmulator> {
         self.inner.embedded.as_ref()
-    }
-
-    fn trace(&self, line: &str) {
-        if let Some(t) = &self.inner.trace {
-            t.line(line);
-        }
-    }
-
-    /// Sends one logical request, with the retries its kind allows.
-    async fn send(&self, req: &Req) -> Result<Answer, ApiError> {
-        let method = req.method.as_str();
-        let url = format!("{}{}", self.inner.base, req.path);
-        let policy = &self.inner.retry;
-        let mut retries = 0u32;
-        let mut rate_limited = 0u32;
-        // Whether an earlier attempt may have been performed (no definite refusal came back).
-        let mut maybe_performed = false;
-        loop {
-            let attempt = retries + rate_limited;
-            self.inner.requests.fetch_add(1, Ordering::Relaxed);
-            let mut builder = self
-                .inner
-                .http
-                .request(req.method.clone(), &url)
-                .header("authorization", self.inner.auth.clone());
-            if !req.query.is_empty() {
-                builder = builder.query(&req.query);
-            }
-            if let Some(body) = &req.body {
-                builder = builder.header("content-type", "application/json").body(body.clone());
-            }
-            if self.inner.trace.is_some() {
-                let q: Vec<String> = req.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                let q = if q.is_empty() { String::new() } else { format!("?{}", q.join("&")) };
-                let retry = if attempt > 0 { format!(" (retry {attempt})") } else { String::new() };
-                self.trace(&format!("-> {method} {url}{q}{retry}  Authorization: <redacted>"));
-                if let Some(body) = &req.body {
-                    self.trace(&format!("   {}", body_for_trace(body)));
-                }
-            }
-            let started = Instant::now();
-            let sent = builder.send().await;
-            let outcome = match sent {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let headers = resp.headers().clone();
-                    resp.bytes().await.map(|b| (status, headers, b))
-                }
-                Err(e) => Err(e),
-            };
-            match outcome {
-                Ok((status, headers, body)) => {
-                    if self.inner.trace.is_some() {
-                        let rl: Vec<String> = [
-                            "x-ratelimit-route-remaining",
-                            "x-ratelimit-global-remaining",
-                            "x-ratelimit-reset",
-                            "retry-after",
-                        ]
-                        .iter()
-                        .filter_map(|h| {
-                            headers.get(*h).and_then(|v| v.to_str().ok()).map(|v| format!("{h}={v}"))
-                        })
-                        .collect();
-                        self.trace(&format!(
-                            "<- {status} {method} {} in {} ms {}",
-                            req.path,
-                            started.elapsed().as_millis(),
-                            rl.join(" ")
-                        ));
-                        let b = body_for_trace(&body);
-                        if !b.is_empty() {
-                            self.trace(&format!("   {b}"));
-                        }
-                    }
-                    if (200..300).contains(&status)
-                        || (status == 404 && req.not_found_ok_after_retry && maybe_performed)
-                    {
-                        return Ok(Answer { status, body });
-                    }
-                    if status == 429 && rate_limited < policy.max_rate_limit_retries {
-                        let wait = policy.rate_limit_wait(&headers, now_ms(), rate_limited);
-                        rate_limited += 1;
-                        self.trace(&format!("   rate limited; waiting {} ms", wait.as_millis()));
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    if status != 429 && retryable_status(status, req.repeat) && retries < policy.max_retries {
-                        // 409 and 503 are refusals; other 5xx may come after the work was done.
-                        maybe_performed |= status >= 500 && status != 503;
-                        let wait = policy.backoff(retries);
-                        retries += 1;
-                        self.trace(&format!("   retrying in {} ms", wait.as_millis()));
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    if req.repeat == Repeat::NotPerformedOnly && status >= 500 && status != 503 {
-                        // A 500/502/504 may come after the server (or a proxy) acted on it.
-                        return Err(ApiError::OutcomeUnknown {
-                            method: method.into(),
-                            path: req.path.clone(),
-                        });
-                    }
-                    return Err(ApiError::from_status(method, &req.path, status, &body));
-                }
-                Err(e) => {
-                    let reason = crate::secret::redact_secrets(&describe(&e));
-                    self.trace(&format!("<- {method} {} failed: {reason}", req.path));
-                    // A connection that never opened carried nothing; anything later may have.
-                    if req.repeat == Repeat::NotPerformedOnly && !e.is_connect() {
-                        return Err(ApiError::OutcomeUnknown {
-                            method: method.into(),
-                            path: req.path.clone(),
-                        });
-                    }
-                    if retries < policy.max_retries {
-                        maybe_performed |= !e.is_connect();
-                        let wait = policy.backoff(retries);
-                        retries += 1;
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    return Err(ApiError::Transport {
-                        method: method.into(),
-                        path: req.path.clone(),
-                        reason,
-                    });
-                }
-            }
-        }
     }
 
     async fn send_json<T: DeserializeOwned>(&self, req: &Req) -> Result<T, ApiError> {
@@ -451,12 +328,35 @@ impl Client {
     pub async fn list_tokens(&self, show_all: bool) -> Result<Vec<Token>, ApiError> {
         let extra = if show_all { vec![("showAll", "true".to_owned())] } else { Vec::new() };
         let extra = &extra;
-        fetch_all(
+        let walk = fetch_all(
             |offset| async move { self.page::<Token>("/api/v2/tokens", offset, extra).await },
             |t: &Token| t.id.clone(),
             self.inner.page_concurrency,
         )
-        .await
+        .await;
+        self.walked("/api/v2/tokens", extra, walk)
+    }
+
+    /// A walk's items, or its error; a stall names the URL of the page that showed it.
+    fn walked<T>(
+        &self,
+        path: &str,
+        extra: &[(&'static str, String)],
+        walk: Result<Vec<T>, WalkError<ApiError>>,
+    ) -> Result<Vec<T>, ApiError> {
+        walk.map_err(|e| match e {
+            WalkError::Fetch(e) => e,
+            WalkError::Stalled(stall) => {
+                let mut url = format!(
+                    "{}{path}?limit={}&offset={}",
+                    self.inner.base, self.inner.page_limit, stall.offset
+                );
+                for (k, v) in extra {
+                    let _ = write!(url, "&{k}={v}");
+                }
+                ApiError::ListStuck { url, reason: stall.reason }
+            }
+        })
     }
 
     /// One page of the token list, as the server returns it (for tests and tools).
@@ -544,12 +444,13 @@ impl Client {
 
     /// Every custom role (all pages); fills the key → role cache.
     pub async fn list_custom_roles(&self) -> Result<Vec<CustomRole>, ApiError> {
-        let roles = fetch_all(
+        let walk = fetch_all(
             |offset| async move { self.page::<CustomRole>("/api/v2/roles", offset, &[]).await },
             |r: &CustomRole| r.id.clone(),
             self.inner.page_concurrency,
         )
-        .await?;
+        .await;
+        let roles = self.walked("/api/v2/roles", &[], walk)?;
         let mut cache = self.inner.roles.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for r in &roles {
             cache.insert(r.key.clone(), r.clone());
@@ -587,27 +488,6 @@ impl Client {
     /// HTTP requests sent so far (retries included), for benchmarks and tests.
     pub fn request_count(&self) -> u64 {
         self.inner.requests.load(Ordering::Relaxed)
-    }
-}
-
-/// A reqwest error in a few words, without the URL's query (nothing secret there, but noisy).
-fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "the request timed out".into()
-    } else if e.is_connect() {
-        format!(
-            "cannot connect: {}",
-            std::error::Error::source(e).map(ToString::to_string).unwrap_or_default()
-        )
-    } else {
-        let mut s = e.to_string();
-        let mut src = std::error::Error::source(e);
-        while let Some(inner) = src {
-            s.push_str(": ");
-            s.push_str(&inner.to_string());
-            src = inner.source();
-        }
-        s
     }
 }
 

@@ -36,17 +36,60 @@ pub enum ApiError {
     Http { method: String, path: String, status: u16, code: Option<String>, message: String },
 
     /// A create (or reset) may have reached the server, but no answer came back.
-    #[error("{method} {path}: the request may have been performed, but no answer came back")]
+    #[error("{method} {path}: the request may have been performed, but no usable answer came back ({why})")]
     #[diagnostic(
         code(tokenform::api::outcome_unknown),
         help("it was not repeated blindly; list the tokens to find out whether it happened")
     )]
-    OutcomeUnknown { method: String, path: String },
+    OutcomeUnknown { method: String, path: String, why: String },
 
-    /// The connection failed (or timed out) and retrying did not help.
-    #[error("{method} {path}: {reason}")]
+    /// The connection failed (or timed out) and retrying did not help. `reason` names the
+    /// host and the cause ("cannot connect to 127.0.0.1:9 (connection refused)").
+    #[error("{method} {url}: {reason}")]
     #[diagnostic(code(tokenform::api::transport), help("is the base URL reachable?"))]
-    Transport { method: String, path: String, reason: String },
+    Transport { method: String, url: String, reason: String },
+
+    /// A 3xx: the token is sent to the configured host only, so redirects are not followed.
+    #[error("{method} {url}: answered {status} (redirects are not followed){}", location.as_deref().map(|l| format!(" to {l}")).unwrap_or_default())]
+    #[diagnostic(
+        code(tokenform::api::redirect),
+        help("launchdarkly.base_url must name the API itself; a proxy or captive portal may be in the way")
+    )]
+    Redirect { method: String, url: String, status: u16, location: Option<String> },
+
+    /// A success status whose body is declared as something other than JSON.
+    #[error("{method} {url}: answered {content_type}, not JSON")]
+    #[diagnostic(
+        code(tokenform::api::not_json),
+        help(
+            "launchdarkly.base_url must name the LaunchDarkly API (a web page, proxy or portal answered instead)"
+        )
+    )]
+    NotJson { method: String, url: String, content_type: String },
+
+    /// The answer's body was larger than the client accepts.
+    #[error("{method} {url}: the answer is larger than {limit} bytes; refusing to read it")]
+    #[diagnostic(
+        code(tokenform::api::body_too_large),
+        help("a page of 100 tokens is a few hundred KB; the server (or something between) is misbehaving")
+    )]
+    BodyTooLarge { method: String, url: String, limit: usize },
+
+    /// A paginated list that does not advance (the same page again, or more pages than it announced).
+    #[error("the server does not advance the list at {url}: {reason}")]
+    #[diagnostic(
+        code(tokenform::api::list_stuck),
+        help("a proxy or cache that drops the query string (limit, offset) can cause this")
+    )]
+    ListStuck { url: String, reason: String },
+
+    /// The request waited (rate limits, retries, slow answers) longer than allowed in total.
+    #[error("{method} {url}: gave up after {waited}, as waiting on would pass the limit of {max}: {last}")]
+    #[diagnostic(
+        code(tokenform::api::gave_up),
+        help("raise the limit with --max-wait (or TOKENFORM_MAX_WAIT), e.g. --max-wait 30m")
+    )]
+    GaveUp { method: String, url: String, waited: String, max: String, last: String },
 
     /// The answer was not the expected JSON.
     #[error("{method} {path}: unexpected response body: {reason}")]

@@ -15,8 +15,10 @@ pub struct RetryPolicy {
     pub max_rate_limit_retries: u32,
     /// First backoff; doubles each attempt.
     pub base: Duration,
-    /// Largest backoff, and largest wait for a rate-limit reset.
+    /// Largest backoff, and largest wait for a rate-limit reset (a `Retry-After` may ask more).
     pub cap: Duration,
+    /// The most one request may spend in all, attempts and waits together (`--max-wait`).
+    pub max_wait: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -26,6 +28,7 @@ impl Default for RetryPolicy {
             max_rate_limit_retries: 12,
             base: Duration::from_millis(200),
             cap: Duration::from_secs(30),
+            max_wait: Duration::from_mins(5),
         }
     }
 }
@@ -53,24 +56,37 @@ impl RetryPolicy {
     }
 
     /// How long to wait after a 429, from its headers; `now_ms` is the current epoch ms.
+    /// A reset (`X-Ratelimit-Reset`, `X-Ratelimit-Auth-Token-Reset`: epoch ms) is waited for
+    /// up to `cap` (windows are 10 s; more is clock skew); a `Retry-After` (seconds) in full:
+    /// the caller gives up when it is more than `max_wait` allows.
     pub fn rate_limit_wait(&self, headers: &HeaderMap, now_ms: i64, n: u32) -> Duration {
         let header_i64 = |name: &str| {
             headers.get(name).and_then(|v| v.to_str().ok()).and_then(|s| s.trim().parse::<i64>().ok())
         };
-        let from_reset = header_i64("x-ratelimit-reset").map(|reset| {
-            let delta = reset - now_ms;
-            // A reset in the past (clock skew, seen in the wild): a short wait, not none.
-            if delta <= 0 { self.base } else { Duration::from_millis(u64::try_from(delta).unwrap_or(0)) }
-        });
+        let from_reset = ["x-ratelimit-reset", "x-ratelimit-auth-token-reset"]
+            .into_iter()
+            .filter_map(header_i64)
+            .max()
+            .map(|reset| {
+                let delta = reset - now_ms;
+                // A reset in the past (clock skew, seen in the wild): a short wait, not none.
+                let d = if delta <= 0 {
+                    self.base
+                } else {
+                    Duration::from_millis(u64::try_from(delta).unwrap_or(0))
+                };
+                d.min(self.cap)
+            });
         let from_retry_after =
             header_i64("retry-after").map(|s| Duration::from_secs(u64::try_from(s.max(0)).unwrap_or(0)));
         let wait = match (from_reset, from_retry_after) {
             (Some(a), Some(b)) => a.max(b),
             (Some(a), None) | (None, Some(a)) => a,
-            (None, None) => self.backoff(n),
+            (None, None) => return self.backoff(n),
         };
-        // Jitter spreads concurrent waiters so they do not all come back at the same instant.
-        jitter(wait.max(Duration::from_millis(10)), 0.2).min(self.cap)
+        // A little jitter spreads concurrent waiters; a lot would only waste the new window.
+        let spread = wait.mul_f64(0.1).min(Duration::from_millis(250));
+        wait.max(Duration::from_millis(10)) + spread.mul_f64(rand::random::<f64>())
     }
 }
 
@@ -94,13 +110,20 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-ratelimit-reset", HeaderValue::from_static("10500"));
         let w = p.rate_limit_wait(&h, 10_000, 0);
-        assert!(w >= Duration::from_millis(500) && w <= Duration::from_millis(600), "{w:?}");
+        assert!(w >= Duration::from_millis(500) && w <= Duration::from_millis(550), "{w:?}");
         // in the past: a short wait
         let w = p.rate_limit_wait(&h, 20_000, 0);
         assert!(w >= Duration::from_millis(10) && w <= Duration::from_millis(300), "{w:?}");
         h.insert("retry-after", HeaderValue::from_static("2"));
         let w = p.rate_limit_wait(&h, 20_000, 0);
         assert!(w >= Duration::from_secs(2), "{w:?}");
+        // a Retry-After is honoured in full (the caller decides whether that is too long);
+        // a reset far away is clock skew and capped
+        h.insert("retry-after", HeaderValue::from_static("3600"));
+        assert!(p.rate_limit_wait(&h, 20_000, 0) >= Duration::from_hours(1));
+        let mut far = HeaderMap::new();
+        far.insert("x-ratelimit-reset", HeaderValue::from_static("999999999999"));
+        assert!(p.rate_limit_wait(&far, 20_000, 0) <= p.cap + Duration::from_millis(250));
     }
 
     #[test]

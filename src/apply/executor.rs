@@ -25,7 +25,7 @@ use crate::state::{JournalRecord, StateError};
 
 mod answers;
 
-use answers::{after, old_id};
+use answers::{after, grace_out_of_range, old_id, plan_time};
 
 /// How many times one create may be sent, each retry only after a list showed the
 /// previous attempt created nothing.
@@ -104,6 +104,8 @@ struct Job {
     intent_at: Option<jiff::Timestamp>,
     new_id: Option<String>,
     seal_error: Option<String>,
+    /// Rotations: when the old secret stops working, as sent (or about to be).
+    grace_end: Option<jiff::Timestamp>,
 }
 
 enum Next {
@@ -166,6 +168,7 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                 intent_at: None,
                 new_id: None,
                 seal_error: None,
+                grace_end: None,
             })
             .collect();
         let mut interrupt = std::pin::pin!(interrupt);
@@ -316,9 +319,12 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                 }
                 self.begin_create(job)
             }
-            Task::RotateReplace { .. } | Task::Replace { create_before_destroy: true, .. } => {
+            Task::RotateReplace { grace_seconds, .. } => {
+                let Some(end) = after(*grace_seconds) else { return grace_out_of_range(*grace_seconds) };
+                job.grace_end = Some(end);
                 self.begin_create(job)
             }
+            Task::Replace { create_before_destroy: true, .. } => self.begin_create(job),
             Task::Replace { old_id, .. } => {
                 job.stage = Stage::DeleteOldFirst;
                 Next::Call(Call::Delete(old_id.clone()))
@@ -330,7 +336,9 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
             }
             Task::RotateReset { id, grace_seconds, .. } => {
                 job.stage = Stage::Reset;
-                Next::Call(Call::Reset(id.clone(), Some(after(*grace_seconds).as_millisecond())))
+                let Some(end) = after(*grace_seconds) else { return grace_out_of_range(*grace_seconds) };
+                job.grace_end = Some(end);
+                Next::Call(Call::Reset(id.clone(), Some(end.as_millisecond())))
             }
             Task::Retire { id, .. } | Task::Delete { id, .. } | Task::DiscardOrphan { id, .. } => {
                 job.stage = Stage::Delete;
@@ -484,10 +492,17 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                 e.message
             )),
             (Stage::ExpireOld, Ok(_)) => {
-                let Task::RotateReplace { old_id, grace_seconds, .. } = &job.task else {
+                let Task::RotateReplace { old_id, .. } = &job.task else {
                     return Next::Failed("unexpected answer".into());
                 };
-                self.finish_successor(job, &format!("old id={old_id} expires in {grace_seconds}s"))
+                // What was sent: the retiring record holds the expiry the PATCH carried.
+                let sent =
+                    self.ledger.state().retiring.iter().find(|r| &r.id == old_id).map(|r| r.expires_at);
+                let old = match sent {
+                    Some(at) => format!("old id={old_id} expires at {}", plan_time(at)),
+                    None => format!("old id={old_id} expiry set"),
+                };
+                self.finish_successor(job, &old)
             }
             (Stage::ExpireOld, Err(e)) if e.class == ErrorClass::NotFound => {
                 let old = old_id(&job.task).unwrap_or_default().to_owned();

@@ -27,6 +27,8 @@ pub struct FakeApi {
     pub lose_answer: RefCell<HashSet<String>>,
     /// Names whose next create is not performed and answered with "outcome unknown".
     pub drop_request: RefCell<HashSet<String>>,
+    /// A broken server: every create answers with the same token id (and a fresh secret).
+    pub canned: Cell<bool>,
     /// Names whose creates fail outright (422).
     pub reject: RefCell<HashSet<String>>,
     pub member_id: String,
@@ -51,7 +53,7 @@ impl FakeApi {
     fn make(&self, name: &str, body: &TokenPost) -> Token {
         let n = self.next_id.get() + 1;
         self.next_id.set(n);
-        let id = format!("{n:024x}");
+        let id = if self.canned.get() { format!("{:024x}", 0x00ca_11ed) } else { format!("{n:024x}") };
         let secret = format!("api-00000000-0000-4000-8000-{n:012x}");
         self.secrets.borrow_mut().push((id.clone(), secret.clone()));
         let mut t: Token = serde_json::from_value(serde_json::json!({

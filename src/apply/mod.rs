@@ -94,8 +94,15 @@ pub enum ApplyError {
         help("remove prevent_destroy from its lifecycle block (and apply that first) if you mean it")
     )]
     PreventDestroy { address: Address },
-    #[error("the plan would delete token {id}, the token tokenform authenticates with")]
-    #[diagnostic(code(tokenform::apply::own_token), help("tokenform never deletes its own credential"))]
+    #[error(
+        "the plan would end token {id} (delete, retire, rotate or expire it), the token tokenform authenticates with"
+    )]
+    #[diagnostic(
+        code(tokenform::apply::own_token),
+        help(
+            "tokenform never deletes, rotates or expires its own credential: rotate it from another credential"
+        )
+    )]
     OwnToken { id: String },
     #[error("new secrets cannot be stored: {source}")]
     #[diagnostic(
@@ -143,10 +150,12 @@ pub fn check_saved_plan(plan: &Plan, state: &State) -> Result<(), ApplyError> {
 /// caller's own token.
 pub fn check_safety(tasks: &[Task], state: &State, live: &Live) -> Result<(), ApplyError> {
     for task in tasks {
-        let Some(id) = task.destroys() else { continue };
-        if live.caller.token_id.as_deref() == Some(id) {
+        if let Some(id) = task.ends()
+            && live.caller.token_id.as_deref() == Some(id)
+        {
             return Err(ApplyError::OwnToken { id: id.to_owned() });
         }
+        let Some(id) = task.destroys() else { continue };
         if let Some(address) = task.address()
             && state.tokens.get(address).is_some_and(|t| t.prevent_destroy && t.id == id)
         {

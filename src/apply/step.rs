@@ -129,6 +129,25 @@ impl Task {
         }
     }
 
+    /// The token whose secret this task ends, at once or after a grace: deleted, retired,
+    /// rotated, reset or given an expiry. The caller's own token is never one of them.
+    pub fn ends(&self) -> Option<&str> {
+        match self {
+            Task::Replace { old_id: id, .. }
+            | Task::Delete { id, .. }
+            | Task::DiscardOrphan { id, .. }
+            | Task::Retire { id, .. }
+            | Task::RotateReplace { old_id: id, .. }
+            | Task::RotateReset { id, .. } => Some(id),
+            Task::Update { id, patch, .. }
+                if patch.iter().any(|op| op.path == "/expiry" && op.op != "remove") =>
+            {
+                Some(id)
+            }
+            _ => None,
+        }
+    }
+
     /// Whether the task creates a token (and so records, reconciles and clears a create intent).
     pub fn makes_token(&self) -> bool {
         matches!(self, Task::Create { .. } | Task::Replace { .. } | Task::RotateReplace { .. })

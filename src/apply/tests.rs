@@ -166,6 +166,34 @@ fn a_leftover_intent_with_no_orphan_is_dropped_but_one_with_an_orphan_is_kept() 
 }
 
 #[test]
+fn a_create_answered_with_an_id_another_address_holds_is_refused_naming_both() {
+    let api = FakeApi::new();
+    api.canned.set(true);
+    let mut ledger = FakeLedger::default();
+    let plan = plan_of(&ledger, vec![act(ActionKind::Create, "p", None), act(ActionKind::Create, "r", None)]);
+    let (out, _) = run_plan(&api, &mut ledger, &plan, 1);
+    assert_eq!(out.failures.len(), 1, "{out:?}");
+    let f = &out.failures[0];
+    assert_eq!(f.label, "token.r");
+    assert!(f.message.contains("which token.p already holds; not recorded at token.r"), "{}", f.message);
+    assert_eq!(ledger.state.tokens.len(), 1);
+    assert!(ledger.state.duplicate_id().is_none());
+    assert!(ledger.state.pending_creates.is_empty(), "the create was answered: no intent left");
+
+    // A rotation answered with the old token's own id is refused too.
+    let plan = plan_of(
+        &ledger,
+        vec![Action {
+            rotation: Some(RotationStep { method: RotationMethod::Replace, grace_seconds: 60 }),
+            ..act(ActionKind::Rotate, "p", Some(&format!("{:024x}", 0x00ca_11ed)))
+        }],
+    );
+    let (out, _) = run_plan(&api, &mut ledger, &plan, 1);
+    assert!(out.failures[0].message.contains("which token.p already holds"), "{out:?}");
+    assert!(ledger.state.retiring.is_empty() && ledger.state.duplicate_id().is_none());
+}
+
+#[test]
 fn an_orphan_the_plan_found_is_deleted_before_its_address_is_created() {
     let api = FakeApi::new();
     let orphan = api.seed("a");
@@ -261,11 +289,17 @@ fn rotate_replace_creates_a_successor_and_expires_the_old_token() {
     let mut a = act(ActionKind::Rotate, "r", Some(&old));
     a.rotation = Some(RotationStep { method: RotationMethod::Replace, grace_seconds: 3600 });
     let plan = plan_of(&ledger, vec![a]);
-    let (out, _) = run_plan(&api, &mut ledger, &plan, 4);
+    let (out, text) = run_plan(&api, &mut ledger, &plan, 4);
     assert!(out.is_success(), "{out:?}");
     assert_eq!(out.counts.rotated, 1);
     let log = api.log.borrow().clone();
     assert!(pos(&log, "POST r") < pos(&log, &format!("PATCH {old} /expiry")));
+    // The line says the expiry that was sent, to the second.
+    let sent = jiff::Timestamp::from_millisecond(api.tokens.borrow()[&old].expiry.unwrap()).unwrap();
+    assert!(
+        text.contains(&format!("old id={old} expires at {}", sent.strftime("%Y-%m-%dT%H:%M:%SZ"))),
+        "{text}"
+    );
     let new = &ledger.state.tokens[&Address::new("r")];
     assert_ne!(new.id, old);
     assert_ne!(ledger.secret_of(&Address::new("r")), old_secret);
@@ -274,6 +308,22 @@ fn rotate_replace_creates_a_successor_and_expires_the_old_token() {
     assert!((expiry - in_an_hour).abs() < 60_000, "old token expires after the grace");
     assert_eq!(ledger.state.retiring.len(), 1);
     assert_eq!(ledger.state.retiring[0].id, old);
+}
+
+#[test]
+fn a_grace_past_the_end_of_time_sends_nothing() {
+    let api = FakeApi::new();
+    let mut ledger = FakeLedger::default();
+    let old = manage(&api, &mut ledger, "r");
+    for method in [RotationMethod::Replace, RotationMethod::Reset] {
+        let mut a = act(ActionKind::Rotate, "r", Some(&old));
+        a.rotation = Some(RotationStep { method, grace_seconds: 99_999_999 * 86_400 });
+        let plan = plan_of(&ledger, vec![a]);
+        let (out, _) = run_plan(&api, &mut ledger, &plan, 1);
+        assert!(out.failures[0].message.contains("ends past the year 9999: nothing was sent"), "{out:?}");
+    }
+    assert!(api.log.borrow().is_empty(), "{:?}", api.log.borrow());
+    assert!(api.tokens.borrow()[&old].expiry.is_none(), "never an expiry of now");
 }
 
 #[test]
@@ -398,10 +448,30 @@ fn protected_and_own_tokens_are_never_deleted() {
     let err = rt.block_on(run(&plan, &api, &mut ledger, o, std::future::pending())).unwrap_err();
     assert!(matches!(err, ApplyError::PreventDestroy { .. }), "{err}");
 
-    let plan = plan_of(&ledger, vec![act(ActionKind::Delete, "caller", Some("caller"))]);
-    let (o, _) = opts(2);
-    let err = rt.block_on(run(&plan, &api, &mut ledger, o, std::future::pending())).unwrap_err();
-    assert!(matches!(err, ApplyError::OwnToken { .. }), "{err}");
+    // Nor is the caller's own token deleted, retired, rotated, reset or given an expiry,
+    // whatever a (hand-edited) plan file says.
+    let grace = Some(RotationStep { method: RotationMethod::Replace, grace_seconds: 3 });
+    let reset = Some(RotationStep { method: RotationMethod::Reset, grace_seconds: 3 });
+    let expire = vec![PatchOp::add("/expiry", serde_json::json!(1))];
+    let own = [
+        act(ActionKind::Delete, "caller", Some("caller")),
+        act(ActionKind::Retire, "caller", Some("caller")),
+        Action { rotation: grace, ..act(ActionKind::Rotate, "caller", Some("caller")) },
+        Action { rotation: reset, ..act(ActionKind::Rotate, "caller", Some("caller")) },
+        Action { patch: expire, ..act(ActionKind::Update, "caller", Some("caller")) },
+    ];
+    for a in own {
+        let plan = plan_of(&ledger, vec![a.clone()]);
+        let (o, _) = opts(2);
+        let err = rt.block_on(run(&plan, &api, &mut ledger, o, std::future::pending())).unwrap_err();
+        assert!(matches!(err, ApplyError::OwnToken { .. }), "{a:?}: {err}");
+    }
+    let remove = vec![PatchOp::remove("/expiry")];
+    let lift =
+        plan_of(&ledger, vec![Action { patch: remove, ..act(ActionKind::Update, "caller", Some("caller")) }]);
+    assert!(
+        check_safety(&step::tasks(&lift).unwrap(), &ledger.state, &live_with_caller(Some("caller"))).is_ok()
+    );
     assert!(api.log.borrow().is_empty(), "nothing was sent");
 }
 

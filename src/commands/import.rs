@@ -1,7 +1,9 @@
 //! `tokenform import ADDR ID`: reads the live token and records it at ADDR (secret unknown:
-//! the next plan offers a rotation to take it over). Refuses an address already in state,
-//! an id already managed, an id that does not exist, and an address the configuration
-//! does not declare (the next apply would delete the token again).
+//! nothing live changes until `apply --rotate ADDR` takes it over). Refuses, each with one
+//! error: an id that is not a token id (checked before any request, as the `import` block
+//! is), an address already in state, an id another address (or a retiring generation)
+//! already holds, an id that does not exist, and an address the configuration does not
+//! declare (the next apply would delete the token again).
 
 use super::Context;
 use super::apply::{Mode, execute, open_session};
@@ -23,6 +25,14 @@ async fn run_async(ctx: &Context, args: &ImportArgs) -> miette::Result<ExitStatu
             "{e}"
         )
     })?;
+    if !crate::model::is_token_id(&args.id) {
+        return Err(miette::miette!(
+            code = "tokenform::import::bad_id",
+            help = "the id is the token's `_id` (24 hex characters, e.g. 61095542756dba551110ae21), never its secret",
+            "{:?} is not a LaunchDarkly token id",
+            args.id
+        ));
+    }
     let mut s = open_session(ctx, &args.vars, &args.lock.lock_timeout, "import").await?;
     let state = s.store.state();
     if let Some(t) = state.tokens.get(&address) {
@@ -33,11 +43,12 @@ async fn run_async(ctx: &Context, args: &ImportArgs) -> miette::Result<ExitStatu
             t.id
         ));
     }
-    if let Some((other, _)) = state.tokens.iter().find(|(_, t)| t.id == args.id) {
+    if let Some(other) = state.holder_of(&args.id) {
         return Err(miette::miette!(
             code = "tokenform::import::already_managed",
-            help = "`tokenform state mv` moves a token to another address",
-            "token {} is already managed at {other}",
+            help =
+                "a live token belongs to one address; `tokenform state mv` moves a token to another address",
+            "cannot import token {} as {address}: {other} already holds it",
             args.id
         ));
     }
@@ -48,8 +59,16 @@ async fn run_async(ctx: &Context, args: &ImportArgs) -> miette::Result<ExitStatu
             "{address} is not declared in the configuration"
         ));
     };
-    // The executor GETs the token (any member's) and reports an unknown id.
-    let name = s.live.token(&args.id).map(|t| t.name().to_owned()).unwrap_or_default();
+    // The snapshot lists with showAll (every member's tokens): a token it lacks does not exist
+    // for this caller, said once here rather than as a failed step.
+    let Some(name) = s.live.token(&args.id).map(|t| t.name().to_owned()) else {
+        return Err(miette::miette!(
+            code = "tokenform::import::not_found",
+            help = "check the id; `tokenform drift` lists the unmanaged live tokens with their ids",
+            "no live token has id {}",
+            args.id
+        ));
+    };
     // Only the protection flag and the token's readers matter to an import: the rest is read live.
     let spec = TokenSpec {
         name: name.clone(),

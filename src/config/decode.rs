@@ -437,7 +437,7 @@ fn import(cx: &mut Cx<'_>, b: &Block, config: &Config) -> Option<ImportBlock> {
     let to = address(cx, to_attr);
     let id = cx.string(id_attr, None);
     if let Some(id) = &id
-        && (id.len() != 24 || !id.chars().all(|c| c.is_ascii_hexdigit()))
+        && !crate::model::is_token_id(id)
     {
         let p = cx
             .at(

@@ -1,23 +1,23 @@
-//! Rate limits and fault injection, as one axum middleware: every response carries the
-//! `X-Ratelimit-*` headers; past `rate_limit` requests per window the answer is 429
-//! `rate_limited` with `Retry-After`; then `latency` is added and `fail_rate` turns a request
-//! into 503 `service_unavailable` BEFORE the handler runs, so a 503 never performed anything.
-//! Knows nothing about tokens.
+//! Rate limits and fault injection, as one axum middleware. With `rate_limit` set, the limit
+//! is account-wide (LaunchDarkly's "global" limit) and every answer carries its headers as
+//! docs/ld-api-notes.md §5 describes them: `X-Ratelimit-Global-Limit`,
+//! `X-Ratelimit-Global-Remaining` (after this request) and `X-Ratelimit-Reset` (the window's
+//! end, epoch milliseconds); past the limit the answer is 429 `rate_limited` with the same
+//! headers (no `Retry-After`: that one belongs to IP limits). Without a limit no rate-limit
+//! header is sent ("each set of headers appears only when the limit is enforced"). Then
+//! `latency` is added and `fail_rate` turns a request into 503 `service_unavailable` BEFORE
+//! the handler runs, so a 503 never performed anything. Knows nothing about tokens.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::routes::error_response;
 use super::store::now_ms;
-
-/// The route limit reported when no `--rate-limit` is set (the real numbers are unpublished).
-const NOMINAL_LIMIT: u32 = 1_000_000;
 
 /// Fault and limit knobs.
 #[derive(Debug, Clone)]
@@ -38,7 +38,6 @@ struct Window {
     started: Instant,
     started_ms: i64,
     global: u32,
-    routes: HashMap<String, u32>,
 }
 
 /// Shared limiter state.
@@ -51,59 +50,43 @@ pub struct Limiter {
 /// What one request was allowed.
 struct Verdict {
     allowed: bool,
-    global_remaining: u32,
-    route_remaining: u32,
+    remaining: u32,
     reset_ms: i64,
 }
 
 impl Limiter {
     pub fn new(limits: Limits) -> Self {
-        let window =
-            Window { started: Instant::now(), started_ms: now_ms(), global: 0, routes: HashMap::new() };
+        let window = Window { started: Instant::now(), started_ms: now_ms(), global: 0 };
         Self { limits, window: Arc::new(Mutex::new(window)) }
     }
 
-    fn admit(&self, route: &str) -> Verdict {
+    /// Counts one request against the window (a fixed window that starts at the first
+    /// request after the last one ended). `None` when no limit is set.
+    fn admit(&self) -> Option<Verdict> {
+        if self.limits.rate_limit == 0 {
+            return None;
+        }
         let mut w = self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if w.started.elapsed() >= self.limits.window {
-            *w = Window { started: Instant::now(), started_ms: now_ms(), global: 0, routes: HashMap::new() };
+            *w = Window { started: Instant::now(), started_ms: now_ms(), global: 0 };
         }
         let window_ms = i64::try_from(self.limits.window.as_millis()).unwrap_or(10_000);
-        let reset_ms = w.started_ms + window_ms;
-        let limit = if self.limits.rate_limit == 0 { NOMINAL_LIMIT } else { self.limits.rate_limit };
-        let allowed = self.limits.rate_limit == 0 || w.global < limit;
+        let allowed = w.global < self.limits.rate_limit;
         if allowed {
             w.global += 1;
-            *w.routes.entry(route.to_owned()).or_insert(0) += 1;
         }
-        let route_used = w.routes.get(route).copied().unwrap_or(0);
-        Verdict {
+        Some(Verdict {
             allowed,
-            global_remaining: limit.saturating_sub(w.global),
-            route_remaining: limit.saturating_sub(route_used),
-            reset_ms,
-        }
-    }
-}
-
-/// `GET /api/v2/tokens/61095542756dba551110ae21` → `GET /api/v2/tokens/{id}`.
-fn route_key(method: &Method, path: &str) -> String {
-    let pattern: Vec<&str> = path
-        .split('/')
-        .enumerate()
-        .map(|(i, seg)| match (i, seg) {
-            (4, s) if !s.is_empty() => "{id}",
-            _ => seg,
+            remaining: self.limits.rate_limit.saturating_sub(w.global),
+            reset_ms: w.started_ms + window_ms,
         })
-        .collect();
-    format!("{method} {}", pattern.join("/"))
+    }
 }
 
 /// The middleware.
 pub async fn middleware(State(limiter): State<Limiter>, req: Request, next: Next) -> Response {
-    let route = route_key(req.method(), req.uri().path());
-    let verdict = limiter.admit(&route);
-    let mut resp = if verdict.allowed {
+    let verdict = limiter.admit();
+    let mut resp = if verdict.as_ref().is_none_or(|v| v.allowed) {
         if !limiter.limits.latency.is_zero() {
             tokio::time::sleep(limiter.limits.latency).await;
         }
@@ -130,29 +113,23 @@ pub async fn middleware(State(limiter): State<Limiter>, req: Request, next: Next
             }
         }
     } else {
-        let mut r = error_response(
+        error_response(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             "You've exceeded the API rate limit. Try again later.",
         )
-        .into_response();
-        let wait_s = (verdict.reset_ms - now_ms()).max(0).div_euclid(1000) + 1;
-        if let Ok(v) = HeaderValue::from_str(&wait_s.to_string()) {
-            r.headers_mut().insert("retry-after", v);
-        }
-        r
+        .into_response()
     };
-    let limit = if limiter.limits.rate_limit == 0 { NOMINAL_LIMIT } else { limiter.limits.rate_limit };
-    let headers = resp.headers_mut();
-    for (name, value) in [
-        ("x-ratelimit-global-limit", limit.to_string()),
-        ("x-ratelimit-global-remaining", verdict.global_remaining.to_string()),
-        ("x-ratelimit-route-limit", limit.to_string()),
-        ("x-ratelimit-route-remaining", verdict.route_remaining.to_string()),
-        ("x-ratelimit-reset", verdict.reset_ms.to_string()),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            headers.insert(name, v);
+    if let Some(v) = verdict {
+        let headers = resp.headers_mut();
+        for (name, value) in [
+            ("x-ratelimit-global-limit", limiter.limits.rate_limit.to_string()),
+            ("x-ratelimit-global-remaining", v.remaining.to_string()),
+            ("x-ratelimit-reset", v.reset_ms.to_string()),
+        ] {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(name, v);
+            }
         }
     }
     resp
@@ -163,13 +140,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn route_keys_collapse_ids() {
-        assert_eq!(route_key(&Method::GET, "/api/v2/tokens/abc"), "GET /api/v2/tokens/{id}");
-        assert_eq!(route_key(&Method::POST, "/api/v2/tokens/abc/reset"), "POST /api/v2/tokens/{id}/reset");
-        assert_eq!(route_key(&Method::GET, "/api/v2/tokens"), "GET /api/v2/tokens");
-    }
-
-    #[test]
     fn limiter_counts_and_resets() {
         let l = Limiter::new(Limits {
             rate_limit: 2,
@@ -178,13 +148,17 @@ mod tests {
             fail_rate: 0.0,
             lost_rate: 0.0,
         });
-        assert!(l.admit("a").allowed);
-        let v = l.admit("b");
+        assert!(l.admit().unwrap().allowed);
+        let v = l.admit().unwrap();
         assert!(v.allowed);
-        assert_eq!(v.global_remaining, 0);
-        assert_eq!(v.route_remaining, 1);
-        assert!(!l.admit("a").allowed);
+        assert_eq!(v.remaining, 0);
+        let refused = l.admit().unwrap();
+        assert!(!refused.allowed);
+        assert_eq!(refused.reset_ms, v.reset_ms, "a 429 names the window's end");
+        assert!(v.reset_ms > now_ms() && v.reset_ms <= now_ms() + 50, "epoch milliseconds");
         std::thread::sleep(Duration::from_millis(60));
-        assert!(l.admit("a").allowed);
+        assert!(l.admit().unwrap().allowed);
+        let unlimited = Limiter::new(Limits { rate_limit: 0, ..l.limits.clone() });
+        assert!(unlimited.admit().is_none(), "no limit, no headers");
     }
 }

@@ -66,6 +66,13 @@ pub enum PlanError {
     )]
     ImportAlreadyManaged { address: String, id: String, managed_as: String },
 
+    #[error("token {id} is imported twice: as {first} and as {second}")]
+    #[diagnostic(
+        code(tokenform::plan::imported_twice),
+        help("a live token belongs to one address: keep one of the two import blocks")
+    )]
+    ImportedTwice { id: String, first: String, second: String },
+
     #[error("the import block targets {address}, which no token block declares")]
     #[diagnostic(
         code(tokenform::plan::import_without_config),
@@ -91,6 +98,20 @@ pub enum PlanError {
         )
     )]
     CallerToken { address: String, id: String, action: &'static str },
+
+    #[error("{address} has expires_at {expires_at}, which has passed: the new token would never work")]
+    #[diagnostic(
+        code(tokenform::plan::expires_in_past),
+        help("move expires_at into the future, or remove it")
+    )]
+    ExpiresInPast { address: String, expires_at: String },
+
+    #[error("{address}: a rotation grace of {seconds}s ends past the year 9999")]
+    #[diagnostic(
+        code(tokenform::plan::grace_out_of_range),
+        help("rotation.grace is at most 365d and no longer than rotation.every")
+    )]
+    GraceOutOfRange { address: String, seconds: u64 },
 
     #[error("--rotate {address}: no such token in the configuration or the state")]
     #[diagnostic(

@@ -44,6 +44,13 @@ pub(crate) struct Planner<'a> {
     notes: Vec<String>,
 }
 
+/// What a plan says about the token tokenform authenticates with (`docs/spec.md` §5: it is
+/// never rotated, reset, expired, replaced or deleted), after `what` was left out.
+pub(crate) fn caller_note(address: &Address, what: &str) -> String {
+    let what = if what.is_empty() { String::new() } else { format!(" {what}") };
+    format!("{address} is the token tokenform runs with:{what} rotate it from another credential")
+}
+
 /// The note for a managed token whose secret tokenform does not know.
 pub(crate) fn secret_unknown_note(address: &Address) -> String {
     format!("{address}: secret unknown: `tokenform apply --rotate {address}` takes it over")
@@ -112,16 +119,26 @@ impl<'a> Planner<'a> {
                 return Err(PlanError::ImportWithoutConfig { address: to.to_string() });
             }
         }
-        // Import targets are claimed up front, so no orphan search or unmanaged sweep takes them.
+        // Import targets are claimed up front, so no orphan search or unmanaged sweep takes
+        // them. One live id belongs to one address: not two import blocks, nor an import of
+        // an id state already holds (at another address, or as a retiring generation).
+        let mut importing: BTreeMap<&str, &Address> = BTreeMap::new();
         for (to, id) in &imports {
             if self.state.tokens.contains_key(*to) {
                 continue;
             }
-            if let Some((other, _)) = self.state.tokens.iter().find(|(_, t)| t.id == *id) {
+            if let Some(other) = self.state.holder_of(id) {
                 return Err(PlanError::ImportAlreadyManaged {
                     address: to.to_string(),
                     id: (*id).to_owned(),
                     managed_as: other.to_string(),
+                });
+            }
+            if let Some(first) = importing.insert(id, to) {
+                return Err(PlanError::ImportedTwice {
+                    id: (*id).to_owned(),
+                    first: first.to_string(),
+                    second: to.to_string(),
                 });
             }
             self.claimed.insert(id);
@@ -185,6 +202,9 @@ impl<'a> Planner<'a> {
     ) -> Result<(), PlanError> {
         let spec = diff::spec(desired, self.live)?;
         if let Some(ts) = self.state.tokens.get(address) {
+            if self.by_id.contains_key(ts.id.as_str()) {
+                self.warn_expired(address, desired);
+            }
             return self.plan_managed(address, desired, ts, spec);
         }
         if let Some(id) = import_id {
@@ -192,8 +212,10 @@ impl<'a> Planner<'a> {
                 address: address.to_string(),
                 id: id.to_owned(),
             })?;
+            self.warn_expired(address, desired);
             return self.plan_import(address, desired, token, &spec);
         }
+        self.check_new_token(address, &spec)?;
         let mut create = action(ActionKind::Create, Reason::NotInState, Some(address), &spec.name);
         create.desired = Some(spec);
         self.actions.push(create);
@@ -241,7 +263,7 @@ impl<'a> Planner<'a> {
         self.actions.push(import);
         let replaced = self.plan_changes(address, desired, token, None, spec, &BTreeSet::new())?;
         if !replaced {
-            self.plan_rotation(address, desired, token, None, spec);
+            self.plan_rotation(address, desired, token, None, spec)?;
         }
         Ok(())
     }
@@ -254,6 +276,7 @@ impl<'a> Planner<'a> {
         spec: TokenSpec,
     ) -> Result<(), PlanError> {
         let Some(token) = self.by_id.get(ts.id.as_str()).copied() else {
+            self.check_new_token(address, &spec)?;
             let mut create = action(ActionKind::Create, Reason::DeletedOutside, Some(address), &spec.name);
             create.desired = Some(spec);
             self.actions.push(create);
@@ -262,7 +285,7 @@ impl<'a> Planner<'a> {
         let drifted: BTreeSet<TokenField> = live_changes(ts, token).into_iter().map(|d| d.field).collect();
         let replaced = self.plan_changes(address, desired, token, Some(ts), &spec, &drifted)?;
         if !replaced {
-            self.plan_rotation(address, desired, token, ts.secret.as_ref().map(|s| s.issued_at), &spec);
+            self.plan_rotation(address, desired, token, ts.secret.as_ref().map(|s| s.issued_at), &spec)?;
         }
         Ok(())
     }
@@ -278,10 +301,18 @@ impl<'a> Planner<'a> {
         spec: &TokenSpec,
         drifted: &BTreeSet<TokenField>,
     ) -> Result<bool, PlanError> {
-        let diffs: Vec<AttributeDiff> = diff::field_diffs(spec, token, ts, self.live)
+        let mut diffs: Vec<AttributeDiff> = diff::field_diffs(spec, token, ts, self.live)
             .into_iter()
             .filter(|d| !desired.lifecycle.ignore_changes.contains(&d.field))
             .collect();
+        // Setting a hard expiry on the token this very run authenticates with would lock
+        // tokenform out when it passes: left alone, and said so (removing one is harmless).
+        if self.is_caller(&token.id)
+            && let Some(at) = diffs.iter().position(|d| d.field == TokenField::ExpiresAt && d.new.is_some())
+        {
+            diffs.remove(at);
+            self.warnings.push(caller_note(address, "its expires_at is not set from this plan;"));
+        }
         let reason = if diffs.iter().any(|d| drifted.contains(&d.field)) {
             Reason::ChangedOutside
         } else {
@@ -289,6 +320,7 @@ impl<'a> Planner<'a> {
         };
         if diffs.iter().any(|d| d.forces_replacement) {
             self.check_destroyable(address, &token.id, spec.prevent_destroy, "replace")?;
+            self.check_new_token(address, spec)?;
             let mut replace =
                 action(ActionKind::Replace, Reason::ForcesReplacement, Some(address), &spec.name);
             replace.token_id = Some(token.id.clone());
@@ -326,7 +358,7 @@ impl<'a> Planner<'a> {
         token: &Token,
         issued_at: Option<jiff::Timestamp>,
         spec: &TokenSpec,
-    ) {
+    ) -> Result<(), PlanError> {
         let requested = self.opts.rotate.iter().any(|r| target_matches(r, address));
         let due = |every: std::time::Duration| {
             issued_at.is_some_and(|at| {
@@ -334,25 +366,80 @@ impl<'a> Planner<'a> {
                     >= i128::try_from(every.as_millis()).unwrap_or(i128::MAX)
             })
         };
+        let is_due = desired.rotation.as_ref().is_some_and(|r| due(r.every));
+        if self.is_caller(&token.id) {
+            // Rotating (or resetting) the credential of this very run cuts it off after the
+            // grace: never planned. An explicit --rotate is an error, anything else a note.
+            if requested {
+                return Err(PlanError::CallerToken {
+                    address: address.to_string(),
+                    id: token.id.clone(),
+                    action: "rotate",
+                });
+            }
+            if is_due {
+                self.warnings.push(caller_note(address, "its rotation is due but not planned;"));
+            } else {
+                self.notes.push(caller_note(address, ""));
+            }
+            return Ok(());
+        }
         let reason = if requested {
             Reason::RotationRequested
         } else if issued_at.is_none() {
             self.notes.push(secret_unknown_note(address));
-            return;
-        } else if desired.rotation.as_ref().is_some_and(|r| due(r.every)) {
+            return Ok(());
+        } else if is_due {
             Reason::RotationDue
         } else {
-            return;
+            return Ok(());
         };
         let step = desired.rotation.as_ref().map_or(
             RotationStep { method: RotationMethod::Replace, grace_seconds: DEFAULT_GRACE_SECS },
             |r| RotationStep { method: r.method, grace_seconds: r.grace.as_secs() },
         );
+        // The old secret's end is sent as a time: a grace past the end of time must not
+        // become "now" on the way.
+        let grace_end = i64::try_from(step.grace_seconds)
+            .ok()
+            .and_then(|s| self.now.checked_add(jiff::SignedDuration::from_secs(s)).ok());
+        if grace_end.is_none() {
+            return Err(PlanError::GraceOutOfRange {
+                address: address.to_string(),
+                seconds: step.grace_seconds,
+            });
+        }
+        if step.method == RotationMethod::Replace {
+            self.check_new_token(address, spec)?;
+        }
         let mut rotate = action(ActionKind::Rotate, reason, Some(address), &spec.name);
         rotate.token_id = Some(token.id.clone());
         rotate.desired = Some(spec.clone());
         rotate.rotation = Some(step);
         self.actions.push(rotate);
+        Ok(())
+    }
+
+    /// A token about to be made (create, replacement, successor) must not be dead on
+    /// arrival: an `expires_at` already past is an error, not a token that never works.
+    fn check_new_token(&self, address: &Address, spec: &TokenSpec) -> Result<(), PlanError> {
+        match spec.expiry {
+            Some(at) if at <= self.now => {
+                Err(PlanError::ExpiresInPast { address: address.to_string(), expires_at: at.to_string() })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A live token whose configured `expires_at` has passed no longer works: a warning
+    /// (nothing new is made, and updating it there changes nothing that still works).
+    fn warn_expired(&mut self, address: &Address, desired: &DesiredToken) {
+        if let Some(at) = desired.expires_at.filter(|at| *at <= self.now) {
+            self.warnings.push(format!(
+                "{address}: expires_at {at} is in the past: the token no longer works (move expires_at \
+                 forward, or remove it, to plan a working replacement)"
+            ));
+        }
     }
 
     fn check_destroyable(

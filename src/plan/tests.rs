@@ -473,6 +473,23 @@ fn import_errors_name_the_address() {
         "{err}"
     );
 
+    // Held as a retiring generation, or named by a second import block: refused, naming both.
+    let old = w.live_only(&desired("old"));
+    w.state.retiring.push(retiring("token.managed", &old, "old", now() + days(1)));
+    w.config.imports[0].id = old.clone();
+    let err = w.plan_with(&PlanOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("token.managed (a retiring generation)"), "{err}");
+    let other = w.live_only(&desired("other"));
+    w.declare(desired("second"));
+    w.config.imports[0].id = other.clone();
+    w.config.imports.push(ImportBlock { to: addr("token.second"), id: other });
+    let err = w.plan_with(&PlanOptions::default()).unwrap_err();
+    assert!(
+        matches!(&err, PlanError::ImportedTwice { first, second, .. } if first == "token.legacy" && second == "token.second"),
+        "{err}"
+    );
+    w.config.imports.pop();
+
     w.config.imports[0].to = addr("token.undeclared");
     assert!(matches!(w.plan_with(&PlanOptions::default()), Err(PlanError::ImportWithoutConfig { .. })));
 }
@@ -626,6 +643,39 @@ fn the_callers_own_token_is_never_deleted_or_replaced() {
 }
 
 #[test]
+fn the_callers_own_token_is_never_rotated_reset_or_expired_and_the_plan_says_so() {
+    let mut w = World::new();
+    let mut d = desired("ci");
+    d.rotation = Some(rotation("1d", RotationMethod::Reset));
+    let token = live_for(&d, CALLER_TOKEN, &w.live);
+    w.live.tokens.push(token.clone());
+    let mut ts = crate::plan::refresh::state_from_live(&token, &w.live, None);
+    ts.secret = Some(secret(now() - days(2))); // due
+    w.state.tokens.insert(addr("token.ci"), ts);
+    d.expires_at = Some(now() + days(30));
+    w.declare(d);
+    let plan = w.plan();
+    assert!(plan.actions.is_empty(), "no rotation, no expiry: {:#?}", plan.actions);
+    assert_eq!(
+        plan.warnings,
+        [
+            "token.ci is the token tokenform runs with: its expires_at is not set from this plan; rotate it from another credential",
+            "token.ci is the token tokenform runs with: its rotation is due but not planned; rotate it from another credential",
+        ]
+    );
+    let err =
+        w.plan_with(&PlanOptions { rotate: vec![addr("token.ci")], ..PlanOptions::default() }).unwrap_err();
+    assert!(matches!(&err, PlanError::CallerToken { action, .. } if *action == "rotate"), "{err}");
+
+    // Imported (its secret unknown), it is never offered the takeover either: just the note.
+    w.state.tokens.get_mut(&addr("token.ci")).unwrap().secret = None;
+    w.config.tokens.get_mut(&addr("token.ci")).unwrap().expires_at = None;
+    let plan = w.plan();
+    assert!(plan.actions.is_empty() && plan.warnings.is_empty(), "{plan:#?}");
+    assert_eq!(plan.notes, ["token.ci is the token tokenform runs with: rotate it from another credential"]);
+}
+
+#[test]
 fn more_than_200_service_tokens_is_a_warning() {
     let mut w = World::new();
     for n in 0..200 {
@@ -713,4 +763,49 @@ fn planning_is_deterministic() {
     let a = serde_json::to_string(&w.plan()).unwrap();
     let b = serde_json::to_string(&w.plan()).unwrap();
     assert_eq!(a, b);
+}
+
+#[test]
+fn an_expires_at_in_the_past_is_an_error_for_a_new_token_and_a_warning_for_a_live_one() {
+    let mut w = World::new();
+    let mut d = desired("late");
+    d.expires_at = Some(now() - days(1));
+    w.declare(d.clone());
+    let err = w.plan_with(&PlanOptions::default()).unwrap_err();
+    assert!(matches!(&err, PlanError::ExpiresInPast { address, .. } if address == "token.late"), "{err}");
+
+    // Already live (and so in state): a warning, and the plan goes on.
+    let mut live = World::new();
+    let id = live.managed(desired("late"));
+    live.live_mut(&id).expiry = Some((now() - days(1)).as_millisecond());
+    live.state.tokens.get_mut(&addr("token.late")).unwrap().expiry = Some(now() - days(1));
+    live.declare(d);
+    let plan = live.plan();
+    assert!(plan.actions.is_empty(), "{:#?}", plan.actions);
+    assert_eq!(plan.warnings.len(), 1);
+    assert!(
+        plan.warnings[0].starts_with("token.late: expires_at")
+            && plan.warnings[0].contains("no longer works")
+    );
+    // A rotation would make a new, dead token: refused.
+    let opts = PlanOptions { rotate: vec![addr("token.late")], ..PlanOptions::default() };
+    assert!(matches!(live.plan_with(&opts), Err(PlanError::ExpiresInPast { .. })));
+}
+
+#[test]
+fn a_grace_past_the_end_of_time_is_an_error_not_an_expiry_of_now() {
+    let mut w = World::new();
+    let mut d = desired("a");
+    d.rotation = Some(crate::config::Rotation {
+        every: std::time::Duration::from_hours(24),
+        grace: std::time::Duration::from_hours(99_999_999 * 24),
+        method: RotationMethod::Replace,
+    });
+    w.managed(d);
+    let opts = PlanOptions { rotate: vec![addr("token.a")], ..PlanOptions::default() };
+    let err = w.plan_with(&opts).unwrap_err();
+    assert!(
+        matches!(&err, PlanError::GraceOutOfRange { seconds, .. } if *seconds == 99_999_999 * 86_400),
+        "{err}"
+    );
 }

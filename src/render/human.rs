@@ -139,6 +139,11 @@ pub fn plan(plan: &Plan, color: bool) -> String {
         out.push('\n');
     }
     drift_section(&mut out, &p, plan);
+    if let Some(summary) = plan_text::refresh_only_summary(plan) {
+        let _ = writeln!(out, "{}", p.paint(BOLD, &summary));
+        warnings(&mut out, &p, plan);
+        return out;
+    }
     if plan.actions.is_empty() {
         let msg = if plan.refresh_only {
             "No changes. The state matches the live tokens."

@@ -105,7 +105,9 @@ pub fn plan(plan: &Plan) -> String {
     if !plan.notes.is_empty() {
         head.push('\n');
     }
-    if plan.actions.is_empty() {
+    if let Some(summary) = plan_text::refresh_only_summary(plan) {
+        let _ = writeln!(head, "**{}**\n", escape(&summary));
+    } else if plan.actions.is_empty() {
         head.push_str(if plan.refresh_only {
             "**No changes.** The state matches the live tokens.\n\n"
         } else {

@@ -450,6 +450,29 @@ pub fn destroyed(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
+/// What applying a refresh-only plan does, when it records something: Terraform's
+/// "apply this plan to record the updated values … without changing any remote objects".
+pub fn refresh_only_summary(plan: &Plan) -> Option<String> {
+    if !plan.refresh_only || plan.drift.is_empty() {
+        return None;
+    }
+    let changed = plan.drift.iter().filter(|d| d.kind == crate::plan::model::DriftKind::Changed).count();
+    let missing = plan.drift.len() - changed;
+    let mut parts = Vec::new();
+    if changed > 0 {
+        parts.push(format!("{changed} updated to their live values"));
+    }
+    if missing > 0 {
+        parts.push(format!("{missing} dropped, deleted outside tokenform"));
+    }
+    let n = plan.drift.len();
+    Some(format!(
+        "Refresh-only plan: applying it records {n} change{} in the state and changes no token ({}).",
+        if n == 1 { "" } else { "s" },
+        parts.join("; ")
+    ))
+}
+
 /// Drift entry heading: `token.x has changed` / `has been deleted`.
 pub fn drift_heading(entry: &crate::plan::model::DriftEntry) -> String {
     match entry.kind {

@@ -74,12 +74,25 @@ pub enum StateError {
     Decrypt { what: String, reason: String },
 
     /// Something needs decrypting but no identity was given.
-    #[error("{what} is age-encrypted and no identity was given")]
+    #[error("no identity was given to decrypt {what}")]
     #[diagnostic(
         code(tokenform::state::no_identity),
         help("pass --identity FILE or set TOKENFORM_IDENTITY_FILE (an age identity or OpenSSH private key)")
     )]
     NoIdentity { what: String },
+
+    /// Two entries of one state hold the same live token id. Applying such a state could
+    /// rotate, retire or delete one token twice, so it is never loaded.
+    #[error("{what} records token {id} twice: at {first} and at {second}")]
+    #[diagnostic(
+        code(tokenform::state::duplicate_id),
+        help(
+            "a live token belongs to one address. Keep the entry that is right and delete the other \
+             from the state file by hand (the live token is untouched), or restore a backup \
+             (`<state path>.backup.1` …)"
+        )
+    )]
+    DuplicateId { what: String, id: String, first: String, second: String },
 
     /// A secret (or the whole file) must be encrypted, but there is nobody to encrypt to.
     #[error("no recipients to encrypt {what} to")]

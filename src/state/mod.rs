@@ -5,8 +5,9 @@
 //! - [`model`]: the document (pure data), [`recipient`]: parsing recipient strings,
 //!   [`settings`]: what a `state { … }` block configures (shared with `config`).
 //! - [`store`]: [`StateStore`], the only state I/O, through a [`backend::Backend`]: the
-//!   local file ([`backend::local`], built from [`atomic`], [`lock`] and [`journal`]).
-//!   [`crypto`] (age) and [`identity`] (identity files) serve every backend.
+//!   local file ([`backend::local`], built from [`atomic`], [`lock`] and [`journal`]) or
+//!   PostgreSQL ([`backend::pg`]). [`crypto`] (age) and [`identity`] (identity files)
+//!   serve every backend.
 
 pub mod atomic;
 pub mod backend;

@@ -45,6 +45,49 @@ impl State {
     }
 }
 
+/// Where a state holds a live token id: at an address, or as an address's retiring generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdHolder {
+    Token(Address),
+    Retiring(Address),
+}
+
+impl std::fmt::Display for IdHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IdHolder::Token(a) => write!(f, "{a}"),
+            IdHolder::Retiring(a) => write!(f, "{a} (a retiring generation)"),
+        }
+    }
+}
+
+impl State {
+    /// Who holds live token `id`, if anyone (managed tokens first, then retiring generations).
+    pub fn holder_of(&self, id: &str) -> Option<IdHolder> {
+        self.tokens.iter().find(|(_, t)| t.id == id).map(|(a, _)| IdHolder::Token(a.clone())).or_else(|| {
+            self.retiring.iter().find(|r| r.id == id).map(|r| IdHolder::Retiring(r.address.clone()))
+        })
+    }
+
+    /// The first live token id two entries share, with both holders: one live id belongs to
+    /// one address, and a state breaking that is refused (the loader and every writer check).
+    pub fn duplicate_id(&self) -> Option<(String, IdHolder, IdHolder)> {
+        let mut seen: std::collections::HashMap<&str, IdHolder> = std::collections::HashMap::new();
+        let entries = self
+            .tokens
+            .iter()
+            .map(|(a, t)| (t.id.as_str(), IdHolder::Token(a.clone())))
+            .chain(self.retiring.iter().map(|r| (r.id.as_str(), IdHolder::Retiring(r.address.clone()))));
+        for (id, holder) in entries {
+            if let Some(first) = seen.get(id) {
+                return Some((id.to_owned(), first.clone(), holder));
+            }
+            seen.insert(id, holder);
+        }
+        None
+    }
+}
+
 impl Default for State {
     fn default() -> Self {
         Self::new()

@@ -231,6 +231,10 @@ impl StateStore {
     /// stored one. Nothing changes in memory when the write fails.
     pub fn replace(&mut self, state: State) -> Result<(), StateError> {
         self.require_lock()?;
+        if let Some((id, first, second)) = state.duplicate_id() {
+            let (first, second) = (first.to_string(), second.to_string());
+            return Err(StateError::DuplicateId { what: "the new state".into(), id, first, second });
+        }
         let previous = std::mem::replace(&mut self.state, state);
         if let Err(e) = self.write_current() {
             self.state = previous;
@@ -347,6 +351,15 @@ fn load(backend: &mut dyn Backend, identities: Option<&Identities>) -> Result<Lo
             state.serial = base + 1;
             replayed = true;
         }
+    }
+    if let Some((id, first, second)) = state.duplicate_id() {
+        let what = if replayed { format!("{what} (with its journal)") } else { what };
+        return Err(StateError::DuplicateId {
+            what,
+            id,
+            first: first.to_string(),
+            second: second.to_string(),
+        });
     }
     Ok(Loaded { state, disk_serial, version: stored.version, replayed })
 }

@@ -28,6 +28,7 @@ fn fast_retry() -> RetryPolicy {
         max_rate_limit_retries: 100,
         base: Duration::from_millis(5),
         cap: Duration::from_secs(2),
+        max_wait: Duration::from_mins(2),
     }
 }
 
@@ -186,7 +187,7 @@ async fn latency_beyond_the_timeout_is_a_transport_error_or_unknown_outcome() {
     });
     let err = slow.create_token(&reader("late")).await.unwrap_err();
     assert!(
-        matches!(err, ApiError::OutcomeUnknown { ref method, ref path } if method == "POST" && path == "/api/v2/tokens"),
+        matches!(err, ApiError::OutcomeUnknown { ref method, ref path, .. } if method == "POST" && path == "/api/v2/tokens"),
         "{err:?}"
     );
     let err = slow.reset_token("000000000000000000000000", Some(1)).await.unwrap_err();

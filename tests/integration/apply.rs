@@ -410,7 +410,16 @@ fn destroy_deletes_everything_managed_but_protected_tokens() {
 #[test]
 fn import_records_a_live_token_with_unknown_secret() {
     let env = Env::start(&[]);
-    env.config(&token_block("legacy", "  name = \"legacy\"\n  role = \"reader\""));
+    env.config(
+        &(token_block("legacy", "  name = \"legacy\"\n  role = \"reader\"")
+            + &token_block("other", "  name = \"legacy2\"\n  role = \"reader\"")),
+    );
+    // Not a token id: refused before any request, with one error.
+    let out = env.run(&["-v", "import", "token.legacy", "zzzz"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("\"zzzz\" is not a LaunchDarkly token id").count(), 1, "{err}");
+    assert!(!err.contains("-> GET"), "nothing is sent: {err}");
     // A token made outside tokenform.
     let body = r#"{"name":"legacy","role":"reader"}"#;
     let id = post_json(&env.server.url, "/api/v2/tokens", &env.server.admin_token, body)["_id"]
@@ -426,6 +435,14 @@ fn import_records_a_live_token_with_unknown_secret() {
     assert_eq!(state["tokens"]["token.legacy"]["secret"], Value::Null);
     let out = env.run(&["import", "token.legacy", &id]);
     assert_eq!(out.status.code(), Some(1), "already managed: {}", text(&out));
+    // One live id, one address: a second address is refused, naming both.
+    let out = env.run(&["import", "token.other", &id]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out).replace("\n  │ ", " ");
+    assert!(
+        said.contains(&format!("cannot import token {id} as token.other: token.legacy already holds it")),
+        "{said}"
+    );
     assert_eq!(env.live_names(), ["legacy"], "import creates nothing");
 }
 
@@ -496,7 +513,9 @@ fn apply_converges_under_rate_limits_and_server_errors_without_duplicates() {
     // The first run traces its requests: both faults must actually have been met.
     let first = env.run(&["-v", "apply", "--auto-approve", "--parallelism", "8"]);
     let trace = String::from_utf8_lossy(&first.stderr);
-    assert!(trace.contains("<- 429 "), "no request was rate limited");
+    // 100 creates and the reads do not fit one window of 100: the client paces from the
+    // headers and waits for the reset instead of running into 429s.
+    assert!(trace.contains("for its reset"), "the client never waited for a rate-limit window");
     assert!(trace.contains("<- 503 POST"), "no create met a 503");
     converge(&env, 8);
     let expected: Vec<String> = (0..100).map(|i| format!("t{i:03}")).collect();
@@ -676,8 +695,20 @@ fn refresh_only_records_live_changes_without_touching_tokens() {
         204
     );
 
+    // As Terraform: the plan says what applying it records, and exits 2 for it.
+    let plan = env.run(&["plan", "--refresh-only", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
+    assert!(!text(&plan).contains("No changes."), "{}", text(&plan));
+    assert!(
+        text(&plan).contains("applying it records 2 changes in the state and changes no token"),
+        "{}",
+        text(&plan)
+    );
     let out = env.apply(&["--refresh-only"]);
     assert!(out.contains("token.a: Refreshed from live"), "{out}");
+    let plan = env.run(&["plan", "--refresh-only", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(text(&plan).contains("No changes. The state matches the live tokens."), "{}", text(&plan));
     let state = env.state();
     assert_eq!(state["tokens"]["token.a"]["role"], "writer", "the live change is recorded");
     assert!(state["tokens"]["token.a"]["secret"].is_object(), "the secret is kept");
@@ -754,6 +785,49 @@ fn import_blocks_are_applied_with_the_rest_and_never_rotate_unasked() {
         .collect();
     assert_eq!(retiring, std::slice::from_ref(&id));
     assert_eq!(env.whoami(&hand_secret), Ok(id), "the old secret works through the grace");
+}
+
+/// Issue 10 item 6: the caller's own token, imported with a short rotation, is never
+/// rotated, reset or expired; the plan says so, and an explicit --rotate is refused.
+#[test]
+fn the_token_tokenform_runs_with_is_never_rotated_or_expired() {
+    let env = Env::start(&[]);
+    let me = env.whoami(&env.server.admin_token).unwrap();
+    let block = |extra: &str| {
+        format!(
+            "import {{\n  to = token.ci\n  id = \"{me}\"\n}}\n{}",
+            token_block(
+                "ci",
+                &format!(
+                    "  name = \"tokenform-emulator-admin\"\n  description = \"the emulator's own admin token\"\n  \
+                     role = \"admin\"\n  service_token = true\n  rotation {{\n    every = \"90d\"\n    grace = \"3s\"\n  }}\n{extra}"
+                )
+            )
+        )
+    };
+    env.config(&block(""));
+    let out = env.apply(&[]);
+    assert!(out.contains("token.ci: Import complete"), "{out}");
+    assert!(!out.contains("Rotation"), "{out}");
+    let note = "token.ci is the token tokenform runs with: rotate it from another credential";
+    let plan = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(text(&plan).contains(note), "{}", text(&plan));
+
+    let out = env.run(&["apply", "--auto-approve", "--rotate", "token.ci"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("tokenform::plan::caller_token"), "{}", text(&out));
+
+    // An expires_at on it is not sent either.
+    env.config(&block("  expires_at = \"2031-01-01T00:00:00Z\"\n"));
+    let plan = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(text(&plan).contains("its expires_at is not set from this plan"), "{}", text(&plan));
+    env.apply(&[]);
+    let (status, live) = env.http("GET", &format!("/api/v2/tokens/{me}"), &env.server.admin_token);
+    assert_eq!(status, 200, "the admin token still authenticates: {live}");
+    assert!(live.get("expiry").is_none_or(Value::is_null), "{live}");
+    assert_eq!(env.state_ids()["token.ci"], me);
 }
 
 #[test]

@@ -14,6 +14,7 @@ mod credential;
 mod drift;
 mod emulator;
 mod file_mode;
+mod hostile;
 mod onboard;
 mod pg;
 mod plan;

@@ -6,11 +6,12 @@ use crate::api::model::{PatchOp, Token};
 use crate::apply::ports::{Ledger, TokenApi};
 use crate::apply::reconcile::{known_ids, orphans};
 use crate::apply::step::{Task, token_post};
+use crate::model::Address;
 use crate::plan::model::TokenSpec;
 use crate::plan::refresh::state_from_live;
 use crate::secret::Secret;
 use crate::state::JournalRecord;
-use crate::state::model::{PendingCreate, RetiringToken, TokenState};
+use crate::state::model::{IdHolder, PendingCreate, RetiringToken, TokenState};
 
 impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
     pub(super) fn on_get(&mut self, job: &Job, token: &Token) -> Next {
@@ -19,6 +20,9 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
             Task::Refresh { address, .. } => (address.clone(), true),
             _ => return Next::Failed("unexpected answer".into()),
         };
+        if let Some(refused) = self.already_held(&address, &token.id, refresh) {
+            return refused;
+        }
         let prev = if refresh { self.ledger.state().tokens.get(&address).cloned() } else { None };
         let record = self.token_state(token, prev.as_ref(), Self::spec(job));
         let mut records = vec![JournalRecord::Upsert { address: address.clone(), token: Box::new(record) }];
@@ -100,6 +104,13 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
         let (Some(address), Some(spec)) = (job.task.address().cloned(), Self::spec(job).cloned()) else {
             return Next::Failed("a create needs an address and a desired token".into());
         };
+        if let Some(refused) = self.already_held(&address, &token.id, false) {
+            // Not ours to delete either: whoever holds it keeps it. Its intent is settled.
+            if !self.clear_pending(&address) {
+                return self.ledger_failed();
+            }
+            return refused;
+        }
         let now = jiff::Timestamp::now();
         let sealed = match self.ledger.seal(secret, &spec.recipients, now) {
             Ok(record) => record,
@@ -120,7 +131,9 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
             Task::RotateReplace { old_id, grace_seconds, .. } => {
                 // Never extend a hard expiry the old token already has.
                 let own = self.ledger.state().tokens.get(&address).and_then(|t| t.expiry);
-                let grace_end = after(*grace_seconds);
+                // Checked before the create was sent; the start-time end covers the clock
+                // moving past the range meanwhile.
+                let grace_end = after(*grace_seconds).or(job.grace_end).unwrap_or(jiff::Timestamp::MAX);
                 Some((old_id.clone(), own.map_or(grace_end, |own| own.min(grace_end))))
             }
             _ => None,
@@ -160,7 +173,10 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
                 let expires = retire.map_or(now, |(_, at)| at);
                 if old_expiry == Some(expires) {
                     // It already expires before the grace would end: nothing to set.
-                    return self.finish_successor(job, &format!("old id={old_id} expires at {expires}"));
+                    return self.finish_successor(
+                        job,
+                        &format!("old id={old_id} expires at {}", plan_time(expires)),
+                    );
                 }
                 // `add` sets a member whether or not the token already has an expiry (RFC 6902).
                 let op = PatchOp::add("/expiry", serde_json::json!(expires.as_millisecond()));
@@ -168,6 +184,20 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
                 Next::Call(Call::Patch(old_id.clone(), vec![op]))
             }
             _ => Next::Failed("unexpected create".into()),
+        }
+    }
+
+    /// A failure when live token `id` is already held in state (by anyone but `address`
+    /// itself when `own_ok`: a refresh): one live id belongs to one address
+    /// (`State::holder_of`), whatever the API answers. A new token is never held by anyone.
+    fn already_held(&self, address: &Address, id: &str, own_ok: bool) -> Option<Next> {
+        match self.ledger.state().holder_of(id) {
+            Some(IdHolder::Token(a)) if own_ok && &a == address => None,
+            Some(holder) => Some(Next::Failed(format!(
+                "the API answered with token {id}, which {holder} already holds; not recorded at {address} \
+                 (a live token belongs to one address)"
+            ))),
+            None => None,
         }
     }
 
@@ -209,10 +239,10 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
             return Next::Failed(format!("{f}; the old secret works until the grace ends: rotate again"));
         }
         self.counts.rotated += 1;
-        Next::Done(format!(
-            "Rotation complete [id={}, method=reset, old secret works {grace_seconds}s more]",
-            token.id
-        ))
+        let until = job
+            .grace_end
+            .map_or_else(|| format!("{grace_seconds}s more"), |t| format!("until {}", plan_time(t)));
+        Next::Done(format!("Rotation complete [id={}, method=reset, old secret works {until}]", token.id))
     }
 
     pub(super) fn on_patched(&mut self, job: &Job, token: &Token) -> Next {
@@ -330,9 +360,21 @@ pub(super) fn old_id(task: &Task) -> Option<&str> {
     }
 }
 
-/// Now plus `seconds`.
-pub(super) fn after(seconds: u64) -> jiff::Timestamp {
-    let secs = i64::try_from(seconds).unwrap_or(i64::MAX);
-    let now = jiff::Timestamp::now();
-    now.checked_add(jiff::SignedDuration::from_secs(secs)).unwrap_or(now)
+/// Now plus `seconds`; `None` past the end of time (a grace of thousands of years from a
+/// hand-edited plan), never silently "now".
+pub(super) fn after(seconds: u64) -> Option<jiff::Timestamp> {
+    let secs = i64::try_from(seconds).ok()?;
+    jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_secs(secs)).ok()
+}
+
+/// A time as progress lines print it: UTC, to the second.
+pub(super) fn plan_time(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// The failure of a task whose grace cannot be expressed as a time: nothing was sent.
+pub(super) fn grace_out_of_range(seconds: u64) -> Next {
+    Next::Failed(format!(
+        "a grace of {seconds}s ends past the year 9999: nothing was sent (rotation.grace is at most 365d)"
+    ))
 }

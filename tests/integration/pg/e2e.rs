@@ -35,10 +35,13 @@ fn apply_on_one_machine_is_the_state_of_the_other_and_a_concurrent_apply_gets_th
     assert_eq!(format!("{} {}", lock_field(&err, "ID"), lock_field(&err, "Operation")), held);
     assert!(lock_field(&err, "Who").contains('@'), "{err}");
     assert!(err.contains(&format!("tokenform force-unlock {}", lock_field(&err, "ID"))), "{err}");
-    // Readers need no lock.
+    // Readers need no lock; a writer with --lock-timeout waits for A's to end.
     assert!(matches!(b.plan_exit(), Some(0 | 2)));
+    let waiter = b.cmd().args(["apply", "--auto-approve", "--lock-timeout", "2m"]).output();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let waiter = waiter.unwrap();
+    assert_eq!(waiter.status.code(), Some(0), "the waiting apply: {}", text(&waiter));
     assert_eq!(psql(&pg.url, &format!("SELECT count(*) FROM {}", a.table("locks"))), "0", "released");
     assert_eq!(b.plan_exit(), Some(0));
     assert_eq!(live_names(&server), names(8));

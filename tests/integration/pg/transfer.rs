@@ -129,3 +129,53 @@ fn upsert(label: &str, id: &str) -> JournalRecord {
     let token = TokenState::new(id, label, "reader", jiff::Timestamp::UNIX_EPOCH);
     JournalRecord::Upsert { address: Address::new(label), token: Box::new(token) }
 }
+
+#[test]
+fn encrypt_file_seals_the_document_and_the_journal_in_the_database_too() {
+    let Some(pg) = pg() else { return };
+    let server = DevServer::start(&[]);
+    let m = Machine::new(&server, &pg.url, &fresh_schema(), None);
+    m.config(&tokens(2));
+    let hcl = std::fs::read_to_string(m.dir.path().join("main.hcl")).unwrap();
+    std::fs::write(
+        m.dir.path().join("main.hcl"),
+        hcl.replace("  backend \"pg\"", "  encrypt = \"file\"\n  backend \"pg\""),
+    )
+    .unwrap();
+    let with_id =
+        |args: &[&str]| m.cmd().env("TOKENFORM_IDENTITY_FILE", &m.identity).args(args).output().unwrap();
+    let out = with_id(&["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let document = psql(&pg.url, &format!("SELECT document FROM {}", m.table("states")));
+    assert!(document.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"), "{document}");
+    assert!(!document.contains("t000"), "token names are sealed too");
+    // Without the identity nothing opens; with it, everything works as on the local file.
+    m.fails(&["state", "list"], "tokenform::state::no_identity");
+    let listed = with_id(&["state", "list"]);
+    assert_eq!(String::from_utf8_lossy(&listed.stdout), "token.t000\ntoken.t001\n");
+    let pulled: serde_json::Value = serde_json::from_slice(&with_id(&["state", "pull"]).stdout).unwrap();
+    assert_eq!(pulled["serial"], 1, "pull prints the opened document");
+    assert_eq!(with_id(&["plan", "--detailed-exitcode"]).status.code(), Some(0));
+
+    // A record left in the journal (a crashed run) is sealed as well, and replays.
+    let mut settings =
+        StateSettings::local(m.dir.path().join("unused.json"), vec![m.recipient.clone()], EncryptMode::File);
+    settings.backend = tokenform::state::BackendSettings::Pg(tokenform::state::settings::PgSettings {
+        schema: m.schema.clone(),
+        ..Default::default()
+    });
+    let env = tokenform::state::BackendEnv::new(
+        [("PG_CONN_STR".to_owned(), tokenform::secret::Secret::new(pg.url.clone()))],
+        None,
+    );
+    let ids = tokenform::state::Identities::load(&m.identity).unwrap();
+    let lock = LockMode::Exclusive { timeout: Duration::ZERO, command: "seed".into() };
+    let mut store = StateStore::open_in(&settings, &env, lock, Some(&ids)).unwrap();
+    store.record(upsert("crashed", "0000000000000000000000c1")).unwrap();
+    drop(store);
+    let record = psql(&pg.url, &format!("SELECT record FROM {}", m.table("journal")));
+    assert!(record.starts_with("{\"sealed\":\"-----BEGIN AGE ENCRYPTED FILE-----"), "{record}");
+    assert!(!record.contains("crashed"));
+    let listed = with_id(&["state", "list"]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("token.crashed"), "{}", text(&listed));
+}

@@ -1,6 +1,8 @@
 //! Shared test support: run the real binary, start `tokenform dev-server` on 127.0.0.1:0.
 #![allow(dead_code)]
 
+pub mod hostile;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -263,11 +263,17 @@ pub fn force_unlock(b: &PgBackend, id: &str) -> Result<ForceUnlocked, StateError
 /// Deletes our holder row and releases the session lock; errors are ignored (a closed
 /// connection has released the lock already).
 pub fn release(b: &PgBackend, id: &str) {
+    if b.lost.lock().map_or(true, |l| l.is_some()) {
+        return;
+    }
     let (k1, k2) = keys(&b.tables.schema, &b.workspace);
-    let id = id.to_owned();
-    let _ = b.call("releasing the lock", move |c, t, ws| async move {
-        c.execute(&format!("DELETE FROM {} WHERE workspace = $1 AND id = $2", t.t("locks")), &[&ws, &id])
-            .await?;
-        c.execute("SELECT pg_advisory_unlock($1, $2)", &[&k1, &k2]).await
-    });
+    let (id, client, locks, ws) = (id.to_owned(), b.client.clone(), b.tables.t("locks"), b.workspace.clone());
+    // Bounded well below the op timeout: a command must not hang at exit on a dead network.
+    let _ = b.bridge.run(super::with_timeout(RELEASE_WAIT, async move {
+        client.execute(&format!("DELETE FROM {locks} WHERE workspace = $1 AND id = $2"), &[&ws, &id]).await?;
+        client.execute("SELECT pg_advisory_unlock($1, $2)", &[&k1, &k2]).await
+    }));
 }
+
+/// How long a command waits at exit to remove its lock row (the session lock goes anyway).
+const RELEASE_WAIT: Duration = Duration::from_secs(5);
