@@ -5,7 +5,7 @@
 use std::io::{BufRead, IsTerminal, Write as _};
 use std::path::Path;
 
-use miette::{Context as _, IntoDiagnostic};
+use miette::IntoDiagnostic;
 
 use super::Context;
 use super::plan::{Prepared, plan_options, prepare, print, render, role_keys, runtime};
@@ -58,10 +58,8 @@ pub(super) async fn open_session(
 
 /// Reads a plan saved by `plan -out`.
 pub(super) fn read_plan(path: &Path) -> miette::Result<Plan> {
-    let text = std::fs::read_to_string(path)
-        .into_diagnostic()
-        .wrap_err_with(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| {
+    let text = crate::files::read(path, crate::files::Kind::Plan).map_err(miette::Report::new)?;
+    serde_json::from_slice(&text).map_err(|e| {
         miette::miette!(
             code = "tokenform::apply::bad_plan_file",
             help = "make one with `tokenform plan -out FILE`",
