@@ -19,5 +19,6 @@ mod onboard;
 mod pg;
 mod plan;
 mod repo;
+mod s3;
 mod show;
 mod state;
