@@ -10,6 +10,7 @@
 //! state::StateStore::open_in(settings, env, lock, ids) -> StateStore  any backend: CAS saves, lock, journal, age
 //! plan::plan(&Config, &State, &Live, now, &PlanOptions) -> Plan PURE: no async, no I/O, no clock
 //! render::{human, json, markdown}::plan(&Plan)   -> String      one model, several printers
+//! render::stream::plan(&Plan, now)               -> Vec<Message> the `-json` NDJSON lines (apply's come from its Progress)
 //! apply::apply(&Plan, &Client, &mut StateStore, ApplyOptions) -> Outcome   journals every step
 //! drift::detect(&Config, &State, &Live, now, &DriftOptions) -> DriftReport the same comparison, read for drift
 //! check::check(&Config, Option<LiveInput>, now, &CheckOptions) -> CheckReport least-privilege rules (TKN001…)

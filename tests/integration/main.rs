@@ -21,3 +21,4 @@ mod plan;
 mod repo;
 mod show;
 mod state;
+mod stream;
