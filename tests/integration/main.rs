@@ -8,6 +8,7 @@ mod support;
 mod api;
 mod apply;
 mod check;
+mod ci_files;
 mod cli;
 mod config;
 mod credential;
