@@ -15,9 +15,9 @@ fn workflows_dir() -> PathBuf {
 /// One `tokenform …` invocation found in a workflow: the subcommand (`state list` counts
 /// as `state list`) and the flags it passes (without values).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Invocation {
-    command: Vec<String>,
-    flags: Vec<String>,
+pub(crate) struct Invocation {
+    pub command: Vec<String>,
+    pub flags: Vec<String>,
 }
 
 /// Global flags that take a value, so the word after them is not the subcommand.
@@ -28,7 +28,7 @@ const SHELL_OPERATORS: [&str; 10] = ["|", "||", "&&", ";", ">", ">>", "2>", "2>&
 const COMMAND_STARTS: [&str; 11] = ["|", "||", "&&", ";", "!", "if", "then", "do", "else", "time", "$("];
 
 /// Every `tokenform` invocation in a shell script (continuation lines joined).
-fn invocations(script: &str) -> Vec<Invocation> {
+pub(crate) fn invocations(script: &str) -> Vec<Invocation> {
     let script = script.replace("\\\n", " ");
     let mut found = Vec::new();
     for line in script.lines() {
@@ -60,7 +60,7 @@ fn invocations(script: &str) -> Vec<Invocation> {
 }
 
 /// Every `run:` script of every step of every job.
-fn run_scripts(doc: &Yaml) -> Vec<String> {
+pub(crate) fn run_scripts(doc: &Yaml) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(jobs) = doc["jobs"].as_hash() {
         for job in jobs.values() {
@@ -101,6 +101,26 @@ fn invocation_parser_reads_shell_lines() {
     );
 }
 
+/// Fails unless each invocation names a real command and passes only flags its `--help`
+/// lists (the real binary's, so a renamed flag breaks the examples' test, not a user's CI).
+pub(crate) fn assert_real<'a>(all: impl IntoIterator<Item = &'a Invocation>) {
+    for inv in all {
+        let out = tokenform().args(&inv.command).arg("--help").output().unwrap();
+        assert!(
+            out.status.success(),
+            "`tokenform {} --help` fails: the command does not exist",
+            inv.command.join(" ")
+        );
+        let help = String::from_utf8_lossy(&out.stdout);
+        for flag in &inv.flags {
+            let listed = help
+                .split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']')
+                .any(|w| w == flag);
+            assert!(listed, "`tokenform {}` has no flag {flag}:\n{help}", inv.command.join(" "));
+        }
+    }
+}
+
 #[test]
 fn workflows_parse_and_use_only_real_commands_and_flags() {
     let mut names: Vec<String> = std::fs::read_dir(workflows_dir())
@@ -119,21 +139,7 @@ fn workflows_parse_and_use_only_real_commands_and_flags() {
         assert!(!found.is_empty(), "{name}: runs tokenform");
         all.extend(found);
     }
-    for inv in &all {
-        let out = tokenform().args(&inv.command).arg("--help").output().unwrap();
-        assert!(
-            out.status.success(),
-            "`tokenform {} --help` fails: the command does not exist",
-            inv.command.join(" ")
-        );
-        let help = String::from_utf8_lossy(&out.stdout);
-        for flag in &inv.flags {
-            let listed = help
-                .split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']')
-                .any(|w| w == flag);
-            assert!(listed, "`tokenform {}` has no flag {flag}:\n{help}", inv.command.join(" "));
-        }
-    }
+    assert_real(&all);
     // The jobs the examples promise.
     let has = |cmd: &str, flags: &[&str]| {
         all.iter().any(|i| i.command == [cmd] && flags.iter().all(|f| i.flags.iter().any(|g| g == f)))
