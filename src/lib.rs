@@ -21,6 +21,7 @@
 //! and destroy share.
 //!
 //! - [`model`]: the vocabulary shared by every stage (addresses, roles, policy statements).
+//! - [`deliver`]: the sinks a token's new secret goes to (exec on stdin, 0600 file); run only by apply.
 //! - [`secret`]: the redacting, zeroizing secret type; every token value lives in one.
 //! - [`endpoint`]: the one base-URL rule (which hosts may receive the token), for config and client.
 //! - [`emulator`]: a LaunchDarkly-compatible token API server (`dev-server`, `base_url = "embedded"`).
@@ -34,6 +35,7 @@ pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod deliver;
 pub mod drift;
 pub mod emulator;
 pub mod endpoint;
