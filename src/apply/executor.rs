@@ -15,11 +15,12 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
 use super::ports::{CallError, ErrorClass, Ledger, TokenApi};
-use super::progress::{Counts, Progress};
+use super::progress::{Counts, Progress, Subject};
 use super::step::{Task, phases, token_post};
 use crate::api::model::{Live, PatchOp, Token, TokenPost};
 use crate::model::Address;
 use crate::plan::model::TokenSpec;
+use crate::render::stream::{HookAction, Resource};
 use crate::state::model::PendingCreate;
 use crate::state::{JournalRecord, StateError};
 
@@ -65,6 +66,54 @@ enum Reply {
     Token(Box<Token>),
     Deleted,
     Tokens(Vec<Token>),
+}
+
+impl Call {
+    /// What the request is for, in `apply_progress` lines (ids only, never a secret).
+    fn describe(&self) -> String {
+        match self {
+            Call::Create(_) => "creating the new token".into(),
+            Call::Patch(id, ops) if ops.iter().any(|op| op.path == "/expiry") => {
+                format!("setting the expiry of id={id}")
+            }
+            Call::Patch(id, _) => format!("updating id={id}"),
+            Call::Delete(id) => format!("deleting id={id}"),
+            Call::Reset(id, _) => format!("resetting the secret of id={id}"),
+            Call::Get(id) => format!("reading id={id}"),
+            Call::List => "listing tokens to learn whether the create happened".into(),
+        }
+    }
+}
+
+/// What a task does, as the machine-readable stream names it.
+pub(crate) fn hook_action(task: &Task) -> HookAction {
+    match task {
+        Task::Import { .. } => HookAction::Import,
+        Task::Refresh { .. } => HookAction::Refresh,
+        Task::Forget { .. } => HookAction::Forget,
+        Task::Create { .. } => HookAction::Create,
+        Task::Update { .. } => HookAction::Update,
+        Task::Replace { .. } => HookAction::Replace,
+        Task::RotateReplace { .. } | Task::RotateReset { .. } => HookAction::Rotate,
+        Task::Retire { .. } => HookAction::Retire,
+        Task::Delete { .. } | Task::DiscardOrphan { .. } => HookAction::Delete,
+    }
+}
+
+/// The task as progress reports it.
+pub(crate) fn subject(task: &Task) -> Subject {
+    let id = match task {
+        Task::Create { .. } | Task::Forget { .. } => None,
+        Task::Import { id, .. }
+        | Task::Refresh { id, .. }
+        | Task::Update { id, .. }
+        | Task::RotateReset { id, .. }
+        | Task::Retire { id, .. }
+        | Task::Delete { id, .. }
+        | Task::DiscardOrphan { id, .. } => Some(id.as_str()),
+        Task::Replace { old_id, .. } | Task::RotateReplace { old_id, .. } => Some(old_id.as_str()),
+    };
+    Subject { resource: Resource::new(task.address(), id), action: hook_action(task) }
 }
 
 type Answer = Result<Reply, CallError>;
@@ -189,11 +238,12 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                     let Some(i) = ready.remove(pos) else { break };
                     let key = jobs[i].task.key();
                     if self.failed.contains(&key) {
-                        let label = jobs[i].task.label();
-                        self.fail(&label, "skipped: an earlier step for this token failed".into());
+                        let task = jobs[i].task.clone();
+                        self.fail(&task, "skipped: an earlier step for this token failed".into());
                         continue;
                     }
                     self.busy.insert(key);
+                    self.progress.begin(&subject(&jobs[i].task));
                     let next = self.start(&mut jobs[i]);
                     self.dispatch(api, &mut inflight, &mut jobs[i], i, next, false);
                 }
@@ -205,6 +255,9 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                     Some((i, answer)) = inflight.next() => {
                         let next = self.on_answer(&mut jobs[i], answer);
                         let stop = interrupted || self.fatal.is_some();
+                        if let (Next::Call(call), false) = (&next, stop) {
+                            self.progress.step(&subject(&jobs[i].task), &call.describe());
+                        }
                         self.dispatch(api, &mut inflight, &mut jobs[i], i, next, stop);
                     }
                     () = &mut interrupt, if !interrupted => {
@@ -238,7 +291,6 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
         next: Next,
         stop: bool,
     ) {
-        let label = job.task.label();
         let key = job.task.key();
         match next {
             Next::Call(call) if !stop => {
@@ -247,22 +299,35 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
             }
             Next::Call(_) => {
                 self.fail(
-                    &label,
+                    &job.task,
                     "interrupted before its next step; the next plan shows what is left".into(),
                 );
             }
-            Next::Done(line) => self.progress.line(&format!("{label}: {line}")),
+            Next::Done(line) => {
+                let id = self.left_id(&job.task);
+                self.progress.done(&subject(&job.task), id.as_deref(), &line);
+            }
             Next::Failed(message) => {
-                self.fail(&label, message);
+                self.fail(&job.task, message);
                 self.failed.insert(key.clone());
             }
         }
         self.busy.remove(&key);
     }
 
-    fn fail(&mut self, label: &str, message: String) {
-        self.progress.line(&format!("{label}: Error: {message}"));
-        self.failures.push(StepFailure { label: label.to_owned(), message });
+    fn fail(&mut self, task: &Task, message: String) {
+        self.progress.errored(&subject(task), &message);
+        self.failures.push(StepFailure { label: task.label(), message });
+    }
+
+    /// The token a finished task leaves: the one it deleted, or the one now recorded at its
+    /// address (none for a forget).
+    fn left_id(&self, task: &Task) -> Option<String> {
+        match hook_action(task) {
+            HookAction::Forget => None,
+            HookAction::Delete | HookAction::Retire => task.ends().map(str::to_owned),
+            _ => task.address().and_then(|a| self.ledger.state().tokens.get(a)).map(|t| t.id.clone()),
+        }
     }
 
     /// Records (one journal write and fsync for the batch); a ledger failure stops the run

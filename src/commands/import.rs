@@ -105,5 +105,5 @@ async fn run_async(ctx: &Context, args: &ImportArgs) -> miette::Result<ExitStatu
         warnings: Vec::new(),
         notes: Vec::new(),
     };
-    execute(ctx, &mut s, &plan, Some(1), Mode::Import).await
+    execute(ctx, &mut s, &plan, Some(1), Mode::Import, super::ui::Ui::Human).await
 }
