@@ -134,6 +134,27 @@ pub enum Format {
     Markdown,
 }
 
+/// Output formats of `plan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum PlanFormat {
+    #[default]
+    Human,
+    Json,
+    Markdown,
+    /// One JSON object per line, as Terraform's `-json` (schemas/stream.schema.json).
+    JsonStream,
+}
+
+/// Output formats of `apply` and `destroy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ApplyFormat {
+    #[default]
+    Human,
+    /// One JSON object per line, as Terraform's `-json` (schemas/stream.schema.json);
+    /// needs --auto-approve unless a plan file is applied.
+    JsonStream,
+}
+
 /// What plan (and apply without a plan file) selects.
 #[derive(Debug, Clone, Args, Default)]
 pub struct SelectArgs {
@@ -159,7 +180,10 @@ pub struct PlanArgs {
     #[arg(long)]
     pub detailed_exitcode: bool,
     #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
+    pub format: PlanFormat,
+    /// The same as --format json-stream (Terraform's -json).
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
     /// Write a token block, from the live token, for each import block whose `to` has no
     /// token block (FILE must not exist), then plan with it.
     #[arg(long, value_name = "FILE")]
@@ -181,6 +205,11 @@ pub struct ApplyArgs {
     /// Concurrent mutating requests (default: launchdarkly.parallelism).
     #[arg(long, value_name = "N")]
     pub parallelism: Option<usize>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: ApplyFormat,
+    /// The same as --format json-stream (Terraform's -json).
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
     #[command(flatten)]
     pub select: SelectArgs,
     #[command(flatten)]
@@ -192,6 +221,11 @@ pub struct DestroyArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
     pub auto_approve: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: ApplyFormat,
+    /// The same as --format json-stream (Terraform's -json).
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
     /// Only destroy these addresses (repeatable).
     #[arg(long = "target", value_name = "ADDR")]
     pub targets: Vec<String>,
@@ -199,6 +233,27 @@ pub struct DestroyArgs {
     pub vars: VarArgs,
     #[command(flatten)]
     pub lock: LockArgs,
+}
+
+impl PlanArgs {
+    /// `--json` or `--format json-stream`.
+    pub fn stream(&self) -> bool {
+        self.json || self.format == PlanFormat::JsonStream
+    }
+}
+
+impl ApplyArgs {
+    /// `--json` or `--format json-stream`.
+    pub fn stream(&self) -> bool {
+        self.json || self.format == ApplyFormat::JsonStream
+    }
+}
+
+impl DestroyArgs {
+    /// `--json` or `--format json-stream`.
+    pub fn stream(&self) -> bool {
+        self.json || self.format == ApplyFormat::JsonStream
+    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -10,6 +10,7 @@
 //! state::StateStore::open_in(settings, env, lock, ids) -> StateStore  any backend: CAS saves, lock, journal, age
 //! plan::plan(&Config, &State, &Live, now, &PlanOptions) -> Plan PURE: no async, no I/O, no clock
 //! render::{human, json, markdown}::plan(&Plan)   -> String      one model, several printers
+//! render::stream::plan(&Plan, now)               -> Vec<Message> the `-json` NDJSON lines (apply's come from its Progress)
 //! apply::apply(&Plan, &Client, &mut StateStore, ApplyOptions) -> Outcome   journals every step
 //! drift::detect(&Config, &State, &Live, now, &DriftOptions) -> DriftReport the same comparison, read for drift
 //! check::check(&Config, Option<LiveInput>, now, &CheckOptions) -> CheckReport least-privilege rules (TKN001…)
@@ -20,6 +21,7 @@
 //! and destroy share.
 //!
 //! - [`model`]: the vocabulary shared by every stage (addresses, roles, policy statements).
+//! - [`deliver`]: the sinks a token's new secret goes to (exec on stdin, 0600 file); run only by apply.
 //! - [`secret`]: the redacting, zeroizing secret type; every token value lives in one.
 //! - [`endpoint`]: the one base-URL rule (which hosts may receive the token), for config and client.
 //! - [`emulator`]: a LaunchDarkly-compatible token API server (`dev-server`, `base_url = "embedded"`).
@@ -33,6 +35,7 @@ pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod deliver;
 pub mod drift;
 pub mod emulator;
 pub mod endpoint;

@@ -15,11 +15,12 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
 use super::ports::{CallError, ErrorClass, Ledger, TokenApi};
-use super::progress::{Counts, Progress};
+use super::progress::{Counts, Progress, Subject};
 use super::step::{Step, phases, token_post};
 use crate::api::model::{Live, PatchOp, Token, TokenPost};
 use crate::model::Address;
 use crate::plan::model::{Change, Rotation, TokenSpec};
+use crate::render::stream::{HookAction, Resource};
 use crate::state::model::PendingCreate;
 use crate::state::{JournalRecord, StateError};
 
@@ -65,6 +66,49 @@ enum Reply {
     Token(Box<Token>),
     Deleted,
     Tokens(Vec<Token>),
+}
+
+impl Call {
+    /// What the request is for, in `apply_progress` lines (ids only, never a secret).
+    fn describe(&self) -> String {
+        match self {
+            Call::Create(_) => "creating the new token".into(),
+            Call::Patch(id, ops) if ops.iter().any(|op| op.path == "/expiry") => {
+                format!("setting the expiry of id={id}")
+            }
+            Call::Patch(id, _) => format!("updating id={id}"),
+            Call::Delete(id) => format!("deleting id={id}"),
+            Call::Reset(id, _) => format!("resetting the secret of id={id}"),
+            Call::Get(id) => format!("reading id={id}"),
+            Call::List => "listing tokens to learn whether the create happened".into(),
+        }
+    }
+}
+
+/// What a step does, as the machine-readable stream names it.
+pub(crate) fn hook_action(step: &Step) -> HookAction {
+    match step.change {
+        Change::Import { .. } => HookAction::Import,
+        Change::Refresh { .. } => HookAction::Refresh,
+        Change::Forget { .. } => HookAction::Forget,
+        Change::Create { .. } => HookAction::Create,
+        Change::Update { .. } => HookAction::Update,
+        Change::Replace { .. } => HookAction::Replace,
+        Change::Rotate { .. } => HookAction::Rotate,
+        Change::Retire { .. } => HookAction::Retire,
+        Change::Delete { .. } | Change::DiscardOrphan { .. } | Change::DeleteUnmanaged { .. } => {
+            HookAction::Delete
+        }
+    }
+}
+
+/// The step as progress reports it.
+pub(crate) fn subject(step: &Step) -> Subject {
+    let id = match &step.change {
+        Change::Create { .. } | Change::Forget { .. } => None,
+        change => change.token_id(),
+    };
+    Subject { resource: Resource::new(step.address.as_ref(), id), action: hook_action(step) }
 }
 
 type Answer = Result<Reply, CallError>;
@@ -189,11 +233,12 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                     let Some(i) = ready.remove(pos) else { break };
                     let key = jobs[i].step.key();
                     if self.failed.contains(&key) {
-                        let label = jobs[i].step.label();
-                        self.fail(&label, "skipped: an earlier step for this token failed".into());
+                        let step = jobs[i].step.clone();
+                        self.fail(&step, "skipped: an earlier step for this token failed".into());
                         continue;
                     }
                     self.busy.insert(key);
+                    self.progress.begin(&subject(&jobs[i].step));
                     let next = self.start(&mut jobs[i]);
                     self.dispatch(api, &mut inflight, &mut jobs[i], i, next, false);
                 }
@@ -205,6 +250,9 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                     Some((i, answer)) = inflight.next() => {
                         let next = self.on_answer(&mut jobs[i], answer);
                         let stop = interrupted || self.fatal.is_some();
+                        if let (Next::Call(call), false) = (&next, stop) {
+                            self.progress.step(&subject(&jobs[i].step), &call.describe());
+                        }
                         self.dispatch(api, &mut inflight, &mut jobs[i], i, next, stop);
                     }
                     () = &mut interrupt, if !interrupted => {
@@ -238,7 +286,6 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
         next: Next,
         stop: bool,
     ) {
-        let label = job.step.label();
         let key = job.step.key();
         match next {
             Next::Call(call) if !stop => {
@@ -247,22 +294,35 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
             }
             Next::Call(_) => {
                 self.fail(
-                    &label,
+                    &job.step,
                     "interrupted before its next step; the next plan shows what is left".into(),
                 );
             }
-            Next::Done(line) => self.progress.line(&format!("{label}: {line}")),
+            Next::Done(line) => {
+                let id = self.left_id(&job.step);
+                self.progress.done(&subject(&job.step), id.as_deref(), &line);
+            }
             Next::Failed(message) => {
-                self.fail(&label, message);
+                self.fail(&job.step, message);
                 self.failed.insert(key.clone());
             }
         }
         self.busy.remove(&key);
     }
 
-    fn fail(&mut self, label: &str, message: String) {
-        self.progress.line(&format!("{label}: Error: {message}"));
-        self.failures.push(StepFailure { label: label.to_owned(), message });
+    fn fail(&mut self, step: &Step, message: String) {
+        self.progress.errored(&subject(step), &message);
+        self.failures.push(StepFailure { label: step.label(), message });
+    }
+
+    /// The token a finished step leaves: the one it deleted, or the one now recorded at its
+    /// address (none for a forget).
+    fn left_id(&self, step: &Step) -> Option<String> {
+        match hook_action(step) {
+            HookAction::Forget => None,
+            HookAction::Delete | HookAction::Retire => step.ends().map(str::to_owned),
+            _ => step.address.as_ref().and_then(|a| self.ledger.state().tokens.get(a)).map(|t| t.id.clone()),
+        }
     }
 
     /// Records (one journal write and fsync for the batch); a ledger failure stops the run

@@ -9,14 +9,16 @@ use miette::{Context as _, IntoDiagnostic};
 
 use super::Context;
 use super::plan::{Prepared, plan_options, prepare, print, render, role_keys, runtime};
+use super::ui::{Ui, emit_applied, emit_plan};
 use crate::ExitStatus;
 use crate::api::Client;
 use crate::api::model::Live;
-use crate::apply::{ApplyOptions, Outcome, Progress, check_saved_plan};
+use crate::apply::{ApplyOptions, Counts, Outcome, check_saved_plan};
 use crate::cli::{ApplyArgs, Format};
 use crate::config::Config;
 use crate::plan::PlanOptions;
 use crate::plan::model::{PLAN_FORMAT_VERSION, Plan, PlanFileError};
+use crate::render::stream::Operation;
 use crate::state::{LockMode, StateStore};
 
 /// Everything an apply needs, opened under the exclusive state lock.
@@ -77,12 +79,60 @@ pub(super) fn read_plan(path: &Path) -> miette::Result<Plan> {
     })
 }
 
-/// The plan, for people (the human renderer `plan` uses).
-pub(super) fn show_plan(ctx: &Context, plan: &Plan) -> miette::Result<()> {
-    if ctx.global.quiet {
-        return Ok(());
+/// The plan, for people (the human renderer `plan` uses), or as stream lines.
+pub(super) fn show_plan(ctx: &Context, plan: &Plan, ui: Ui) -> miette::Result<()> {
+    match ui {
+        Ui::Stream => emit_plan(plan),
+        Ui::Human if ctx.global.quiet => Ok(()),
+        Ui::Human => print(&render(plan, Format::Human, ctx.color)),
     }
-    print(&render(plan, Format::Human, ctx.color))
+}
+
+/// `-json` cannot answer a prompt: without a plan file it needs `--auto-approve`, checked
+/// before anything is read or sent (as Terraform does).
+pub(super) fn check_stream_approval(ui: Ui, approved: bool, mode: Mode) -> miette::Result<()> {
+    if ui == Ui::Stream && !approved {
+        let command = if mode == Mode::Destroy { "destroy" } else { "apply" };
+        return Err(miette::miette!(
+            code = "tokenform::apply::json_needs_auto_approve",
+            help = "pass --auto-approve, or apply a plan file saved by `tokenform plan -out FILE`",
+            "{command} with -json (--format json-stream) cannot ask for approval: nothing was changed"
+        ));
+    }
+    Ok(())
+}
+
+/// What is said when there is nothing to do: the line for people, or the stream's plan and
+/// a zero summary.
+#[allow(clippy::print_stdout)] // "No changes." is this command's output
+pub(super) fn no_changes(ctx: &Context, plan: &Plan, ui: Ui, mode: Mode, text: &str) -> miette::Result<()> {
+    match ui {
+        Ui::Stream => {
+            emit_plan(plan)?;
+            let counts = Counts::default();
+            emit_applied(operation(mode), &counts, format!("{} complete! {}", verb(mode), counts.summary()))
+        }
+        Ui::Human if ctx.global.quiet => Ok(()),
+        Ui::Human => {
+            println!("{text}");
+            Ok(())
+        }
+    }
+}
+
+fn verb(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Apply => "Apply",
+        Mode::Destroy => "Destroy",
+        Mode::Import => "Import",
+    }
+}
+
+fn operation(mode: Mode) -> Operation {
+    match mode {
+        Mode::Apply | Mode::Import => Operation::Apply,
+        Mode::Destroy => Operation::Destroy,
+    }
 }
 
 /// Plans under the exclusive lock (the planner's shared front half), as a session.
@@ -131,24 +181,28 @@ pub(super) async fn execute(
     plan: &Plan,
     parallelism: Option<usize>,
     mode: Mode,
+    ui: Ui,
 ) -> miette::Result<ExitStatus> {
     let opts = ApplyOptions {
         parallelism: parallelism.unwrap_or(s.config.launchdarkly.parallelism).max(1),
         live: s.live.clone(),
-        progress: Progress::stdout(ctx.global.quiet),
+        progress: ui.progress(ctx.global.quiet),
     };
     let outcome: Outcome =
         crate::apply::apply_until(plan, &s.client, &mut s.store, opts, interrupt()).await?;
-    let verb = match mode {
-        Mode::Apply => "Apply",
-        Mode::Destroy => "Destroy",
-        Mode::Import => "Import",
+    let verb = verb(mode);
+    let summary = if outcome.is_success() {
+        format!("{verb} complete! {}", outcome.counts.summary())
+    } else {
+        format!("{verb} incomplete. {}", outcome.counts.summary())
     };
+    match ui {
+        Ui::Stream => emit_applied(operation(mode), &outcome.counts, summary)?,
+        Ui::Human => println!("\n{summary}"),
+    }
     if outcome.is_success() {
-        println!("\n{verb} complete! {}", outcome.counts.summary());
         return Ok(ExitStatus::Success);
     }
-    println!("\n{verb} incomplete. {}", outcome.counts.summary());
     Err(ApplyFailed::from_outcome(&outcome).into())
 }
 
@@ -200,11 +254,14 @@ impl ApplyFailed {
 }
 
 pub fn run(ctx: &Context, args: &ApplyArgs) -> miette::Result<ExitStatus> {
-    runtime()?.block_on(run_async(ctx, args))
+    let ui = Ui::new(args.stream());
+    ui.run(|| runtime()?.block_on(run_async(ctx, args, ui)))
 }
 
-#[allow(clippy::print_stdout)] // "No changes." is this command's output
-async fn run_async(ctx: &Context, args: &ApplyArgs) -> miette::Result<ExitStatus> {
+#[allow(clippy::print_stdout)] // "Apply cancelled." is this command's output
+async fn run_async(ctx: &Context, args: &ApplyArgs, ui: Ui) -> miette::Result<ExitStatus> {
+    // A saved plan was reviewed when it was made: applying it is the approval.
+    check_stream_approval(ui, args.auto_approve || args.plan_file.is_some(), Mode::Apply)?;
     let (mut s, plan) = if let Some(path) = &args.plan_file {
         let s = open_session(ctx, &args.select.vars, &args.lock.lock_timeout, "apply").await?;
         let plan = read_plan(path)?;
@@ -216,18 +273,15 @@ async fn run_async(ctx: &Context, args: &ApplyArgs) -> miette::Result<ExitStatus
     };
     if !plan.has_changes() {
         crate::apply::settle_intents(&plan, &mut s.store, &s.live)?;
-        if !ctx.global.quiet {
-            println!("No changes. Tokens match the configuration.");
-        }
+        no_changes(ctx, &plan, ui, Mode::Apply, "No changes. Tokens match the configuration.")?;
         return Ok(ExitStatus::Success);
     }
-    // A saved plan was reviewed when it was made: applying it is the approval.
-    if args.plan_file.is_none() {
-        show_plan(ctx, &plan)?;
-        if !args.auto_approve && !confirm(Mode::Apply)? {
-            println!("Apply cancelled.");
-            return Ok(ExitStatus::Error);
-        }
+    if args.plan_file.is_none() || ui == Ui::Stream {
+        show_plan(ctx, &plan, ui)?;
     }
-    execute(ctx, &mut s, &plan, args.parallelism, Mode::Apply).await
+    if args.plan_file.is_none() && !args.auto_approve && !confirm(Mode::Apply)? {
+        println!("Apply cancelled.");
+        return Ok(ExitStatus::Error);
+    }
+    execute(ctx, &mut s, &plan, args.parallelism, Mode::Apply, ui).await
 }

@@ -3,30 +3,31 @@
 //! the same way.
 
 use super::Context;
-use super::apply::{Mode, confirm, execute, planned_session, show_plan};
+use super::apply::{Mode, check_stream_approval, confirm, execute, no_changes, planned_session, show_plan};
 use super::plan::{plan_options, runtime};
+use super::ui::Ui;
 use crate::ExitStatus;
 use crate::cli::{DestroyArgs, SelectArgs};
 
 pub fn run(ctx: &Context, args: &DestroyArgs) -> miette::Result<ExitStatus> {
-    runtime()?.block_on(run_async(ctx, args))
+    let ui = Ui::new(args.stream());
+    ui.run(|| runtime()?.block_on(run_async(ctx, args, ui)))
 }
 
-#[allow(clippy::print_stdout)] // "No changes." and "Destroy cancelled." are this command's output
-async fn run_async(ctx: &Context, args: &DestroyArgs) -> miette::Result<ExitStatus> {
+#[allow(clippy::print_stdout)] // "Destroy cancelled." is this command's output
+async fn run_async(ctx: &Context, args: &DestroyArgs, ui: Ui) -> miette::Result<ExitStatus> {
+    check_stream_approval(ui, args.auto_approve, Mode::Destroy)?;
     let select = SelectArgs { targets: args.targets.clone(), ..SelectArgs::default() };
     let lock = super::state_access::exclusive(&args.lock.lock_timeout, "destroy")?;
     let (mut s, plan) = planned_session(ctx, &args.vars, lock, &plan_options(&select, true)?).await?;
     if !plan.has_changes() {
-        if !ctx.global.quiet {
-            println!("No changes. No managed tokens to destroy.");
-        }
+        no_changes(ctx, &plan, ui, Mode::Destroy, "No changes. No managed tokens to destroy.")?;
         return Ok(ExitStatus::Success);
     }
-    show_plan(ctx, &plan)?;
+    show_plan(ctx, &plan, ui)?;
     if !args.auto_approve && !confirm(Mode::Destroy)? {
         println!("Destroy cancelled.");
         return Ok(ExitStatus::Error);
     }
-    execute(ctx, &mut s, &plan, None, Mode::Destroy).await
+    execute(ctx, &mut s, &plan, None, Mode::Destroy, ui).await
 }

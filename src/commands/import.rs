@@ -36,5 +36,5 @@ async fn run_async(ctx: &Context, args: &ImportArgs) -> miette::Result<ExitStatu
     // The snapshot lists with showAll (every member's tokens): a token it lacks does not exist
     // for this caller, said once by the planner rather than as a failed step.
     let plan = crate::plan::import(&s.config, s.store.state(), &s.live, &address, &args.id)?;
-    execute(ctx, &mut s, &plan, Some(1), Mode::Import).await
+    execute(ctx, &mut s, &plan, Some(1), Mode::Import, super::ui::Ui::Human).await
 }

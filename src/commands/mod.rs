@@ -33,6 +33,7 @@ mod show;
 mod state;
 pub mod state_access;
 mod state_transfer;
+mod ui;
 mod validate;
 
 /// What every command needs besides its own arguments.

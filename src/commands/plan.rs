@@ -13,7 +13,7 @@ use super::Context;
 use crate::ExitStatus;
 use crate::api::Client;
 use crate::api::model::Live;
-use crate::cli::{Format, PlanArgs, SelectArgs, VarArgs};
+use crate::cli::{Format, PlanArgs, PlanFormat, SelectArgs, VarArgs};
 use crate::config::Config;
 use crate::model::{Access, Address};
 use crate::plan::{Plan, PlanOptions};
@@ -129,6 +129,10 @@ pub(crate) fn print(text: &str) -> miette::Result<()> {
 }
 
 pub fn run(ctx: &Context, args: &PlanArgs) -> miette::Result<ExitStatus> {
+    super::ui::Ui::new(args.stream()).run(|| run_plan(ctx, args))
+}
+
+fn run_plan(ctx: &Context, args: &PlanArgs) -> miette::Result<ExitStatus> {
     let opts = plan_options(&args.select, false)?;
     let rt = runtime()?;
     if let Some(path) = &args.generate_config_out
@@ -142,10 +146,20 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> miette::Result<ExitStatus> {
     if let Some(path) = &args.out {
         save_plan(path, plan)?;
     }
-    print(&render(plan, args.format, ctx.color))?;
+    let format = match args.format {
+        _ if args.json => None,
+        PlanFormat::Human => Some(Format::Human),
+        PlanFormat::Json => Some(Format::Json),
+        PlanFormat::Markdown => Some(Format::Markdown),
+        PlanFormat::JsonStream => None,
+    };
+    match format {
+        Some(format) => print(&render(plan, format, ctx.color))?,
+        None => super::ui::emit_plan(plan)?,
+    }
     // On stderr, so stdout is exactly the plan: `tokenform show FILE` prints the same bytes.
     if let Some(path) = &args.out
-        && args.format == Format::Human
+        && format == Some(Format::Human)
         && !ctx.global.quiet
     {
         let shown = path.display();

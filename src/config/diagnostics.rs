@@ -52,6 +52,7 @@ pub enum Rule {
     WrongType,
     StillConfigured,
     UnknownCheck,
+    OutsideConfigDir,
 }
 
 impl Rule {
@@ -99,6 +100,7 @@ impl Rule {
             Rule::WrongType => "wrong_type",
             Rule::StillConfigured => "still_configured",
             Rule::UnknownCheck => "unknown_check",
+            Rule::OutsideConfigDir => "outside_config_dir",
         }
     }
 

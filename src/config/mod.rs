@@ -20,6 +20,7 @@ use crate::model::{Access, Address, RotationMethod, TokenField};
 mod backend;
 mod checks;
 mod decode;
+mod deliver;
 pub mod diagnostics;
 mod eval;
 pub mod format;
@@ -214,6 +215,8 @@ pub struct DesiredToken {
     pub recipients: Vec<String>,
     pub rotation: Option<Rotation>,
     pub lifecycle: Lifecycle,
+    /// Where each new secret goes (`deliver` blocks), in order.
+    pub deliver: Vec<crate::deliver::Sink>,
 }
 
 impl DesiredToken {
@@ -231,6 +234,7 @@ impl DesiredToken {
             recipients: Vec::new(),
             rotation: None,
             lifecycle: Lifecycle::default(),
+            deliver: Vec::new(),
         }
     }
 }

@@ -59,7 +59,7 @@ const TOP: &[BlockSchema] = &[
             "expires_at",
             "recipients",
         ]),
-        blocks: &["policy", "rotation", "lifecycle", "checks"],
+        blocks: &["policy", "rotation", "lifecycle", "checks", "deliver"],
         repeatable: true,
     },
     BlockSchema {
@@ -130,6 +130,15 @@ const NESTED: &[BlockSchema] = &[
         attrs: Some(&["prevent_destroy", "create_before_destroy", "ignore_changes"]),
         blocks: &[],
         repeatable: false,
+    },
+    // Where a token's new secret goes; attributes depend on the sink type (config/deliver.rs).
+    BlockSchema {
+        name: "deliver",
+        labels: 1,
+        label_name: "sink type (\"exec\" or \"file\")",
+        attrs: None,
+        blocks: &[],
+        repeatable: true,
     },
     // A token's own `tokenform check` suppressions (config/checks.rs).
     BlockSchema {

@@ -29,6 +29,7 @@ pub(super) fn decode_tokens(cx: &mut Cx<'_>, blocks: &[&Block]) -> BTreeMap<Addr
     let mut out = BTreeMap::new();
     let mut labels: BTreeMap<&str, &Block> = BTreeMap::new();
     let mut names: BTreeMap<String, NameSite> = BTreeMap::new();
+    let mut files = super::deliver::FileSites::new();
     for b in blocks {
         let Some(label) = b.labels.first() else { continue };
         if !is_identifier(&label.value) {
@@ -70,7 +71,7 @@ pub(super) fn decode_tokens(cx: &mut Cx<'_>, blocks: &[&Block]) -> BTreeMap<Addr
             },
         };
         for (address, each) in instances {
-            let Some(t) = token(cx, b, address.clone(), each.as_ref()) else { continue };
+            let Some(t) = token(cx, b, address.clone(), each.as_ref(), &mut files) else { continue };
             let name_attr = attr(&b.body, "name");
             let (file, span, explicit) = match name_attr {
                 Some(a) => (a.file, a.span.clone(), true),
@@ -144,7 +145,13 @@ fn for_each(cx: &mut Cx<'_>, a: &Attr) -> Option<Vec<(String, Each)>> {
 }
 
 #[allow(clippy::too_many_lines)]
-fn token(cx: &mut Cx<'_>, b: &Block, address: Address, each: Option<&Each>) -> Option<DesiredToken> {
+fn token(
+    cx: &mut Cx<'_>,
+    b: &Block,
+    address: Address,
+    each: Option<&Each>,
+    files: &mut super::deliver::FileSites,
+) -> Option<DesiredToken> {
     let before = cx.sink.len();
     let label = &b.labels[0];
     let mut name = None;
@@ -317,6 +324,14 @@ fn token(cx: &mut Cx<'_>, b: &Block, address: Address, each: Option<&Each>) -> O
         lifecycle = lifecycle_block(cx, lb, each);
     }
 
+    let deliver: Vec<_> = b
+        .body
+        .blocks
+        .iter()
+        .filter(|n| n.ident == "deliver")
+        .filter_map(|d| super::deliver::decode(cx, d, each, &address, files))
+        .collect();
+
     if cx.sink.len() > before {
         return None;
     }
@@ -331,6 +346,7 @@ fn token(cx: &mut Cx<'_>, b: &Block, address: Address, each: Option<&Each>) -> O
         recipients,
         rotation,
         lifecycle,
+        deliver,
     })
 }
 

@@ -13,5 +13,6 @@ pub mod markdown;
 pub(crate) mod plan_text;
 pub mod policy;
 pub mod state;
+pub mod stream;
 #[cfg(test)]
 mod tests;

@@ -15,9 +15,9 @@ fn workflows_dir() -> PathBuf {
 /// One `tokenform …` invocation found in a workflow: the subcommand (`state list` counts
 /// as `state list`) and the flags it passes (without values).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Invocation {
-    command: Vec<String>,
-    flags: Vec<String>,
+pub(crate) struct Invocation {
+    pub command: Vec<String>,
+    pub flags: Vec<String>,
 }
 
 /// Global flags that take a value, so the word after them is not the subcommand.
@@ -28,7 +28,7 @@ const SHELL_OPERATORS: [&str; 10] = ["|", "||", "&&", ";", ">", ">>", "2>", "2>&
 const COMMAND_STARTS: [&str; 11] = ["|", "||", "&&", ";", "!", "if", "then", "do", "else", "time", "$("];
 
 /// Every `tokenform` invocation in a shell script (continuation lines joined).
-fn invocations(script: &str) -> Vec<Invocation> {
+pub(crate) fn invocations(script: &str) -> Vec<Invocation> {
     let script = script.replace("\\\n", " ");
     let mut found = Vec::new();
     for line in script.lines() {
@@ -60,7 +60,42 @@ fn invocations(script: &str) -> Vec<Invocation> {
 }
 
 /// Every `run:` script of every step of every job.
-fn run_scripts(doc: &Yaml) -> Vec<String> {
+/// The steps that use the tokenform action (`action.yml`), in every job.
+pub(crate) fn action_steps(doc: &Yaml) -> Vec<Yaml> {
+    let mut out = Vec::new();
+    if let Some(jobs) = doc["jobs"].as_hash() {
+        for job in jobs.values() {
+            for step in job["steps"].as_vec().map(Vec::as_slice).unwrap_or_default() {
+                if step["uses"].as_str().is_some_and(|u| u.starts_with("your-org/tokenform@")) {
+                    out.push(step.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What each tokenform action step runs: its `command` and the flags of its `args`, plus
+/// the `--dir` the action passes.
+fn action_invocations(doc: &Yaml) -> Vec<Invocation> {
+    action_steps(doc)
+        .iter()
+        .map(|step| {
+            let command = step["with"]["command"].as_str().unwrap_or_default();
+            let args = step["with"]["args"].as_str().unwrap_or_default();
+            let (flags, words): (Vec<&str>, Vec<&str>) =
+                command.split_whitespace().chain(args.split_whitespace()).partition(|w| w.starts_with('-'));
+            let mut flags: Vec<String> =
+                flags.iter().map(|f| f.split('=').next().unwrap_or(f).to_owned()).collect();
+            flags.insert(0, "--dir".into());
+            let command =
+                command.split_whitespace().filter(|w| words.contains(w)).map(str::to_owned).collect();
+            Invocation { command, flags }
+        })
+        .collect()
+}
+
+pub(crate) fn run_scripts(doc: &Yaml) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(jobs) = doc["jobs"].as_hash() {
         for job in jobs.values() {
@@ -101,25 +136,10 @@ fn invocation_parser_reads_shell_lines() {
     );
 }
 
-#[test]
-fn workflows_parse_and_use_only_real_commands_and_flags() {
-    let mut names: Vec<String> = std::fs::read_dir(workflows_dir())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| Path::new(n).extension().is_some_and(|e| e == "yml"))
-        .collect();
-    names.sort();
-    assert_eq!(names, ["apply.yml", "check.yml", "drift.yml", "plan.yml"]);
-
-    let mut all = BTreeSet::new();
-    for name in &names {
-        let (_, doc) = load_workflow(name);
-        assert!(doc["on"].as_hash().is_some(), "{name}: has triggers");
-        let found: Vec<Invocation> = run_scripts(&doc).iter().flat_map(|s| invocations(s)).collect();
-        assert!(!found.is_empty(), "{name}: runs tokenform");
-        all.extend(found);
-    }
-    for inv in &all {
+/// Fails unless each invocation names a real command and passes only flags its `--help`
+/// lists (the real binary's, so a renamed flag breaks the examples' test, not a user's CI).
+pub(crate) fn assert_real<'a>(all: impl IntoIterator<Item = &'a Invocation>) {
+    for inv in all {
         let out = tokenform().args(&inv.command).arg("--help").output().unwrap();
         assert!(
             out.status.success(),
@@ -134,11 +154,33 @@ fn workflows_parse_and_use_only_real_commands_and_flags() {
             assert!(listed, "`tokenform {}` has no flag {flag}:\n{help}", inv.command.join(" "));
         }
     }
+}
+
+#[test]
+fn workflows_parse_and_use_only_real_commands_and_flags() {
+    let mut names: Vec<String> = std::fs::read_dir(workflows_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| Path::new(n).extension().is_some_and(|e| e == "yml"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["apply.yml", "check.yml", "drift.yml", "plan.yml"]);
+
+    let mut all = BTreeSet::new();
+    for name in &names {
+        let (_, doc) = load_workflow(name);
+        assert!(doc["on"].as_hash().is_some(), "{name}: has triggers");
+        let mut found: Vec<Invocation> = run_scripts(&doc).iter().flat_map(|s| invocations(s)).collect();
+        found.extend(action_invocations(&doc));
+        assert!(!found.is_empty(), "{name}: runs tokenform");
+        all.extend(found);
+    }
+    assert_real(&all);
     // The jobs the examples promise.
     let has = |cmd: &str, flags: &[&str]| {
         all.iter().any(|i| i.command == [cmd] && flags.iter().all(|f| i.flags.iter().any(|g| g == f)))
     };
-    assert!(has("plan", &["--format", "--detailed-exitcode"]));
+    assert!(has("plan", &["--detailed-exitcode"]));
     assert!(has("apply", &["--auto-approve"]));
     assert!(has("drift", &["--format"]));
     assert!(has("check", &["--format", "--live", "--stale-after"]));
@@ -622,25 +664,31 @@ fn drift_workflow_step_maps_exit_codes() {
     assert_eq!((code, out.as_str()), (1, "exitcode=1\n"));
 }
 
+/// The plan job runs the action's plan (its exit codes and markdown are the action's test,
+/// `ci_files::the_action_plans_comments_applies_and_fails_against_dev_server`) and posts
+/// the action's markdown.
 #[test]
-fn plan_workflow_step_maps_exit_codes() {
-    let server = DevServer::start(&[]);
-    let hcl = format!(
-        "launchdarkly {{\n  base_url = \"{}\"\n}}\n\nstate {{\n  recipients = [\"{DEMO_RECIPIENT}\"]\n}}\n\n\
-         token \"ci\" {{\n  role          = \"reader\"\n  service_token = true\n}}\n",
-        server.url
-    );
-    let config = config_dir(&[("main.hcl", &hcl)]);
-    let (code, out, cwd) = run_step("plan.yml", "plan", config.path(), &server.admin_token);
-    assert_eq!((code, out.as_str()), (0, "exitcode=2\n"), "a token to create");
-    assert!(std::fs::read_to_string(cwd.path().join("plan.md")).unwrap().contains("token.ci"));
-
-    let apply = server.tokenform(config.path()).args(["apply", "--auto-approve"]).output().unwrap();
-    assert!(apply.status.success(), "{}", String::from_utf8_lossy(&apply.stderr));
-    let (code, out, _) = run_step("plan.yml", "plan", config.path(), &server.admin_token);
-    assert_eq!((code, out.as_str()), (0, "exitcode=0\n"), "nothing to do after apply");
-
-    let (code, out, _) =
-        run_step("plan.yml", "plan", config.path(), "api-00000000-0000-4000-8000-000000000000");
-    assert_eq!((code, out.as_str()), (1, "exitcode=1\n"));
+fn the_plan_workflow_comments_the_markdown_the_action_made() {
+    let (_, doc) = load_workflow("plan.yml");
+    let steps = doc["jobs"]["plan"]["steps"].as_vec().unwrap();
+    let plan = steps.iter().find(|s| s["id"].as_str() == Some("plan")).unwrap();
+    assert!(plan["uses"].as_str().unwrap().starts_with("your-org/tokenform@"));
+    assert_eq!(plan["with"]["command"].as_str(), Some("plan"));
+    assert_eq!(plan["with"]["args"].as_str(), Some("--detailed-exitcode"));
+    let comment = steps
+        .iter()
+        .find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("actions/github-script@")))
+        .unwrap();
+    assert_eq!(comment["env"]["PLAN_MARKDOWN"].as_str(), Some("${{ steps.plan.outputs.markdown }}"));
+    assert_eq!(comment["env"]["EXITCODE"].as_str(), Some("${{ steps.plan.outputs.exitcode }}"));
+    assert!(comment["with"]["script"].as_str().unwrap().contains("process.env.PLAN_MARKDOWN"));
+    // Every workflow installs tokenform through the action.
+    for name in ["plan.yml", "apply.yml", "drift.yml", "check.yml"] {
+        let (_, doc) = load_workflow(name);
+        assert!(!action_steps(&doc).is_empty(), "{name} does not use the action");
+        assert!(
+            !run_scripts(&doc).iter().any(|s| s.contains("cargo install")),
+            "{name} installs tokenform itself"
+        );
+    }
 }

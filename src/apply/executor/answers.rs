@@ -91,10 +91,10 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
     /// The intent stays recorded until then, so a crash meanwhile leaves it to the next plan.
     pub(super) fn discard_lost(&mut self, job: &mut Job, id: &str) -> Next {
         self.claimed.insert(id.to_owned());
-        self.progress.line(&format!(
-            "{}: Deleting token {id}, left by a create whose answer was lost (nobody has its secret)",
-            job.step.label()
-        ));
+        self.progress.note(
+            &super::subject(&job.step),
+            &format!("Deleting token {id}, left by a create whose answer was lost (nobody has its secret)"),
+        );
         job.new_id = Some(id.to_owned());
         job.stage = Stage::DiscardLost;
         Next::Call(Call::Delete(id.to_owned()))
