@@ -17,7 +17,7 @@ use crate::apply::{ApplyOptions, Counts, Outcome, check_saved_plan};
 use crate::cli::{ApplyArgs, Format};
 use crate::config::Config;
 use crate::plan::PlanOptions;
-use crate::plan::model::Plan;
+use crate::plan::model::{PLAN_FORMAT_VERSION, Plan, PlanFileError};
 use crate::render::stream::Operation;
 use crate::state::{LockMode, StateStore};
 
@@ -60,14 +60,28 @@ pub(super) async fn open_session(
 
 /// Reads a plan saved by `plan -out`.
 pub(super) fn read_plan(path: &Path) -> miette::Result<Plan> {
-    let text = crate::files::read(path, crate::files::Kind::Plan).map_err(miette::Report::new)?;
-    serde_json::from_slice(&text).map_err(|e| {
+    let bytes = crate::files::read(path, crate::files::Kind::Plan).map_err(miette::Report::new)?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
         miette::miette!(
             code = "tokenform::apply::bad_plan_file",
             help = "make one with `tokenform plan -out FILE`",
-            "{} is not a tokenform plan file: {e}",
+            "{} is not a tokenform plan file: it is not UTF-8 text",
             path.display()
         )
+    })?;
+    Plan::from_json(text).map_err(|e| match e {
+        PlanFileError::Version { found } => miette::miette!(
+            code = "tokenform::apply::plan_format",
+            help = "the plan was saved by another version of tokenform: re-run plan (`tokenform plan -out FILE`)",
+            "{}: plan file format version {found}; this tokenform reads version {PLAN_FORMAT_VERSION}",
+            path.display()
+        ),
+        PlanFileError::Malformed(why) => miette::miette!(
+            code = "tokenform::apply::bad_plan_file",
+            help = "make one with `tokenform plan -out FILE`",
+            "{} is not a tokenform plan file: {why}",
+            path.display()
+        ),
     })
 }
 
