@@ -146,14 +146,63 @@ pub fn mask_url_passwords(s: &str) -> String {
         bytes[start..end].fill(b'*');
         from = end;
     }
+    mask_credential_attributes(&lower, &mut bytes);
     // Only whole bytes of the original were replaced by ASCII: still UTF-8 unless a
     // multi-byte character was cut, which `from_utf8_lossy` then masks too.
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
+/// The value of an S3 credential written as an attribute (`secret_key = "…"`, or
+/// `"secret_key": "…"` in JSON), masked in `bytes` (the text, `lower` its lower case).
+fn mask_credential_attributes(lower: &str, bytes: &mut [u8]) {
+    const NAMES: &[&str] =
+        &["secret_key", "secret_access_key", "access_key", "access_key_id", "session_token", "token"];
+    let b = lower.as_bytes();
+    for name in NAMES {
+        let mut from = 0;
+        while let Some(at) = lower[from..].find(name) {
+            let start = from + at;
+            from = start + name.len();
+            let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+            if start > 0 && ident(b[start - 1]) || b.get(from).is_some_and(|c| ident(*c)) {
+                continue;
+            }
+            let mut i = from;
+            i += usize::from(b.get(i) == Some(&b'"'));
+            while b.get(i).is_some_and(|c| *c == b' ' || *c == b'\t') {
+                i += 1;
+            }
+            if !matches!(b.get(i), Some(b'=' | b':')) {
+                continue;
+            }
+            i += 1;
+            while b.get(i).is_some_and(|c| *c == b' ' || *c == b'\t') {
+                i += 1;
+            }
+            if b.get(i) != Some(&b'"') {
+                continue;
+            }
+            let value = i + 1;
+            let end =
+                b[value..].iter().position(|c| matches!(c, b'"' | b'\n')).map_or(b.len(), |n| value + n);
+            bytes[value..end].fill(b'*');
+            from = end;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn s3_credential_attributes_are_masked_keeping_offsets() {
+        let text = "secret_key = \"wJalrXUtnFEMI\"\n\"access_key\": \"AKIAEXAMPLE\", key = \"state.json\" tokens = \"x\"";
+        let masked = mask_url_passwords(text);
+        assert_eq!(masked.len(), text.len());
+        assert!(!masked.contains("wJalr") && !masked.contains("AKIA"), "{masked}");
+        assert!(masked.contains("key = \"state.json\"") && masked.contains("tokens = \"x\""), "{masked}");
+    }
 
     #[test]
     fn url_passwords_are_masked_keeping_offsets() {

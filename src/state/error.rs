@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use crate::state::backend::pg::PgError;
+use crate::state::backend::s3::S3Error;
 use crate::state::lock::LockInfo;
 use crate::state::recipient::RecipientError;
 
@@ -195,6 +196,11 @@ pub enum StateError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Pg(Box<PgError>),
+
+    /// The S3 backend failed (credentials, bucket, network, the store's conditional writes).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    S3(Box<S3Error>),
 
     /// The state could not be serialized (should not happen).
     #[error("could not serialize the state: {message}")]

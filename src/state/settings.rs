@@ -8,6 +8,7 @@
 //! ([`BackendSettings::env_names`]), which commands read and pass in.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// How much of the state age encrypts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -53,6 +54,8 @@ pub enum BackendSettings {
     Local,
     /// PostgreSQL: one row per workspace in `schema`.
     Pg(PgSettings),
+    /// S3 or an S3-compatible store: objects under `key` in `bucket`.
+    S3(S3Settings),
 }
 
 impl BackendSettings {
@@ -61,6 +64,7 @@ impl BackendSettings {
         match self {
             BackendSettings::Local => Vec::new(),
             BackendSettings::Pg(pg) => vec![pg.conn_str_env.as_str()],
+            BackendSettings::S3(_) => S3_ENV.to_vec(),
         }
     }
 
@@ -69,6 +73,7 @@ impl BackendSettings {
         match self {
             BackendSettings::Local => "local",
             BackendSettings::Pg(_) => "pg",
+            BackendSettings::S3(_) => "s3",
         }
     }
 }
@@ -89,3 +94,26 @@ impl Default for PgSettings {
         Self { conn_str_env: "PG_CONN_STR".into(), schema: "tokenform".into(), workspace: "default".into() }
     }
 }
+
+/// The standard AWS variables the S3 backend reads its credentials and region from (and
+/// nothing else: no profile files, no instance metadata).
+pub const S3_ENV: &[&str] =
+    &["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION"];
+
+/// `backend "s3" { bucket, key, region, endpoint, lock_lease }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Settings {
+    pub bucket: String,
+    /// The state object's key; the lock, journal and previous versions live beside it
+    /// (`<key>.lock`, `<key>.journal/…`, `<key>.versions/…`).
+    pub key: String,
+    /// `None`: `AWS_REGION` / `AWS_DEFAULT_REGION`, else `us-east-1`.
+    pub region: Option<String>,
+    /// An S3-compatible endpoint (`https://…`; plain `http://` only on loopback). `None`: AWS.
+    pub endpoint: Option<String>,
+    /// How long a lock that its holder stopped renewing (a killed run) keeps others out.
+    pub lock_lease: Duration,
+}
+
+/// The default [`S3Settings::lock_lease`].
+pub const DEFAULT_LOCK_LEASE: Duration = Duration::from_secs(30);

@@ -20,6 +20,7 @@ mod onboard;
 mod pg;
 mod plan;
 mod repo;
+mod s3;
 mod show;
 mod state;
 mod stream;

@@ -34,6 +34,7 @@ use crate::state::settings::{BackendSettings, StateSettings};
 pub mod bridge;
 pub mod local;
 pub mod pg;
+pub mod s3;
 
 /// How many previous documents every backend keeps (local: `.backup.1` … `.backup.5`).
 pub const PREVIOUS: usize = 5;
@@ -129,5 +130,6 @@ pub fn open(settings: &StateSettings, env: &BackendEnv) -> Result<Box<dyn Backen
     Ok(match &settings.backend {
         BackendSettings::Local => Box::new(local::LocalBackend::new(&settings.path)),
         BackendSettings::Pg(pg) => Box::new(pg::PgBackend::connect(pg, env)?),
+        BackendSettings::S3(s3) => Box::new(s3::S3Backend::connect(s3, env)?),
     })
 }

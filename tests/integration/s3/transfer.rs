@@ -1,0 +1,1 @@
+//! `state pull | push | migrate` and `force-unlock` on S3.
