@@ -1,4 +1,4 @@
-//! The executor: runs tasks phase by phase, up to `parallelism` requests at once, and
+//! The executor: runs a plan's steps phase by phase, up to `parallelism` requests at once, and
 //! records every successful mutation in the ledger as its answer arrives.
 //!
 //! Concurrency without shared state: all requests are futures polled by one task (a
@@ -16,10 +16,10 @@ use futures::stream::FuturesUnordered;
 
 use super::ports::{CallError, ErrorClass, Ledger, TokenApi};
 use super::progress::{Counts, Progress, Subject};
-use super::step::{Task, phases, token_post};
+use super::step::{Step, phases, token_post};
 use crate::api::model::{Live, PatchOp, Token, TokenPost};
 use crate::model::Address;
-use crate::plan::model::TokenSpec;
+use crate::plan::model::{Change, Rotation, TokenSpec};
 use crate::render::stream::{HookAction, Resource};
 use crate::state::model::PendingCreate;
 use crate::state::{JournalRecord, StateError};
@@ -85,35 +85,30 @@ impl Call {
     }
 }
 
-/// What a task does, as the machine-readable stream names it.
-pub(crate) fn hook_action(task: &Task) -> HookAction {
-    match task {
-        Task::Import { .. } => HookAction::Import,
-        Task::Refresh { .. } => HookAction::Refresh,
-        Task::Forget { .. } => HookAction::Forget,
-        Task::Create { .. } => HookAction::Create,
-        Task::Update { .. } => HookAction::Update,
-        Task::Replace { .. } => HookAction::Replace,
-        Task::RotateReplace { .. } | Task::RotateReset { .. } => HookAction::Rotate,
-        Task::Retire { .. } => HookAction::Retire,
-        Task::Delete { .. } | Task::DiscardOrphan { .. } => HookAction::Delete,
+/// What a step does, as the machine-readable stream names it.
+pub(crate) fn hook_action(step: &Step) -> HookAction {
+    match step.change {
+        Change::Import { .. } => HookAction::Import,
+        Change::Refresh { .. } => HookAction::Refresh,
+        Change::Forget { .. } => HookAction::Forget,
+        Change::Create { .. } => HookAction::Create,
+        Change::Update { .. } => HookAction::Update,
+        Change::Replace { .. } => HookAction::Replace,
+        Change::Rotate { .. } => HookAction::Rotate,
+        Change::Retire { .. } => HookAction::Retire,
+        Change::Delete { .. } | Change::DiscardOrphan { .. } | Change::DeleteUnmanaged { .. } => {
+            HookAction::Delete
+        }
     }
 }
 
-/// The task as progress reports it.
-pub(crate) fn subject(task: &Task) -> Subject {
-    let id = match task {
-        Task::Create { .. } | Task::Forget { .. } => None,
-        Task::Import { id, .. }
-        | Task::Refresh { id, .. }
-        | Task::Update { id, .. }
-        | Task::RotateReset { id, .. }
-        | Task::Retire { id, .. }
-        | Task::Delete { id, .. }
-        | Task::DiscardOrphan { id, .. } => Some(id.as_str()),
-        Task::Replace { old_id, .. } | Task::RotateReplace { old_id, .. } => Some(old_id.as_str()),
+/// The step as progress reports it.
+pub(crate) fn subject(step: &Step) -> Subject {
+    let id = match &step.change {
+        Change::Create { .. } | Change::Forget { .. } => None,
+        change => change.token_id(),
     };
-    Subject { resource: Resource::new(task.address(), id), action: hook_action(task) }
+    Subject { resource: Resource::new(step.address.as_ref(), id), action: hook_action(step) }
 }
 
 type Answer = Result<Reply, CallError>;
@@ -147,7 +142,7 @@ enum Stage {
 }
 
 struct Job {
-    task: Task,
+    step: Step,
     stage: Stage,
     attempts: u8,
     intent_at: Option<jiff::Timestamp>,
@@ -175,7 +170,7 @@ pub(crate) struct Executor<'a, A: TokenApi, L: Ledger> {
     pub failures: Vec<StepFailure>,
     /// Ids adopted during this run (not yet visible in a fresh `known_ids`).
     pub claimed: HashSet<String>,
-    /// Tokens ([`Task::key`]) with a task in flight.
+    /// Tokens ([`Step::key`]) with a step in flight.
     pub busy: HashSet<String>,
     /// Tokens a task failed for: their later tasks are skipped.
     pub failed: HashSet<String>,
@@ -206,12 +201,12 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
     }
 
     /// Executes `tasks`, phase after phase.
-    pub async fn run(mut self, tasks: Vec<Task>, interrupt: impl Future<Output = ()>) -> Report {
-        let order = phases(&tasks);
-        let mut jobs: Vec<Job> = tasks
+    pub async fn run(mut self, steps: Vec<Step>, interrupt: impl Future<Output = ()>) -> Report {
+        let order = phases(&steps);
+        let mut jobs: Vec<Job> = steps
             .into_iter()
-            .map(|task| Job {
-                task,
+            .map(|step| Job {
+                step,
                 stage: Stage::Start,
                 attempts: 0,
                 intent_at: None,
@@ -231,19 +226,19 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                 while !interrupted && self.fatal.is_none() && inflight.len() < self.parallelism {
                     // Tasks of one token run one after another, in plan order (an update, then
                     // the rotation of the same token); the first task whose token is free starts.
-                    let Some(pos) = ready.iter().position(|&i| !self.busy.contains(&jobs[i].task.key()))
+                    let Some(pos) = ready.iter().position(|&i| !self.busy.contains(&jobs[i].step.key()))
                     else {
                         break;
                     };
                     let Some(i) = ready.remove(pos) else { break };
-                    let key = jobs[i].task.key();
+                    let key = jobs[i].step.key();
                     if self.failed.contains(&key) {
-                        let task = jobs[i].task.clone();
-                        self.fail(&task, "skipped: an earlier step for this token failed".into());
+                        let step = jobs[i].step.clone();
+                        self.fail(&step, "skipped: an earlier step for this token failed".into());
                         continue;
                     }
                     self.busy.insert(key);
-                    self.progress.begin(&subject(&jobs[i].task));
+                    self.progress.begin(&subject(&jobs[i].step));
                     let next = self.start(&mut jobs[i]);
                     self.dispatch(api, &mut inflight, &mut jobs[i], i, next, false);
                 }
@@ -256,7 +251,7 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                         let next = self.on_answer(&mut jobs[i], answer);
                         let stop = interrupted || self.fatal.is_some();
                         if let (Next::Call(call), false) = (&next, stop) {
-                            self.progress.step(&subject(&jobs[i].task), &call.describe());
+                            self.progress.step(&subject(&jobs[i].step), &call.describe());
                         }
                         self.dispatch(api, &mut inflight, &mut jobs[i], i, next, stop);
                     }
@@ -291,7 +286,7 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
         next: Next,
         stop: bool,
     ) {
-        let key = job.task.key();
+        let key = job.step.key();
         match next {
             Next::Call(call) if !stop => {
                 inflight.push(request(api, i, call));
@@ -299,34 +294,34 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
             }
             Next::Call(_) => {
                 self.fail(
-                    &job.task,
+                    &job.step,
                     "interrupted before its next step; the next plan shows what is left".into(),
                 );
             }
             Next::Done(line) => {
-                let id = self.left_id(&job.task);
-                self.progress.done(&subject(&job.task), id.as_deref(), &line);
+                let id = self.left_id(&job.step);
+                self.progress.done(&subject(&job.step), id.as_deref(), &line);
             }
             Next::Failed(message) => {
-                self.fail(&job.task, message);
+                self.fail(&job.step, message);
                 self.failed.insert(key.clone());
             }
         }
         self.busy.remove(&key);
     }
 
-    fn fail(&mut self, task: &Task, message: String) {
-        self.progress.errored(&subject(task), &message);
-        self.failures.push(StepFailure { label: task.label(), message });
+    fn fail(&mut self, step: &Step, message: String) {
+        self.progress.errored(&subject(step), &message);
+        self.failures.push(StepFailure { label: step.label(), message });
     }
 
-    /// The token a finished task leaves: the one it deleted, or the one now recorded at its
+    /// The token a finished step leaves: the one it deleted, or the one now recorded at its
     /// address (none for a forget).
-    fn left_id(&self, task: &Task) -> Option<String> {
-        match hook_action(task) {
+    fn left_id(&self, step: &Step) -> Option<String> {
+        match hook_action(step) {
             HookAction::Forget => None,
-            HookAction::Delete | HookAction::Retire => task.ends().map(str::to_owned),
-            _ => task.address().and_then(|a| self.ledger.state().tokens.get(a)).map(|t| t.id.clone()),
+            HookAction::Delete | HookAction::Retire => step.ends().map(str::to_owned),
+            _ => step.address.as_ref().and_then(|a| self.ledger.state().tokens.get(a)).map(|t| t.id.clone()),
         }
     }
 
@@ -356,13 +351,27 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
     }
 
     fn start(&mut self, job: &mut Job) -> Next {
-        match &job.task {
-            Task::Import { id, .. } | Task::Refresh { id, .. } => {
+        let Some(address) = job.step.address.clone() else {
+            // Only an unmanaged token has no address (the planner makes it so, and
+            // `Plan::from_json` refuses a plan file that says otherwise).
+            return match &job.step.change {
+                Change::DeleteUnmanaged { token_id } => {
+                    job.stage = Stage::Delete;
+                    Next::Call(Call::Delete(token_id.clone()))
+                }
+                // Unreachable from a plan: kept as a failed step rather than a panic.
+                change => Next::Failed(format!(
+                    "not run: a {:?} change without the address it is for",
+                    change.kind()
+                )),
+            };
+        };
+        match job.step.change.clone() {
+            Change::Import { token_id, .. } | Change::Refresh { token_id } => {
                 job.stage = Stage::Get;
-                Next::Call(Call::Get(id.clone()))
+                Next::Call(Call::Get(token_id))
             }
-            Task::Forget { address } => {
-                let address = address.clone();
+            Change::Forget { .. } => {
                 if self.ledger.state().tokens.contains_key(&address)
                     && !self.record(vec![JournalRecord::Remove { address: address.clone() }])
                 {
@@ -374,73 +383,64 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                 self.counts.forgotten += 1;
                 Next::Done("Removed from state (the live token is kept)".into())
             }
-            Task::Create { address, .. } => {
+            Change::Create { desired } => {
                 // State still holds a token here: the plan says it was deleted outside. A list
                 // that cannot see it (another member's personal token, a service-token caller)
                 // must not lead to a duplicate: make sure it is gone first.
-                if let Some(old) = self.ledger.state().tokens.get(address) {
+                if let Some(old) = self.ledger.state().tokens.get(&address) {
                     job.stage = Stage::ConfirmGone;
                     return Next::Call(Call::Get(old.id.clone()));
                 }
-                self.begin_create(job)
+                self.begin_create(job, &address, &desired)
             }
-            Task::RotateReplace { grace_seconds, .. } => {
-                let Some(end) = after(*grace_seconds) else { return grace_out_of_range(*grace_seconds) };
+            Change::Rotate { rotation: Rotation::Replace { grace_seconds, desired }, .. } => {
+                let Some(end) = after(grace_seconds) else { return grace_out_of_range(grace_seconds) };
                 job.grace_end = Some(end);
-                self.begin_create(job)
+                self.begin_create(job, &address, &desired)
             }
-            Task::Replace { create_before_destroy: true, .. } => self.begin_create(job),
-            Task::Replace { old_id, .. } => {
+            Change::Replace { create_before_destroy: true, desired, .. } => {
+                self.begin_create(job, &address, &desired)
+            }
+            Change::Replace { token_id, .. } => {
                 job.stage = Stage::DeleteOldFirst;
-                Next::Call(Call::Delete(old_id.clone()))
+                Next::Call(Call::Delete(token_id))
             }
-            Task::Update { patch, .. } if patch.is_empty() => self.update_state_only(job),
-            Task::Update { id, patch, .. } => {
+            Change::Update { patch, desired, .. } if patch.is_empty() => {
+                self.update_state_only(&address, &desired)
+            }
+            Change::Update { token_id, patch, .. } => {
                 job.stage = Stage::Patch;
-                Next::Call(Call::Patch(id.clone(), patch.clone()))
+                Next::Call(Call::Patch(token_id, patch))
             }
-            Task::RotateReset { id, grace_seconds, .. } => {
+            Change::Rotate { token_id, rotation: Rotation::Reset { grace_seconds } } => {
                 job.stage = Stage::Reset;
-                let Some(end) = after(*grace_seconds) else { return grace_out_of_range(*grace_seconds) };
+                let Some(end) = after(grace_seconds) else { return grace_out_of_range(grace_seconds) };
                 job.grace_end = Some(end);
-                Next::Call(Call::Reset(id.clone(), Some(end.as_millisecond())))
+                Next::Call(Call::Reset(token_id, Some(end.as_millisecond())))
             }
-            Task::Retire { id, .. } | Task::Delete { id, .. } | Task::DiscardOrphan { id, .. } => {
+            Change::Retire { token_id }
+            | Change::Delete { token_id }
+            | Change::DiscardOrphan { token_id }
+            | Change::DeleteUnmanaged { token_id } => {
                 job.stage = Stage::Delete;
-                Next::Call(Call::Delete(id.clone()))
+                Next::Call(Call::Delete(token_id))
             }
         }
     }
 
-    fn spec(job: &Job) -> Option<&TokenSpec> {
-        match &job.task {
-            Task::Create { spec, .. } | Task::Replace { spec, .. } | Task::RotateReplace { spec, .. } => {
-                Some(spec)
-            }
-            Task::Import { desired, .. } | Task::Update { desired, .. } => desired.as_ref(),
-            _ => None,
-        }
-    }
-
-    /// Journals the intent, then POSTs. A leftover intent from an earlier run for the same
-    /// address is reconciled first: its token may exist.
-    fn begin_create(&mut self, job: &mut Job) -> Next {
-        let Some(address) = job.task.address().cloned() else {
-            return Next::Failed("a create needs an address".into());
-        };
+    /// Journals the intent, then POSTs `spec`. A leftover intent from an earlier run for the
+    /// same address is reconciled first: its token may exist.
+    fn begin_create(&mut self, job: &mut Job, address: &Address, spec: &TokenSpec) -> Next {
         if job.intent_at.is_none()
-            && let Some(p) = self.ledger.state().pending_creates.iter().find(|p| p.address == address)
+            && let Some(p) = self.ledger.state().pending_creates.iter().find(|p| &p.address == address)
         {
             job.intent_at = Some(p.intent_at);
             job.stage = Stage::Reconcile;
             return Next::Call(Call::List);
         }
-        let Some(spec) = Self::spec(job).cloned() else {
-            return Next::Failed("a create needs a desired token".into());
-        };
         let intent_at = *job.intent_at.get_or_insert_with(jiff::Timestamp::now);
         let pending = PendingCreate {
-            address,
+            address: address.clone(),
             name: spec.name.clone(),
             intent_at,
             member_id: self.live.caller.member_id.clone(),
@@ -450,7 +450,7 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
         }
         job.attempts += 1;
         job.stage = Stage::Create;
-        Next::Call(Call::Create(token_post(&spec)))
+        Next::Call(Call::Create(token_post(spec)))
     }
 
     fn clear_pending(&mut self, address: &Address) -> bool {
@@ -469,126 +469,128 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
     }
 
     fn on_answer(&mut self, job: &mut Job, answer: Answer) -> Next {
+        let Some(address) = job.step.address.clone() else {
+            // An unmanaged token: its one request is the delete (gone already is as good).
+            return match answer {
+                Err(e) if e.class != ErrorClass::NotFound => Next::Failed(e.message),
+                _ => self.on_deleted(job),
+            };
+        };
+        // What a create-like step makes (create, replace, rotate by replace).
+        let making = job.step.change.new_token().cloned();
         let stage = job.stage;
-        match (stage, answer) {
+        match (stage, answer, making) {
             // A delete whose target is already gone has done its job.
-            (Stage::DeleteOldFirst | Stage::DeleteOldAfter, Err(e)) if e.class == ErrorClass::NotFound => {
+            (Stage::DeleteOldFirst | Stage::DeleteOldAfter, Err(e), _) if e.class == ErrorClass::NotFound => {
                 self.on_answer(job, Ok(Reply::Deleted))
             }
-            (Stage::Get, Ok(Reply::Token(token))) => self.on_get(job, &token),
-            (Stage::ConfirmGone, Err(e)) if e.class == ErrorClass::NotFound => self.begin_create(job),
-            (Stage::ConfirmGone, Ok(Reply::Token(token))) => Next::Failed(format!(
+            (Stage::Get, Ok(Reply::Token(token)), _) => self.on_get(job, &address, &token),
+            (Stage::ConfirmGone, Err(e), Some(spec)) if e.class == ErrorClass::NotFound => {
+                self.begin_create(job, &address, &spec)
+            }
+            (Stage::ConfirmGone, Ok(Reply::Token(token)), _) => Next::Failed(format!(
                 "token {} is still live, but the token list did not show it, so it was planned as \
                  deleted; not creating a duplicate (a service token's list hides personal tokens: \
                  set `unmanaged {{ personal = true }}` so tokenform lists with showAll)",
                 token.id
             )),
-            (Stage::Get, Err(e)) if e.class == ErrorClass::NotFound => match &job.task {
-                Task::Refresh { address, .. } => {
-                    let address = address.clone();
-                    if !self.record(vec![JournalRecord::Remove { address }]) {
-                        return self.ledger_failed();
-                    }
-                    self.counts.forgotten += 1;
-                    Next::Done("Gone live; removed from state".into())
+            (Stage::Get, Err(e), _) if e.class == ErrorClass::NotFound => {
+                if !matches!(job.step.change, Change::Refresh { .. }) {
+                    return Next::Failed(format!("no live token has this id ({})", e.message));
                 }
-                _ => Next::Failed(format!("no live token has this id ({})", e.message)),
-            },
-            (Stage::Create, Ok(Reply::Token(token))) => {
+                if !self.record(vec![JournalRecord::Remove { address }]) {
+                    return self.ledger_failed();
+                }
+                self.counts.forgotten += 1;
+                Next::Done("Gone live; removed from state".into())
+            }
+            (Stage::Create, Ok(Reply::Token(token)), Some(spec)) => {
                 match token.token.clone().filter(|s| s.expose().len() > 4) {
-                    Some(secret) => self.on_created(job, &token, &secret),
+                    Some(secret) => self.on_created(job, &address, &spec, &token, &secret),
                     // A token whose secret never arrived is an orphan like any other.
                     None => self.discard_lost(job, &token.id),
                 }
             }
-            (Stage::Create, Err(e)) if e.class == ErrorClass::OutcomeUnknown => {
+            (Stage::Create, Err(e), _) if e.class == ErrorClass::OutcomeUnknown => {
                 job.stage = Stage::Reconcile;
                 Next::Call(Call::List)
             }
-            (Stage::Create, Err(e)) => {
+            (Stage::Create, Err(e), _) => {
                 // A definite failure: nothing was created.
-                if let Some(address) = job.task.address().cloned()
-                    && !self.clear_pending(&address)
-                {
+                if !self.clear_pending(&address) {
                     return self.ledger_failed();
                 }
                 Next::Failed(e.message)
             }
-            (Stage::Reconcile, Ok(Reply::Tokens(live))) => self.on_reconcile(job, &live),
-            (Stage::DiscardLost, Err(e)) if e.class == ErrorClass::NotFound => {
+            (Stage::Reconcile, Ok(Reply::Tokens(live)), Some(spec)) => {
+                self.on_reconcile(job, &address, &spec, &live)
+            }
+            (Stage::DiscardLost, Err(e), _) if e.class == ErrorClass::NotFound => {
                 self.on_answer(job, Ok(Reply::Deleted))
             }
-            (Stage::DiscardLost, Ok(Reply::Deleted)) => {
+            (Stage::DiscardLost, Ok(Reply::Deleted), _) => {
                 // Gone: list again, for another orphan or to learn that a create may be sent.
                 self.counts.discarded += 1;
                 job.stage = Stage::Reconcile;
                 Next::Call(Call::List)
             }
-            (Stage::DiscardLost, Err(e)) => Next::Failed(format!(
+            (Stage::DiscardLost, Err(e), _) => Next::Failed(format!(
                 "a create's answer was lost and the token it made ({}) could not be deleted ({}); \
                  the intent stays recorded and the next plan deletes it",
                 job.new_id.as_deref().unwrap_or("?"),
                 e.message
             )),
-            (Stage::Reconcile, Err(e)) => Next::Failed(format!(
+            (Stage::Reconcile, Err(e), _) => Next::Failed(format!(
                 "a create's outcome is unknown and the token list could not be read ({}); \
                  the intent stays recorded and the next apply reconciles it",
                 e.message
             )),
-            (Stage::DeleteOldFirst, Ok(Reply::Deleted)) => {
-                let Some(address) = job.task.address().cloned() else {
-                    return Next::Failed("no address".into());
-                };
-                if !self.record(vec![JournalRecord::Remove { address }]) {
+            (Stage::DeleteOldFirst, Ok(Reply::Deleted), Some(spec)) => {
+                if !self.record(vec![JournalRecord::Remove { address: address.clone() }]) {
                     return self.ledger_failed();
                 }
-                self.begin_create(job)
+                self.begin_create(job, &address, &spec)
             }
-            (Stage::DeleteOldAfter, Ok(Reply::Deleted)) => {
-                let old = old_id(&job.task).unwrap_or_default().to_owned();
+            (Stage::DeleteOldAfter, Ok(Reply::Deleted), _) => {
+                let old = old_id(&job.step.change).to_owned();
                 if !self.record(vec![JournalRecord::RemoveRetiring { id: old.clone() }]) {
                     return self.ledger_failed();
                 }
                 self.finish_successor(job, &format!("old id={old} deleted"))
             }
-            (Stage::DeleteOldAfter, Err(e)) => Next::Failed(format!(
+            (Stage::DeleteOldAfter, Err(e), _) => Next::Failed(format!(
                 "the new token is recorded, but deleting the old one failed ({}); \
                  it stays listed as retiring and a later apply deletes it",
                 e.message
             )),
-            (Stage::ExpireOld, Ok(_)) => {
-                let Task::RotateReplace { old_id, .. } = &job.task else {
-                    return Next::Failed("unexpected answer".into());
-                };
+            (Stage::ExpireOld, Ok(_), _) => {
+                let old_id = old_id(&job.step.change);
                 // What was sent: the retiring record holds the expiry the PATCH carried.
-                let sent =
-                    self.ledger.state().retiring.iter().find(|r| &r.id == old_id).map(|r| r.expires_at);
+                let sent = self.ledger.state().retiring.iter().find(|r| r.id == old_id).map(|r| r.expires_at);
                 let old = match sent {
                     Some(at) => format!("old id={old_id} expires at {}", plan_time(at)),
                     None => format!("old id={old_id} expiry set"),
                 };
                 self.finish_successor(job, &old)
             }
-            (Stage::ExpireOld, Err(e)) if e.class == ErrorClass::NotFound => {
-                let old = old_id(&job.task).unwrap_or_default().to_owned();
+            (Stage::ExpireOld, Err(e), _) if e.class == ErrorClass::NotFound => {
+                let old = old_id(&job.step.change).to_owned();
                 if !self.record(vec![JournalRecord::RemoveRetiring { id: old.clone() }]) {
                     return self.ledger_failed();
                 }
                 self.finish_successor(job, &format!("old id={old} already gone"))
             }
-            (Stage::ExpireOld, Err(e)) => Next::Failed(format!(
+            (Stage::ExpireOld, Err(e), _) => Next::Failed(format!(
                 "the new token is recorded, but setting the old token's expiry failed ({}); \
                  a later apply deletes it after the grace",
                 e.message
             )),
-            (Stage::DiscardNew, answer) => {
+            (Stage::DiscardNew, answer, _) => {
                 let why = job.seal_error.clone().unwrap_or_default();
                 let id = job.new_id.clone().unwrap_or_default();
                 match answer {
                     Ok(_) => {
-                        if let Some(address) = job.task.address().cloned()
-                            && !self.clear_pending(&address)
-                        {
+                        if !self.clear_pending(&address) {
                             return self.ledger_failed();
                         }
                         Next::Failed(format!(
@@ -602,17 +604,21 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                     )),
                 }
             }
-            (Stage::Reset, Ok(Reply::Token(token))) => self.on_reset(job, &token),
-            (Stage::Reset, Err(e)) if e.class == ErrorClass::OutcomeUnknown => Next::Failed(format!(
+            (Stage::Reset, Ok(Reply::Token(token)), _) => self.on_reset(job, &address, &token),
+            (Stage::Reset, Err(e), _) if e.class == ErrorClass::OutcomeUnknown => Next::Failed(format!(
                 "the reset's outcome is unknown ({}); if it happened, the stored secret stops working \
                  after the grace: rotate again",
                 e.message
             )),
-            (Stage::Patch, Ok(Reply::Token(token))) => self.on_patched(job, &token),
-            (Stage::Delete, Ok(Reply::Deleted)) => self.on_deleted(job),
-            (Stage::Delete, Err(e)) if e.class == ErrorClass::NotFound => self.on_deleted(job),
-            (_, Err(e)) => Next::Failed(e.message),
-            (_, Ok(_)) => Next::Failed("unexpected answer".into()),
+            (Stage::Patch, Ok(Reply::Token(token)), _) => self.on_patched(job, &address, &token),
+            (Stage::Delete, Ok(Reply::Deleted), _) => self.on_deleted(job),
+            (Stage::Delete, Err(e), _) if e.class == ErrorClass::NotFound => self.on_deleted(job),
+            (_, Err(e), _) => Next::Failed(e.message),
+            // Each stage sends one kind of request and the replies above are its answers;
+            // the create stages belong to changes that make a token.
+            (stage, Ok(_), _) => Next::Failed(format!(
+                "internal error: a {stage:?} reply does not fit this step; nothing more was sent"
+            )),
         }
     }
 }

@@ -5,7 +5,7 @@
 //! apply(plan, &Client, &mut StateStore, ApplyOptions) -> Result<Outcome, ApplyError>
 //! ```
 //!
-//! - [`step`]: plan actions → tasks, and their phases (pure).
+//! - [`step`]: the order a plan's changes run in: phases, and what each step ends (pure).
 //! - [`executor`]: the concurrent state machine that sends requests (`executor.rs`) and records
 //!   answers (`executor/answers.rs`).
 //! - [`reconcile`]: finding the token a create left behind when its answer was lost (pure).
@@ -37,12 +37,12 @@ pub use progress::{Counts, Progress};
 use crate::api::Client;
 use crate::api::model::Live;
 use crate::model::Address;
-use crate::plan::model::{PLAN_FORMAT_VERSION, Plan};
+use crate::plan::model::{Change, PLAN_FORMAT_VERSION, Plan};
 use crate::secret::Secret;
 use crate::state::model::State;
 use crate::state::{JournalRecord, StateError, StateStore};
 use ports::Ledger;
-use step::Task;
+use step::Step;
 
 /// How to run an apply.
 #[derive(Debug)]
@@ -83,11 +83,11 @@ pub enum ApplyError {
     )]
     DifferentLineage { plan: String, state: String },
     #[error("the plan file has format version {found}; this tokenform reads {expected}")]
-    #[diagnostic(code(tokenform::apply::plan_format))]
+    #[diagnostic(
+        code(tokenform::apply::plan_format),
+        help("the plan was saved by another version of tokenform: re-run plan (`tokenform plan -out FILE`)")
+    )]
     PlanFormat { found: u32, expected: u32 },
-    #[error(transparent)]
-    #[diagnostic(code(tokenform::apply::malformed_plan))]
-    Malformed(#[from] step::MalformedAction),
     #[error("{address} has lifecycle.prevent_destroy set; the plan would delete or replace it")]
     #[diagnostic(
         code(tokenform::apply::prevent_destroy),
@@ -148,15 +148,15 @@ pub fn check_saved_plan(plan: &Plan, state: &State) -> Result<(), ApplyError> {
 
 /// Refuses, before anything is sent, a plan that deletes a protected token or the
 /// caller's own token.
-pub fn check_safety(tasks: &[Task], state: &State, live: &Live) -> Result<(), ApplyError> {
-    for task in tasks {
-        if let Some(id) = task.ends()
+pub fn check_safety(steps: &[Step], state: &State, live: &Live) -> Result<(), ApplyError> {
+    for step in steps {
+        if let Some(id) = step.ends()
             && live.caller.token_id.as_deref() == Some(id)
         {
             return Err(ApplyError::OwnToken { id: id.to_owned() });
         }
-        let Some(id) = task.destroys() else { continue };
-        if let Some(address) = task.address()
+        let Some(id) = step.destroys() else { continue };
+        if let Some(address) = &step.address
             && state.tokens.get(address).is_some_and(|t| t.prevent_destroy && t.id == id)
         {
             return Err(ApplyError::PreventDestroy { address: address.clone() });
@@ -204,26 +204,20 @@ pub(crate) async fn run<A: ports::TokenApi, L: Ledger>(
     opts: ApplyOptions,
     interrupt: impl Future<Output = ()>,
 ) -> Result<Outcome, ApplyError> {
-    let tasks = step::tasks(plan)?;
-    check_safety(&tasks, ledger.state(), &opts.live)?;
-    if let Some(task) = tasks.iter().find(|t| t.makes_secret()) {
+    let steps = step::steps(plan);
+    check_safety(&steps, ledger.state(), &opts.live)?;
+    if let Some(extra) = steps.iter().find_map(Step::new_secret_readers) {
         // Learn that no secret can be stored before a token is made whose secret would be lost.
         let probe = Secret::new("tokenform-seal-probe");
-        let extra = match task {
-            Task::Create { spec, .. } | Task::Replace { spec, .. } | Task::RotateReplace { spec, .. } => {
-                spec.recipients.clone()
-            }
-            _ => Vec::new(),
-        };
         ledger
-            .seal(&probe, &extra, jiff::Timestamp::now())
+            .seal(&probe, extra, jiff::Timestamp::now())
             .map_err(|source| ApplyError::CannotSeal { source })?;
     }
-    clear_settled_intents(ledger, &tasks, &opts.live)?;
+    clear_settled_intents(ledger, &steps, &opts.live)?;
     let ApplyOptions { parallelism, live, mut progress } = opts;
-    progress.start(tasks.len());
+    progress.start(steps.len());
     let exec = executor::Executor::new(api, ledger, &live, parallelism, progress.clone());
-    let report = exec.run(tasks, interrupt).await;
+    let report = exec.run(steps, interrupt).await;
     progress.finish();
     // Saved whatever happened: the journal already holds every step, this compacts it.
     ledger.save()?;
@@ -234,9 +228,9 @@ pub(crate) async fn run<A: ports::TokenApi, L: Ledger>(
 /// a leftover intent with no orphan is dropped and the state saved, so it cannot later take
 /// a token made by hand for an orphan. Returns how many were dropped (0: nothing written).
 pub fn settle_intents(plan: &Plan, store: &mut StateStore, live: &Live) -> Result<usize, ApplyError> {
-    let tasks = step::tasks(plan)?;
+    let steps = step::steps(plan);
     let before = store.state().pending_creates.len();
-    clear_settled_intents(store, &tasks, live)?;
+    clear_settled_intents(store, &steps, live)?;
     let dropped = before - store.state().pending_creates.len();
     if dropped > 0 {
         Ledger::save(store)?;
@@ -249,12 +243,13 @@ pub fn settle_intents(plan: &Plan, store: &mut StateStore, live: &Live) -> Resul
 /// was made from shows no orphan of theirs and no task of this run looks at them again (a
 /// run killed before its create reached the server). A stale intent is not harmless: within
 /// its window it would take a token made by hand under the same name for an orphan.
-fn clear_settled_intents<L: Ledger>(ledger: &mut L, tasks: &[Task], live: &Live) -> Result<(), StateError> {
+fn clear_settled_intents<L: Ledger>(ledger: &mut L, steps: &[Step], live: &Live) -> Result<(), StateError> {
     let state = ledger.state();
     let known = reconcile::known_ids(state);
     let revisited = |address: &Address| {
-        tasks.iter().any(|t| {
-            t.address() == Some(address) && (t.makes_token() || matches!(t, Task::DiscardOrphan { .. }))
+        steps.iter().any(|s| {
+            s.address.as_ref() == Some(address)
+                && (s.makes_token() || matches!(s.change, Change::DiscardOrphan { .. }))
         })
     };
     let settled: Vec<Address> = state

@@ -1,272 +1,139 @@
-//! Turning plan actions into executable tasks, and the order they run in. Pure: no I/O.
+//! The order apply runs a plan's changes in. Pure: no I/O.
 //!
-//! Phases run one after another; tasks within a phase are independent (one address each)
-//! and run concurrently. A task's own steps (create-before-destroy, delete-then-create,
-//! create the successor then expire the old one) run in order inside the task.
+//! Apply executes each action's [`Change`] as it is; a [`Step`] only adds where it runs
+//! (its address) and, for an orphan, whether it is the address's last. Phases run one
+//! after another; steps within a phase are independent (one token each) and run
+//! concurrently. A change's own requests (create-before-destroy, delete-then-create,
+//! create the successor then expire the old one) run in order inside its step.
 
-use crate::api::model::{PatchOp, TokenPost};
-use crate::model::{Address, RotationMethod};
-use crate::plan::model::{Action, ActionKind, DriftKind, Plan, Reason, TokenSpec};
+use crate::api::model::TokenPost;
+use crate::model::Address;
+use crate::plan::model::{Change, DriftKind, Plan, Rotation, TokenSpec};
 
-/// One unit of work, built from one plan action (or, for refresh-only plans, one drift entry).
+/// One plan change at its address (or, for a refresh-only plan, one drift entry's).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Task {
-    /// GET the live token and record it (secret unknown).
-    Import {
-        address: Address,
-        id: String,
-        desired: Option<TokenSpec>,
-    },
-    /// GET the live token and record its current fields, keeping the secret (refresh-only).
-    Refresh {
-        address: Address,
-        id: String,
-    },
-    /// Stop tracking the address; no API call.
-    Forget {
-        address: Address,
-    },
-    Create {
-        address: Address,
-        spec: TokenSpec,
-    },
-    Update {
-        address: Address,
-        id: String,
-        patch: Vec<PatchOp>,
-        desired: Option<TokenSpec>,
-    },
-    /// `create_before_destroy`: create, record, then delete the old one; else delete first.
-    Replace {
-        address: Address,
-        old_id: String,
-        spec: TokenSpec,
-        create_before_destroy: bool,
-    },
-    /// `method = "replace"`: create the successor, then expire the old one after `grace_seconds`.
-    RotateReplace {
-        address: Address,
-        old_id: String,
-        spec: TokenSpec,
-        grace_seconds: u64,
-    },
-    /// `method = "reset"`: legacy reset; the old secret works `grace_seconds` more.
-    RotateReset {
-        address: Address,
-        id: String,
-        grace_seconds: u64,
-    },
-    /// Delete a retiring generation.
-    Retire {
-        address: Option<Address>,
-        id: String,
-    },
-    /// Delete a token (managed at `address`, or unmanaged).
-    Delete {
-        address: Option<Address>,
-        id: String,
-    },
-    /// Delete the orphan of a create at `address` whose answer was lost: nobody has its
-    /// secret. Runs first, so no create of the address can adopt it again; the last one of
-    /// an address also drops the address's leftover create intent.
-    DiscardOrphan {
-        address: Address,
-        id: String,
-        clears_intent: bool,
-    },
+pub struct Step {
+    /// The managed address; `None` only for [`Change::DeleteUnmanaged`].
+    pub address: Option<Address>,
+    pub change: Change,
+    /// A [`Change::DiscardOrphan`] that is the last of its address: it also drops the
+    /// address's leftover create intent.
+    pub clears_intent: bool,
 }
 
-impl Task {
+impl Step {
     /// 0: orphans, imports and state-only changes; 1: creates, updates, replaces, rotations;
     /// 2: retires and deletes, last, so nothing is deleted before what replaces it exists
     /// (an orphan replaces nothing: nobody has its secret).
     pub fn phase(&self) -> usize {
-        match self {
-            Task::DiscardOrphan { .. } | Task::Import { .. } | Task::Refresh { .. } | Task::Forget { .. } => {
-                0
-            }
-            Task::Create { .. }
-            | Task::Update { .. }
-            | Task::Replace { .. }
-            | Task::RotateReplace { .. }
-            | Task::RotateReset { .. } => 1,
-            Task::Retire { .. } | Task::Delete { .. } => 2,
+        match self.change {
+            Change::DiscardOrphan { .. }
+            | Change::Import { .. }
+            | Change::Refresh { .. }
+            | Change::Forget { .. } => 0,
+            Change::Create { .. }
+            | Change::Update { .. }
+            | Change::Replace { .. }
+            | Change::Rotate { .. } => 1,
+            Change::Retire { .. } | Change::Delete { .. } | Change::DeleteUnmanaged { .. } => 2,
         }
     }
 
-    /// The managed address, if any.
-    pub fn address(&self) -> Option<&Address> {
-        match self {
-            Task::Import { address, .. }
-            | Task::Refresh { address, .. }
-            | Task::Forget { address }
-            | Task::Create { address, .. }
-            | Task::Update { address, .. }
-            | Task::Replace { address, .. }
-            | Task::RotateReplace { address, .. }
-            | Task::RotateReset { address, .. }
-            | Task::DiscardOrphan { address, .. } => Some(address),
-            Task::Retire { address, .. } | Task::Delete { address, .. } => address.as_ref(),
-        }
-    }
-
-    /// What the task acts on: its address, or the token id of an unmanaged token. Tasks
+    /// What the step acts on: its address, or the token id of an unmanaged token. Steps
     /// with the same key run one after another.
     pub fn key(&self) -> String {
-        match (self.address(), self) {
+        match (&self.address, &self.change) {
             (Some(a), _) => a.to_string(),
-            (None, Task::Retire { id, .. } | Task::Delete { id, .. }) => format!("id {id}"),
-            (None, _) => String::new(),
+            (None, change) => format!("id {}", change.token_id().unwrap_or_default()),
         }
-    }
-
-    /// The token ids this task deletes (or schedules for deletion).
-    pub fn destroys(&self) -> Option<&str> {
-        match self {
-            Task::Replace { old_id, .. } => Some(old_id),
-            Task::Delete { id, .. } | Task::DiscardOrphan { id, .. } => Some(id),
-            _ => None,
-        }
-    }
-
-    /// The token whose secret this task ends, at once or after a grace: deleted, retired,
-    /// rotated, reset or given an expiry. The caller's own token is never one of them.
-    pub fn ends(&self) -> Option<&str> {
-        match self {
-            Task::Replace { old_id: id, .. }
-            | Task::Delete { id, .. }
-            | Task::DiscardOrphan { id, .. }
-            | Task::Retire { id, .. }
-            | Task::RotateReplace { old_id: id, .. }
-            | Task::RotateReset { id, .. } => Some(id),
-            Task::Update { id, patch, .. }
-                if patch.iter().any(|op| op.path == "/expiry" && op.op != "remove") =>
-            {
-                Some(id)
-            }
-            _ => None,
-        }
-    }
-
-    /// Whether the task creates a token (and so records, reconciles and clears a create intent).
-    pub fn makes_token(&self) -> bool {
-        matches!(self, Task::Create { .. } | Task::Replace { .. } | Task::RotateReplace { .. })
-    }
-
-    /// Whether the task receives a new secret (and so needs a recipient to seal it to).
-    pub fn makes_secret(&self) -> bool {
-        matches!(
-            self,
-            Task::Create { .. }
-                | Task::Replace { .. }
-                | Task::RotateReplace { .. }
-                | Task::RotateReset { .. }
-        )
     }
 
     /// The label used in progress lines: the address, or the token id for unmanaged tokens.
     pub fn label(&self) -> String {
-        match (self.address(), self) {
+        match (&self.address, &self.change) {
             (Some(a), _) => a.to_string(),
-            (None, Task::Retire { id, .. } | Task::Delete { id, .. }) => format!("token id {id}"),
-            (None, _) => String::from("token"),
+            (None, change) => format!("token id {}", change.token_id().unwrap_or_default()),
+        }
+    }
+
+    /// The token id this step deletes at once.
+    pub fn destroys(&self) -> Option<&str> {
+        match &self.change {
+            Change::Replace { token_id, .. }
+            | Change::Delete { token_id }
+            | Change::DiscardOrphan { token_id }
+            | Change::DeleteUnmanaged { token_id } => Some(token_id),
+            _ => None,
+        }
+    }
+
+    /// The token whose secret this step ends, at once or after a grace: deleted, retired,
+    /// rotated, reset or given an expiry. The caller's own token is never one of them.
+    pub fn ends(&self) -> Option<&str> {
+        match &self.change {
+            Change::Replace { token_id, .. }
+            | Change::Delete { token_id }
+            | Change::DiscardOrphan { token_id }
+            | Change::DeleteUnmanaged { token_id }
+            | Change::Retire { token_id }
+            | Change::Rotate { token_id, .. } => Some(token_id),
+            Change::Update { token_id, patch, .. }
+                if patch.iter().any(|op| op.path == "/expiry" && op.op != "remove") =>
+            {
+                Some(token_id)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the step creates a token (and so records, reconciles and clears a create intent).
+    pub fn makes_token(&self) -> bool {
+        self.change.new_token().is_some()
+    }
+
+    /// The extra recipients of the secret this step receives (the new token's own readers).
+    pub fn new_secret_readers(&self) -> Option<&[String]> {
+        match &self.change {
+            Change::Rotate { rotation: Rotation::Reset { .. }, .. } => Some(&[]),
+            change => change.new_token().map(|spec| spec.recipients.as_slice()),
         }
     }
 }
 
-/// A plan action apply cannot execute (a plan file edited by hand, or a planner bug).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("plan action {index} ({kind:?} {label}) is malformed: {why}")]
-pub struct MalformedAction {
-    pub index: usize,
-    pub kind: ActionKind,
-    pub label: String,
-    pub why: &'static str,
-}
-
-/// The tasks of a plan, in plan order.
-pub fn tasks(plan: &Plan) -> Result<Vec<Task>, MalformedAction> {
-    let mut out = Vec::with_capacity(plan.actions.len());
-    for (index, action) in plan.actions.iter().enumerate() {
-        out.push(task(index, action)?);
-    }
+/// The steps of a plan, in plan order.
+pub fn steps(plan: &Plan) -> Vec<Step> {
+    let mut out: Vec<Step> = plan
+        .actions
+        .iter()
+        .map(|a| Step { address: a.address.clone(), change: a.change.clone(), clears_intent: false })
+        .collect();
     // Only the last orphan of an address drops its intent: one that fails to go keeps it,
     // so the next plan finds that orphan again.
     let mut seen = std::collections::HashSet::new();
-    for t in out.iter_mut().rev() {
-        if let Task::DiscardOrphan { address, clears_intent, .. } = t {
-            *clears_intent = seen.insert(address.clone());
+    for s in out.iter_mut().rev() {
+        if let (Change::DiscardOrphan { .. }, Some(address)) = (&s.change, &s.address) {
+            s.clears_intent = seen.insert(address.clone());
         }
     }
     if plan.refresh_only {
         // A refresh-only plan changes no token: it records what changed live into state.
         for entry in &plan.drift {
-            out.push(match entry.kind {
-                DriftKind::Changed => {
-                    Task::Refresh { address: entry.address.clone(), id: entry.token_id.clone() }
-                }
-                DriftKind::Missing => Task::Forget { address: entry.address.clone() },
-            });
+            let token_id = entry.token_id.clone();
+            let change = match entry.kind {
+                DriftKind::Changed => Change::Refresh { token_id },
+                DriftKind::Missing => Change::Forget { token_id },
+            };
+            out.push(Step { address: Some(entry.address.clone()), change, clears_intent: false });
         }
     }
-    Ok(out)
+    out
 }
 
-fn task(index: usize, a: &Action) -> Result<Task, MalformedAction> {
-    let bad = |why| MalformedAction {
-        index,
-        kind: a.kind,
-        label: a.address.as_ref().map_or_else(|| a.name.clone(), ToString::to_string),
-        why,
-    };
-    let address = || a.address.clone().ok_or_else(|| bad("no address"));
-    let id = || a.token_id.clone().ok_or_else(|| bad("no token id"));
-    let spec = || a.desired.clone().ok_or_else(|| bad("no desired token"));
-    Ok(match a.kind {
-        ActionKind::Import => Task::Import { address: address()?, id: id()?, desired: a.desired.clone() },
-        ActionKind::Forget => Task::Forget { address: address()? },
-        ActionKind::Create => Task::Create { address: address()?, spec: spec()? },
-        ActionKind::Update => Task::Update {
-            address: address()?,
-            id: id()?,
-            patch: a.patch.clone(),
-            desired: a.desired.clone(),
-        },
-        ActionKind::Replace => Task::Replace {
-            address: address()?,
-            old_id: id()?,
-            spec: spec()?,
-            create_before_destroy: a.create_before_destroy,
-        },
-        ActionKind::Rotate => {
-            let rotation = a.rotation.ok_or_else(|| bad("a rotation without method"))?;
-            match rotation.method {
-                RotationMethod::Replace => Task::RotateReplace {
-                    address: address()?,
-                    old_id: id()?,
-                    spec: spec()?,
-                    grace_seconds: rotation.grace_seconds,
-                },
-                RotationMethod::Reset => Task::RotateReset {
-                    address: address()?,
-                    id: id()?,
-                    grace_seconds: rotation.grace_seconds,
-                },
-            }
-        }
-        ActionKind::Retire => Task::Retire { address: a.address.clone(), id: id()? },
-        ActionKind::Delete if a.reason == Reason::OrphanDiscarded => {
-            Task::DiscardOrphan { address: address()?, id: id()?, clears_intent: false }
-        }
-        ActionKind::Delete => Task::Delete { address: a.address.clone(), id: id()? },
-    })
-}
-
-/// Task indexes grouped by phase, each group in plan order.
-pub fn phases(tasks: &[Task]) -> [Vec<usize>; 3] {
+/// Step indexes grouped by phase, each group in plan order.
+pub fn phases(steps: &[Step]) -> [Vec<usize>; 3] {
     let mut out: [Vec<usize>; 3] = Default::default();
-    for (i, t) in tasks.iter().enumerate() {
-        out[t.phase()].push(i);
+    for (i, s) in steps.iter().enumerate() {
+        out[s.phase()].push(i);
     }
     out
 }
@@ -288,8 +155,9 @@ pub fn token_post(spec: &TokenSpec) -> TokenPost {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::api::model::PatchOp;
     use crate::model::Role;
-    use crate::plan::model::{PLAN_FORMAT_VERSION, RotationStep};
+    use crate::plan::model::{Action, ActionKind, DriftEntry, PLAN_FORMAT_VERSION, Reason};
 
     pub(crate) fn spec(name: &str) -> TokenSpec {
         TokenSpec {
@@ -307,23 +175,38 @@ pub(crate) mod tests {
         }
     }
 
+    /// A change of `kind` for token `label` (id `id`): an update sets the role to writer, a
+    /// rotation replaces with a grace of 60 s.
+    pub(crate) fn change(kind: ActionKind, label: &str, id: &str) -> Change {
+        let token_id = id.to_owned();
+        match kind {
+            ActionKind::Import => Change::Import { token_id, desired: spec(label) },
+            ActionKind::Create => Change::Create { desired: spec(label) },
+            ActionKind::Update => Change::Update {
+                token_id,
+                patch: vec![PatchOp::replace("/role", serde_json::json!("writer"))],
+                desired: spec(label),
+            },
+            ActionKind::Replace => {
+                Change::Replace { token_id, desired: spec(label), create_before_destroy: false }
+            }
+            ActionKind::Rotate => Change::Rotate {
+                token_id,
+                rotation: Rotation::Replace { grace_seconds: 60, desired: spec(label) },
+            },
+            ActionKind::Retire => Change::Retire { token_id },
+            ActionKind::Delete => Change::Delete { token_id },
+            ActionKind::Forget => Change::Forget { token_id },
+        }
+    }
+
     fn action(kind: ActionKind, label: &str) -> Action {
         Action {
             address: Some(Address::new(label)),
-            kind,
             reason: Reason::ConfigChanged,
-            token_id: (kind != ActionKind::Create).then(|| format!("id-{label}")),
             name: label.into(),
-            desired: Some(spec(label)),
-            patch: if kind == ActionKind::Update {
-                vec![PatchOp::replace("/role", serde_json::json!("writer"))]
-            } else {
-                vec![]
-            },
             diffs: vec![],
-            create_before_destroy: false,
-            rotation: (kind == ActionKind::Rotate)
-                .then_some(RotationStep { method: RotationMethod::Replace, grace_seconds: 60 }),
+            change: change(kind, label, &format!("id-{label}")),
         }
     }
 
@@ -352,7 +235,7 @@ pub(crate) mod tests {
             action(ActionKind::Update, "u"),
             action(ActionKind::Forget, "f"),
         ]);
-        let ts = tasks(&p).unwrap();
+        let ts = steps(&p);
         let [first, middle, last] = phases(&ts);
         let labels = |ix: &[usize]| ix.iter().map(|&i| ts[i].label()).collect::<Vec<_>>();
         assert_eq!(labels(&first), ["token.i", "token.f"]);
@@ -361,32 +244,18 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn malformed_actions_are_refused() {
-        let mut create = action(ActionKind::Create, "c");
-        create.desired = None;
-        let err = tasks(&plan(vec![create])).unwrap_err();
-        assert_eq!(err.why, "no desired token");
-        let mut delete = action(ActionKind::Delete, "d");
-        delete.token_id = None;
-        assert_eq!(tasks(&plan(vec![delete])).unwrap_err().why, "no token id");
-        let mut rotate = action(ActionKind::Rotate, "r");
-        rotate.rotation = None;
-        assert!(tasks(&plan(vec![rotate])).is_err());
-    }
-
-    #[test]
-    fn rotation_method_picks_the_task() {
-        let mut reset = action(ActionKind::Rotate, "r");
-        reset.rotation = Some(RotationStep { method: RotationMethod::Reset, grace_seconds: 5 });
-        assert_eq!(
-            tasks(&plan(vec![reset])).unwrap()[0],
-            Task::RotateReset { address: Address::new("r"), id: "id-r".into(), grace_seconds: 5 }
-        );
+    fn only_the_last_orphan_of_an_address_clears_its_intent() {
+        let orphan = |id: &str| Action {
+            reason: Reason::OrphanDiscarded,
+            change: Change::DiscardOrphan { token_id: id.into() },
+            ..action(ActionKind::Delete, "a")
+        };
+        let ts = steps(&plan(vec![orphan("1"), orphan("2")]));
+        assert_eq!(ts.iter().map(|s| s.clears_intent).collect::<Vec<_>>(), [false, true]);
     }
 
     #[test]
     fn refresh_only_turns_drift_into_state_updates() {
-        use crate::plan::model::DriftEntry;
         let mut p = plan(vec![]);
         p.refresh_only = true;
         p.drift = vec![
@@ -404,10 +273,18 @@ pub(crate) mod tests {
             },
         ];
         assert_eq!(
-            tasks(&p).unwrap(),
+            steps(&p),
             vec![
-                Task::Refresh { address: Address::new("a"), id: "1".into() },
-                Task::Forget { address: Address::new("b") }
+                Step {
+                    address: Some(Address::new("a")),
+                    change: Change::Refresh { token_id: "1".into() },
+                    clears_intent: false
+                },
+                Step {
+                    address: Some(Address::new("b")),
+                    change: Change::Forget { token_id: "2".into() },
+                    clears_intent: false
+                },
             ]
         );
     }

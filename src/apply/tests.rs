@@ -4,26 +4,54 @@
 use std::collections::HashSet;
 
 use super::fake::{FakeApi, FakeLedger};
-use super::step::tests::spec;
+use super::step::tests::{change, spec};
 use super::*;
 use crate::api::model::PatchOp;
 use crate::model::{Address, RotationMethod};
-use crate::plan::model::{Action, ActionKind, Reason, RotationStep};
+use crate::plan::model::{Action, ActionKind, Change, Reason, Rotation};
 use crate::state::model::{PendingCreate, RetiringToken, TokenState};
 
+/// An action of `kind` at token `label` on live token `id`: an update without patch (state
+/// only), a rotation by replace with a grace of 60 s.
 fn act(kind: ActionKind, label: &str, id: Option<&str>) -> Action {
+    let mut change = change(kind, label, id.unwrap_or_default());
+    if let Change::Update { patch, .. } = &mut change {
+        patch.clear();
+    }
     Action {
         address: Some(Address::new(label)),
-        kind,
         reason: Reason::ConfigChanged,
-        token_id: id.map(str::to_owned),
         name: label.into(),
-        desired: Some(spec(label)),
-        patch: vec![],
         diffs: vec![],
-        create_before_destroy: false,
-        rotation: None,
+        change,
     }
+}
+
+/// `a` (a rotation) by `method` with `grace_seconds`.
+fn rotating(mut a: Action, method: RotationMethod, grace: u64) -> Action {
+    if let Change::Rotate { rotation, .. } = &mut a.change {
+        *rotation = match method {
+            RotationMethod::Replace => Rotation::Replace { grace_seconds: grace, desired: spec(&a.name) },
+            RotationMethod::Reset => Rotation::Reset { grace_seconds: grace },
+        };
+    }
+    a
+}
+
+/// `a` (an update) with `ops`.
+fn patching(mut a: Action, ops: Vec<PatchOp>) -> Action {
+    if let Change::Update { patch, .. } = &mut a.change {
+        *patch = ops;
+    }
+    a
+}
+
+/// `a` acting on live token `id` instead.
+fn on_id(mut a: Action, id: &str) -> Action {
+    if let Change::Update { token_id, .. } | Change::Rotate { token_id, .. } = &mut a.change {
+        id.clone_into(token_id);
+    }
+    a
 }
 
 fn plan_of(ledger: &FakeLedger, actions: Vec<Action>) -> Plan {
@@ -183,10 +211,11 @@ fn a_create_answered_with_an_id_another_address_holds_is_refused_naming_both() {
     // A rotation answered with the old token's own id is refused too.
     let plan = plan_of(
         &ledger,
-        vec![Action {
-            rotation: Some(RotationStep { method: RotationMethod::Replace, grace_seconds: 60 }),
-            ..act(ActionKind::Rotate, "p", Some(&format!("{:024x}", 0x00ca_11ed)))
-        }],
+        vec![rotating(
+            act(ActionKind::Rotate, "p", Some(&format!("{:024x}", 0x00ca_11ed))),
+            RotationMethod::Replace,
+            60,
+        )],
     );
     let (out, _) = run_plan(&api, &mut ledger, &plan, 1);
     assert!(out.failures[0].message.contains("which token.p already holds"), "{out:?}");
@@ -206,6 +235,7 @@ fn an_orphan_the_plan_found_is_deleted_before_its_address_is_created() {
     });
     let mut discard = act(ActionKind::Delete, "a", Some(&orphan));
     discard.reason = Reason::OrphanDiscarded;
+    discard.change = Change::DiscardOrphan { token_id: orphan.clone() };
     let plan = plan_of(&ledger, vec![act(ActionKind::Create, "a", None), discard]);
     let (out, text) = run_plan(&api, &mut ledger, &plan, 2);
     assert!(out.is_success(), "{out:?}");
@@ -264,7 +294,9 @@ fn replace_orders_create_and_delete_by_create_before_destroy() {
         let mut ledger = FakeLedger::default();
         let old = manage(&api, &mut ledger, "r");
         let mut a = act(ActionKind::Replace, "r", Some(&old));
-        a.create_before_destroy = cbd;
+        if let Change::Replace { create_before_destroy, .. } = &mut a.change {
+            *create_before_destroy = cbd;
+        }
         let plan = plan_of(&ledger, vec![a]);
         let (out, text) = run_plan(&api, &mut ledger, &plan, 4);
         assert!(out.is_success(), "{out:?}");
@@ -286,8 +318,7 @@ fn rotate_replace_creates_a_successor_and_expires_the_old_token() {
     let mut ledger = FakeLedger::default();
     let old = manage(&api, &mut ledger, "r");
     let old_secret = ledger.secret_of(&Address::new("r"));
-    let mut a = act(ActionKind::Rotate, "r", Some(&old));
-    a.rotation = Some(RotationStep { method: RotationMethod::Replace, grace_seconds: 3600 });
+    let a = rotating(act(ActionKind::Rotate, "r", Some(&old)), RotationMethod::Replace, 3600);
     let plan = plan_of(&ledger, vec![a]);
     let (out, text) = run_plan(&api, &mut ledger, &plan, 4);
     assert!(out.is_success(), "{out:?}");
@@ -316,8 +347,7 @@ fn a_grace_past_the_end_of_time_sends_nothing() {
     let mut ledger = FakeLedger::default();
     let old = manage(&api, &mut ledger, "r");
     for method in [RotationMethod::Replace, RotationMethod::Reset] {
-        let mut a = act(ActionKind::Rotate, "r", Some(&old));
-        a.rotation = Some(RotationStep { method, grace_seconds: 99_999_999 * 86_400 });
+        let a = rotating(act(ActionKind::Rotate, "r", Some(&old)), method, 99_999_999 * 86_400);
         let plan = plan_of(&ledger, vec![a]);
         let (out, _) = run_plan(&api, &mut ledger, &plan, 1);
         assert!(out.failures[0].message.contains("ends past the year 9999: nothing was sent"), "{out:?}");
@@ -331,8 +361,7 @@ fn rotate_reset_keeps_the_id_and_stores_the_new_secret() {
     let api = FakeApi::new();
     let mut ledger = FakeLedger::default();
     let id = manage(&api, &mut ledger, "r");
-    let mut a = act(ActionKind::Rotate, "r", Some(&id));
-    a.rotation = Some(RotationStep { method: RotationMethod::Reset, grace_seconds: 60 });
+    let a = rotating(act(ActionKind::Rotate, "r", Some(&id)), RotationMethod::Reset, 60);
     let plan = plan_of(&ledger, vec![a]);
     let (out, _) = run_plan(&api, &mut ledger, &plan, 4);
     assert!(out.is_success(), "{out:?}");
@@ -355,8 +384,10 @@ fn deletes_and_retires_run_after_everything_else() {
         name: "old-gen".into(),
         expires_at: jiff::Timestamp::now(),
     });
-    let mut update = act(ActionKind::Update, "upd", Some(&upd));
-    update.patch = vec![PatchOp::replace("/role", serde_json::json!("writer"))];
+    let update = patching(
+        act(ActionKind::Update, "upd", Some(&upd)),
+        vec![PatchOp::replace("/role", serde_json::json!("writer"))],
+    );
     let plan = plan_of(
         &ledger,
         vec![
@@ -450,15 +481,13 @@ fn protected_and_own_tokens_are_never_deleted() {
 
     // Nor is the caller's own token deleted, retired, rotated, reset or given an expiry,
     // whatever a (hand-edited) plan file says.
-    let grace = Some(RotationStep { method: RotationMethod::Replace, grace_seconds: 3 });
-    let reset = Some(RotationStep { method: RotationMethod::Reset, grace_seconds: 3 });
     let expire = vec![PatchOp::add("/expiry", serde_json::json!(1))];
     let own = [
         act(ActionKind::Delete, "caller", Some("caller")),
         act(ActionKind::Retire, "caller", Some("caller")),
-        Action { rotation: grace, ..act(ActionKind::Rotate, "caller", Some("caller")) },
-        Action { rotation: reset, ..act(ActionKind::Rotate, "caller", Some("caller")) },
-        Action { patch: expire, ..act(ActionKind::Update, "caller", Some("caller")) },
+        rotating(act(ActionKind::Rotate, "caller", Some("caller")), RotationMethod::Replace, 3),
+        rotating(act(ActionKind::Rotate, "caller", Some("caller")), RotationMethod::Reset, 3),
+        patching(act(ActionKind::Update, "caller", Some("caller")), expire),
     ];
     for a in own {
         let plan = plan_of(&ledger, vec![a.clone()]);
@@ -467,11 +496,8 @@ fn protected_and_own_tokens_are_never_deleted() {
         assert!(matches!(err, ApplyError::OwnToken { .. }), "{a:?}: {err}");
     }
     let remove = vec![PatchOp::remove("/expiry")];
-    let lift =
-        plan_of(&ledger, vec![Action { patch: remove, ..act(ActionKind::Update, "caller", Some("caller")) }]);
-    assert!(
-        check_safety(&step::tasks(&lift).unwrap(), &ledger.state, &live_with_caller(Some("caller"))).is_ok()
-    );
+    let lift = plan_of(&ledger, vec![patching(act(ActionKind::Update, "caller", Some("caller")), remove)]);
+    assert!(check_safety(&step::steps(&lift), &ledger.state, &live_with_caller(Some("caller"))).is_ok());
     assert!(api.log.borrow().is_empty(), "nothing was sent");
 }
 
@@ -510,7 +536,9 @@ fn an_update_without_patch_changes_only_state() {
     let mut ledger = FakeLedger::default();
     let id = manage(&api, &mut ledger, "p");
     let mut a = act(ActionKind::Update, "p", Some(&id));
-    a.desired.as_mut().unwrap().prevent_destroy = true;
+    if let Change::Update { desired, .. } = &mut a.change {
+        desired.prevent_destroy = true;
+    }
     let plan = plan_of(&ledger, vec![a]);
     let (out, _) = run_plan(&api, &mut ledger, &plan, 2);
     assert!(out.is_success(), "{out:?}");
@@ -526,8 +554,7 @@ fn rotation_never_extends_a_hard_expiry_the_old_token_has() {
     let old = manage(&api, &mut ledger, "r");
     let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(60);
     ledger.state.tokens.get_mut(&Address::new("r")).unwrap().expiry = Some(soon);
-    let mut a = act(ActionKind::Rotate, "r", Some(&old));
-    a.rotation = Some(RotationStep { method: RotationMethod::Replace, grace_seconds: 86_400 });
+    let a = rotating(act(ActionKind::Rotate, "r", Some(&old)), RotationMethod::Replace, 86_400);
     let plan = plan_of(&ledger, vec![a]);
     let (out, _) = run_plan(&api, &mut ledger, &plan, 2);
     assert!(out.is_success(), "{out:?}");
@@ -542,10 +569,11 @@ fn tasks_of_one_token_run_in_plan_order_and_stop_at_a_failure() {
     api.delay = std::time::Duration::from_millis(5);
     let mut ledger = FakeLedger::default();
     let id = manage(&api, &mut ledger, "r");
-    let mut update = act(ActionKind::Update, "r", Some(&id));
-    update.patch = vec![PatchOp::replace("/role", serde_json::json!("writer"))];
-    let mut rotate = act(ActionKind::Rotate, "r", Some(&id));
-    rotate.rotation = Some(RotationStep { method: RotationMethod::Replace, grace_seconds: 60 });
+    let update = patching(
+        act(ActionKind::Update, "r", Some(&id)),
+        vec![PatchOp::replace("/role", serde_json::json!("writer"))],
+    );
+    let rotate = rotating(act(ActionKind::Rotate, "r", Some(&id)), RotationMethod::Replace, 60);
     let plan = plan_of(&ledger, vec![update.clone(), rotate.clone()]);
     let (out, _) = run_plan(&api, &mut ledger, &plan, 8);
     assert!(out.is_success(), "{out:?}");
@@ -559,10 +587,8 @@ fn tasks_of_one_token_run_in_plan_order_and_stop_at_a_failure() {
     let mut ledger = FakeLedger::default();
     let id = manage(&api, &mut ledger, "r");
     api.tokens.borrow_mut().clear(); // the PATCH will 404
-    let mut update = update;
-    update.token_id = Some(id.clone());
-    let mut rotate = rotate;
-    rotate.token_id = Some(id);
+    let update = on_id(update, &id);
+    let rotate = on_id(rotate, &id);
     let plan = plan_of(&ledger, vec![update, rotate]);
     let (out, _) = run_plan(&api, &mut ledger, &plan, 8);
     assert_eq!(out.failures.len(), 2);

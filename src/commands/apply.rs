@@ -17,7 +17,7 @@ use crate::apply::{ApplyOptions, Counts, Outcome, check_saved_plan};
 use crate::cli::{ApplyArgs, Format};
 use crate::config::Config;
 use crate::plan::PlanOptions;
-use crate::plan::model::Plan;
+use crate::plan::model::{PLAN_FORMAT_VERSION, Plan, PlanFileError};
 use crate::render::stream::Operation;
 use crate::state::{LockMode, StateStore};
 
@@ -63,13 +63,19 @@ pub(super) fn read_plan(path: &Path) -> miette::Result<Plan> {
     let text = std::fs::read_to_string(path)
         .into_diagnostic()
         .wrap_err_with(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| {
-        miette::miette!(
+    Plan::from_json(&text).map_err(|e| match e {
+        PlanFileError::Version { found } => miette::miette!(
+            code = "tokenform::apply::plan_format",
+            help = "the plan was saved by another version of tokenform: re-run plan (`tokenform plan -out FILE`)",
+            "{}: plan file format version {found}; this tokenform reads version {PLAN_FORMAT_VERSION}",
+            path.display()
+        ),
+        PlanFileError::Malformed(why) => miette::miette!(
             code = "tokenform::apply::bad_plan_file",
             help = "make one with `tokenform plan -out FILE`",
-            "{} is not a tokenform plan file: {e}",
+            "{} is not a tokenform plan file: {why}",
             path.display()
-        )
+        ),
     })
 }
 

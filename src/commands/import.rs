@@ -11,7 +11,6 @@ use super::plan::runtime;
 use crate::ExitStatus;
 use crate::cli::ImportArgs;
 use crate::model::Address;
-use crate::plan::model::{Action, ActionKind, PLAN_FORMAT_VERSION, Plan, Reason, TokenSpec};
 
 pub fn run(ctx: &Context, args: &ImportArgs) -> miette::Result<ExitStatus> {
     runtime()?.block_on(run_async(ctx, args))
@@ -34,76 +33,8 @@ async fn run_async(ctx: &Context, args: &ImportArgs) -> miette::Result<ExitStatu
         ));
     }
     let mut s = open_session(ctx, &args.vars, &args.lock.lock_timeout, "import").await?;
-    let state = s.store.state();
-    if let Some(t) = state.tokens.get(&address) {
-        return Err(miette::miette!(
-            code = "tokenform::import::address_taken",
-            help = "`tokenform state rm` it first, or import to another address",
-            "{address} is already managed (token {})",
-            t.id
-        ));
-    }
-    if let Some(other) = state.holder_of(&args.id) {
-        return Err(miette::miette!(
-            code = "tokenform::import::already_managed",
-            help =
-                "a live token belongs to one address; `tokenform state mv` moves a token to another address",
-            "cannot import token {} as {address}: {other} already holds it",
-            args.id
-        ));
-    }
-    let Some(desired) = s.config.tokens.get(&address) else {
-        return Err(miette::miette!(
-            code = "tokenform::import::not_in_config",
-            help = "add a `token` block for it first, so the next apply keeps it",
-            "{address} is not declared in the configuration"
-        ));
-    };
     // The snapshot lists with showAll (every member's tokens): a token it lacks does not exist
-    // for this caller, said once here rather than as a failed step.
-    let Some(name) = s.live.token(&args.id).map(|t| t.name().to_owned()) else {
-        return Err(miette::miette!(
-            code = "tokenform::import::not_found",
-            help = "check the id; `tokenform drift` lists the unmanaged live tokens with their ids",
-            "no live token has id {}",
-            args.id
-        ));
-    };
-    // Only the protection flag and the token's readers matter to an import: the rest is read live.
-    let spec = TokenSpec {
-        name: name.clone(),
-        description: None,
-        role: None,
-        custom_role_ids: Vec::new(),
-        custom_role_keys: Vec::new(),
-        inline_role: None,
-        service_token: false,
-        api_version: None,
-        expiry: None,
-        recipients: desired.recipients.clone(),
-        prevent_destroy: desired.lifecycle.prevent_destroy,
-    };
-    let plan = Plan {
-        format_version: PLAN_FORMAT_VERSION,
-        lineage: state.lineage.clone(),
-        serial: state.serial,
-        config_digest: s.config.digest.clone(),
-        refresh_only: false,
-        actions: vec![Action {
-            address: Some(address),
-            kind: ActionKind::Import,
-            reason: Reason::ImportRequested,
-            token_id: Some(args.id.clone()),
-            name,
-            desired: Some(spec),
-            patch: Vec::new(),
-            diffs: Vec::new(),
-            create_before_destroy: false,
-            rotation: None,
-        }],
-        drift: Vec::new(),
-        warnings: Vec::new(),
-        notes: Vec::new(),
-    };
+    // for this caller, said once by the planner rather than as a failed step.
+    let plan = crate::plan::import(&s.config, s.store.state(), &s.live, &address, &args.id)?;
     execute(ctx, &mut s, &plan, Some(1), Mode::Import, super::ui::Ui::Human).await
 }

@@ -21,7 +21,7 @@ pub mod refresh;
 #[cfg(test)]
 mod tests;
 
-pub use model::{Action, ActionKind, AttributeDiff, Plan, Reason, TokenSpec};
+pub use model::{Action, ActionKind, AttributeDiff, Change, Plan, Reason, Rotation, TokenSpec};
 pub use planner::SERVICE_TOKEN_LIMIT;
 
 use crate::api::model::Live;
@@ -52,6 +52,13 @@ pub enum PlanError {
     )]
     UnknownCustomRole { address: String, key: String },
 
+    #[error("{address} is already managed (token {id})")]
+    #[diagnostic(
+        code(tokenform::plan::import_address_taken),
+        help("`tokenform state rm` it first, or import to another address")
+    )]
+    ImportAddressTaken { address: String, id: String },
+
     #[error("cannot import {address}: no live token has id {id}")]
     #[diagnostic(
         code(tokenform::plan::import_not_found),
@@ -59,7 +66,7 @@ pub enum PlanError {
     )]
     ImportNotFound { address: String, id: String },
 
-    #[error("cannot import token {id} as {address}: state already manages it as {managed_as}")]
+    #[error("cannot import token {id} as {address}: {managed_as} already holds it")]
     #[diagnostic(
         code(tokenform::plan::import_already_managed),
         help("remove the import block, or move the token with `tokenform state mv {managed_as} {address}`")
@@ -132,4 +139,46 @@ pub fn plan(
     opts: &PlanOptions,
 ) -> Result<Plan, PlanError> {
     planner::Planner::new(config, state, live, now, opts).run()
+}
+
+/// `tokenform import ADDR ID`: the plan that records live token `id` at `address` (secret
+/// unknown), by the same rules as an `import` block: the address is declared and free, no
+/// address holds the id, and the id is live. Nothing else is planned: the next `plan`
+/// brings the token to its configuration.
+pub fn import(
+    config: &Config,
+    state: &State,
+    live: &Live,
+    address: &Address,
+    id: &str,
+) -> Result<Plan, PlanError> {
+    if let Some(t) = state.tokens.get(address) {
+        return Err(PlanError::ImportAddressTaken { address: address.to_string(), id: t.id.clone() });
+    }
+    if let Some(other) = state.holder_of(id) {
+        return Err(PlanError::ImportAlreadyManaged {
+            address: address.to_string(),
+            id: id.to_owned(),
+            managed_as: other.to_string(),
+        });
+    }
+    let desired = config
+        .tokens
+        .get(address)
+        .ok_or_else(|| PlanError::ImportWithoutConfig { address: address.to_string() })?;
+    let token = live
+        .token(id)
+        .ok_or_else(|| PlanError::ImportNotFound { address: address.to_string(), id: id.to_owned() })?;
+    let spec = diff::spec(desired, live)?;
+    Ok(Plan {
+        format_version: model::PLAN_FORMAT_VERSION,
+        lineage: state.lineage.clone(),
+        serial: state.serial,
+        config_digest: config.digest.clone(),
+        refresh_only: false,
+        actions: vec![planner::import_action(address, token, spec)],
+        drift: Vec::new(),
+        warnings: Vec::new(),
+        notes: Vec::new(),
+    })
 }

@@ -8,7 +8,9 @@ use crate::api::model::PatchOp;
 use crate::model::{Address, Role, RotationMethod, Statement, TokenField};
 
 /// Bumped when the plan file changes incompatibly.
-pub const PLAN_FORMAT_VERSION: u32 = 1;
+/// Version 2: each action's change is the typed [`Change`] (version 1 had a flat bag of
+/// optional fields).
+pub const PLAN_FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Plan {
@@ -47,8 +49,46 @@ impl Plan {
 
     /// How many actions of `kind` the plan holds.
     pub fn count(&self, kind: ActionKind) -> usize {
-        self.actions.iter().filter(|a| a.kind == kind).count()
+        self.actions.iter().filter(|a| a.kind() == kind).count()
     }
+
+    /// Reads a plan file (`plan -out`, or `plan --format json`: the extra fields are
+    /// ignored). Everything apply relies on is checked here, once: the format version
+    /// (an older plan file is refused before its actions are looked at), the shape of each
+    /// change, and that exactly the unmanaged deletes lack an address.
+    pub fn from_json(text: &str) -> Result<Plan, PlanFileError> {
+        #[derive(Deserialize)]
+        struct Version {
+            format_version: u32,
+        }
+        let version: Version =
+            serde_json::from_str(text).map_err(|e| PlanFileError::Malformed(e.to_string()))?;
+        if version.format_version != PLAN_FORMAT_VERSION {
+            return Err(PlanFileError::Version { found: version.format_version });
+        }
+        let plan: Plan = serde_json::from_str(text).map_err(|e| PlanFileError::Malformed(e.to_string()))?;
+        for (index, action) in plan.actions.iter().enumerate() {
+            let unmanaged = matches!(action.change, Change::DeleteUnmanaged { .. });
+            if action.address.is_some() == unmanaged {
+                let why = if unmanaged {
+                    "an unmanaged token's delete names an address"
+                } else {
+                    "a managed token's change names no address"
+                };
+                return Err(PlanFileError::Malformed(format!("action {index} ({}): {why}", action.name)));
+            }
+        }
+        Ok(plan)
+    }
+}
+
+/// Why a plan file cannot be applied or shown. Never echoes the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanFileError {
+    #[error("the plan file has format version {found}; this tokenform reads version {PLAN_FORMAT_VERSION}")]
+    Version { found: u32 },
+    #[error("the plan file is malformed: {0}")]
+    Malformed(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
@@ -99,33 +139,176 @@ pub enum Reason {
     Unmanaged,
 }
 
-/// One step of a plan.
+/// One step of a plan: who, why, what the reviewer sees, and the change itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Action {
-    /// The managed address; `None` for an unmanaged live token.
-    pub address: Option<Address>,
-    pub kind: ActionKind,
-    pub reason: Reason,
-    /// The live token acted on (everything but create).
+    /// The managed address; `None` only for [`Change::DeleteUnmanaged`] (checked when a plan
+    /// file is read: [`Plan::from_json`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_id: Option<String>,
+    pub address: Option<Address>,
+    pub reason: Reason,
     /// The token's name (desired for create/replace, current otherwise).
     pub name: String,
-    /// What to create (create, replace, rotate with `method = "replace"`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub desired: Option<TokenSpec>,
-    /// The JSON Patch for an update: only the changed paths.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub patch: Vec<PatchOp>,
     /// Attribute-level differences, for renderers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diffs: Vec<AttributeDiff>,
+    /// What apply does, with exactly what it needs.
+    pub change: Change,
+}
+
+/// What apply does for one action. Each variant carries what its execution needs and
+/// nothing else, so apply executes it as it is: no field is optional at run time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Change {
+    /// Record the live token in state (secret unknown); `desired` gives what state keeps
+    /// of the configuration (protection, readers, role keys).
+    Import { token_id: String, desired: TokenSpec },
+    /// Create a token and record it with its sealed secret.
+    Create { desired: TokenSpec },
+    /// PATCH the live token with `patch` (only the changed paths); an empty patch changes
+    /// only what state records (`prevent_destroy`, role keys).
+    Update { token_id: String, patch: Vec<PatchOp>, desired: TokenSpec },
+    /// Delete and create (or, with `create_before_destroy`, create then delete).
+    Replace { token_id: String, desired: TokenSpec, create_before_destroy: bool },
+    /// A new secret for the token; the old one works the rotation's grace more.
+    Rotate { token_id: String, rotation: Rotation },
+    /// Delete a retiring generation whose grace has ended.
+    Retire { token_id: String },
+    /// Delete a managed token and drop it from state.
+    Delete { token_id: String },
+    /// Delete the orphan of a create whose answer was lost: nobody has its secret. Runs
+    /// first, so no create of the address adopts it again.
+    DiscardOrphan { token_id: String },
+    /// Stop managing the address; the live token (if any) stays.
+    Forget { token_id: String },
+    /// Delete a live token no address owns (`unmanaged { mode = "delete" }`).
+    DeleteUnmanaged { token_id: String },
+    /// Refresh-only apply: record the live token's current fields, keeping the secret.
+    /// Made by apply from a refresh-only plan's drift, never part of a plan's actions.
+    #[serde(skip)]
+    Refresh { token_id: String },
+}
+
+/// How a rotation gives the token a new secret, and how long the old secret keeps working.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum Rotation {
+    /// Create a successor from `desired`, then expire the old token after the grace.
+    Replace { grace_seconds: u64, desired: TokenSpec },
+    /// The legacy reset: same token, new secret, the old one expiring after the grace.
+    Reset { grace_seconds: u64 },
+}
+
+impl Rotation {
+    pub fn grace_seconds(&self) -> u64 {
+        match self {
+            Rotation::Replace { grace_seconds, .. } | Rotation::Reset { grace_seconds } => *grace_seconds,
+        }
+    }
+}
+
+impl Change {
+    /// The kind of action, as renderers and counts group them.
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            Change::Import { .. } => ActionKind::Import,
+            Change::Create { .. } => ActionKind::Create,
+            Change::Update { .. } => ActionKind::Update,
+            Change::Replace { .. } => ActionKind::Replace,
+            Change::Rotate { .. } => ActionKind::Rotate,
+            Change::Retire { .. } => ActionKind::Retire,
+            Change::Delete { .. } | Change::DiscardOrphan { .. } | Change::DeleteUnmanaged { .. } => {
+                ActionKind::Delete
+            }
+            Change::Forget { .. } | Change::Refresh { .. } => ActionKind::Forget,
+        }
+    }
+
+    /// The live token acted on (every change but a create).
+    pub fn token_id(&self) -> Option<&str> {
+        match self {
+            Change::Create { .. } => None,
+            Change::Import { token_id, .. }
+            | Change::Update { token_id, .. }
+            | Change::Replace { token_id, .. }
+            | Change::Rotate { token_id, .. }
+            | Change::Retire { token_id }
+            | Change::Delete { token_id }
+            | Change::DiscardOrphan { token_id }
+            | Change::Forget { token_id }
+            | Change::DeleteUnmanaged { token_id }
+            | Change::Refresh { token_id } => Some(token_id),
+        }
+    }
+
+    /// The desired token, where the change has one.
+    pub fn desired(&self) -> Option<&TokenSpec> {
+        match self {
+            Change::Import { desired, .. }
+            | Change::Create { desired }
+            | Change::Update { desired, .. }
+            | Change::Replace { desired, .. }
+            | Change::Rotate { rotation: Rotation::Replace { desired, .. }, .. } => Some(desired),
+            _ => None,
+        }
+    }
+
+    /// The token this change creates, if it creates one (create, replace, rotate by replace).
+    pub fn new_token(&self) -> Option<&TokenSpec> {
+        match self {
+            Change::Create { desired }
+            | Change::Replace { desired, .. }
+            | Change::Rotate { rotation: Rotation::Replace { desired, .. }, .. } => Some(desired),
+            _ => None,
+        }
+    }
+
+    /// Whether the change receives a new secret (and so needs a recipient to seal it to).
+    pub fn makes_secret(&self) -> bool {
+        self.new_token().is_some() || matches!(self, Change::Rotate { rotation: Rotation::Reset { .. }, .. })
+    }
+}
+
+impl Action {
+    pub fn kind(&self) -> ActionKind {
+        self.change.kind()
+    }
+
+    pub fn token_id(&self) -> Option<&str> {
+        self.change.token_id()
+    }
+
+    pub fn desired(&self) -> Option<&TokenSpec> {
+        self.change.desired()
+    }
+
+    /// The JSON Patch of an update (empty otherwise).
+    pub fn patch(&self) -> &[PatchOp] {
+        match &self.change {
+            Change::Update { patch, .. } => patch,
+            _ => &[],
+        }
+    }
+
     /// Replace order: create the new token before deleting the old.
-    #[serde(default)]
-    pub create_before_destroy: bool,
-    /// For rotate: how, and how long the old secret keeps working.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rotation: Option<RotationStep>,
+    pub fn create_before_destroy(&self) -> bool {
+        matches!(self.change, Change::Replace { create_before_destroy: true, .. })
+    }
+
+    /// For a rotation: how, and how long the old secret keeps working.
+    pub fn rotation(&self) -> Option<RotationStep> {
+        match &self.change {
+            Change::Rotate { rotation, .. } => Some(RotationStep {
+                method: match rotation {
+                    Rotation::Replace { .. } => RotationMethod::Replace,
+                    Rotation::Reset { .. } => RotationMethod::Reset,
+                },
+                grace_seconds: rotation.grace_seconds(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// Everything apply needs to create a token and record it in state.
@@ -155,7 +338,8 @@ pub struct TokenSpec {
     pub prevent_destroy: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// A rotation's method and grace, as renderers show it ([`Action::rotation`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RotationStep {
     pub method: RotationMethod,
     pub grace_seconds: u64,
@@ -189,4 +373,87 @@ pub struct DriftEntry {
 pub enum DriftKind {
     Changed,
     Missing,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn file(actions: &serde_json::Value) -> String {
+        json!({
+            "format_version": PLAN_FORMAT_VERSION, "lineage": "l", "serial": 1,
+            "config_digest": "", "actions": actions,
+        })
+        .to_string()
+    }
+
+    fn spec() -> serde_json::Value {
+        json!({"name": "ci", "service_token": false})
+    }
+
+    #[test]
+    fn a_plan_file_reads_back_each_change() {
+        let text = file(&json!([
+            {"address": "token.a", "reason": "not_in_state", "name": "a",
+             "change": {"type": "create", "desired": spec()}},
+            {"address": "token.r", "reason": "rotation_due", "name": "r",
+             "change": {"type": "rotate", "token_id": "1",
+                        "rotation": {"method": "reset", "grace_seconds": 5}}},
+            {"reason": "unmanaged", "name": "stray",
+             "change": {"type": "delete_unmanaged", "token_id": "2"}},
+        ]));
+        let plan = Plan::from_json(&text).unwrap();
+        assert_eq!(plan.count(ActionKind::Create), 1);
+        assert_eq!(
+            plan.actions[1].change,
+            Change::Rotate { token_id: "1".into(), rotation: Rotation::Reset { grace_seconds: 5 } }
+        );
+        assert_eq!(plan.actions[2].kind(), ActionKind::Delete);
+    }
+
+    #[test]
+    fn malformed_actions_are_refused_when_the_file_is_read() {
+        let refused = |change: serde_json::Value, address: Option<&str>| {
+            let mut action = json!({"reason": "config_changed", "name": "x", "change": change});
+            if let Some(a) = address {
+                action["address"] = json!(a);
+            }
+            Plan::from_json(&file(&json!([action]))).unwrap_err()
+        };
+        // A create without what to create, a delete without its token, a rotation without
+        // its method: each is refused before anything runs.
+        let no_desired = refused(json!({"type": "create"}), Some("token.c"));
+        assert!(no_desired.to_string().contains("desired"), "{no_desired}");
+        let no_id = refused(json!({"type": "delete"}), Some("token.d"));
+        assert!(no_id.to_string().contains("token_id"), "{no_id}");
+        assert!(matches!(
+            refused(
+                json!({"type": "rotate", "token_id": "1", "rotation": {"grace_seconds": 5}}),
+                Some("token.r")
+            ),
+            PlanFileError::Malformed(_)
+        ));
+        // Only an unmanaged delete goes without an address, and it never has one.
+        let no_address = refused(json!({"type": "delete", "token_id": "1"}), None);
+        assert!(no_address.to_string().contains("names no address"), "{no_address}");
+        let managed_unmanaged =
+            refused(json!({"type": "delete_unmanaged", "token_id": "1"}), Some("token.u"));
+        assert!(managed_unmanaged.to_string().contains("names an address"), "{managed_unmanaged}");
+        // The refresh a refresh-only apply makes is never read from a file.
+        assert!(matches!(
+            refused(json!({"type": "refresh", "token_id": "1"}), Some("token.r")),
+            PlanFileError::Malformed(_)
+        ));
+    }
+
+    #[test]
+    fn a_version_1_plan_file_is_refused_before_its_actions_are_read() {
+        let v1 = json!({
+            "format_version": 1, "lineage": "l", "serial": 1, "config_digest": "",
+            "actions": [{"address": "token.a", "kind": "create", "reason": "not_in_state", "name": "a"}],
+        });
+        assert_eq!(Plan::from_json(&v1.to_string()), Err(PlanFileError::Version { found: 1 }));
+        assert!(matches!(Plan::from_json("not json"), Err(PlanFileError::Malformed(_))));
+    }
 }

@@ -15,8 +15,8 @@ use crate::model::glob_match;
 use crate::model::{Address, RotationMethod, TokenField};
 use crate::plan::diff::{self, target_matches};
 use crate::plan::model::{
-    Action, ActionKind, AttributeDiff, DriftEntry, DriftKind, PLAN_FORMAT_VERSION, Plan, Reason,
-    RotationStep, TokenSpec,
+    Action, AttributeDiff, Change, DriftEntry, DriftKind, PLAN_FORMAT_VERSION, Plan, Reason, Rotation,
+    TokenSpec,
 };
 use crate::plan::orphan::orphans;
 use crate::plan::refresh::live_changes;
@@ -51,24 +51,24 @@ pub(crate) fn caller_note(address: &Address, what: &str) -> String {
     format!("{address} is the token tokenform runs with:{what} rotate it from another credential")
 }
 
+/// The import of live `token` at `address`: record it, keeping from `spec` what state holds
+/// of the configuration.
+pub(crate) fn import_action(address: &Address, token: &Token, spec: TokenSpec) -> Action {
+    action(
+        Reason::ImportRequested,
+        Some(address),
+        token.name(),
+        Change::Import { token_id: token.id.clone(), desired: spec },
+    )
+}
+
 /// The note for a managed token whose secret tokenform does not know.
 pub(crate) fn secret_unknown_note(address: &Address) -> String {
     format!("{address}: secret unknown: `tokenform apply --rotate {address}` takes it over")
 }
 
-fn action(kind: ActionKind, reason: Reason, address: Option<&Address>, name: &str) -> Action {
-    Action {
-        address: address.cloned(),
-        kind,
-        reason,
-        token_id: None,
-        name: name.to_owned(),
-        desired: None,
-        patch: Vec::new(),
-        diffs: Vec::new(),
-        create_before_destroy: false,
-        rotation: None,
-    }
+fn action(reason: Reason, address: Option<&Address>, name: &str, change: Change) -> Action {
+    Action { address: address.cloned(), reason, name: name.to_owned(), diffs: Vec::new(), change }
 }
 
 impl<'a> Planner<'a> {
@@ -216,9 +216,8 @@ impl<'a> Planner<'a> {
             return self.plan_import(address, desired, token, &spec);
         }
         self.check_new_token(address, &spec)?;
-        let mut create = action(ActionKind::Create, Reason::NotInState, Some(address), &spec.name);
-        create.desired = Some(spec);
-        self.actions.push(create);
+        let name = spec.name.clone();
+        self.actions.push(action(Reason::NotInState, Some(address), &name, Change::Create { desired: spec }));
         Ok(())
     }
 
@@ -236,14 +235,12 @@ impl<'a> Planner<'a> {
                 orphans(pending, &self.live.tokens, |id| self.claimed.contains(id) || self.is_caller(id));
             for orphan in found {
                 self.claimed.insert(orphan.id.as_str());
-                let mut delete = action(
-                    ActionKind::Delete,
+                self.actions.push(action(
                     Reason::OrphanDiscarded,
                     Some(&pending.address),
                     orphan.name(),
-                );
-                delete.token_id = Some(orphan.id.clone());
-                self.actions.push(delete);
+                    Change::DiscardOrphan { token_id: orphan.id.clone() },
+                ));
             }
         }
     }
@@ -257,10 +254,7 @@ impl<'a> Planner<'a> {
         token: &Token,
         spec: &TokenSpec,
     ) -> Result<(), PlanError> {
-        let mut import = action(ActionKind::Import, Reason::ImportRequested, Some(address), token.name());
-        import.token_id = Some(token.id.clone());
-        import.desired = Some(spec.clone());
-        self.actions.push(import);
+        self.actions.push(import_action(address, token, spec.clone()));
         let replaced = self.plan_changes(address, desired, token, None, spec, &BTreeSet::new())?;
         if !replaced {
             self.plan_rotation(address, desired, token, None, spec)?;
@@ -277,9 +271,13 @@ impl<'a> Planner<'a> {
     ) -> Result<(), PlanError> {
         let Some(token) = self.by_id.get(ts.id.as_str()).copied() else {
             self.check_new_token(address, &spec)?;
-            let mut create = action(ActionKind::Create, Reason::DeletedOutside, Some(address), &spec.name);
-            create.desired = Some(spec);
-            self.actions.push(create);
+            let name = spec.name.clone();
+            self.actions.push(action(
+                Reason::DeletedOutside,
+                Some(address),
+                &name,
+                Change::Create { desired: spec },
+            ));
             return Ok(());
         };
         let drifted: BTreeSet<TokenField> = live_changes(ts, token).into_iter().map(|d| d.field).collect();
@@ -321,12 +319,17 @@ impl<'a> Planner<'a> {
         if diffs.iter().any(|d| d.forces_replacement) {
             self.check_destroyable(address, &token.id, spec.prevent_destroy, "replace")?;
             self.check_new_token(address, spec)?;
-            let mut replace =
-                action(ActionKind::Replace, Reason::ForcesReplacement, Some(address), &spec.name);
-            replace.token_id = Some(token.id.clone());
-            replace.desired = Some(spec.clone());
+            let mut replace = action(
+                Reason::ForcesReplacement,
+                Some(address),
+                &spec.name,
+                Change::Replace {
+                    token_id: token.id.clone(),
+                    desired: spec.clone(),
+                    create_before_destroy: desired.lifecycle.create_before_destroy,
+                },
+            );
             replace.diffs = diffs;
-            replace.create_before_destroy = desired.lifecycle.create_before_destroy;
             self.actions.push(replace);
             return Ok(true);
         }
@@ -334,15 +337,16 @@ impl<'a> Planner<'a> {
         if !diffs.is_empty() || protection_changed {
             let fields: Vec<TokenField> = diffs.iter().map(|d| d.field).collect();
             let mut update = action(
-                ActionKind::Update,
                 if diffs.is_empty() { Reason::ConfigChanged } else { reason },
                 Some(address),
                 token.name(),
+                Change::Update {
+                    token_id: token.id.clone(),
+                    patch: diff::patch(spec, token, &fields),
+                    desired: spec.clone(),
+                },
             );
-            update.token_id = Some(token.id.clone());
-            update.patch = diff::patch(spec, token, &fields);
             update.diffs = diffs;
-            update.desired = Some(spec.clone());
             self.actions.push(update);
         }
         Ok(false)
@@ -394,29 +398,31 @@ impl<'a> Planner<'a> {
         } else {
             return Ok(());
         };
-        let step = desired.rotation.as_ref().map_or(
-            RotationStep { method: RotationMethod::Replace, grace_seconds: DEFAULT_GRACE_SECS },
-            |r| RotationStep { method: r.method, grace_seconds: r.grace.as_secs() },
-        );
+        let (method, grace_seconds) = desired
+            .rotation
+            .as_ref()
+            .map_or((RotationMethod::Replace, DEFAULT_GRACE_SECS), |r| (r.method, r.grace.as_secs()));
         // The old secret's end is sent as a time: a grace past the end of time must not
         // become "now" on the way.
-        let grace_end = i64::try_from(step.grace_seconds)
+        let grace_end = i64::try_from(grace_seconds)
             .ok()
             .and_then(|s| self.now.checked_add(jiff::SignedDuration::from_secs(s)).ok());
         if grace_end.is_none() {
-            return Err(PlanError::GraceOutOfRange {
-                address: address.to_string(),
-                seconds: step.grace_seconds,
-            });
+            return Err(PlanError::GraceOutOfRange { address: address.to_string(), seconds: grace_seconds });
         }
-        if step.method == RotationMethod::Replace {
-            self.check_new_token(address, spec)?;
-        }
-        let mut rotate = action(ActionKind::Rotate, reason, Some(address), &spec.name);
-        rotate.token_id = Some(token.id.clone());
-        rotate.desired = Some(spec.clone());
-        rotate.rotation = Some(step);
-        self.actions.push(rotate);
+        let rotation = match method {
+            RotationMethod::Replace => {
+                self.check_new_token(address, spec)?;
+                Rotation::Replace { grace_seconds, desired: spec.clone() }
+            }
+            RotationMethod::Reset => Rotation::Reset { grace_seconds },
+        };
+        self.actions.push(action(
+            reason,
+            Some(address),
+            &spec.name,
+            Change::Rotate { token_id: token.id.clone(), rotation },
+        ));
         Ok(())
     }
 
@@ -477,18 +483,18 @@ impl<'a> Planner<'a> {
             } else {
                 Reason::RemovedFromConfig
             };
-            let mut step = if removed.is_some_and(|r| !r.destroy) && !self.opts.destroy {
+            let token_id = ts.id.clone();
+            let step = if removed.is_some_and(|r| !r.destroy) && !self.opts.destroy {
                 self.warn_forget_then_delete(ts);
-                action(ActionKind::Forget, Reason::RemovedBlock, Some(address), &ts.name)
+                action(Reason::RemovedBlock, Some(address), &ts.name, Change::Forget { token_id })
             } else if !self.by_id.contains_key(ts.id.as_str()) {
                 // Nothing left to delete: only the record goes.
-                action(ActionKind::Forget, Reason::DeletedOutside, Some(address), &ts.name)
+                action(Reason::DeletedOutside, Some(address), &ts.name, Change::Forget { token_id })
             } else {
                 let protected = in_config.map_or(ts.prevent_destroy, |d| d.lifecycle.prevent_destroy);
                 self.check_destroyable(address, &ts.id, protected, "delete")?;
-                action(ActionKind::Delete, reason, Some(address), &ts.name)
+                action(reason, Some(address), &ts.name, Change::Delete { token_id })
             };
-            step.token_id = Some(ts.id.clone());
             self.actions.push(step);
         }
         Ok(())
@@ -523,9 +529,12 @@ impl<'a> Planner<'a> {
                 continue;
             }
             let reason = if self.opts.destroy { Reason::DestroyRequested } else { Reason::GraceEnded };
-            let mut retire = action(ActionKind::Retire, reason, Some(&r.address), &r.name);
-            retire.token_id = Some(r.id.clone());
-            self.actions.push(retire);
+            self.actions.push(action(
+                reason,
+                Some(&r.address),
+                &r.name,
+                Change::Retire { token_id: r.id.clone() },
+            ));
         }
     }
 
@@ -551,21 +560,24 @@ impl<'a> Planner<'a> {
                 ));
                 continue;
             }
-            let mut delete = action(ActionKind::Delete, Reason::Unmanaged, None, token.name());
-            delete.token_id = Some(token.id.clone());
-            self.actions.push(delete);
+            self.actions.push(action(
+                Reason::Unmanaged,
+                None,
+                token.name(),
+                Change::DeleteUnmanaged { token_id: token.id.clone() },
+            ));
         }
     }
 
     fn finish(mut self) -> Plan {
         // Plan order by kind; managed addresses in address order, unmanaged tokens last.
         self.actions.sort_by(|a, b| {
-            (a.kind, a.address.is_none(), &a.address, &a.name, &a.token_id).cmp(&(
-                b.kind,
+            (a.kind(), a.address.is_none(), &a.address, &a.name, a.token_id()).cmp(&(
+                b.kind(),
                 b.address.is_none(),
                 &b.address,
                 &b.name,
-                &b.token_id,
+                b.token_id(),
             ))
         });
         if !self.opts.targets.is_empty() {
@@ -580,7 +592,7 @@ impl<'a> Planner<'a> {
         let new_service = self
             .actions
             .iter()
-            .filter(|a| a.kind == ActionKind::Create && a.desired.as_ref().is_some_and(|d| d.service_token))
+            .filter(|a| matches!(&a.change, Change::Create { desired } if desired.service_token))
             .count();
         if live_service + new_service > SERVICE_TOKEN_LIMIT {
             self.warnings.push(format!(

@@ -284,33 +284,33 @@ fn simulate(plan: &Plan, state: &mut State, live: &mut Live) {
                 state.tokens.insert(address.clone(), ts);
                 state.pending_creates.retain(|p| p.address != address);
             };
-        match a.kind {
+        match a.kind() {
             ActionKind::Import => {
-                let token = live.token(a.token_id.as_ref().unwrap()).unwrap().clone();
+                let token = live.token(a.token_id().unwrap()).unwrap().clone();
                 state.tokens.remove(address.as_ref().unwrap());
-                record(state, live, &token, false, a.desired.as_ref());
+                record(state, live, &token, false, a.desired());
             }
             ActionKind::Create => {
-                let token = create(live, a.desired.as_ref().unwrap(), &mut next_id);
-                record(state, live, &token, true, a.desired.as_ref());
+                let token = create(live, a.desired().unwrap(), &mut next_id);
+                record(state, live, &token, true, a.desired());
             }
             ActionKind::Update => {
-                let id = a.token_id.as_ref().unwrap();
-                let new = patch(live.token(id).unwrap(), &a.patch);
-                live.tokens.retain(|t| &t.id != id);
+                let id = a.token_id().unwrap();
+                let new = patch(live.token(id).unwrap(), a.patch());
+                live.tokens.retain(|t| t.id != id);
                 live.tokens.push(new.clone());
-                record(state, live, &new, false, a.desired.as_ref());
+                record(state, live, &new, false, a.desired());
             }
             ActionKind::Replace => {
-                live.tokens.retain(|t| Some(&t.id) != a.token_id.as_ref());
-                let token = create(live, a.desired.as_ref().unwrap(), &mut next_id);
-                record(state, live, &token, true, a.desired.as_ref());
+                live.tokens.retain(|t| Some(t.id.as_str()) != a.token_id());
+                let token = create(live, a.desired().unwrap(), &mut next_id);
+                record(state, live, &token, true, a.desired());
             }
             ActionKind::Rotate => {
-                let step = a.rotation.unwrap();
-                let old = a.token_id.clone().unwrap();
+                let step = a.rotation().unwrap();
+                let old = a.token_id().map(str::to_owned).unwrap();
                 if step.method == RotationMethod::Replace {
-                    let token = create(live, a.desired.as_ref().unwrap(), &mut next_id);
+                    let token = create(live, a.desired().unwrap(), &mut next_id);
                     if step.grace_seconds == 0 {
                         // As apply does: no grace, the old generation is deleted at once.
                         live.tokens.retain(|t| t.id != old);
@@ -331,16 +331,16 @@ fn simulate(plan: &Plan, state: &mut State, live: &mut Live) {
                 }
             }
             ActionKind::Retire => {
-                let id = a.token_id.as_ref().unwrap();
-                live.tokens.retain(|t| &t.id != id);
-                state.retiring.retain(|r| &r.id != id);
+                let id = a.token_id().unwrap();
+                live.tokens.retain(|t| t.id != id);
+                state.retiring.retain(|r| r.id != id);
             }
             ActionKind::Delete => {
-                live.tokens.retain(|t| Some(&t.id) != a.token_id.as_ref());
+                live.tokens.retain(|t| Some(t.id.as_str()) != a.token_id());
                 // As apply does: only the token the address holds leaves it (an orphan's
                 // delete leaves what the address holds and drops the intent).
                 if let Some(addr) = &address {
-                    if state.tokens.get(addr).is_some_and(|t| Some(&t.id) == a.token_id.as_ref()) {
+                    if state.tokens.get(addr).is_some_and(|t| Some(t.id.as_str()) == a.token_id()) {
                         state.tokens.remove(addr);
                     }
                     if a.reason == Reason::OrphanDiscarded {
@@ -375,9 +375,9 @@ proptest! {
         let forgotten: Vec<&str> = first
             .actions
             .iter()
-            .filter(|a| a.kind == ActionKind::Forget && a.reason == crate::plan::Reason::RemovedBlock)
-            .filter(|a| live.token(a.token_id.as_deref().unwrap()).is_some() && !a.name.starts_with("keep-"))
-            .map(|a| a.token_id.as_deref().unwrap())
+            .filter(|a| a.kind() == ActionKind::Forget && a.reason == crate::plan::Reason::RemovedBlock)
+            .filter(|a| live.token(a.token_id().unwrap()).is_some() && !a.name.starts_with("keep-"))
+            .map(|a| a.token_id().unwrap())
             .collect();
         if g.delete_unmanaged && !forgotten.is_empty() {
             prop_assert!(first.warnings.iter().any(|w| w.contains("forgotten by a removed block")));
@@ -385,7 +385,7 @@ proptest! {
         let rest: Vec<_> = second
             .actions
             .iter()
-            .filter(|a| !(g.delete_unmanaged && a.address.is_none() && forgotten.contains(&a.token_id.as_deref().unwrap())))
+            .filter(|a| !(g.delete_unmanaged && a.address.is_none() && forgotten.contains(&a.token_id().unwrap())))
             .collect();
         prop_assert!(rest.is_empty(), "first: {:#?}\nsecond: {:#?}", first.actions, second.actions);
         prop_assert!(second.drift.is_empty(), "drift left: {:#?}", second.drift);

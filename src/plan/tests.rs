@@ -10,7 +10,7 @@ use crate::plan::fixtures::{
     CALLER_MEMBER, CALLER_TOKEN, World, days, desired, id, live_for, now, retiring, rotation, secret,
 };
 use crate::plan::model::DriftKind;
-use crate::plan::{ActionKind, Plan, PlanError, PlanOptions, Reason};
+use crate::plan::{Action, ActionKind, Plan, PlanError, PlanOptions, Reason};
 use crate::state::model::PendingCreate;
 
 fn kinds(plan: &Plan) -> Vec<(ActionKind, Reason, String)> {
@@ -18,7 +18,7 @@ fn kinds(plan: &Plan) -> Vec<(ActionKind, Reason, String)> {
         .iter()
         .map(|a| {
             (
-                a.kind,
+                a.kind(),
                 a.reason,
                 a.address.as_ref().map_or_else(|| format!("unmanaged {}", a.name), Address::to_string),
             )
@@ -64,10 +64,10 @@ fn a_token_not_in_state_is_created_with_its_spec() {
     w.declare(d);
     let plan = w.plan();
     assert_eq!(kinds(&plan), one(ActionKind::Create, Reason::NotInState, "token.a"));
-    let spec = plan.actions[0].desired.as_ref().unwrap();
+    let spec = plan.actions[0].desired().unwrap();
     assert_eq!(spec.custom_role_ids, vec![w.live.role_id("deploy-staging").unwrap().to_owned()]);
     assert_eq!(spec.custom_role_keys, vec!["deploy-staging".to_owned()]);
-    assert!(plan.actions[0].token_id.is_none());
+    assert!(plan.actions[0].token_id().is_none());
 }
 
 #[test]
@@ -83,7 +83,7 @@ fn config_changes_are_one_patch_with_only_the_changed_paths() {
     assert_eq!(kinds(&plan), one(ActionKind::Update, Reason::ConfigChanged, "token.a"));
     let a = &plan.actions[0];
     assert_eq!(
-        a.patch,
+        a.patch(),
         vec![
             PatchOp::replace("/name", json!("a-2")),
             PatchOp::add("/description", json!("for CI")),
@@ -109,7 +109,7 @@ fn remove_is_sent_only_for_a_field_the_live_token_has() {
     d.description = None;
     d.expires_at = None;
     let plan = w.plan();
-    assert_eq!(plan.actions[0].patch, vec![PatchOp::remove("/description"), PatchOp::remove("/expiry")]);
+    assert_eq!(plan.actions[0].patch(), vec![PatchOp::remove("/description"), PatchOp::remove("/expiry")]);
 
     // An empty live description equals none: nothing to remove.
     let mut w = World::new();
@@ -138,7 +138,7 @@ fn custom_roles_compare_and_patch_as_ids() {
     let prod = w.live.role_id("deploy-production").unwrap().to_owned();
     let staging = w.live.role_id("deploy-staging").unwrap().to_owned();
     assert_eq!(
-        plan.actions[0].patch,
+        plan.actions[0].patch(),
         vec![PatchOp::remove("/role"), PatchOp::add("/customRoleIds", json!([prod, staging]))]
     );
     // Diffs show keys, for people.
@@ -149,7 +149,7 @@ fn custom_roles_compare_and_patch_as_ids() {
     live.role = None;
     live.custom_role_ids = Some(vec![staging, prod]);
     let plan = w.plan();
-    assert!(plan.actions.iter().all(|a| a.kind != ActionKind::Update), "{plan:#?}");
+    assert!(plan.actions.iter().all(|a| a.kind() != ActionKind::Update), "{plan:#?}");
 }
 
 #[test]
@@ -173,13 +173,13 @@ fn policy_changes_patch_the_inline_role() {
     w.managed(d);
     w.config.tokens.get_mut(&addr("token.a")).unwrap().access = Access::Policy(vec![stmt("*")]);
     let plan = w.plan();
-    assert_eq!(plan.actions[0].patch, vec![PatchOp::replace("/inlineRole", json!([stmt("*")]))]);
+    assert_eq!(plan.actions[0].patch(), vec![PatchOp::replace("/inlineRole", json!([stmt("*")]))]);
 
     // Back to a base role: the inline role is removed (the live token has one).
     w.config.tokens.get_mut(&addr("token.a")).unwrap().access = Access::Role(Role::Reader);
     let plan = w.plan();
     assert_eq!(
-        plan.actions[0].patch,
+        plan.actions[0].patch(),
         vec![PatchOp::add("/role", json!("reader")), PatchOp::remove("/inlineRole")]
     );
 }
@@ -205,14 +205,14 @@ fn service_token_and_api_version_force_replacement() {
         ]
     );
     let (a, b) = (&plan.actions[0], &plan.actions[1]);
-    assert!(!a.create_before_destroy && b.create_before_destroy);
-    assert!(a.patch.is_empty(), "a replacement is not patched");
+    assert!(!a.create_before_destroy() && b.create_before_destroy());
+    assert!(a.patch().is_empty(), "a replacement is not patched");
     assert!(a.diffs.iter().any(|d| d.field == TokenField::ServiceToken && d.forces_replacement));
     assert_eq!(
         b.diffs.iter().map(|d| (d.field, d.forces_replacement)).collect::<Vec<_>>(),
         [(TokenField::Name, false), (TokenField::ApiVersion, true)]
     );
-    assert_eq!(b.desired.as_ref().unwrap().name, "b-new");
+    assert_eq!(b.desired().unwrap().name, "b-new");
 }
 
 #[test]
@@ -252,10 +252,10 @@ fn rotation_is_due_by_age_or_requested_never_for_an_unknown_secret() {
         ["token.unknown: secret unknown: `tokenform apply --rotate token.unknown` takes it over"]
     );
     let due = &plan.actions[1];
-    let step = due.rotation.unwrap();
+    let step = due.rotation().unwrap();
     assert_eq!((step.method, step.grace_seconds), (RotationMethod::Replace, 3600));
-    assert_eq!(due.desired.as_ref().unwrap().name, "due");
-    assert_eq!(plan.actions[0].rotation.unwrap().grace_seconds, 86_400, "default grace");
+    assert_eq!(due.desired().unwrap().name, "due");
+    assert_eq!(plan.actions[0].rotation().unwrap().grace_seconds, 86_400, "default grace");
 
     // A bare label selects every for_each instance.
     let mut keyed = desired("deploy");
@@ -281,7 +281,7 @@ fn a_retired_generation_is_deleted_after_its_grace() {
     w.state.retiring.push(retiring("token.a", &older, "a", now() + days(1)));
     let plan = w.plan();
     assert_eq!(kinds(&plan), one(ActionKind::Retire, Reason::GraceEnded, "token.a"));
-    assert_eq!(plan.actions[0].token_id.as_deref(), Some(old.as_str()));
+    assert_eq!(plan.actions[0].token_id(), Some(old.as_str()));
 }
 
 #[test]
@@ -307,7 +307,7 @@ fn tokens_leaving_the_configuration_are_deleted_or_forgotten() {
             (ActionKind::Forget, Reason::RemovedBlock, "token.kept".into()),
         ]
     );
-    assert!(plan.actions.iter().all(|a| a.token_id.is_some()));
+    assert!(plan.actions.iter().all(|a| a.token_id().is_some()));
 }
 
 #[test]
@@ -389,7 +389,7 @@ fn drift_is_reported_and_planned_back_unless_ignored() {
             (ActionKind::Update, Reason::ChangedOutside, "token.edited".into()),
         ]
     );
-    assert_eq!(plan.actions[1].patch, vec![PatchOp::replace("/role", json!("reader"))]);
+    assert_eq!(plan.actions[1].patch(), vec![PatchOp::replace("/role", json!("reader"))]);
     let drift: Vec<_> = plan.drift.iter().map(|d| (d.address.to_string(), d.kind)).collect();
     assert_eq!(
         drift,
@@ -436,7 +436,7 @@ fn import_blocks_adopt_a_live_token_and_never_rotate_it_unasked() {
             (ActionKind::Update, Reason::ConfigChanged, "token.legacy".into()),
         ]
     );
-    assert_eq!(plan.actions[0].token_id.as_deref(), Some(token.as_str()));
+    assert_eq!(plan.actions[0].token_id(), Some(token.as_str()));
     assert_eq!(plan.notes.len(), 1, "{:?}", plan.notes);
     assert!(plan.notes[0].contains("--rotate token.legacy"));
 
@@ -524,7 +524,7 @@ fn a_leftover_create_intent_deletes_its_orphans_and_creates_again() {
             (ActionKind::Delete, Reason::OrphanDiscarded, "token.a".into()),
         ]
     );
-    let ids: Vec<_> = plan.actions[1..].iter().map(|a| a.token_id.clone().unwrap()).collect();
+    let ids: Vec<_> = plan.actions[1..].iter().map(|a| a.token_id().map(str::to_owned).unwrap()).collect();
     assert_eq!(ids, [orphan.clone(), second]);
     assert!(plan.notes.is_empty());
 
@@ -562,8 +562,8 @@ fn an_orphan_at_an_address_that_kept_its_token_is_deleted() {
     w.state.pending_creates.push(intent("a"));
     let plan = w.plan();
     assert_eq!(kinds(&plan), one(ActionKind::Delete, Reason::OrphanDiscarded, "token.a"));
-    assert_eq!(plan.actions[0].token_id.as_deref(), Some(orphan.as_str()));
-    assert_ne!(plan.actions[0].token_id.as_deref(), Some(kept.as_str()));
+    assert_eq!(plan.actions[0].token_id(), Some(orphan.as_str()));
+    assert_ne!(plan.actions[0].token_id(), Some(kept.as_str()));
     // destroy deletes it too; refresh-only changes nothing.
     let destroy = w.plan_with(&PlanOptions { destroy: true, ..PlanOptions::default() }).unwrap();
     assert_eq!(destroy.count(ActionKind::Delete), 2);
@@ -619,8 +619,8 @@ fn releasing_prevent_destroy_is_recorded_by_an_update_without_patch() {
     w.config.tokens.get_mut(&addr("token.vault")).unwrap().lifecycle.prevent_destroy = false;
     let plan = w.plan();
     assert_eq!(kinds(&plan), one(ActionKind::Update, Reason::ConfigChanged, "token.vault"));
-    assert!(plan.actions[0].patch.is_empty() && plan.actions[0].diffs.is_empty());
-    assert!(!plan.actions[0].desired.as_ref().unwrap().prevent_destroy);
+    assert!(plan.actions[0].patch().is_empty() && plan.actions[0].diffs.is_empty());
+    assert!(!plan.actions[0].desired().unwrap().prevent_destroy);
 }
 
 #[test]
@@ -735,7 +735,7 @@ fn actions_come_in_plan_order() {
     let mut due = desired("h-rot");
     due.rotation = Some(rotation("1d", RotationMethod::Replace));
     w.managed(due);
-    let order: Vec<_> = w.plan().actions.iter().map(|a| a.kind).collect();
+    let order: Vec<_> = w.plan().actions.iter().map(Action::kind).collect();
     assert_eq!(
         order,
         [

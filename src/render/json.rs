@@ -46,13 +46,13 @@ impl PlanDocument {
             .iter()
             .map(|a| ResourceChange {
                 address: a.address.clone(),
-                token_id: a.token_id.clone(),
+                token_id: a.token_id().map(str::to_owned),
                 name: a.name.clone(),
-                actions: match a.kind {
+                actions: match a.kind() {
                     ActionKind::Import => vec!["import"],
                     ActionKind::Create => vec!["create"],
                     ActionKind::Update => vec!["update"],
-                    ActionKind::Replace if a.create_before_destroy => vec!["create", "delete"],
+                    ActionKind::Replace if a.create_before_destroy() => vec!["create", "delete"],
                     ActionKind::Replace => vec!["delete", "create"],
                     ActionKind::Rotate => vec!["rotate"],
                     ActionKind::Retire | ActionKind::Delete => vec!["delete"],

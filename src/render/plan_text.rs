@@ -144,11 +144,11 @@ pub fn key_widths(lines: &[Line]) -> Vec<usize> {
 /// arrow and is unused by Terraform; `<=` (import) is Terraform's "read" marker, which is
 /// what an import does to the state; `.` (forget) marks a token left exactly as it is.
 pub fn symbol(action: &Action) -> &'static str {
-    match action.kind {
+    match action.kind() {
         ActionKind::Import => "<=",
         ActionKind::Create => "+",
         ActionKind::Update => "~",
-        ActionKind::Replace if action.create_before_destroy => "+/-",
+        ActionKind::Replace if action.create_before_destroy() => "+/-",
         ActionKind::Replace => "-/+",
         ActionKind::Rotate => "@",
         ActionKind::Retire | ActionKind::Delete => "-",
@@ -158,11 +158,11 @@ pub fn symbol(action: &Action) -> &'static str {
 
 /// Legend text for a symbol.
 pub fn legend(action: &Action) -> &'static str {
-    match action.kind {
+    match action.kind() {
         ActionKind::Import => "import (record an existing token in state)",
         ActionKind::Create => "create",
         ActionKind::Update => "update in-place",
-        ActionKind::Replace if action.create_before_destroy => "create replacement and then destroy",
+        ActionKind::Replace if action.create_before_destroy() => "create replacement and then destroy",
         ActionKind::Replace => "destroy and then create replacement",
         ActionKind::Rotate => "rotate (new secret)",
         ActionKind::Retire | ActionKind::Delete => "destroy",
@@ -181,17 +181,17 @@ pub fn subject(action: &Action) -> String {
 /// `token.x will be created` and so on.
 pub fn heading(action: &Action) -> String {
     let who = subject(action);
-    match action.kind {
+    match action.kind() {
         ActionKind::Import => format!("{who} will be imported"),
         ActionKind::Create => format!("{who} will be created"),
         ActionKind::Update => format!("{who} will be updated in-place"),
         ActionKind::Replace => format!("{who} must be replaced"),
         ActionKind::Rotate => format!("{who} will be rotated"),
         ActionKind::Retire => {
-            format!("{who} (old generation {}) will be retired", action.token_id.as_deref().unwrap_or("?"))
+            format!("{who} (old generation {}) will be retired", action.token_id().unwrap_or("?"))
         }
         ActionKind::Delete if action.reason == Reason::OrphanDiscarded => {
-            format!("{who} (orphan {}) will be destroyed", action.token_id.as_deref().unwrap_or("?"))
+            format!("{who} (orphan {}) will be destroyed", action.token_id().unwrap_or("?"))
         }
         ActionKind::Delete => format!("{who} will be destroyed"),
         ActionKind::Forget => format!("{who} will no longer be managed by tokenform"),
@@ -298,16 +298,16 @@ fn quoted(s: &str) -> String {
 
 /// The body of an action's token block, sign by sign.
 pub fn action_lines(action: &Action) -> Vec<Line> {
-    let id = action.token_id.as_deref().map(quoted);
+    let id = action.token_id().map(quoted);
     let mut out = Vec::new();
-    match action.kind {
+    match action.kind() {
         ActionKind::Create => {
-            if let Some(spec) = &action.desired {
+            if let Some(spec) = action.desired() {
                 out.extend(spec_lines(spec, Sign::Add));
             }
             out.push(Line::attr(Sign::Add, "id", "(known after apply)".into()));
             out.push(Line::attr(Sign::Add, "secret", SENSITIVE.into()));
-            if let Some(spec) = &action.desired {
+            if let Some(spec) = action.desired() {
                 out.extend(spec_blocks(spec));
             }
         }
@@ -318,7 +318,7 @@ pub fn action_lines(action: &Action) -> Vec<Line> {
             let (attrs, blocks) = diffs_lines(&action.diffs);
             out.extend(attrs);
             if action.diffs.is_empty()
-                && let Some(spec) = &action.desired
+                && let Some(spec) = action.desired()
             {
                 out.push(
                     Line::change(
@@ -346,7 +346,7 @@ pub fn action_lines(action: &Action) -> Vec<Line> {
             }
             out.push(Line::attr(Sign::Same, "name", quoted(&action.name)));
             out.push(Line::change("secret", SENSITIVE.into(), SENSITIVE.into()));
-            if let Some(step) = action.rotation {
+            if let Some(step) = action.rotation() {
                 let method = match step.method {
                     RotationMethod::Replace => "replace",
                     RotationMethod::Reset => "reset",
@@ -392,7 +392,7 @@ impl Counts {
     pub fn of(plan: &Plan) -> Self {
         let mut c = Counts::default();
         for a in &plan.actions {
-            *match a.kind {
+            *match a.kind() {
                 ActionKind::Import => &mut c.import,
                 ActionKind::Create => &mut c.create,
                 ActionKind::Update => &mut c.update,
@@ -435,10 +435,10 @@ impl Counts {
 pub fn destroyed(plan: &Plan) -> Vec<String> {
     plan.actions
         .iter()
-        .filter(|a| matches!(a.kind, ActionKind::Delete | ActionKind::Replace))
+        .filter(|a| matches!(a.kind(), ActionKind::Delete | ActionKind::Replace))
         .map(|a| {
-            let id = a.token_id.as_deref().unwrap_or("?");
-            match (&a.address, a.kind) {
+            let id = a.token_id().unwrap_or("?");
+            match (&a.address, a.kind()) {
                 (Some(addr), ActionKind::Replace) => format!("{addr} (id {id}, replaced)"),
                 (Some(addr), _) if a.reason == Reason::OrphanDiscarded => {
                     format!("{addr} (id {id}, orphan of an interrupted create: nobody has its secret)")

@@ -275,7 +275,7 @@ pub fn plan(plan: &Plan, at: jiff::Timestamp) -> Vec<Message> {
     let doc = PlanDocument::new(plan);
     for (a, c) in plan.actions.iter().zip(doc.resource_changes) {
         let resource = Resource::new(c.address.as_ref(), c.token_id.as_deref());
-        let action = kind_name(a.kind);
+        let action = kind_name(a.kind());
         out.push(Message::new(
             Level::Info,
             format!("{}: Plan to {action}", resource.addr),

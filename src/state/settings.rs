@@ -105,7 +105,7 @@ pub const S3_ENV: &[&str] =
 pub struct S3Settings {
     pub bucket: String,
     /// The state object's key; the lock, journal and previous versions live beside it
-    /// (`<key>.lock`, `<key>.journal/…`, `<key>.versions/…`).
+    /// (`<key>.lock`, `<key>.journal/…`, `<key>.previous/…`).
     pub key: String,
     /// `None`: `AWS_REGION` / `AWS_DEFAULT_REGION`, else `us-east-1`.
     pub region: Option<String>,

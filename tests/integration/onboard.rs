@@ -162,7 +162,12 @@ fn secret_of(t: &Token) -> String {
 }
 
 fn kinds(plan: &Value) -> Vec<String> {
-    plan["actions"].as_array().unwrap().iter().map(|a| a["kind"].as_str().unwrap().to_owned()).collect()
+    plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["change"]["type"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[test]

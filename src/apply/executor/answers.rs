@@ -5,26 +5,24 @@ use super::{Call, Executor, Job, MAX_CREATE_ATTEMPTS, Next, Stage};
 use crate::api::model::{PatchOp, Token};
 use crate::apply::ports::{Ledger, TokenApi};
 use crate::apply::reconcile::{known_ids, orphans};
-use crate::apply::step::{Task, token_post};
+use crate::apply::step::token_post;
 use crate::model::Address;
-use crate::plan::model::TokenSpec;
+use crate::plan::model::{Change, Rotation, TokenSpec};
 use crate::plan::refresh::state_from_live;
 use crate::secret::Secret;
 use crate::state::JournalRecord;
 use crate::state::model::{IdHolder, PendingCreate, RetiringToken, TokenState};
 
 impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
-    pub(super) fn on_get(&mut self, job: &Job, token: &Token) -> Next {
-        let (address, refresh) = match &job.task {
-            Task::Import { address, .. } => (address.clone(), false),
-            Task::Refresh { address, .. } => (address.clone(), true),
-            _ => return Next::Failed("unexpected answer".into()),
-        };
-        if let Some(refused) = self.already_held(&address, &token.id, refresh) {
+    /// The GET of an import or a refresh: record the live token.
+    pub(super) fn on_get(&mut self, job: &Job, address: &Address, token: &Token) -> Next {
+        let refresh = matches!(job.step.change, Change::Refresh { .. });
+        if let Some(refused) = self.already_held(address, &token.id, refresh) {
             return refused;
         }
-        let prev = if refresh { self.ledger.state().tokens.get(&address).cloned() } else { None };
-        let record = self.token_state(token, prev.as_ref(), Self::spec(job));
+        let prev = if refresh { self.ledger.state().tokens.get(address).cloned() } else { None };
+        let record = self.token_state(token, prev.as_ref(), job.step.change.desired());
+        let address = address.clone();
         let mut records = vec![JournalRecord::Upsert { address: address.clone(), token: Box::new(record) }];
         records.extend(self.pending_clear(&address));
         if !self.record(records) {
@@ -43,12 +41,15 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
     }
 
     /// A list after a lost answer (or a leftover intent): delete the orphan, or create again.
-    pub(super) fn on_reconcile(&mut self, job: &mut Job, live: &[Token]) -> Next {
-        let (Some(address), Some(spec)) = (job.task.address().cloned(), Self::spec(job).cloned()) else {
-            return Next::Failed("a create needs an address and a desired token".into());
-        };
+    pub(super) fn on_reconcile(
+        &mut self,
+        job: &mut Job,
+        address: &Address,
+        spec: &TokenSpec,
+        live: &[Token],
+    ) -> Next {
         let pending = PendingCreate {
-            address,
+            address: address.clone(),
             name: spec.name.clone(),
             intent_at: job.intent_at.unwrap_or_else(jiff::Timestamp::now),
             member_id: self.live.caller.member_id.clone(),
@@ -78,11 +79,11 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
             if !self.clear_pending(&pending.address) {
                 return self.ledger_failed();
             }
-            return self.begin_create(job);
+            return self.begin_create(job, address, spec);
         }
         job.attempts += 1;
         job.stage = Stage::Create;
-        Next::Call(Call::Create(token_post(&spec)))
+        Next::Call(Call::Create(token_post(spec)))
     }
 
     /// The orphan of a create whose answer was lost (or held no secret): nobody has its
@@ -91,7 +92,7 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
     pub(super) fn discard_lost(&mut self, job: &mut Job, id: &str) -> Next {
         self.claimed.insert(id.to_owned());
         self.progress.note(
-            &super::subject(&job.task),
+            &super::subject(&job.step),
             &format!("Deleting token {id}, left by a create whose answer was lost (nobody has its secret)"),
         );
         job.new_id = Some(id.to_owned());
@@ -100,10 +101,15 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
     }
 
     /// A new token exists with its secret: seal, record, go on.
-    pub(super) fn on_created(&mut self, job: &mut Job, token: &Token, secret: &Secret) -> Next {
-        let (Some(address), Some(spec)) = (job.task.address().cloned(), Self::spec(job).cloned()) else {
-            return Next::Failed("a create needs an address and a desired token".into());
-        };
+    pub(super) fn on_created(
+        &mut self,
+        job: &mut Job,
+        address: &Address,
+        spec: &TokenSpec,
+        token: &Token,
+        secret: &Secret,
+    ) -> Next {
+        let address = address.clone();
         if let Some(refused) = self.already_held(&address, &token.id, false) {
             // Not ours to delete either: whoever holds it keeps it. Its intent is settled.
             if !self.clear_pending(&address) {
@@ -122,13 +128,16 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
                 return Next::Call(Call::Delete(token.id.clone()));
             }
         };
-        let mut record = self.token_state(token, None, Some(&spec));
+        let mut record = self.token_state(token, None, Some(spec));
         record.secret = Some(sealed);
         // The old generation is listed as retiring before the address moves on, so a crash
         // between the two records can never leave it untracked.
-        let retire = match &job.task {
-            Task::Replace { old_id, create_before_destroy: true, .. } => Some((old_id.clone(), now)),
-            Task::RotateReplace { old_id, grace_seconds, .. } => {
+        let retire = match &job.step.change {
+            Change::Replace { token_id: old_id, create_before_destroy: true, .. } => {
+                Some((old_id.clone(), now))
+            }
+            Change::Rotate { token_id: old_id, rotation } => {
+                let grace_seconds = &rotation.grace_seconds();
                 // Never extend a hard expiry the old token already has.
                 let own = self.ledger.state().tokens.get(&address).and_then(|t| t.expiry);
                 // Checked before the create was sent; the start-time end covers the clock
@@ -155,21 +164,18 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
             return self.ledger_failed();
         }
         job.new_id = Some(token.id.clone());
-        match &job.task {
-            Task::Create { .. } => {
-                self.counts.created += 1;
-                Next::Done(format!("Creation complete [id={}]", token.id))
-            }
-            Task::Replace { create_before_destroy: false, old_id, .. } => {
+        match &job.step.change {
+            Change::Replace { create_before_destroy: false, token_id: old_id, .. } => {
                 self.counts.created += 1;
                 self.counts.deleted += 1;
                 Next::Done(format!("Replacement complete [id={}, old id={old_id} deleted first]", token.id))
             }
-            Task::RotateReplace { grace_seconds: 0, old_id, .. } | Task::Replace { old_id, .. } => {
+            Change::Rotate { rotation: Rotation::Replace { grace_seconds: 0, .. }, token_id: old_id }
+            | Change::Replace { token_id: old_id, .. } => {
                 job.stage = Stage::DeleteOldAfter;
                 Next::Call(Call::Delete(old_id.clone()))
             }
-            Task::RotateReplace { old_id, .. } => {
+            Change::Rotate { token_id: old_id, .. } => {
                 let expires = retire.map_or(now, |(_, at)| at);
                 if old_expiry == Some(expires) {
                     // It already expires before the grace would end: nothing to set.
@@ -183,7 +189,11 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
                 job.stage = Stage::ExpireOld;
                 Next::Call(Call::Patch(old_id.clone(), vec![op]))
             }
-            _ => Next::Failed("unexpected create".into()),
+            // A plain create: done.
+            _ => {
+                self.counts.created += 1;
+                Next::Done(format!("Creation complete [id={}]", token.id))
+            }
         }
     }
 
@@ -203,7 +213,7 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
 
     pub(super) fn finish_successor(&mut self, job: &Job, old: &str) -> Next {
         let new = job.new_id.clone().unwrap_or_default();
-        if let Task::Replace { .. } = &job.task {
+        if let Change::Replace { .. } = &job.step.change {
             self.counts.created += 1;
             self.counts.deleted += 1;
             Next::Done(format!("Replacement complete [id={new}, {old}]"))
@@ -213,10 +223,7 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
         }
     }
 
-    pub(super) fn on_reset(&mut self, job: &Job, token: &Token) -> Next {
-        let Task::RotateReset { address, grace_seconds, .. } = &job.task else {
-            return Next::Failed("unexpected answer".into());
-        };
+    pub(super) fn on_reset(&mut self, job: &Job, address: &Address, token: &Token) -> Next {
         let address = address.clone();
         let prev = self.ledger.state().tokens.get(&address).cloned();
         let mut record = self.token_state(token, prev.as_ref(), None);
@@ -239,17 +246,18 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
             return Next::Failed(format!("{f}; the old secret works until the grace ends: rotate again"));
         }
         self.counts.rotated += 1;
-        let until = job
-            .grace_end
-            .map_or_else(|| format!("{grace_seconds}s more"), |t| format!("until {}", plan_time(t)));
+        let until = match (job.grace_end, &job.step.change) {
+            (Some(t), _) => format!("until {}", plan_time(t)),
+            (None, Change::Rotate { rotation, .. }) => format!("{}s more", rotation.grace_seconds()),
+            (None, _) => "until the grace ends".to_owned(),
+        };
         Next::Done(format!("Rotation complete [id={}, method=reset, old secret works {until}]", token.id))
     }
 
-    pub(super) fn on_patched(&mut self, job: &Job, token: &Token) -> Next {
-        let Task::Update { address, .. } = &job.task else { return Next::Failed("unexpected answer".into()) };
+    pub(super) fn on_patched(&mut self, job: &Job, address: &Address, token: &Token) -> Next {
         let address = address.clone();
         let prev = self.ledger.state().tokens.get(&address).cloned();
-        let record = self.token_state(token, prev.as_ref(), Self::spec(job));
+        let record = self.token_state(token, prev.as_ref(), job.step.change.desired());
         if !self.record(vec![JournalRecord::Upsert { address, token: Box::new(record) }]) {
             return self.ledger_failed();
         }
@@ -258,54 +266,55 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
     }
 
     /// An update that changes only what state remembers (`prevent_destroy`, role keys): no request.
-    pub(super) fn update_state_only(&mut self, job: &Job) -> Next {
-        let Task::Update { address, .. } = &job.task else { return Next::Failed("not an update".into()) };
-        let address = address.clone();
-        let Some(mut record) = self.ledger.state().tokens.get(&address).cloned() else {
+    pub(super) fn update_state_only(&mut self, address: &Address, spec: &TokenSpec) -> Next {
+        let Some(mut record) = self.ledger.state().tokens.get(address).cloned() else {
             return Next::Failed("an update of a token that is not in state".into());
         };
-        if let Some(spec) = Self::spec(job) {
-            record.prevent_destroy = spec.prevent_destroy;
-            if sorted(&record.custom_role_ids) == sorted(&spec.custom_role_ids)
-                && spec.custom_role_keys.len() == spec.custom_role_ids.len()
-            {
-                record.custom_role_ids.clone_from(&spec.custom_role_ids);
-                record.custom_role_keys.clone_from(&spec.custom_role_keys);
-            }
+        record.prevent_destroy = spec.prevent_destroy;
+        if sorted(&record.custom_role_ids) == sorted(&spec.custom_role_ids)
+            && spec.custom_role_keys.len() == spec.custom_role_ids.len()
+        {
+            record.custom_role_ids.clone_from(&spec.custom_role_ids);
+            record.custom_role_keys.clone_from(&spec.custom_role_keys);
         }
         let id = record.id.clone();
-        if !self.record(vec![JournalRecord::Upsert { address, token: Box::new(record) }]) {
+        if !self.record(vec![JournalRecord::Upsert { address: address.clone(), token: Box::new(record) }]) {
             return self.ledger_failed();
         }
         self.counts.updated += 1;
         Next::Done(format!("State updated [id={id}] (no API change)"))
     }
 
+    /// The delete of a retire, an orphan, a managed or an unmanaged token.
     pub(super) fn on_deleted(&mut self, job: &Job) -> Next {
-        match &job.task {
-            Task::Retire { id, .. } => {
+        match &job.step.change {
+            Change::Retire { token_id: id } => {
                 if !self.record(vec![JournalRecord::RemoveRetiring { id: id.clone() }]) {
                     return self.ledger_failed();
                 }
                 self.counts.deleted += 1;
                 Next::Done(format!("Retired old generation [id={id}]"))
             }
-            Task::DiscardOrphan { address, id, clears_intent } => {
-                if *clears_intent {
-                    let address = address.clone();
-                    if !self.clear_pending(&address) {
-                        return self.ledger_failed();
-                    }
+            Change::DiscardOrphan { token_id: id } => {
+                if job.step.clears_intent
+                    && let Some(address) = job.step.address.clone()
+                    && !self.clear_pending(&address)
+                {
+                    return self.ledger_failed();
                 }
                 self.counts.discarded += 1;
                 Next::Done(format!(
                     "Deleted orphan [id={id}] of an interrupted create (nobody had its secret)"
                 ))
             }
-            Task::Delete { address, id } => {
-                let managed = address
+            change => {
+                // A managed token's record goes with it; an unmanaged token has none.
+                let id = change.token_id().unwrap_or_default();
+                let managed = job
+                    .step
+                    .address
                     .as_ref()
-                    .filter(|a| self.ledger.state().tokens.get(*a).is_some_and(|t| &t.id == id));
+                    .filter(|a| self.ledger.state().tokens.get(*a).is_some_and(|t| t.id == id));
                 if let Some(a) = managed.cloned()
                     && !self.record(vec![JournalRecord::Remove { address: a }])
                 {
@@ -314,7 +323,6 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
                 self.counts.deleted += 1;
                 Next::Done(format!("Destruction complete [id={id}]"))
             }
-            _ => Next::Failed("unexpected answer".into()),
         }
     }
 
@@ -353,11 +361,9 @@ pub(super) fn sorted(ids: &[String]) -> Vec<&String> {
     v
 }
 
-pub(super) fn old_id(task: &Task) -> Option<&str> {
-    match task {
-        Task::Replace { old_id, .. } | Task::RotateReplace { old_id, .. } => Some(old_id),
-        _ => None,
-    }
+/// The token a replacement or a rotation by replace succeeds.
+pub(super) fn old_id(change: &Change) -> &str {
+    change.token_id().unwrap_or_default()
 }
 
 /// Now plus `seconds`; `None` past the end of time (a grace of thousands of years from a

@@ -6,7 +6,7 @@
 //! | `KEY`: the state document | `If-None-Match: *` (first save), then `If-Match: <ETag read>` |
 //! | `KEY.lock`: the holder's Lock Info and lease | `If-None-Match: *`, or `If-Match` on a released or lapsed lock; renewed with `If-Match` |
 //! | `KEY.journal/SERIAL/N`: journal record batch N on top of SERIAL | `If-None-Match: *` |
-//! | `KEY.versions/SERIAL`: the document SERIAL, kept when it is replaced | plain PUT (immutable content) |
+//! | `KEY.previous/SERIAL`: the document SERIAL, kept when it is replaced | plain PUT (immutable content) |
 //! | `KEY.probe/UUID`: the capability probe | `If-None-Match: *` twice, then `If-Match` |
 //!
 //! The state object carries its serial, lineage and the serials of the last
@@ -202,7 +202,7 @@ impl S3Backend {
     }
 
     fn version_path(&self, serial: u64) -> Path {
-        self.path(&format!(".versions/{serial}"))
+        self.path(&format!(".previous/{serial}"))
     }
 
     /// Runs `future` on the bridge, bounded by [`OP_TIMEOUT`].
