@@ -63,6 +63,25 @@ pub fn quoted(s: &str) -> String {
     out
 }
 
+/// JSON text (serde's output) with the characters serde leaves raw inside strings (DEL,
+/// C1 controls, bidi overrides) written as `\uXXXX` escapes: the same JSON value, safe on a
+/// terminal. serde already escapes C0 controls, and outside strings its output is ASCII.
+pub fn json(s: String) -> String {
+    // Below DEL only C0 is unsafe, which serde escapes (raw line breaks are layout).
+    if !s.chars().any(|c| is_unsafe(c) && u32::from(c) >= 0x7f) {
+        return s;
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if is_unsafe(c) && u32::from(c) >= 0x7f {
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +94,16 @@ mod tests {
         assert_eq!(shown, "evil\\u{1b}[2J\\u{1b}[31mRED\\u{7}\\u{0}\\r\\n\\u{9b}2J\\u{202e}");
         assert!(!shown.chars().any(is_unsafe));
         assert!(matches!(text("café – ok"), Cow::Borrowed("café – ok")));
+    }
+
+    #[test]
+    fn json_keeps_the_value_and_escapes_what_serde_leaves_raw() {
+        let raw = serde_json::to_string_pretty(&serde_json::json!({"name": EVIL, "del": "\u{7f}"})).unwrap();
+        let safe = json(raw);
+        assert!(!safe.chars().any(|c| is_unsafe(c) && c != '\n'), "{safe}");
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back["name"], EVIL);
+        assert_eq!(back["del"], "\u{7f}");
     }
 
     #[test]

@@ -137,14 +137,16 @@ impl ApiError {
     /// Builds the error for an answered request with an error status.
     pub fn from_status(method: &str, path: &str, status: u16, body: &[u8]) -> ApiError {
         let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-        let code = parsed.as_ref().and_then(|v| v.get("code")).and_then(|c| c.as_str()).map(redact_secrets);
+        // Both come from the server: secrets redacted, control characters escaped.
+        let clean = |s: &str| crate::escape::text(&redact_secrets(s)).into_owned();
+        let code = parsed.as_ref().and_then(|v| v.get("code")).and_then(|c| c.as_str()).map(clean);
         let message = parsed.as_ref().and_then(|v| v.get("message")).and_then(|m| m.as_str()).map_or_else(
             || {
                 let text = String::from_utf8_lossy(body);
                 let text: String = text.chars().take(200).collect();
-                if text.trim().is_empty() { "(no message)".into() } else { redact_secrets(text.trim()) }
+                if text.trim().is_empty() { "(no message)".into() } else { clean(text.trim()) }
             },
-            redact_secrets,
+            clean,
         );
         let (method, path) = (method.to_owned(), path.to_owned());
         match status {
@@ -185,6 +187,16 @@ impl ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_messages_cannot_drive_the_terminal() {
+        let body = br#"{"code":"bad\u001b[2J","message":"evil\u001b[31mRED\u0007"}"#;
+        let shown = ApiError::from_status("GET", "/api/v2/tokens", 400, body).to_string();
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(shown.contains("evil\\u{1b}[31mRED\\u{7}"), "{shown}");
+        let raw = ApiError::from_status("GET", "/x", 502, b"<html>\x1b[2J</html>").to_string();
+        assert!(!raw.chars().any(char::is_control), "{raw:?}");
+    }
 
     #[test]
     fn status_errors_keep_code_and_redact_message() {

@@ -216,7 +216,9 @@ impl Progress {
             self.emit(&stream::warning(text, jiff::Timestamp::now()));
             return;
         }
-        self.write_raw(&format!("{text}\n"));
+        // A line may carry a live name or a server's error message: escaped, line by line.
+        let lines: Vec<_> = text.split('\n').map(crate::escape::text).collect();
+        self.write_raw(&format!("{}\n", lines.join("\n")));
     }
 
     /// One stream line (nothing in the human output).

@@ -88,7 +88,8 @@ pub fn run(ctx: &Context, cmd: &StateCommand) -> miette::Result<ExitStatus> {
 
 /// One token as `key = value` lines, Terraform `state show` style; the secret as metadata.
 pub(super) fn show(address: &Address, t: &TokenState, state: &State) -> String {
-    let q = |s: &str| serde_json::Value::String(s.to_owned()).to_string();
+    // Names and descriptions came from the API: quoted with control characters escaped.
+    let q = crate::escape::quoted;
     let list = |v: &[String]| format!("[{}]", v.iter().map(|s| q(s)).collect::<Vec<_>>().join(", "));
     let ts = |t: &jiff::Timestamp| q(&t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
     let mut rows: Vec<(&str, String)> = vec![("id", q(&t.id)), ("name", q(&t.name))];
@@ -105,7 +106,7 @@ pub(super) fn show(address: &Address, t: &TokenState, state: &State) -> String {
         rows.push(("custom_role_ids", list(&t.custom_role_ids)));
     }
     if let Some(policy) = &t.inline_role {
-        rows.push(("policy", serde_json::to_string(policy).unwrap_or_default()));
+        rows.push(("policy", crate::escape::json(serde_json::to_string(policy).unwrap_or_default())));
     }
     rows.push(("service_token", t.service_token.to_string()));
     if let Some(v) = t.api_version {

@@ -19,7 +19,9 @@ pub const MARKDOWN_MARKER: &str = "<!-- tokenform-check -->";
 
 /// The report as pretty JSON, with a final newline.
 pub fn json(report: &CheckReport) -> String {
-    let mut out = serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    let mut out = crate::escape::json(
+        serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")),
+    );
     out.push('\n');
     out
 }
@@ -34,7 +36,7 @@ pub fn schema() -> String {
 
 /// Text with control characters escaped, so a file name or a reason cannot drive the terminal.
 fn plain(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+    crate::escape::text(s).into_owned()
 }
 
 /// `tokens/main.hcl:12:3`: the file relative to where the command ran (the config dir as given).

@@ -14,7 +14,9 @@ pub const MARKDOWN_MARKER: &str = "<!-- tokenform-drift -->";
 
 /// The report as pretty JSON, with a final newline.
 pub fn json(report: &DriftReport) -> String {
-    let mut out = serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    let mut out = crate::escape::json(
+        serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")),
+    );
     out.push('\n');
     out
 }
@@ -84,17 +86,17 @@ fn when_rel(t: jiff::Timestamp, now: jiff::Timestamp) -> String {
     format!("{} ({})", when(t), relative(t, now))
 }
 
-/// `token.a "name" (id …, created by …, last used …)`; names are quoted with escapes so a
-/// hand-made name cannot smuggle terminal control sequences.
+/// `token.a "name" (id …, created by …, last used …)`; names are quoted with escapes
+/// ([`crate::escape`]) so a hand-made name cannot smuggle terminal control sequences.
 fn describe(t: &TokenRef, now: jiff::Timestamp, p: &Paint) -> String {
     let mut out = String::new();
     if let Some(a) = &t.address {
         out += &p.bold(&a.to_string());
         out.push(' ');
     }
-    let _ = write!(out, "{:?} (id {}", t.name, t.id);
+    let _ = write!(out, "{} (id {}", crate::escape::quoted(&t.name), crate::escape::text(&t.id));
     if let Some(c) = &t.creator {
-        let _ = write!(out, ", created by {c:?}");
+        let _ = write!(out, ", created by {}", crate::escape::quoted(c));
     }
     match t.last_used {
         Some(u) => {
@@ -107,7 +109,14 @@ fn describe(t: &TokenRef, now: jiff::Timestamp, p: &Paint) -> String {
 }
 
 fn value(v: Option<&serde_json::Value>) -> String {
-    v.map_or_else(|| "(none)".into(), |v| serde_json::to_string(v).unwrap_or_default())
+    // JSON escapes C0 controls but not C1 or bidi overrides: those are escaped here.
+    v.map_or_else(
+        || "(none)".into(),
+        |v| match v {
+            serde_json::Value::String(s) => crate::escape::quoted(s),
+            v => crate::escape::text(&serde_json::to_string(v).unwrap_or_default()).into_owned(),
+        },
+    )
 }
 
 fn headline_counts(r: &DriftReport) -> Vec<String> {
@@ -180,7 +189,8 @@ pub fn human(r: &DriftReport, color: bool) -> String {
         let _ = writeln!(out, "\n{}", p.bold(&title));
         for u in &r.unmanaged {
             let kind = if u.service_token { "service token" } else { "personal token" };
-            let role = u.role.as_deref().map(|r| format!(", role {r}")).unwrap_or_default();
+            let role =
+                u.role.as_deref().map(|r| format!(", role {}", crate::escape::text(r))).unwrap_or_default();
             let _ = writeln!(out, "  {} {} [{kind}{role}]", p.magenta("?"), describe(&u.token, now, &p));
         }
     }
@@ -269,18 +279,21 @@ fn source(s: ExpirySource) -> &'static str {
 // ---------------------------------------------------------------------------------------
 // markdown
 
-/// Inline code safe inside a GFM table cell: no line breaks, `|` escaped, backticks fenced.
+/// Inline code safe inside a GFM table cell: control characters (line breaks too)
+/// escaped by [`crate::escape::text`], `|` escaped, backticks fenced.
 fn code(s: &str) -> String {
-    let s = s.replace(['\n', '\r'], " ").replace('|', "\\|");
+    let s = crate::escape::text(s).replace('|', "\\|");
     if s.is_empty() {
         return "` `".into();
     }
     if s.contains('`') { format!("`` {s} ``") } else { format!("`{s}`") }
 }
 
-/// Plain text safe inside a table cell (also used by `render::check`): line breaks and
-/// other control characters become spaces, markdown punctuation is escaped.
+/// Plain text safe inside a table cell (also used by `render::check`): control
+/// characters escaped by [`crate::escape::text`] (line breaks too), markdown punctuation
+/// backslash-escaped.
 pub(crate) fn cell(s: &str) -> String {
+    let s = crate::escape::text(s);
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -288,7 +301,6 @@ pub(crate) fn cell(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if c.is_control() => out.push(' '),
             _ => out.push(c),
         }
     }

@@ -67,6 +67,8 @@ fn block(
     header: &str,
     lines: &[Line],
 ) {
+    // Headings and headers name unmanaged tokens by their live names: escaped.
+    let (heading, header) = (crate::escape::text(heading), crate::escape::text(header));
     let _ = writeln!(out, "  {}", p.paint(BOLD, &format!("# {heading}")));
     if let Some(r) = reason {
         let _ = writeln!(out, "  # ({r})");
@@ -104,7 +106,7 @@ fn drift_section(out: &mut String, p: &Painter, plan: &Plan) {
                 block(out, p, &heading, None, "~", &header, &lines);
             }
             DriftKind::Missing => {
-                let lines = [Line::removed("id", format!("{:?}", entry.token_id))];
+                let lines = [Line::removed("id", crate::escape::quoted(&entry.token_id))];
                 block(out, p, &heading, None, "-", &header, &lines);
             }
         }
@@ -134,7 +136,7 @@ pub fn plan(plan: &Plan, color: bool) -> String {
             destroyed.len()
         );
         for d in &destroyed {
-            let _ = writeln!(out, "  - {d}");
+            let _ = writeln!(out, "  - {}", crate::escape::text(d));
         }
         out.push('\n');
     }
@@ -171,7 +173,7 @@ pub fn plan(plan: &Plan, color: bool) -> String {
     for a in &plan.actions {
         let header = match &a.address {
             Some(addr) => addr.to_string(),
-            None => format!("unmanaged {:?}", a.name),
+            None => format!("unmanaged {}", crate::escape::quoted(&a.name)),
         };
         block(
             &mut out,
@@ -191,10 +193,11 @@ pub fn plan(plan: &Plan, color: bool) -> String {
 /// Warnings, then notes (which change nothing).
 fn warnings(out: &mut String, p: &Painter, plan: &Plan) {
     for w in &plan.warnings {
-        let _ = writeln!(out, "\n{} {w}", p.paint(&format!("{BOLD}{YELLOW}"), "Warning:"));
+        let _ =
+            writeln!(out, "\n{} {}", p.paint(&format!("{BOLD}{YELLOW}"), "Warning:"), crate::escape::text(w));
     }
     for n in &plan.notes {
-        let _ = writeln!(out, "\n{} {n}", p.paint(BOLD, "Note:"));
+        let _ = writeln!(out, "\n{} {}", p.paint(BOLD, "Note:"), crate::escape::text(n));
     }
 }
 

@@ -73,7 +73,8 @@ impl PlanDocument {
 /// The JSON plan document, pretty-printed, with a final newline.
 pub fn plan(plan: &Plan) -> String {
     // Serializing plain data (strings, numbers, maps with string keys) cannot fail.
-    let mut s = serde_json::to_string_pretty(&PlanDocument::new(plan)).unwrap_or_default();
+    let mut s =
+        crate::escape::json(serde_json::to_string_pretty(&PlanDocument::new(plan)).unwrap_or_default());
     s.push('\n');
     s
 }

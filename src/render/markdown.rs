@@ -14,9 +14,10 @@ pub const MAX_CHARS: usize = 60_000;
 /// Room kept for the closing note and the list of collapsed actions' lead-in.
 const NOTE_RESERVE: usize = 600;
 
-/// `&`, `<` and `>` as HTML entities: text from a token cannot open a tag.
+/// `&`, `<` and `>` as HTML entities: text from a token cannot open a tag; control
+/// characters escaped ([`crate::escape::text`]): it cannot drive a terminal either.
 pub(crate) fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    crate::escape::text(s).replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// A code fence longer than any backtick run in `body`.
@@ -48,11 +49,12 @@ fn diff_body(lines: &[Line]) -> String {
         };
         match &l.shape {
             Shape::Attr { key, old: Some(old), new: Some(new) } if l.sign == Sign::Change => {
+                let (old, new) = (crate::escape::text(old), crate::escape::text(new));
                 let _ = writeln!(out, "- {indent}{key:<width$} = {old}");
                 let _ = writeln!(out, "+ {indent}{key:<width$} = {new}{note}");
             }
             Shape::Attr { key, old: Some(old), new: None } => {
-                let _ = writeln!(out, "- {indent}{key:<width$} = {old}{note}");
+                let _ = writeln!(out, "- {indent}{key:<width$} = {}{note}", crate::escape::text(old));
             }
             Shape::Close { bracket, .. } => {
                 let _ = writeln!(out, "{marker} {indent}{bracket}");
@@ -126,7 +128,7 @@ pub fn plan(plan: &Plan) -> String {
         let summary = format!("⚠️ {} outside tokenform", escape(&plan_text::drift_heading(entry)));
         let lines: Vec<Line> = match entry.kind {
             DriftKind::Changed => plan_text::all_diffs_lines(&entry.fields),
-            DriftKind::Missing => vec![Line::removed("id", format!("{:?}", entry.token_id))],
+            DriftKind::Missing => vec![Line::removed("id", crate::escape::quoted(&entry.token_id))],
         };
         sections
             .push((details(&summary, &lines), format!("- {}\n", escape(&plan_text::drift_heading(entry)))));

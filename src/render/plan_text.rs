@@ -95,8 +95,13 @@ impl Line {
     }
 
     /// The line's text after its sign and indentation, with the key padded to `width`;
-    /// a change reads `old -> new`.
+    /// a change reads `old -> new`. Values come from the API: control characters JSON
+    /// quoting leaves (C1, bidi overrides) are escaped here, for every printer of lines.
     pub fn content(&self, width: usize) -> String {
+        crate::escape::text(&self.raw_content(width)).into_owned()
+    }
+
+    fn raw_content(&self, width: usize) -> String {
         match &self.shape {
             Shape::Attr { key, old, new } => {
                 let value = match (old, new) {
@@ -174,7 +179,7 @@ pub fn legend(action: &Action) -> &'static str {
 pub fn subject(action: &Action) -> String {
     match &action.address {
         Some(a) => a.to_string(),
-        None => format!("unmanaged token {:?}", action.name),
+        None => format!("unmanaged token {}", crate::escape::quoted(&action.name)),
     }
 }
 
@@ -220,12 +225,14 @@ pub fn reason(action: &Action) -> Option<&'static str> {
     })
 }
 
-/// A value as HCL-ish text: strings quoted, lists inline.
+/// A value as HCL-ish text: strings quoted (control characters escaped, as everywhere:
+/// [`crate::escape::quoted`]), lists inline.
 pub fn value(v: &Value) -> String {
     match v {
         Value::Array(items) => {
             format!("[{}]", items.iter().map(value).collect::<Vec<_>>().join(", "))
         }
+        Value::String(s) => crate::escape::quoted(s),
         other => other.to_string(),
     }
 }
@@ -293,7 +300,7 @@ pub fn all_diffs_lines(diffs: &[AttributeDiff]) -> Vec<Line> {
 }
 
 fn quoted(s: &str) -> String {
-    Value::from(s).to_string()
+    crate::escape::quoted(s)
 }
 
 /// The body of an action's token block, sign by sign.
@@ -444,7 +451,11 @@ pub fn destroyed(plan: &Plan) -> Vec<String> {
                     format!("{addr} (id {id}, orphan of an interrupted create: nobody has its secret)")
                 }
                 (Some(addr), _) => format!("{addr} (id {id})"),
-                (None, _) => format!("unmanaged token {:?} (id {id})", a.name),
+                (None, _) => format!(
+                    "unmanaged token {} (id {})",
+                    crate::escape::quoted(&a.name),
+                    crate::escape::text(id)
+                ),
             }
         })
         .collect()

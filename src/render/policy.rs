@@ -59,7 +59,7 @@ fn comment(depth: usize, text: String) -> Line {
 }
 
 fn quoted(s: &str) -> String {
-    Value::from(s).to_string()
+    crate::escape::quoted(s)
 }
 
 fn effect(e: Effect) -> String {

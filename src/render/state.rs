@@ -134,7 +134,8 @@ impl StateDocument {
 /// The state document, pretty-printed, with a final newline.
 pub fn json(state: &State) -> String {
     // Plain data (strings, numbers, lists): serializing cannot fail.
-    let mut s = serde_json::to_string_pretty(&StateDocument::new(state)).unwrap_or_default();
+    let mut s =
+        crate::escape::json(serde_json::to_string_pretty(&StateDocument::new(state)).unwrap_or_default());
     s.push('\n');
     s
 }

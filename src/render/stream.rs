@@ -236,7 +236,7 @@ impl Message {
     /// name cannot break the one-object-per-line framing.
     pub fn line(&self) -> String {
         // Plain data (strings, numbers, maps with string keys): serializing cannot fail.
-        let mut s = serde_json::to_string(self).unwrap_or_default();
+        let mut s = crate::escape::json(serde_json::to_string(self).unwrap_or_default());
         s.push('\n');
         s
     }

@@ -24,3 +24,4 @@ mod s3;
 mod show;
 mod state;
 mod stream;
+mod terminal;

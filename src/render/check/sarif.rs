@@ -217,7 +217,7 @@ pub fn sarif(report: &CheckReport, base: &ArtifactBase) -> String {
             },
         }],
     });
-    let mut out = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    let mut out = crate::escape::json(serde_json::to_string_pretty(&doc).unwrap_or_default());
     out.push('\n');
     out
 }
