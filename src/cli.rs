@@ -50,14 +50,17 @@ pub enum Command {
     /// Rewrite *.hcl files in canonical format, comments kept.
     Fmt(FmtArgs),
     /// Show what apply would change.
+    #[command(after_help = PLAN_EXAMPLES)]
     Plan(PlanArgs),
     /// Create, update, rotate and delete tokens to match the configuration.
+    #[command(after_help = APPLY_EXAMPLES)]
     Apply(ApplyArgs),
     /// Delete every managed token.
     Destroy(DestroyArgs),
     /// Print a saved plan exactly as `plan` did, or (without a file) the state's tokens.
     Show(ShowArgs),
     /// Report drift: changed, missing, unmanaged, rotation due, expiring and stale tokens.
+    #[command(after_help = DRIFT_EXAMPLES)]
     Drift(DriftArgs),
     /// Least-privilege checks (TKN001…): over the configuration, and the live tokens with --live.
     Check(CheckArgs),
@@ -66,7 +69,7 @@ pub enum Command {
     /// Write an import block and a token block for every unmanaged live token.
     Adopt(AdoptArgs),
     /// Move tokens managed by another tool into tokenform.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = MIGRATE_EXAMPLES)]
     Migrate(MigrateCommand),
     /// Inspect or edit the state.
     #[command(subcommand)]
@@ -83,7 +86,50 @@ pub enum Command {
     DevServer(DevServerArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// Write man pages (roff), generated from these definitions: tokenform.1 on stdout, or
+    /// one page per command into --out-dir.
+    Man(ManArgs),
 }
+
+// Examples under `--help` (and in the man pages' EXTRA section). Addresses are quoted: a
+// shell would glob `token.a["k"]`.
+const PLAN_EXAMPLES: &str = "\
+Examples:
+  tokenform plan                                    what apply would change
+  tokenform plan -out tf.plan                       save it; `apply tf.plan` applies exactly it
+  tokenform plan --detailed-exitcode                exit 0 no changes, 2 changes, 1 error
+  tokenform plan --format markdown > plan.md        a pull-request comment
+  tokenform plan -json                              NDJSON (schemas/stream.schema.json)
+  tokenform plan --rotate token.ci_reader           rotate a token now
+  tokenform plan --target 'token.deploy[\"staging\"]'
+                                                    only that token
+  tokenform plan -var team=web -var-file prod.hcl   set variables";
+
+const APPLY_EXAMPLES: &str = "\
+Examples:
+  tokenform apply                                   plan, show, ask, then apply
+  tokenform apply tf.plan                           a saved plan (no prompt: it was reviewed)
+  tokenform apply --auto-approve --parallelism 4    in CI
+  tokenform apply --rotate token.ci_reader          rotate now; the old secret works its grace
+  tokenform apply -json -auto-approve               NDJSON progress for wrappers";
+
+const DRIFT_EXAMPLES: &str = "\
+Examples:
+  tokenform drift                                   changed, missing, unmanaged, due, stale...
+  tokenform drift --format markdown > drift.md      an issue body; exit 2 when drift is found
+  tokenform drift --format json                     schemas/drift.schema.json
+  tokenform drift --stale-after 30d --expiring-within 7d";
+
+const MIGRATE_EXAMPLES: &str = "\
+Examples:
+  terraform state pull | tokenform migrate terraform - --dry-run
+                                                    check everything, write nothing
+  terraform state pull | tokenform migrate terraform -
+                                                    take the tokens over, secrets sealed
+  tokenform migrate terraform terraform.tfstate -o tokens/migrated.hcl
+                                                    from a state file
+  terraform show -json | tokenform migrate terraform -
+                                                    show -json works too";
 
 #[derive(Debug, Clone, Args, Default)]
 pub struct VarArgs {
@@ -351,6 +397,7 @@ pub struct AdoptArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum MigrateCommand {
+    #[command(after_help = MIGRATE_EXAMPLES)]
     /// Take over the launchdarkly_access_tokens of a Terraform (or OpenTofu) state, with
     /// their secrets; the Terraform state itself is never modified.
     Terraform(MigrateTerraformArgs),
@@ -479,6 +526,14 @@ pub struct DevServerArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write tokenform.1 and one page per command (tokenform-plan.1, tokenform-state-list.1,
+    /// …) into DIR (created if missing) instead of printing tokenform.1.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct CompletionsArgs {
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
@@ -537,6 +592,27 @@ mod tests {
         let super::Command::Plan(plan) = cli.command else { panic!("not plan") };
         assert_eq!(plan.out.as_deref(), Some(std::path::Path::new("tf.plan")));
         assert_eq!(plan.select.vars.vars, ["a=b"]);
+    }
+
+    /// Every example under `--help` is a command line tokenform accepts.
+    #[test]
+    fn help_examples_parse() {
+        for text in
+            [super::PLAN_EXAMPLES, super::APPLY_EXAMPLES, super::DRIFT_EXAMPLES, super::MIGRATE_EXAMPLES]
+        {
+            let mut seen = 0;
+            for line in text.lines().skip(1) {
+                let Some(start) = line.find("tokenform ") else { continue };
+                // The command ends at the two spaces before its description, or at a redirect.
+                let command = line[start..].split("  ").next().unwrap().split(" > ").next().unwrap();
+                let words =
+                    command.split_whitespace().map(|w| std::ffi::OsString::from(w.trim_matches('\'')));
+                let parsed = <super::Cli as clap::Parser>::try_parse_from(super::normalize_args(words));
+                assert!(parsed.is_ok(), "{line}: {}", parsed.unwrap_err());
+                seen += 1;
+            }
+            assert!(seen >= 4, "{text}");
+        }
     }
 
     #[test]

@@ -24,6 +24,7 @@ mod generated;
 mod import;
 mod init;
 mod keygen;
+mod man;
 mod migrate;
 mod output;
 mod plan;
@@ -128,5 +129,6 @@ pub fn run(cli: Cli) -> miette::Result<ExitStatus> {
         Command::ForceUnlock(args) => force_unlock::run(&ctx, &args),
         Command::DevServer(args) => dev_server::run(&ctx, &args),
         Command::Completions(args) => completions::run(&args),
+        Command::Man(args) => man::run(&ctx, &args),
     }
 }

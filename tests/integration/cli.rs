@@ -46,3 +46,42 @@ fn unknown_command_exits_nonzero_not_two() {
     assert_ne!(out.status.code(), Some(0));
     assert_ne!(out.status.code(), Some(1 + 1));
 }
+
+#[test]
+fn man_prints_the_top_page_or_writes_one_per_command() {
+    let out = tokenform().arg("man").output().unwrap();
+    assert!(out.status.success());
+    let top = String::from_utf8_lossy(&out.stdout);
+    assert!(top.contains(".TH tokenform 1") && top.contains("tokenform\\-plan(1)"), "{top}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let pages = dir.path().join("man1");
+    let out = tokenform().args(["man", "--out-dir"]).arg(&pages).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut names: Vec<String> = std::fs::read_dir(&pages)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in ["tokenform.1", "tokenform-apply.1", "tokenform-drift.1", "tokenform-state-pull.1"] {
+        assert!(names.iter().any(|n| n == name), "{name}: {names:?}");
+    }
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("Wrote {} man pages", names.len())));
+    let apply = std::fs::read_to_string(pages.join("tokenform-apply.1")).unwrap();
+    assert!(apply.contains("Examples:") && apply.contains("tokenform apply tf.plan"), "{apply}");
+    // Where man(1) is installed, the page renders, examples and flags included.
+    if let Ok(rendered) = std::process::Command::new("man")
+        .arg("-l")
+        .arg(pages.join("tokenform-apply.1"))
+        .env("MANWIDTH", "100")
+        .env("MANPAGER", "cat")
+        .output()
+        && rendered.status.success()
+    {
+        let text = String::from_utf8_lossy(&rendered.stdout);
+        assert!(
+            text.contains("--auto-approve") && text.contains("tokenform apply -json -auto-approve"),
+            "{text}"
+        );
+    }
+}
