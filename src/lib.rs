@@ -24,6 +24,9 @@
 //! - [`deliver`]: the sinks a token's new secret goes to (exec on stdin, 0600 file); run only by apply.
 //! - [`secret`]: the redacting, zeroizing secret type; every token value lives in one.
 //! - [`endpoint`]: the one base-URL rule (which hosts may receive the token), for config and client.
+//! - [`files`]: every file read bounded (a cap per kind), regular files only, paths the
+//!   configuration names confined to its directory.
+//! - [`escape`]: the one escaping of outside text (API names, file names) before printing.
 //! - [`emulator`]: a LaunchDarkly-compatible token API server (`dev-server`, `base_url = "embedded"`).
 //! - [`onboard`]: configuration generated from live tokens and from a Terraform state
 //!   (`adopt`, `plan -generate-config-out`, `migrate terraform`).
@@ -39,6 +42,8 @@ pub mod deliver;
 pub mod drift;
 pub mod emulator;
 pub mod endpoint;
+pub mod escape;
+pub mod files;
 pub mod model;
 pub mod onboard;
 pub mod plan;

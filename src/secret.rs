@@ -152,6 +152,104 @@ pub fn mask_url_passwords(s: &str) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
+/// Prefixes of well-known credentials (GitHub, GitLab, Slack, AWS, Stripe, npm, PyPI,
+/// Google, age, PEM), so a value read from a file is masked whoever issued it.
+const CREDENTIAL_PREFIXES: &[&str] = &[
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "xoxa-",
+    "xoxb-",
+    "xoxp-",
+    "xoxr-",
+    "xoxs-",
+    "xapp-",
+    "AKIA",
+    "ASIA",
+    "sk_live_",
+    "sk_test_",
+    "rk_live_",
+    "npm_",
+    "pypi-",
+    "AIza",
+    "AGE-SECRET-KEY-",
+    "-----BEGIN",
+    "eyJ",
+    "api-",
+    "sdk-",
+    "mob-",
+];
+
+/// The bech32 alphabet of an age recipient (`age1…`), which is public and may be shown.
+const BECH32: &str = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+
+/// True when `word` (text read from a file) may be a credential of any kind: a
+/// LaunchDarkly secret, a well-known prefix (`ghp_`, `AKIA`, `xoxb-`, `AGE-SECRET-KEY-`…),
+/// a `KEY=value` or `user:password` pair, a NUL-separated environment block, or a long
+/// high-entropy run. Public recipient shapes (`age1` + bech32, an `ssh-…` key type) are not.
+pub fn looks_sensitive(word: &str) -> bool {
+    if let Some(rest) = word.strip_prefix("age1")
+        && rest.chars().all(|c| BECH32.contains(c))
+    {
+        return false;
+    }
+    if word.starts_with("ssh-")
+        && word.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return false;
+    }
+    if find_secret(word).is_some()
+        || CREDENTIAL_PREFIXES.iter().any(|p| word.starts_with(p))
+        || word.contains(['=', ':', '\0'])
+    {
+        return true;
+    }
+    high_entropy(word)
+}
+
+/// 16 characters or more, letters and digits mixed, more than 3 bits a character: random,
+/// not a word.
+fn high_entropy(word: &str) -> bool {
+    let n = word.chars().count();
+    if n < 16 || !word.chars().any(|c| c.is_ascii_digit()) || !word.chars().any(char::is_alphabetic) {
+        return false;
+    }
+    let mut counts = std::collections::HashMap::new();
+    for c in word.chars() {
+        *counts.entry(c).or_insert(0_u32) += 1;
+    }
+    #[allow(clippy::cast_precision_loss)] // counts of a short word
+    let bits: f64 = counts
+        .values()
+        .map(|&k| {
+            let p = f64::from(k) / n as f64;
+            -p * p.log2()
+        })
+        .sum();
+    bits > 3.0
+}
+
+/// How a message may quote a value read from a file: its first word only, at most 24
+/// characters, control characters escaped, in backticks; or a placeholder when it
+/// [`looks_sensitive`].
+pub fn quote_token(s: &str) -> String {
+    let s = s.trim();
+    let mut words = s.split_whitespace();
+    let first = words.next().unwrap_or_default();
+    if looks_sensitive(first) {
+        return format!("(a secret-shaped value of {} characters, not shown)", s.chars().count());
+    }
+    let mut shown: String = first.chars().take(24).collect();
+    if first.chars().count() > 24 || words.next().is_some() {
+        shown.push('…');
+    }
+    format!("`{}`", crate::escape::text(&shown))
+}
+
 /// The value of an S3 credential written as an attribute (`secret_key = "…"`, or
 /// `"secret_key": "…"` in JSON), masked in `bytes` (the text, `lower` its lower case).
 fn mask_credential_attributes(lower: &str, bytes: &mut [u8]) {
@@ -241,5 +339,34 @@ mod tests {
             assert!(!is_access_token(not), "{not}");
         }
         assert!(!is_access_token(&format!("{S}x")) && !is_access_token(&format!(" {S}")));
+    }
+
+    #[test]
+    fn any_credential_shape_is_masked_and_public_recipients_are_not() {
+        for secret in [
+            S,
+            "ghp_0123456789abcdefABCDEF0123456789abcd",
+            "AKIAIOSFODNN7EXAMPLE",
+            "xoxb-1234-5678-abcdef",
+            "GITHUB_TOKEN=ghp_xyz",
+            "PATH=/usr/bin\0HOME=/root",
+            "root:x:0:0:root:/root:/bin/bash",
+            "AGE-SECRET-KEY-1QQQ",
+            "3f9a1c0e7b2d4a6f8e1c3b5d7f9a2c4e",
+        ] {
+            assert!(looks_sensitive(secret), "{secret}");
+            let q = quote_token(secret);
+            assert!(q.starts_with("(a secret-shaped value"), "{q}");
+        }
+        for public in [
+            "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
+            "ssh-ed25519",
+            "hello",
+            "age1nope",
+        ] {
+            assert!(!looks_sensitive(public), "{public}");
+        }
+        assert_eq!(quote_token("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5"), "`ssh-ed25519…`");
+        assert_eq!(quote_token("hello\u{1b}[2J"), "`hello\\u{1b}[2J`");
     }
 }

@@ -5,7 +5,7 @@
 use std::io::{BufRead, IsTerminal, Write as _};
 use std::path::Path;
 
-use miette::{Context as _, IntoDiagnostic};
+use miette::IntoDiagnostic;
 
 use super::Context;
 use super::plan::{Prepared, plan_options, prepare, print, render, role_keys, runtime};
@@ -60,10 +60,16 @@ pub(super) async fn open_session(
 
 /// Reads a plan saved by `plan -out`.
 pub(super) fn read_plan(path: &Path) -> miette::Result<Plan> {
-    let text = std::fs::read_to_string(path)
-        .into_diagnostic()
-        .wrap_err_with(|| format!("reading {}", path.display()))?;
-    Plan::from_json(&text).map_err(|e| match e {
+    let bytes = crate::files::read(path, crate::files::Kind::Plan).map_err(miette::Report::new)?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        miette::miette!(
+            code = "tokenform::apply::bad_plan_file",
+            help = "make one with `tokenform plan -out FILE`",
+            "{} is not a tokenform plan file: it is not UTF-8 text",
+            path.display()
+        )
+    })?;
+    Plan::from_json(text).map_err(|e| match e {
         PlanFileError::Version { found } => miette::miette!(
             code = "tokenform::apply::plan_format",
             help = "the plan was saved by another version of tokenform: re-run plan (`tokenform plan -out FILE`)",

@@ -31,14 +31,19 @@ pub fn run(ctx: &Context, args: &crate::cli::FmtArgs) -> miette::Result<ExitStat
     let mut unformatted = Vec::new();
     for name in &names {
         let path = dir.join(name);
-        let text = match std::fs::read(&path).map(String::from_utf8) {
+        let text = match crate::files::read(&path, crate::files::Kind::Config)
+            .map(|b| String::from_utf8(b.to_vec()))
+        {
             Ok(Ok(t)) => t,
             Ok(Err(_)) => {
-                problems.push(Problem::new(Rule::InvalidUtf8, format!("{name} is not valid UTF-8")));
+                problems.push(Problem::new(
+                    Rule::InvalidUtf8,
+                    format!("{} is not valid UTF-8", crate::escape::text(name)),
+                ));
                 continue;
             }
             Err(e) => {
-                problems.push(Problem::new(Rule::ReadError, format!("cannot read {name}: {e}")));
+                problems.push(Problem::new(Rule::ReadError, e.to_string()));
                 continue;
             }
         };

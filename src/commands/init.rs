@@ -26,9 +26,8 @@ pub fn run(ctx: &Context, _args: &crate::cli::InitArgs) -> miette::Result<ExitSt
 
     let key_path = dir.join(KEY_FILE);
     let recipient = if key_path.exists() {
-        let bytes = std::fs::read(&key_path).map_err(|e| {
-            miette::miette!(code = "tokenform::init::io", "could not read {}: {e}", key_path.display())
-        })?;
+        let bytes =
+            crate::files::read(&key_path, crate::files::Kind::Identity).map_err(miette::Report::new)?;
         let recipients = recipients_of(&bytes).map_err(|why| {
             miette::miette!(
                 code = "tokenform::init::bad_key",

@@ -24,7 +24,7 @@ use crate::cli::MigrateTerraformArgs;
 use crate::config::Config;
 use crate::model::{Access, Address};
 use crate::onboard::generate;
-use crate::onboard::input::{Source, read_bounded};
+use crate::onboard::input::{Source, read_terraform_state};
 use crate::onboard::labels::{Labels, from_terraform};
 use crate::onboard::migrate::{SecretCheck, Translation, check_secret, translate};
 use crate::onboard::terraform::{self, Instance, TerraformState};
@@ -37,9 +37,6 @@ use crate::state::{JournalRecord, LockMode, StateStore};
 const DEFAULT_FILE: &str = "terraform-migrated.hcl";
 /// Terraform's side: one `removed` block per resource, beside the token blocks.
 const REMOVED_FILE: &str = "terraform-removed.tf";
-/// The largest state read (a state holding only access tokens is far smaller; filter a
-/// larger one with jq first, as the error says).
-pub const MAX_STATE_BYTES: u64 = 8 * 1024 * 1024;
 
 pub fn run(ctx: &Context, args: &MigrateTerraformArgs) -> miette::Result<ExitStatus> {
     runtime()?.block_on(run_async(ctx, args))
@@ -78,7 +75,7 @@ async fn run_async(ctx: &Context, args: &MigrateTerraformArgs) -> miette::Result
         ));
     }
     let tf = {
-        let bytes = read_bounded(&source, MAX_STATE_BYTES)?;
+        let bytes = read_terraform_state(&source)?;
         terraform::parse(&bytes)?
     };
     for note in &tf.notes {

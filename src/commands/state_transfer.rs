@@ -3,7 +3,6 @@
 //! Documents travel as they are: secrets stay age ciphertexts; with `encrypt = "file"`
 //! the identity opens the document and the backend gets it re-sealed.
 
-use std::io::Read as _;
 use std::path::Path;
 
 use super::Context;
@@ -15,9 +14,6 @@ use crate::state::crypto;
 use crate::state::model::State;
 use crate::state::store::parse_state;
 use crate::state::{BackendSettings, Identities, LockMode, StateSettings, StateStore};
-
-/// A state file larger than this is refused by `push` (10,000 tokens are ~10 MiB).
-const MAX_STATE_FILE: u64 = 256 * 1024 * 1024;
 
 /// `state pull [--previous N]`: the document on stdout.
 pub fn pull(config: &Config, ids: Option<&Identities>, previous: Option<u8>) -> miette::Result<()> {
@@ -164,20 +160,7 @@ pub fn migrate(
 
 /// Reads a state document from `path` (bounded), decrypting it when it is age-wrapped.
 fn read_state_file(path: &Path, ids: Option<&Identities>) -> miette::Result<State> {
-    let unreadable = |e: std::io::Error| {
-        miette::miette!(code = "tokenform::state::push_read", "could not read {}: {e}", path.display())
-    };
-    let file = std::fs::File::open(path).map_err(unreadable)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_STATE_FILE + 1).read_to_end(&mut bytes).map_err(unreadable)?;
-    if bytes.len() as u64 > MAX_STATE_FILE {
-        return Err(miette::miette!(
-            code = "tokenform::state::push_read",
-            "{} is larger than {} MiB: not a state file",
-            path.display(),
-            MAX_STATE_FILE / 1024 / 1024
-        ));
-    }
+    let bytes = crate::files::read(path, crate::files::Kind::State).map_err(miette::Report::new)?;
     let what = format!("the state file {}", path.display());
     let plaintext;
     let json: &[u8] = if crypto::is_age(&bytes) {

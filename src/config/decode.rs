@@ -268,7 +268,15 @@ fn state(cx: &mut Cx<'_>, dir: &Path, b: &Block) -> StateSettings {
                         );
                         cx.sink.push(p);
                     } else {
-                        st.path = dir.join(s);
+                        match crate::files::confine(dir, &s) {
+                            Ok(path) => st.path = path,
+                            Err(e) => {
+                                let p = cx
+                                    .at(Rule::InvalidValue, format!("the state path {e}"), a.file, a.span.clone(), "outside")
+                                    .with_help("the state path is relative to the configuration directory and stays inside it (a backend keeps state elsewhere)");
+                                cx.sink.push(p);
+                            }
+                        }
                     }
                 }
             }
@@ -281,9 +289,10 @@ fn state(cx: &mut Cx<'_>, dir: &Path, b: &Block) -> StateSettings {
                 }
             }
             "recipients_file" => {
-                if let Some(s) = cx.string(a, None) {
-                    let path = dir.join(&s);
-                    extra = recipients_file(cx, a, &path, &s);
+                if let Some(s) = cx.string(a, None)
+                    && let Some((path, recipients)) = recipients_file(cx, a, dir, &s)
+                {
+                    extra = recipients;
                     st.recipients_file = Some(path);
                 }
             }
@@ -317,41 +326,73 @@ fn state(cx: &mut Cx<'_>, dir: &Path, b: &Block) -> StateSettings {
     }
     st
 }
-fn recipients_file(cx: &mut Cx<'_>, a: &Attr, path: &Path, shown: &str) -> Vec<String> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+/// Problems about single lines of a recipients file, before one "and N more".
+const MAX_LINE_PROBLEMS: usize = 5;
+
+/// Reads `state.recipients_file` (confined to `dir`, bounded, a regular file). Problems
+/// point at the attribute and name the line: the file's text is never quoted, only the
+/// offending recipient-shaped word, masked when it looks like any secret.
+fn recipients_file(
+    cx: &mut Cx<'_>,
+    a: &Attr,
+    dir: &Path,
+    named: &str,
+) -> Option<(std::path::PathBuf, Vec<String>)> {
+    let shown = crate::escape::quoted(named);
+    let problem = |cx: &mut Cx<'_>, rule: Rule, message: String, label: &str| {
+        let p = cx
+            .at(rule, message, a.file, a.span.clone(), label)
+            .with_help("one recipient a line (age1… or ssh-ed25519 …), # starts a comment; the path is relative to the configuration directory and stays inside it");
+        cx.sink.push(p);
+    };
+    let path = match crate::files::confine(dir, named) {
+        Ok(p) => p,
         Err(e) => {
-            let p = cx
-                .at(
-                    Rule::BadRecipientsFile,
-                    format!("cannot read recipients_file {shown:?}: {e}"),
-                    a.file,
-                    a.span.clone(),
-                    "unreadable",
-                )
-                .with_help("the path is relative to the configuration directory");
-            cx.sink.push(p);
-            return Vec::new();
+            problem(cx, Rule::BadRecipientsFile, format!("recipients_file {e}"), "outside");
+            return None;
         }
     };
-    let src = SourceFile::new(shown, &text);
-    parse::scan_secrets(&src, &text, cx.sink);
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let t = line.trim();
-        if !t.is_empty()
-            && !t.starts_with('#')
-            && let Err(e) = parse_recipient(t)
-        {
-            let start = offset + (line.len() - line.trim_start().len());
-            cx.sink.push(
-                Problem::at(Rule::BadRecipient, e.to_string(), &src, start..start + t.len(), "bad recipient")
-                    .with_help("one recipient a line (age1… or ssh-ed25519 …); # starts a comment"),
-            );
+    let text = match crate::files::read_text(&path, crate::files::Kind::Recipients) {
+        Ok(t) => t,
+        Err(e) => {
+            problem(cx, Rule::BadRecipientsFile, format!("recipients_file {shown}: {e}"), "unreadable");
+            return None;
         }
-        offset += line.len();
+    };
+    let mut bad = 0_usize;
+    for (n, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let message = if crate::secret::find_secret(t).is_some() {
+            (
+                Rule::SecretInConfig,
+                format!(
+                    "recipients_file {shown} line {} holds a LaunchDarkly access token secret; revoke it if it is real",
+                    n + 1
+                ),
+            )
+        } else if let Err(e) = parse_recipient(t) {
+            (Rule::BadRecipient, format!("recipients_file {shown} line {}: {e}", n + 1))
+        } else {
+            continue;
+        };
+        bad += 1;
+        if bad <= MAX_LINE_PROBLEMS {
+            problem(cx, message.0, message.1, "bad recipient in this file");
+        }
     }
-    recipients_from_text(&text)
+    if bad > MAX_LINE_PROBLEMS {
+        let more = bad - MAX_LINE_PROBLEMS;
+        problem(
+            cx,
+            Rule::BadRecipientsFile,
+            format!("recipients_file {shown} has {more} more bad lines: is it a recipients file?"),
+            "not a recipients file",
+        );
+    }
+    Some((path, recipients_from_text(&text)))
 }
 
 fn unmanaged(cx: &mut Cx<'_>, b: &Block) -> Unmanaged {

@@ -32,6 +32,8 @@ pub mod sites;
 #[cfg(test)]
 mod tests;
 mod token;
+#[cfg(test)]
+mod untrusted_tests;
 mod values;
 mod variables;
 

@@ -115,10 +115,16 @@ pub fn parse_dir(dir: &Path, sink: &mut Sink) -> Parsed {
     let mut hasher = Sha256::new();
     let mut files = Vec::new();
     for name in names {
-        let bytes = match std::fs::read(dir.join(&name)) {
+        // A configuration file may be a link, but not to outside the directory (a
+        // `main.hcl -> /proc/self/environ` would be quoted back in its syntax errors).
+        let read =
+            crate::files::confine(dir, &name).map_err(|e| format!("cannot read {e}")).and_then(|path| {
+                crate::files::read(&path, crate::files::Kind::Config).map_err(|e| e.to_string())
+            });
+        let bytes = match read {
             Ok(b) => b,
-            Err(e) => {
-                sink.push(Problem::new(Rule::ReadError, format!("cannot read {name}: {e}")));
+            Err(message) => {
+                sink.push(Problem::new(Rule::ReadError, message));
                 continue;
             }
         };

@@ -129,7 +129,15 @@ fn var_file_and_recipients_file_problems() {
     );
     let e = r.unwrap_err();
     assert_eq!(e[0].rule.name(), "bad_recipient");
-    assert_eq!(e[0].file.as_ref().unwrap().line_col(e[0].span.as_ref().unwrap().start), (3, 1));
+    // The problem points at the attribute in main.hcl and names the line: the recipients
+    // file itself is never shown as source.
+    assert_eq!(e[0].file.as_ref().unwrap().name, "main.hcl");
+    assert_eq!(e[0].file.as_ref().unwrap().line_col(e[0].span.as_ref().unwrap().start), (2, 21));
+    assert!(
+        e[0].message.contains("\"r.txt\" line 3: `age1broken` is not an age recipient"),
+        "{}",
+        e[0].message
+    );
 }
 
 #[test]

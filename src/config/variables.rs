@@ -353,10 +353,10 @@ fn read_var_file(
     sink: &mut Sink,
 ) {
     let shown = path.display().to_string();
-    let bytes = match std::fs::read(path) {
+    let bytes = match crate::files::read(path, crate::files::Kind::VarFile) {
         Ok(b) => b,
         Err(e) => {
-            sink.push(Problem::new(Rule::BadVarFile, format!("cannot read -var-file {shown}: {e}")));
+            sink.push(Problem::new(Rule::BadVarFile, format!("-var-file: {e}")));
             return;
         }
     };

@@ -144,7 +144,7 @@ pub struct RunningEmulator {
 
 fn read_or_create_admin_token(path: &Path) -> Result<Secret, EmulatorError> {
     let err = |reason: String| EmulatorError::AdminToken { path: path.to_owned(), reason };
-    match std::fs::read_to_string(path) {
+    match crate::files::read_text(path, crate::files::Kind::TokenFile) {
         Ok(text) => {
             let token = text.trim();
             if token.is_empty() {
@@ -152,7 +152,7 @@ fn read_or_create_admin_token(path: &Path) -> Result<Secret, EmulatorError> {
             }
             Ok(Secret::new(token))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e) if e.is_not_found() => {
             let token = Secret::new(store::new_secret());
             let mut line = token.expose().to_owned();
             line.push('\n');

@@ -127,7 +127,8 @@ pub struct Seed {
 /// Why a seed or data file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot read {path}: {reason}")]
+    /// The file's own error names the path (and the cap, when it is too large).
+    #[error("{reason}")]
     Read { path: PathBuf, reason: String },
     #[error("{path} is not a valid emulator seed/data file: {reason}")]
     Parse { path: PathBuf, reason: String },
@@ -138,9 +139,9 @@ pub enum StoreError {
 impl Seed {
     /// Reads a seed or data file.
     pub fn from_file(path: &Path) -> Result<Seed, StoreError> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::files::read(path, crate::files::Kind::EmulatorData)
             .map_err(|e| StoreError::Read { path: path.to_owned(), reason: e.to_string() })?;
-        serde_json::from_str(&text)
+        serde_json::from_slice(&text)
             .map_err(|e| StoreError::Parse { path: path.to_owned(), reason: e.to_string() })
     }
 }

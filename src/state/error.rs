@@ -197,6 +197,23 @@ pub enum StateError {
     #[diagnostic(transparent)]
     Pg(Box<PgError>),
 
+    /// A state, journal or backup file is too large, not a regular file, or unreadable.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    File(#[from] crate::files::FileError),
+
+    /// A local state file (or its journal or lock) is a symbolic link. Every save replaces
+    /// the state file by rename, which would silently turn the link into a regular file
+    /// and leave its target behind, so a link is refused rather than written through.
+    #[error("{} is a symbolic link; tokenform does not read or write state through a link", crate::escape::text(&path.display().to_string()))]
+    #[diagnostic(
+        code(tokenform::state::symlink),
+        help(
+            "point `state {{ path = … }}` at the file itself, inside the configuration directory, and remove the link"
+        )
+    )]
+    Symlink { path: PathBuf },
+
     /// The S3 backend failed (credentials, bucket, network, the store's conditional writes).
     #[error(transparent)]
     #[diagnostic(transparent)]

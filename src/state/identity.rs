@@ -23,8 +23,7 @@ impl std::fmt::Debug for Identities {
 impl Identities {
     /// Reads an age identity file (several keys, comments) or an OpenSSH private key.
     pub fn load(path: &Path) -> Result<Identities, StateError> {
-        let text =
-            Zeroizing::new(std::fs::read(path).map_err(StateError::io("read the identity file", path))?);
+        let text = crate::files::read(path, crate::files::Kind::Identity)?;
         Self::parse(&text).map_err(|reason| StateError::Identity { path: path.to_owned(), reason })
     }
 

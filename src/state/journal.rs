@@ -128,16 +128,8 @@ pub struct JournalContents {
 /// Reads the journal at `path`: `None` when there is none, or when a crash left only part
 /// of its header (no record was ever acknowledged then).
 pub fn read(path: &Path) -> Result<Option<JournalContents>, StateError> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(StateError::Io {
-                action: "read the state journal",
-                path: path.to_owned(),
-                source: e,
-            });
-        }
+    let Some(bytes) = crate::files::read_optional(path, crate::files::Kind::Journal)? else {
+        return Ok(None);
     };
     let what = format!("the state journal {}", path.display());
     let damaged = |line: usize, reason: String| StateError::Journal { what: what.clone(), line, reason };

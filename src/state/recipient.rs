@@ -4,7 +4,7 @@ use std::str::FromStr;
 
 /// A recipient string that is not a key, with why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{shown}` is not an age recipient: {why}")]
+#[error("{shown} is not an age recipient: {why}")]
 pub struct RecipientError {
     /// The input, shortened for messages.
     pub shown: String,
@@ -14,14 +14,9 @@ pub struct RecipientError {
 /// Parses one recipient line.
 pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send + Sync>, RecipientError> {
     let s = s.trim();
-    let err = |why: &str| RecipientError {
-        shown: if s.chars().count() > 24 {
-            format!("{}…", s.chars().take(24).collect::<String>())
-        } else {
-            s.to_owned()
-        },
-        why: why.to_owned(),
-    };
+    // Never more than the first word, and nothing of a secret-shaped one (a private key
+    // pasted here, or a line of some other file).
+    let err = |why: &str| RecipientError { shown: crate::secret::quote_token(s), why: why.to_owned() };
     if s.starts_with("age1") {
         age::x25519::Recipient::from_str(s)
             .map(|r| Box::new(r) as Box<dyn age::Recipient + Send + Sync>)

@@ -317,6 +317,69 @@ fn bad_state_files_are_errors_and_stay_byte_for_byte() {
     assert!(matches!(refuses(&f, &settings, None), StateError::NewerFormat { found: 9, .. }));
 }
 
+/// Issue 11 item 5: a symbolic link as the state file (or its journal or lock) is refused,
+/// not silently replaced by a regular file; the link and its target stay as they were.
+#[cfg(unix)]
+#[test]
+fn a_symlinked_state_file_is_refused_and_left_alone() {
+    let f = Fixture::new();
+    let settings = f.settings(EncryptMode::Secrets);
+    let mut store = StateStore::open(&settings, exclusive(), None).unwrap();
+    store.record(upsert("a", token("1", None))).unwrap();
+    store.save().unwrap();
+    drop(store);
+    let target = f.dir.path().join("real.json");
+    std::fs::rename(f.path(), &target).unwrap();
+    std::os::unix::fs::symlink(&target, f.path()).unwrap();
+    let before = std::fs::read(&target).unwrap();
+    for mode in [exclusive(), LockMode::Shared] {
+        let err = StateStore::open(&settings, mode, None).unwrap_err();
+        assert!(matches!(&err, StateError::Symlink { path } if path == &f.path()), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains("is a symbolic link; tokenform does not read or write state through a link")
+        );
+    }
+    assert!(std::fs::symlink_metadata(f.path()).unwrap().file_type().is_symlink(), "the link stays");
+    assert_eq!(std::fs::read(&target).unwrap(), before, "its target is untouched");
+
+    // The journal and the lock beside a regular state file are refused as links too.
+    std::fs::remove_file(f.path()).unwrap();
+    std::fs::rename(&target, f.path()).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    for link in [journal::journal_path(&f.path()), crate::state::lock::lock_path(&f.path())] {
+        std::os::unix::fs::symlink(elsewhere.path().join("victim"), &link).unwrap();
+        let err = StateStore::open(&settings, exclusive(), None).unwrap_err();
+        assert!(matches!(&err, StateError::Symlink { path } if path == &link), "{err:?}");
+        std::fs::remove_file(&link).unwrap();
+    }
+    assert!(!elsewhere.path().join("victim").exists(), "nothing was written through a link");
+}
+
+/// Issue 11 item 2: a device, a FIFO or a directory at the state path is refused before
+/// a byte is read (`/dev/zero` once took 17 GB), and so is an oversized journal.
+#[cfg(unix)]
+#[test]
+fn a_state_path_that_is_not_a_regular_file_is_refused_unread() {
+    let f = Fixture::new();
+    let fifo = f.dir.path().join("fifo.json");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let cases = [
+        (PathBuf::from("/dev/zero"), "a device"),
+        (fifo, "a FIFO"),
+        (f.dir.path().to_path_buf(), "a directory"),
+    ];
+    for (path, what) in cases {
+        let settings = StateSettings::local(path.clone(), vec![f.recipient.clone()], EncryptMode::Secrets);
+        let err = StateStore::open(&settings, LockMode::Shared, None).unwrap_err();
+        assert!(
+            matches!(&err, StateError::File(crate::files::FileError::NotRegular { what: w, .. }) if *w == what),
+            "{}: {err:?}",
+            path.display()
+        );
+    }
+}
+
 #[test]
 fn bad_encrypted_state_files_are_errors_and_stay_byte_for_byte() {
     let f = Fixture::new();

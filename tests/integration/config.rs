@@ -149,3 +149,43 @@ fn fmt_rewrites_check_reports_and_json_is_left_alone() {
     assert_eq!(code, 1);
     assert!(err.contains("tokenform::config::syntax"), "{err}");
 }
+
+/// Issue 11 items 1 and 2 through the binary: `validate` and `plan` on a pull request's
+/// configuration naming files it must not read. An environment-like file inside the
+/// directory is never echoed; `/dev/zero` (once 17 GB in 20 s), a link out to a device
+/// and an escaping state path are refused without reading a byte; nothing is contacted.
+#[test]
+fn validate_and_plan_never_read_or_echo_what_the_configuration_points_at() {
+    const KEY: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+    let fake = "ghp_FakeFakeFake0123456789abcdefABCDEF01";
+    let state = |body: &str| format!("state {{\n  recipients = [\"{KEY}\"]\n  {body}\n}}\n");
+    let environ = format!("CI=true\0GITHUB_TOKEN={fake}\0HOME=/home/runner\0");
+    let main = state("recipients_file = \"environ\"");
+    let dir = config_dir(&[("main.hcl", &main), ("environ", &environ)]);
+    for cmd in ["validate", "plan"] {
+        let (code, out, err) = run(&[cmd], dir.path());
+        assert_eq!(code, 1, "{cmd}: {err}");
+        assert!(err.contains("\"environ\" line 1"), "{cmd}: {err}");
+        for leak in ["FakeFake", "ghp_", "GITHUB_TOKEN", "/home/runner"] {
+            assert!(!err.contains(leak) && !out.contains(leak), "{cmd} leaked {leak}: {err}");
+        }
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero")).unwrap();
+    for (body, says) in [
+        ("recipients_file = \"/dev/zero\"", "it is an absolute path"),
+        #[cfg(unix)]
+        ("recipients_file = \"zero\"", "a symbolic link on it leads out"),
+        ("path = \"/dev/zero\"", "it is an absolute path"),
+        ("path = \"../../victim.json\"", "it goes up with `..`"),
+    ] {
+        std::fs::write(dir.path().join("main.hcl"), state(body)).unwrap();
+        let (code, _, err) = run(&["validate"], dir.path());
+        let words = err.replace(['│', '×'], " ").split_whitespace().collect::<Vec<_>>().join(" ");
+        assert_eq!(code, 1, "{body}: {err}");
+        assert!(
+            words.contains("is outside the configuration directory") && words.contains(says),
+            "{body}: {err}"
+        );
+    }
+}

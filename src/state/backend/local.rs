@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::files::{self, Kind};
 use crate::state::atomic;
 use crate::state::backend::{Backend, Document, Stored, Version};
 use crate::state::error::StateError;
@@ -50,6 +51,7 @@ impl Backend for LocalBackend {
     }
 
     fn lock(&mut self, holder: &LockInfo, timeout: Duration) -> Result<(), StateError> {
+        self.refuse_links()?;
         // A writer may be the first: `state { path = "state/prod.json" }` in a fresh checkout.
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
             std::fs::create_dir_all(dir).map_err(StateError::io("create the state directory", dir))?;
@@ -59,17 +61,13 @@ impl Backend for LocalBackend {
     }
 
     fn read(&mut self) -> Result<Stored, StateError> {
-        let (document, version) = match std::fs::File::open(&self.path) {
-            Ok(mut file) => {
-                // The version is the metadata of the very file read (not of the path, which
-                // a writer may replace between the two).
-                let version = file_version(&file.metadata().map_err(read_error(&self.path))?);
-                let mut bytes = Vec::new();
-                std::io::Read::read_to_end(&mut file, &mut bytes).map_err(read_error(&self.path))?;
-                (Some(bytes), version)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, Version::Absent),
-            Err(e) => return Err(read_error(&self.path)(e)),
+        self.refuse_links()?;
+        let (document, version) = match files::read_with_metadata(&self.path, Kind::State) {
+            // The version is the metadata of the very file read (not of the path, which
+            // a writer may replace between the two).
+            Ok((mut bytes, meta)) => (Some(std::mem::take(&mut *bytes)), file_version(&meta)),
+            Err(e) if e.is_not_found() => (None, Version::Absent),
+            Err(e) => return Err(e.into()),
         };
         let journal = journal::read(&self.journal_path())?;
         Ok(Stored { document, version, journal })
@@ -111,11 +109,8 @@ impl Backend for LocalBackend {
 
     fn previous(&mut self, n: usize) -> Result<Option<Vec<u8>>, StateError> {
         let path = atomic::backup_path(&self.path, n);
-        match std::fs::read(&path) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StateError::Io { action: "read the state backup", path, source: e }),
-        }
+        refuse_link(&path)?;
+        Ok(files::read_optional(&path, Kind::State)?.map(|mut bytes| std::mem::take(&mut *bytes)))
     }
 
     fn force_unlock(&mut self, id: &str) -> Result<ForceUnlocked, StateError> {
@@ -123,8 +118,21 @@ impl Backend for LocalBackend {
     }
 }
 
-fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
-    move |source| StateError::Io { action: "read the state file", path: path.to_owned(), source }
+impl LocalBackend {
+    /// The state file, its journal and its lock are never symbolic links (see
+    /// [`StateError::Symlink`]): refused before anything is read or written.
+    fn refuse_links(&self) -> Result<(), StateError> {
+        refuse_link(&self.path)?;
+        refuse_link(&self.journal_path())?;
+        refuse_link(&lock::lock_path(&self.path))
+    }
+}
+
+fn refuse_link(path: &Path) -> Result<(), StateError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(StateError::Symlink { path: path.to_owned() }),
+        _ => Ok(()),
+    }
 }
 
 fn current_version(path: &Path) -> Result<Version, StateError> {

@@ -7,7 +7,7 @@
 //!
 //! Reads the `sslrootcert` file (bounded), nothing else.
 
-use std::io::Read;
+use std::path::Path;
 use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
@@ -18,9 +18,6 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use super::url::{RootCert, SslMode};
-
-/// A CA file larger than this is refused (a bundle of every public CA is ~250 KiB).
-const MAX_CA_FILE: u64 = 4 * 1024 * 1024;
 
 /// Why TLS could not be set up, and what to do.
 #[derive(Debug)]
@@ -80,12 +77,8 @@ fn load_roots(root: &RootCert) -> Result<RootCertStore, TlsSetupError> {
                 help: "sslrootcert names a PEM file of CA certificates, relative to the working directory"
                     .into(),
             };
-            let file = std::fs::File::open(path).map_err(|e| unreadable(e.to_string()))?;
-            let mut bytes = Vec::new();
-            file.take(MAX_CA_FILE + 1).read_to_end(&mut bytes).map_err(|e| unreadable(e.to_string()))?;
-            if bytes.len() as u64 > MAX_CA_FILE {
-                return Err(unreadable(format!("it is larger than {} MiB", MAX_CA_FILE / 1024 / 1024)));
-            }
+            let bytes = crate::files::read(Path::new(path), crate::files::Kind::Certificates)
+                .map_err(|e| unreadable(e.to_string()))?;
             for cert in CertificateDer::pem_slice_iter(&bytes) {
                 let cert = cert.map_err(|e| unreadable(format!("not a PEM certificate file ({e})")))?;
                 store.add(cert).map_err(|e| unreadable(format!("a certificate is not usable ({e})")))?;
