@@ -17,6 +17,8 @@
 //! ```
 //!
 //! [`plan::refresh`] is the one state-vs-live comparison both the planner and drift use.
+//! [`plan::scope`] is the one home of who owns a live token (the caller's token, orphans, the
+//! unmanaged scope), used by the planner, apply and drift.
 //! `prepare` in `src/commands/plan.rs` is the one load → fetch → plan path that plan, apply
 //! and destroy share.
 //!

@@ -8,7 +8,6 @@
 //! - [`step`]: the order a plan's changes run in: phases, and what each step ends (pure).
 //! - [`executor`]: the concurrent state machine that sends requests (`executor.rs`) and records
 //!   answers (`executor/answers.rs`).
-//! - [`reconcile`]: finding the token a create left behind when its answer was lost (pure).
 //! - [`progress`]: progress lines, the bar, the summary.
 //! - [`ports`]: the narrow API and ledger traits the executor talks to.
 //!
@@ -21,7 +20,6 @@
 pub mod executor;
 pub mod ports;
 pub mod progress;
-pub mod reconcile;
 pub mod step;
 
 #[cfg(test)]
@@ -38,6 +36,7 @@ use crate::api::Client;
 use crate::api::model::Live;
 use crate::model::Address;
 use crate::plan::model::{Change, PLAN_FORMAT_VERSION, Plan};
+use crate::plan::scope;
 use crate::secret::Secret;
 use crate::state::model::State;
 use crate::state::{JournalRecord, StateError, StateStore};
@@ -151,7 +150,7 @@ pub fn check_saved_plan(plan: &Plan, state: &State) -> Result<(), ApplyError> {
 pub fn check_safety(steps: &[Step], state: &State, live: &Live) -> Result<(), ApplyError> {
     for step in steps {
         if let Some(id) = step.ends()
-            && live.caller.token_id.as_deref() == Some(id)
+            && scope::is_callers(&live.caller, id)
         {
             return Err(ApplyError::OwnToken { id: id.to_owned() });
         }
@@ -245,7 +244,7 @@ pub fn settle_intents(plan: &Plan, store: &mut StateStore, live: &Live) -> Resul
 /// its window it would take a token made by hand under the same name for an orphan.
 fn clear_settled_intents<L: Ledger>(ledger: &mut L, steps: &[Step], live: &Live) -> Result<(), StateError> {
     let state = ledger.state();
-    let known = reconcile::known_ids(state);
+    let known = scope::state_ids(state);
     let revisited = |address: &Address| {
         steps.iter().any(|s| {
             s.address.as_ref() == Some(address)
@@ -256,12 +255,9 @@ fn clear_settled_intents<L: Ledger>(ledger: &mut L, steps: &[Step], live: &Live)
         .pending_creates
         .iter()
         .filter(|p| {
-            let earliest = p.intent_at.checked_sub(reconcile::CLOCK_SKEW).unwrap_or(p.intent_at);
-            let recorded = state.tokens.get(&p.address).is_some_and(|t| t.created_at >= earliest);
-            let caller = live.caller.token_id.as_deref();
-            let no_orphan = || {
-                reconcile::orphans(p, &live.tokens, |id| known.contains(id) || caller == Some(id)).is_empty()
-            };
+            let recorded = state.tokens.get(&p.address).is_some_and(|t| t.created_at >= scope::earliest(p));
+            let no_orphan =
+                || scope::orphans(p, &live.tokens, &live.caller, |id| known.contains(id)).is_empty();
             recorded || (!revisited(&p.address) && no_orphan())
         })
         .map(|p| p.address.clone())

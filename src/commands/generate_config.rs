@@ -23,12 +23,16 @@ pub(super) enum Then {
 /// Writes FILE when some import block needs a token block.
 #[allow(clippy::print_stdout)] // the note is this command's output
 pub(super) async fn generate(ctx: &Context, args: &PlanArgs, path: &Path) -> miette::Result<Then> {
+    // With -json, stdout is the NDJSON stream: the notes go to stderr.
+    let note = |text: &str| match (ctx.global.quiet, args.stream()) {
+        (true, _) => {}
+        (false, true) => eprintln!("{text}"),
+        (false, false) => println!("{text}"),
+    };
     let (config, undeclared) =
         crate::config::load_with_undeclared_imports(&ctx.global.dir, &ctx.var_inputs(&args.select.vars)?)?;
     if undeclared.is_empty() {
-        if !ctx.global.quiet {
-            println!("Every import block has its token block: -generate-config-out wrote nothing.\n");
-        }
+        note("Every import block has its token block: -generate-config-out wrote nothing.\n");
         return Ok(Then::Plan);
     }
     ensure_absent(path, "-generate-config-out")?;
@@ -87,24 +91,20 @@ pub(super) async fn generate(ctx: &Context, args: &PlanArgs, path: &Path) -> mie
     })?;
     write_new(path, &text)?;
     let inside = in_config_dir(path, &ctx.global.dir);
-    if !ctx.global.quiet {
-        println!(
-            "Wrote {} token block(s) to {} for the import blocks without one.\n",
-            blocks.len(),
-            path.display()
-        );
-    }
+    note(&format!(
+        "Wrote {} token block(s) to {} for the import blocks without one.\n",
+        blocks.len(),
+        path.display()
+    ));
     if inside {
         // The plan that follows loads it; a generated file that does not validate is not kept.
         reload(ctx, &args.select.vars, &[path])?;
         return Ok(Then::Plan);
     }
-    if !ctx.global.quiet {
-        println!(
-            "{} is not part of the configuration in {}: move it there (as a .hcl file), then plan again.",
-            path.display(),
-            ctx.global.dir.display()
-        );
-    }
+    note(&format!(
+        "{} is not part of the configuration in {}: move it there (as a .hcl file), then plan again.",
+        path.display(),
+        ctx.global.dir.display()
+    ));
     Ok(Then::Stop)
 }

@@ -21,7 +21,7 @@ pub use model::{
     RotationReason, Stale, TokenRef, Unmanaged,
 };
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde_json::Value;
 use std::time::Duration;
@@ -30,6 +30,7 @@ use crate::api::model::{Live, Token};
 use crate::config::Config;
 use crate::model::{TokenField, format_duration};
 use crate::plan::refresh::{live_changes, ms_to_timestamp};
+use crate::plan::scope;
 use crate::state::model::{State, TokenState};
 
 /// The thresholds of one run (`--stale-after`, `--expiring-within`).
@@ -72,7 +73,6 @@ pub fn detect(
     };
     let expiring_before = add(now, opts.expiring_within);
     let stale_before = sub(now, opts.stale_after);
-    let caller_token = live.caller.token_id.as_deref();
 
     // One index instead of a scan per managed token: accounts hold thousands of tokens.
     let by_id: HashMap<&str, &Token> = live.tokens.iter().map(|t| (t.id.as_str(), t)).collect();
@@ -128,31 +128,16 @@ pub fn detect(
             desired.and_then(|d| d.expires_at).map(|t| (t, ExpirySource::Config)),
         ];
         check_expiry(&mut report, &tref, candidates.into_iter().flatten(), now, expiring_before);
-        if caller_token != Some(token.id.as_str()) {
+        if !scope::is_callers(&live.caller, &token.id) {
             check_stale(&mut report, &tref, token, stale_before);
         }
     }
 
-    let known: HashSet<&str> = state
-        .tokens
-        .values()
-        .map(|t| t.id.as_str())
-        .chain(state.retiring.iter().map(|r| r.id.as_str()))
-        .chain(config.imports.iter().map(|i| i.id.as_str()))
-        .collect();
-    let mut unknown: Vec<&Token> = live
-        .tokens
-        .iter()
-        .filter(|t| !known.contains(t.id.as_str()))
-        .filter(|t| !config.unmanaged.ignore_names.iter().any(|g| glob_match(g, t.name())))
-        .filter(|t| config.unmanaged.personal || t.service_token || !is_other_members(t, live))
-        .collect();
-    unknown.sort_by(|a, b| (a.name(), &a.id).cmp(&(b.name(), &b.id)));
-    for token in unknown {
+    for token in scope::unmanaged(config, state, live, |_| false) {
         let tref = live_ref(token);
         let expiry = token.expiry.and_then(ms_to_timestamp).map(|t| (t, ExpirySource::Live));
         check_expiry(&mut report, &tref, expiry.into_iter(), now, expiring_before);
-        if caller_token == Some(token.id.as_str()) {
+        if scope::is_callers(&live.caller, &token.id) {
             // The token this run authenticates with is known to the operator by definition.
             continue;
         }
@@ -181,15 +166,6 @@ fn role_keys(field: TokenField, value: Option<Value>, live: &Live) -> Option<Val
                 .collect(),
         )),
         (_, value) => value,
-    }
-}
-
-/// A personal token of a member other than the caller. When the caller's member is
-/// unknown nobody can be called "other", so nothing is left out.
-fn is_other_members(token: &Token, live: &Live) -> bool {
-    match live.caller.member_id.as_deref() {
-        Some(me) => token.member_id != me,
-        None => false,
     }
 }
 

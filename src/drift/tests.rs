@@ -223,15 +223,33 @@ fn unmanaged_tokens_and_their_filters() {
     assert_eq!(report.unmanaged[0].token.creator.as_deref(), Some("m-bob"), "no email: the member id");
 }
 
+/// Drift and the planner used to disagree here (drift counted every personal token in when
+/// the caller's member was unknown; the planner left them all out). One rule now
+/// (`plan::scope`), the planner's, the safer: a personal token not known to be the
+/// caller member's is out of scope unless `unmanaged.personal`, so `adopt` never writes a
+/// block for another member's token because identity was incomplete.
 #[test]
-fn caller_member_unknown_excludes_no_personal_token() {
-    let (config, state, mut live) = world(&[]);
+fn caller_member_unknown_leaves_personal_tokens_out_unless_personal() {
+    let (mut config, state, mut live) = world(&[]);
     live.caller.member_id = None;
     let mut bobs = live_token("id-bob", "bobs-personal");
     bobs.service_token = false;
     bobs.member_id = "m-bob".into();
     live.tokens.push(bobs);
+    assert_eq!(run(&config, &state, &live).unmanaged.len(), 0);
+    config.unmanaged.personal = true;
     assert_eq!(run(&config, &state, &live).unmanaged.len(), 1);
+}
+
+/// An `import` block's id is owned even when its address is already in state: the planner
+/// used to leave such an id out of its claims, so `mode = "delete"` could delete the very
+/// token an import block names, while drift did not call it unmanaged.
+#[test]
+fn an_import_blocks_id_is_never_unmanaged() {
+    let (mut config, state, mut live) = world(&[]);
+    live.tokens.push(live_token("id-imp", "named-by-import"));
+    config.imports.push(ImportBlock { to: Address::new("a"), id: "id-imp".into() });
+    assert!(run(&config, &state, &live).unmanaged.iter().all(|u| u.token.id != "id-imp"));
 }
 
 #[test]

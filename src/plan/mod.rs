@@ -4,6 +4,8 @@
 //! - [`model`]: the plan value (what `plan` shows, `-out` saves and `apply` executes).
 //! - [`refresh`]: state against live (drift), shared with `drift`.
 //! - [`diff`]: configuration against live: field differences and the JSON Patch.
+//! - [`scope`]: who a live token belongs to (the caller's token, orphans, the unmanaged
+//!   scope), shared with apply and `drift`.
 //! - `planner`: the rules of `docs/spec.md` §5 that turn the three inputs into ordered actions.
 //!
 //! Determinism: every collection is walked in a fixed order (BTreeMap, sorted lists), so
@@ -13,11 +15,11 @@ pub mod diff;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod model;
-pub mod orphan;
 mod planner;
 #[cfg(test)]
 mod proptests;
 pub mod refresh;
+pub mod scope;
 #[cfg(test)]
 mod tests;
 

@@ -18,8 +18,8 @@ use crate::plan::model::{
     Action, AttributeDiff, Change, DriftEntry, DriftKind, PLAN_FORMAT_VERSION, Plan, Reason, Rotation,
     TokenSpec,
 };
-use crate::plan::orphan::orphans;
 use crate::plan::refresh::live_changes;
+use crate::plan::scope;
 use crate::plan::{PlanError, PlanOptions};
 use crate::state::model::{State, TokenState};
 
@@ -102,7 +102,7 @@ impl<'a> Planner<'a> {
     }
 
     fn is_caller(&self, id: &str) -> bool {
-        self.live.caller.token_id.as_deref() == Some(id)
+        scope::is_callers(&self.live.caller, id)
     }
 
     pub(crate) fn run(mut self) -> Result<Plan, PlanError> {
@@ -232,7 +232,7 @@ impl<'a> Planner<'a> {
                 continue;
             }
             let found =
-                orphans(pending, &self.live.tokens, |id| self.claimed.contains(id) || self.is_caller(id));
+                scope::orphans(pending, &self.live.tokens, &self.live.caller, |id| self.claimed.contains(id));
             for orphan in found {
                 self.claimed.insert(orphan.id.as_str());
                 self.actions.push(action(
@@ -540,17 +540,7 @@ impl<'a> Planner<'a> {
 
     /// `unmanaged { mode = "delete" }`: live tokens no address owns.
     fn plan_unmanaged(&mut self) {
-        let settings = &self.config.unmanaged;
-        let caller_member = self.live.caller.member_id.as_deref();
-        let mut candidates: Vec<&Token> = self
-            .live
-            .tokens
-            .iter()
-            .filter(|t| !self.claimed.contains(t.id.as_str()))
-            .filter(|t| !settings.ignore_names.iter().any(|g| glob_match(g, t.name())))
-            .filter(|t| t.service_token || settings.personal || caller_member == Some(t.member_id.as_str()))
-            .collect();
-        candidates.sort_by(|a, b| (a.name(), &a.id).cmp(&(b.name(), &b.id)));
+        let candidates = scope::unmanaged(self.config, self.state, self.live, |id| self.claimed.contains(id));
         for token in candidates {
             if self.is_caller(&token.id) {
                 self.warnings.push(format!(

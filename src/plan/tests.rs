@@ -332,6 +332,35 @@ fn destroy_deletes_every_managed_token_and_creates_nothing() {
     );
 }
 
+/// The planner used to claim an import block's id only when its address was not in state
+/// yet, so with `mode = "delete"` it would delete the very token an import block names
+/// (drift never called it unmanaged). `plan::scope::owned_ids` owns every import id.
+#[test]
+fn an_import_blocks_id_is_never_deleted_as_unmanaged() {
+    let mut w = World::new();
+    w.managed(desired("a"));
+    let named = w.live_only(&desired("named-by-an-import"));
+    w.config.imports.push(ImportBlock { to: Address::new("a"), id: named.clone() });
+    w.config.unmanaged.mode = UnmanagedMode::Delete;
+    let plan = w.plan();
+    assert!(plan.actions.iter().all(|a| a.token_id() != Some(named.as_str())), "{plan:#?}");
+}
+
+/// When the caller's member is unknown, no personal token is known to be its own: none is
+/// deleted as unmanaged unless `unmanaged.personal` (drift now agrees, `plan::scope`).
+#[test]
+fn an_unknown_caller_member_deletes_no_personal_token() {
+    let mut w = World::new();
+    let mut personal = desired("whose");
+    personal.service_token = false;
+    w.live_only(&personal);
+    w.live.caller.member_id = None;
+    w.config.unmanaged.mode = UnmanagedMode::Delete;
+    assert!(w.plan().is_empty(), "{:#?}", w.plan());
+    w.config.unmanaged.personal = true;
+    assert_eq!(w.plan().count(ActionKind::Delete), 1);
+}
+
 #[test]
 fn unmanaged_delete_mode_honours_ignore_names_personal_and_the_caller() {
     let mut w = World::new();

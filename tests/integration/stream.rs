@@ -268,3 +268,29 @@ fn plan_and_destroy_stream_and_a_prompt_is_refused_before_anything_is_read() {
     let types: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["version", "change_summary", "change_summary"]);
 }
+
+#[test]
+fn generating_config_keeps_stdout_one_json_object_per_line() {
+    let seed = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        seed.path(),
+        r#"{"tokens": [{"_id": "610000000000000000000001", "name": "legacy", "role": "reader", "serviceToken": true}]}"#,
+    )
+    .unwrap();
+    let server = DevServer::start(&["--seed", seed.path().to_str().unwrap()]);
+    let import = "import {\n  to = token.legacy\n  id = \"610000000000000000000001\"\n}\n";
+    let dir = config_dir(&[("main.hcl", &hcl(&server, import))]);
+    let out = server
+        .tokenform(dir.path())
+        .current_dir(dir.path())
+        .args(["plan", "-json", "-generate-config-out=generated.hcl"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let lines = stream_lines(&out);
+    let planned = of_type(&lines, "planned_change");
+    assert_eq!(planned.len(), 1);
+    assert_eq!(planned[0]["change"]["action"], "import");
+    // The note about the written file went to stderr.
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Wrote 1 token block(s)"), "{}", text(&out));
+}

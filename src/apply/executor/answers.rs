@@ -4,11 +4,11 @@
 use super::{Call, Executor, Job, MAX_CREATE_ATTEMPTS, Next, Stage};
 use crate::api::model::{PatchOp, Token};
 use crate::apply::ports::{Ledger, TokenApi};
-use crate::apply::reconcile::{known_ids, orphans};
 use crate::apply::step::token_post;
 use crate::model::Address;
 use crate::plan::model::{Change, Rotation, TokenSpec};
 use crate::plan::refresh::state_from_live;
+use crate::plan::scope::{orphans, state_ids};
 use crate::secret::Secret;
 use crate::state::JournalRecord;
 use crate::state::model::{IdHolder, PendingCreate, RetiringToken, TokenState};
@@ -54,11 +54,9 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
             intent_at: job.intent_at.unwrap_or_else(jiff::Timestamp::now),
             member_id: self.live.caller.member_id.clone(),
         };
-        let taken = known_ids(self.ledger.state());
-        let caller = self.live.caller.token_id.as_deref();
-        let found = orphans(&pending, live, |id| {
-            taken.contains(id) || self.claimed.contains(id) || caller == Some(id)
-        });
+        let taken = state_ids(self.ledger.state());
+        let found =
+            orphans(&pending, live, &self.live.caller, |id| taken.contains(id) || self.claimed.contains(id));
         if let Some(orphan) = found.first() {
             let id = orphan.id.clone();
             return self.discard_lost(job, &id);
