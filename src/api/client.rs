@@ -27,7 +27,7 @@ use super::retry::{Repeat, RetryPolicy};
 use super::send::Req;
 use super::trace::TraceSink;
 use crate::config::LaunchDarkly;
-use crate::emulator::{Emulator, EmulatorOptions, RunningEmulator};
+use crate::emulator::{Emulator, RunningEmulator};
 use crate::endpoint::{self, AllowedHosts, BaseUrl};
 use crate::secret::Secret;
 
@@ -218,14 +218,9 @@ impl Client {
         }
         match &settings.base_url {
             BaseUrl::Embedded => {
-                let dir = config_dir.join(".tokenform");
-                let running = Emulator::start(EmulatorOptions {
-                    data: Some(dir.join("emulator.json")),
-                    admin_token_file: Some(dir.join("admin-token")),
-                    ..EmulatorOptions::default()
-                })
-                .await
-                .map_err(|e| ApiError::Embedded { reason: e.to_string() })?;
+                let running = Emulator::start_embedded(config_dir)
+                    .await
+                    .map_err(|e| ApiError::Embedded { reason: e.to_string() })?;
                 let mut options = ClientOptions::new(running.url(), running.admin_token().clone());
                 options.api_version = settings.api_version;
                 options.trace = trace;

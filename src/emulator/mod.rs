@@ -30,8 +30,11 @@
 //! dates are "now", `lastUsed` absent means never used. A token with a `secret` authenticates
 //! with it (until its `expiry`); without one it gets a random secret nobody knows. With no
 //! member, an owner member is made up. The `--data` file has the same format (the emulator
-//! writes it, mode 0600, atomically, after every mutation and at shutdown); when it exists it
-//! is loaded instead of the seed.
+//! writes it, mode 0600, atomically, after every mutation and at shutdown), except that it
+//! holds no secret: each `secret` is written as `secretHash` (SHA-256, hex) and
+//! `secretLast4`, which a seed may give instead. When the data file exists it is loaded
+//! instead of the seed; one of the old format (full `secret`s) still loads, and is rewritten
+//! hashed.
 
 mod auth;
 mod limits;
@@ -163,7 +166,32 @@ fn read_or_create_admin_token(path: &Path) -> Result<Secret, EmulatorError> {
     }
 }
 
+/// The data file of `base_url = "embedded"`, under the config dir.
+pub const EMBEDDED_DIR: &str = ".tokenform";
+
 impl Emulator {
+    /// Starts the emulator of `base_url = "embedded"`, persisted in `<config_dir>/.tokenform/`.
+    /// Its admin token is new on every start (the store's admin token takes it), so no
+    /// secret is kept in the config dir; the `admin-token` file earlier versions wrote there
+    /// is removed.
+    pub async fn start_embedded(config_dir: &Path) -> Result<RunningEmulator, EmulatorError> {
+        let dir = config_dir.join(EMBEDDED_DIR);
+        let legacy = dir.join("admin-token");
+        match std::fs::symlink_metadata(&legacy) {
+            Ok(meta) if meta.is_file() => {
+                std::fs::remove_file(&legacy)
+                    .map_err(|e| EmulatorError::AdminToken { path: legacy.clone(), reason: e.to_string() })?;
+            }
+            _ => {}
+        }
+        Self::start(EmulatorOptions {
+            data: Some(dir.join("emulator.json")),
+            admin_token: Some(Secret::new(store::new_secret())),
+            ..EmulatorOptions::default()
+        })
+        .await
+    }
+
     /// Starts the server on the current tokio runtime. Returns once it accepts connections.
     pub async fn start(options: EmulatorOptions) -> Result<RunningEmulator, EmulatorError> {
         if !options.listen.ip().is_loopback() {
@@ -251,7 +279,7 @@ impl RunningEmulator {
         &self.admin_token_id
     }
 
-    /// A copy of the whole store, in the seed/data format (secrets included).
+    /// A copy of the whole store, in the seed/data format (secret hashes, no secret).
     pub fn snapshot(&self) -> Seed {
         self.state.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner).to_seed()
     }
@@ -269,9 +297,7 @@ impl RunningEmulator {
             if t.member_id.is_empty() {
                 t.member_id.clone_from(&owner);
             }
-            if t.secret.is_empty() {
-                t.secret = store::new_secret();
-            }
+            t.hash_secrets();
             if t.creation_date == 0 {
                 t.creation_date = now;
                 t.last_modified = now;

@@ -134,7 +134,7 @@ async fn list_tokens(State(st): State<AppState>, headers: HeaderMap, q: Params) 
     let (limit, offset) = paging(&p, 25, st.page_max)?;
     let visible: Vec<&SeedToken> = store.tokens.iter().filter(|t| who.sees_in_list(t, show_all)).collect();
     let items: Vec<Value> =
-        visible.iter().skip(offset).take(limit).map(|t| store.render_token(t, false)).collect();
+        visible.iter().skip(offset).take(limit).map(|t| store.render_token(t, None)).collect();
     let body = json!({
         "items": items,
         "totalCount": visible.len(),
@@ -224,9 +224,11 @@ async fn create_token(State(st): State<AppState>, headers: HeaderMap, body: Byte
         member_id: who.member_id.clone(),
         name: opt_string(obj.get("name"), "name")?,
         description: opt_string(obj.get("description"), "description")?,
-        secret: new_secret(),
         ..SeedToken::default()
     };
+    // The full secret lives only in this answer; the store keeps its hash.
+    let secret = zeroize::Zeroizing::new(new_secret());
+    t.set_secret(&secret);
     let mut kinds = 0;
     if let Some(r) = obj.get("role").filter(|v| !v.is_null()) {
         t.role = Some(check_role(r)?);
@@ -262,7 +264,7 @@ async fn create_token(State(st): State<AppState>, headers: HeaderMap, body: Byte
     let now = now_ms();
     t.creation_date = now;
     t.last_modified = now;
-    let rendered = store.render_token(&t, true);
+    let rendered = store.render_token(&t, Some(&secret));
     store.tokens.push(t);
     st.persist(&store)?;
     Ok((StatusCode::CREATED, Json(rendered)).into_response())
@@ -278,7 +280,7 @@ async fn get_token(State(st): State<AppState>, headers: HeaderMap, Path(id): Pat
     let mut store = st.lock();
     let who = caller(&mut store, &headers)?;
     let i = target(&store, &who, &id)?;
-    Ok(Json(store.render_token(&store.tokens[i], false)).into_response())
+    Ok(Json(store.render_token(&store.tokens[i], None)).into_response())
 }
 
 async fn delete_token(State(st): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Answer {
@@ -318,14 +320,20 @@ async fn reset_token(
     }
     let now = now_ms();
     let t = &mut store.tokens[i];
-    let old = std::mem::replace(&mut t.secret, new_secret());
+    let secret = zeroize::Zeroizing::new(new_secret());
+    let old = std::mem::take(&mut t.secret_hash);
+    t.set_secret(&secret);
     let old_expiry = expiry.unwrap_or(now);
     t.previous_secrets.retain(|p| p.expiry > now);
     if old_expiry > now {
-        t.previous_secrets.push(PreviousSecret { secret: old, expiry: old_expiry });
+        t.previous_secrets.push(PreviousSecret {
+            secret_hash: old,
+            expiry: old_expiry,
+            ..PreviousSecret::default()
+        });
     }
     t.last_modified = now;
-    let rendered = store.render_token(&store.tokens[i], true);
+    let rendered = store.render_token(&store.tokens[i], Some(&secret));
     st.persist(&store)?;
     Ok(Json(rendered).into_response())
 }
@@ -425,7 +433,7 @@ async fn patch_token(
         apply_op(&store, &mut t, op)?;
     }
     t.last_modified = now_ms();
-    let rendered = store.render_token(&t, false);
+    let rendered = store.render_token(&t, None);
     store.tokens[i] = t;
     st.persist(&store)?;
     Ok(Json(rendered).into_response())

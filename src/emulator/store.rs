@@ -1,6 +1,12 @@
 //! The emulator's in-memory store: members, custom roles and tokens, loaded from a seed or
 //! data file, rendered to the wire shapes of `docs/ld-openapi/tokens.openapi.json`, and persisted with atomic
 //! writes. No HTTP here: `routes` decides who may do what; this module only keeps the data.
+//!
+//! Secrets are kept as SHA-256 hashes (and their last four characters, which lists show):
+//! the emulator only has to recognise a secret, and its data file lives in the config dir
+//! (`base_url = "embedded"`), next to files that get committed. A full secret exists only
+//! in the answer that creates or resets it. A seed (or a data file of the old format) may
+//! still give `secret` in full: it is hashed on load and never written back.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -8,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use zeroize::Zeroize as _;
 
 use crate::secret::Secret;
 
@@ -44,16 +52,38 @@ pub struct SeedRole {
     pub policy: Vec<Value>,
 }
 
+/// The SHA-256 of a secret, lower-case hex: what the store keeps to recognise it.
+pub fn secret_hash(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes()).iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Whether `s` is a hash as [`secret_hash`] writes it.
+fn is_hash(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// A secret that stopped being current (after a reset) and works until `expiry` (Unix ms).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
 pub struct PreviousSecret {
+    /// [`secret_hash`] of the old secret.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub secret_hash: String,
+    /// The old format kept the secret itself: read (and hashed on load), never written.
+    #[serde(default, skip_serializing)]
     pub secret: String,
     pub expiry: i64,
 }
 
 impl std::fmt::Debug for PreviousSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PreviousSecret").field("secret", &"<redacted>").field("expiry", &self.expiry).finish()
+        f.debug_struct("PreviousSecret")
+            .field("secret_hash", &self.secret_hash)
+            .field("expiry", &self.expiry)
+            .finish_non_exhaustive()
     }
 }
 
@@ -88,9 +118,16 @@ pub struct SeedToken {
     pub last_modified: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used: Option<i64>,
-    /// The full secret (`api-` + UUIDv4). Generated when absent (then nobody knows it).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    /// A seed's full secret (`api-` + UUIDv4): hashed on load, then cleared; never written.
+    /// Without it (and without `secretHash`) a random secret nobody knows is made up.
+    #[serde(default, skip_serializing)]
     pub secret: String,
+    /// [`secret_hash`] of the current secret.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub secret_hash: String,
+    /// The secret's last four characters, which lists show (as LaunchDarkly's do).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub secret_last4: String,
     /// Secrets replaced by a reset that still work until their expiry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub previous_secrets: Vec<PreviousSecret>,
@@ -104,8 +141,43 @@ impl std::fmt::Debug for SeedToken {
             .field("role", &self.role)
             .field("service_token", &self.service_token)
             .field("expiry", &self.expiry)
-            .field("secret", &"<redacted>")
+            .field("secret_last4", &self.secret_last4)
             .finish_non_exhaustive()
+    }
+}
+
+impl SeedToken {
+    /// Makes `secret` the token's current secret: its hash and last four are kept, not it.
+    pub fn set_secret(&mut self, secret: &str) {
+        self.secret_hash = secret_hash(secret);
+        let chars: Vec<char> = secret.chars().collect();
+        self.secret_last4 = chars[chars.len().saturating_sub(4)..].iter().collect();
+    }
+
+    /// Whether `secret` is this token's current secret, or a previous one still valid at `now`.
+    fn recognises(&self, hash: &str, now: i64) -> bool {
+        self.secret_hash == hash
+            || self.previous_secrets.iter().any(|p| p.secret_hash == hash && p.expiry > now)
+    }
+
+    /// Replaces every full secret (seed, old data file) by its hash; makes up a secret when
+    /// there is none at all.
+    pub(super) fn hash_secrets(&mut self) {
+        if !self.secret.is_empty() {
+            let secret = std::mem::take(&mut self.secret);
+            self.set_secret(&secret);
+            let mut secret = secret;
+            secret.zeroize();
+        } else if self.secret_hash.is_empty() {
+            self.set_secret(&new_secret());
+        }
+        for p in &mut self.previous_secrets {
+            if !p.secret.is_empty() {
+                p.secret_hash = secret_hash(&p.secret);
+                p.secret.zeroize();
+                p.secret.clear();
+            }
+        }
     }
 }
 
@@ -141,8 +213,25 @@ impl Seed {
     pub fn from_file(path: &Path) -> Result<Seed, StoreError> {
         let text = crate::files::read(path, crate::files::Kind::EmulatorData)
             .map_err(|e| StoreError::Read { path: path.to_owned(), reason: e.to_string() })?;
-        serde_json::from_slice(&text)
-            .map_err(|e| StoreError::Parse { path: path.to_owned(), reason: e.to_string() })
+        let seed: Seed = serde_json::from_slice(&text)
+            .map_err(|e| StoreError::Parse { path: path.to_owned(), reason: e.to_string() })?;
+        seed.check_hashes().map_err(|reason| StoreError::Parse { path: path.to_owned(), reason })?;
+        Ok(seed)
+    }
+
+    /// Every `secretHash` is a SHA-256 in hex (a hand-edited one would lock the token out silently).
+    fn check_hashes(&self) -> Result<(), String> {
+        for t in &self.tokens {
+            let hashes =
+                std::iter::once(&t.secret_hash).chain(t.previous_secrets.iter().map(|p| &p.secret_hash));
+            if hashes.filter(|h| !h.is_empty()).any(|h| !is_hash(h)) {
+                return Err(format!(
+                    "token {:?}: `secretHash` must be the SHA-256 of the secret in lower-case hex (64 characters)",
+                    crate::escape::text(&t.id)
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -220,9 +309,7 @@ impl Store {
             if t.member_id.is_empty() {
                 t.member_id.clone_from(&owner);
             }
-            if t.secret.is_empty() {
-                t.secret = new_secret();
-            }
+            t.hash_secrets();
             if t.creation_date == 0 {
                 t.creation_date = now;
             }
@@ -254,13 +341,29 @@ impl Store {
             .unwrap_or_default()
     }
 
-    /// Makes sure a service token with role admin holds `secret`; returns its id.
+    /// Makes sure a service token with role admin holds `secret`; returns its id. The
+    /// emulator's own admin token (by name) takes a new secret rather than a second token
+    /// being made: embedded mode starts with a fresh admin secret each time, so none is kept
+    /// in a file.
     pub fn ensure_admin(&mut self, secret: &Secret) -> String {
-        if let Some(t) = self.tokens.iter().find(|t| t.secret == secret.expose()) {
+        let hash = secret_hash(secret.expose());
+        if let Some(t) = self.tokens.iter().find(|t| t.secret_hash == hash) {
             return t.id.clone();
         }
         let now = now_ms();
-        let token = SeedToken {
+        if let Some(t) = self.tokens.iter_mut().find(|t| {
+            t.name.as_deref() == Some(ADMIN_TOKEN_NAME)
+                && t.role.as_deref() == Some("admin")
+                && t.service_token
+        }) {
+            t.set_secret(secret.expose());
+            t.previous_secrets.clear();
+            if t.expiry.is_some_and(|e| e <= now) {
+                t.expiry = None;
+            }
+            return t.id.clone();
+        }
+        let mut token = SeedToken {
             id: new_object_id(),
             member_id: self.owner_id(),
             name: Some(ADMIN_TOKEN_NAME.into()),
@@ -270,9 +373,9 @@ impl Store {
             default_api_version: Some(20_240_415),
             creation_date: now,
             last_modified: now,
-            secret: secret.expose().to_owned(),
             ..SeedToken::default()
         };
+        token.set_secret(secret.expose());
         let id = token.id.clone();
         self.tokens.push(token);
         id
@@ -281,9 +384,8 @@ impl Store {
     /// The token `secret` authenticates (current secret, or a previous one not yet expired),
     /// unless the token itself has expired. Marks it used.
     pub fn authenticate(&mut self, secret: &str, now: i64) -> Option<usize> {
-        let index = self.tokens.iter().position(|t| {
-            t.secret == secret || t.previous_secrets.iter().any(|p| p.secret == secret && p.expiry > now)
-        })?;
+        let hash = secret_hash(secret);
+        let index = self.tokens.iter().position(|t| t.recognises(&hash, now))?;
         let token = &mut self.tokens[index];
         if token.expiry.is_some_and(|e| e <= now) {
             return None;
@@ -308,14 +410,10 @@ impl Store {
             .or_else(|| self.roles.iter().find(|r| r.id == key_or_id))
     }
 
-    /// The wire `Token`: `token` is the full secret when `full_secret`, else its last four characters.
-    pub fn render_token(&self, t: &SeedToken, full_secret: bool) -> Value {
-        let secret_shown = if full_secret {
-            t.secret.clone()
-        } else {
-            let chars: Vec<char> = t.secret.chars().collect();
-            chars[chars.len().saturating_sub(4)..].iter().collect()
-        };
+    /// The wire `Token`: `token` is `full_secret` (the answer of a create or reset, which
+    /// just made it), else the secret's last four characters.
+    pub fn render_token(&self, t: &SeedToken, full_secret: Option<&str>) -> Value {
+        let secret_shown = full_secret.map_or_else(|| t.secret_last4.clone(), str::to_owned);
         let mut v = json!({
             "_id": t.id,
             "ownerId": self.owner_id(),
@@ -426,10 +524,57 @@ mod tests {
         let t = &store.tokens[0];
         assert_eq!(t.id.len(), 24);
         assert_eq!(t.member_id, store.members[0].id);
-        let v = store.render_token(t, false);
+        let v = store.render_token(t, None);
         assert_eq!(v["token"], "beef");
         assert_eq!(v["_member"]["role"], "owner");
-        assert!(!format!("{t:?}").contains("beef"));
+        // only the hash is kept: the seed's secret is gone from memory and from the data file
+        assert!(t.secret.is_empty());
+        assert_eq!(t.secret_hash, secret_hash("api-00000000-0000-4000-8000-00000000beef"));
+        let written = serde_json::to_string(&store.to_seed()).unwrap();
+        assert!(!written.contains("api-00000000"), "{written}");
+        assert!(
+            written.contains(&t.secret_hash) && written.contains("\"secretLast4\":\"beef\""),
+            "{written}"
+        );
+    }
+
+    #[test]
+    fn a_data_file_of_the_old_format_loads_and_is_rewritten_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("emulator.json");
+        let old = "api-0a1b2c3d-0000-4000-8000-00000000beef";
+        let older = "api-0a1b2c3d-0000-4000-8000-00000000dead";
+        let far = now_ms() + 3_600_000;
+        let data = json!({"tokens": [{"_id": "610000000000000000000001", "name": "ci", "role": "reader",
+            "secret": old, "previousSecrets": [{"secret": older, "expiry": far}]}]});
+        std::fs::write(&path, data.to_string()).unwrap();
+        let mut store = Store::from_seed(Seed::from_file(&path).unwrap());
+        assert!(store.authenticate(old, now_ms()).is_some(), "the old secret still works");
+        assert!(store.authenticate(older, now_ms()).is_some(), "and the previous one until its expiry");
+        assert!(store.authenticate("api-0a1b2c3d-0000-4000-8000-000000000000", now_ms()).is_none());
+        write_atomic(&path, &serde_json::to_vec(&store.to_seed()).unwrap()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("api-0a1b2c3d"), "{text}");
+        assert!(text.contains(&secret_hash(older)), "{text}");
+        let mut again = Store::from_seed(Seed::from_file(&path).unwrap());
+        assert!(again.authenticate(old, now_ms()).is_some(), "the rewritten file recognises it");
+
+        // a hand-edited hash is a clear error, not a token nobody can use
+        std::fs::write(&path, r#"{"tokens": [{"_id": "x", "secretHash": "api-not-a-hash"}]}"#).unwrap();
+        let err = Seed::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("secretHash") && err.contains("SHA-256"), "{err}");
+    }
+
+    #[test]
+    fn the_emulator_admin_token_takes_a_new_secret_instead_of_a_second_token() {
+        let mut store = Store::from_seed(Seed::default());
+        let first = Secret::new(new_secret());
+        let id = store.ensure_admin(&first);
+        let second = Secret::new(new_secret());
+        assert_eq!(store.ensure_admin(&second), id);
+        assert_eq!(store.tokens.len(), 1);
+        assert!(store.authenticate(second.expose(), now_ms()).is_some());
+        assert!(store.authenticate(first.expose(), now_ms()).is_none(), "the old admin secret is revoked");
     }
 
     #[test]
@@ -440,7 +585,11 @@ mod tests {
         let now = now_ms();
         assert!(store.authenticate(s.expose(), now).is_some());
         assert!(store.tokens[0].last_used.is_some());
-        store.tokens[0].previous_secrets.push(PreviousSecret { secret: "old".into(), expiry: now + 1000 });
+        store.tokens[0].previous_secrets.push(PreviousSecret {
+            secret_hash: secret_hash("old"),
+            expiry: now + 1000,
+            ..PreviousSecret::default()
+        });
         assert!(store.authenticate("old", now).is_some());
         assert!(store.authenticate("old", now + 1000).is_none());
         store.tokens[0].expiry = Some(now - 1);

@@ -339,13 +339,13 @@ async fn embedded_mode_runs_the_emulator_in_process_and_persists() {
     let created = client.create_token(&reader("embedded")).await.unwrap();
     drop(client);
 
-    let token_file = dir.path().join(".tokenform/admin-token");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
-    }
-    assert!(dir.path().join(".tokenform/emulator.json").exists());
+    // issue 11 item 8: the config dir holds no secret, only hashes (and no admin-token file)
+    assert!(!dir.path().join(".tokenform/admin-token").exists());
+    let data = std::fs::read_to_string(dir.path().join(".tokenform/emulator.json")).unwrap();
+    assert!(tokenform::secret::find_secret(&data).is_none(), "a secret in the data file: {data}");
+    assert!(
+        data.contains(&tokenform::emulator::store::secret_hash(created.token.as_ref().unwrap().expose()))
+    );
 
     let client = Client::connect(&settings, dir.path(), &ConnectInputs::default()).await.unwrap();
     assert_eq!(client.caller_identity().await.unwrap().token_id, me.token_id, "same admin token");
@@ -477,7 +477,7 @@ async fn dev_server_persists_its_data_file_and_stops_on_sigterm() {
     let saved = Seed::from_file(&data).unwrap();
     let kept =
         saved.tokens.iter().find(|t| t.id == created.id).expect("the created token is in the data file");
-    assert_eq!(kept.secret, created.token.unwrap().expose());
+    assert_eq!(kept.secret_hash, tokenform::emulator::store::secret_hash(created.token.unwrap().expose()));
     let admin_entry =
         saved.tokens.iter().find(|t| t.name.as_deref() == Some("tokenform-emulator-admin")).unwrap();
     assert!(admin_entry.last_used.is_some(), "lastUsed is written at shutdown");
