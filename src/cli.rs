@@ -1,8 +1,14 @@
 //! The command line (clap derive): the `///` comments are the help text.
 
+use std::ffi::OsStr;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::model::{Address, parse_duration};
 
 /// Declarative LaunchDarkly API access tokens: plan, apply, rotate, detect drift.
 #[derive(Debug, Parser)]
@@ -35,8 +41,15 @@ pub struct GlobalArgs {
     pub identity: Option<PathBuf>,
     /// The most one LaunchDarkly API request may take in all (rate-limit waits, retries,
     /// slow answers) before tokenform gives up on it, e.g. 30s, 10m.
-    #[arg(long, global = true, value_name = "DURATION", env = "TOKENFORM_MAX_WAIT", default_value = "5m")]
-    pub max_wait: String,
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        env = "TOKENFORM_MAX_WAIT",
+        default_value = "5m",
+        value_parser = Typed(max_wait)
+    )]
+    pub max_wait: Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,8 +157,8 @@ pub struct VarArgs {
 #[derive(Debug, Clone, Args)]
 pub struct LockArgs {
     /// How long to wait for the state lock (e.g. 30s); 0 fails at once.
-    #[arg(long, default_value = "0s", value_name = "DURATION")]
-    pub lock_timeout: String,
+    #[arg(long, default_value = "0s", value_name = "DURATION", value_parser = Typed(lock_timeout))]
+    pub lock_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -205,11 +218,11 @@ pub enum ApplyFormat {
 #[derive(Debug, Clone, Args, Default)]
 pub struct SelectArgs {
     /// Only plan these addresses (repeatable).
-    #[arg(long = "target", value_name = "ADDR")]
-    pub targets: Vec<String>,
+    #[arg(long = "target", value_name = "ADDR", value_parser = Typed(address))]
+    pub targets: Vec<Address>,
     /// Rotate these tokens now (repeatable).
-    #[arg(long = "rotate", value_name = "ADDR")]
-    pub rotate: Vec<String>,
+    #[arg(long = "rotate", value_name = "ADDR", value_parser = Typed(address))]
+    pub rotate: Vec<Address>,
     /// Only record live changes into state; change no token.
     #[arg(long)]
     pub refresh_only: bool,
@@ -236,8 +249,6 @@ pub struct PlanArgs {
     pub generate_config_out: Option<PathBuf>,
     #[command(flatten)]
     pub select: SelectArgs,
-    #[command(flatten)]
-    pub lock: LockArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -273,8 +284,8 @@ pub struct DestroyArgs {
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
     /// Only destroy these addresses (repeatable).
-    #[arg(long = "target", value_name = "ADDR")]
-    pub targets: Vec<String>,
+    #[arg(long = "target", value_name = "ADDR", value_parser = Typed(address))]
+    pub targets: Vec<Address>,
     #[command(flatten)]
     pub vars: VarArgs,
     #[command(flatten)]
@@ -316,11 +327,11 @@ pub struct DriftArgs {
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// A token unused for this long is stale.
-    #[arg(long, default_value = "90d", value_name = "DURATION")]
-    pub stale_after: String,
+    #[arg(long, default_value = "90d", value_name = "DURATION", value_parser = Typed(window))]
+    pub stale_after: Duration,
     /// Report tokens whose expires_at falls within this window.
-    #[arg(long, default_value = "14d", value_name = "DURATION")]
-    pub expiring_within: String,
+    #[arg(long, default_value = "14d", value_name = "DURATION", value_parser = Typed(window))]
+    pub expiring_within: Duration,
     #[command(flatten)]
     pub vars: VarArgs,
 }
@@ -360,11 +371,11 @@ pub struct CheckArgs {
     #[arg(long)]
     pub live: bool,
     /// With --live: a token unused for this long is stale (TKN011).
-    #[arg(long, default_value = "90d", value_name = "DURATION")]
-    pub stale_after: String,
+    #[arg(long, default_value = "90d", value_name = "DURATION", value_parser = Typed(window))]
+    pub stale_after: Duration,
     /// A rotation.every longer than this is a finding (TKN005).
-    #[arg(long, default_value = "90d", value_name = "DURATION")]
-    pub max_rotation: String,
+    #[arg(long, default_value = "90d", value_name = "DURATION", value_parser = Typed(window))]
+    pub max_rotation: Duration,
     #[command(flatten)]
     pub vars: VarArgs,
 }
@@ -372,8 +383,8 @@ pub struct CheckArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ImportArgs {
     /// Address to record the token at, e.g. token.legacy.
-    #[arg(value_name = "ADDR")]
-    pub address: String,
+    #[arg(value_name = "ADDR", value_parser = Typed(address))]
+    pub address: Address,
     /// The live token's id (24 hex characters).
     #[arg(value_name = "ID")]
     pub id: String,
@@ -428,22 +439,22 @@ pub enum StateCommand {
     List,
     /// Show one token's state (never its secret).
     Show {
-        #[arg(value_name = "ADDR")]
-        address: String,
+        #[arg(value_name = "ADDR", value_parser = Typed(address))]
+        address: Address,
     },
     /// Stop managing a token without deleting it.
     Rm {
-        #[arg(value_name = "ADDR")]
-        address: String,
+        #[arg(value_name = "ADDR", value_parser = Typed(address))]
+        address: Address,
         #[command(flatten)]
         lock: LockArgs,
     },
     /// Move a token to another address.
     Mv {
-        #[arg(value_name = "FROM")]
-        from: String,
-        #[arg(value_name = "TO")]
-        to: String,
+        #[arg(value_name = "FROM", value_parser = Typed(address))]
+        from: Address,
+        #[arg(value_name = "TO", value_parser = Typed(address))]
+        to: Address,
         #[command(flatten)]
         lock: LockArgs,
     },
@@ -476,8 +487,8 @@ pub enum StateCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct SecretArgs {
-    #[arg(value_name = "ADDR")]
-    pub address: String,
+    #[arg(value_name = "ADDR", value_parser = Typed(address))]
+    pub address: Address,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -497,8 +508,8 @@ pub struct OutputArgs {
 #[derive(Debug, Clone, Args)]
 pub struct DevServerArgs {
     /// Address to listen on; loopback only.
-    #[arg(long, default_value = "127.0.0.1:8765", value_name = "ADDR")]
-    pub listen: String,
+    #[arg(long, default_value = "127.0.0.1:8765", value_name = "ADDR", value_parser = Typed(listen))]
+    pub listen: SocketAddr,
     /// Persist the store to FILE (atomic writes).
     #[arg(long, value_name = "FILE")]
     pub data: Option<PathBuf>,
@@ -537,6 +548,99 @@ pub struct ManArgs {
 pub struct CompletionsArgs {
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// A command-line value clap could not turn into its type. `main` renders it as every other
+/// error (miette, with its code and help) and exits 1, before any command runs.
+#[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
+pub enum ArgError {
+    #[error("{arg}: {reason}")]
+    #[diagnostic(
+        code(tokenform::cli::bad_address),
+        help(
+            "addresses look like token.NAME or token.NAME[\"KEY\"]; quote the key for your shell: 'token.deploy[\"staging\"]'"
+        )
+    )]
+    BadAddress { arg: String, reason: String },
+
+    #[error("{arg} `{value}` is not a duration")]
+    #[diagnostic(code(tokenform::cli::bad_duration), help("durations look like 30s, 5m, 1h or 1m30s"))]
+    BadDuration { arg: String, value: String },
+
+    /// A reporting window of `drift` or `check` (`--stale-after`, `--expiring-within`, `--max-rotation`).
+    #[error("{arg} `{value}` is not a duration")]
+    #[diagnostic(code(tokenform::drift::bad_duration), help("write a duration like 90d, 2w, 36h or 1d12h"))]
+    BadWindow { arg: String, value: String },
+
+    #[error("--max-wait (or TOKENFORM_MAX_WAIT) `{value}` is not a duration")]
+    #[diagnostic(code(tokenform::cli::max_wait), help("a duration such as 30s, 10m or 1h"))]
+    MaxWait { value: String },
+
+    #[error("`{value}` is not a socket address")]
+    #[diagnostic(code(tokenform::emulator::bad_listen), help("e.g. 127.0.0.1:8765"))]
+    BadListen { value: String },
+}
+
+impl ArgError {
+    /// The typed error behind a clap error, when a value parser of this file failed.
+    pub fn of(err: &clap::Error) -> Option<&ArgError> {
+        std::error::Error::source(err).and_then(|e| e.downcast_ref::<ArgError>())
+    }
+}
+
+fn address(arg: String, value: &str) -> Result<Address, ArgError> {
+    value
+        .parse()
+        .map_err(|e: crate::model::AddressParseError| ArgError::BadAddress { arg, reason: e.to_string() })
+}
+
+fn lock_timeout(arg: String, value: &str) -> Result<Duration, ArgError> {
+    parse_duration(value).ok_or_else(|| ArgError::BadDuration { arg, value: value.to_owned() })
+}
+
+fn window(arg: String, value: &str) -> Result<Duration, ArgError> {
+    parse_duration(value).ok_or_else(|| ArgError::BadWindow { arg, value: value.to_owned() })
+}
+
+/// A request needs some time: zero would give up before the first attempt.
+fn max_wait(_arg: String, value: &str) -> Result<Duration, ArgError> {
+    parse_duration(value)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| ArgError::MaxWait { value: value.to_owned() })
+}
+
+fn listen(_arg: String, value: &str) -> Result<SocketAddr, ArgError> {
+    value.parse().map_err(|_| ArgError::BadListen { value: value.to_owned() })
+}
+
+/// A value parser from a function of (the argument's name as the user wrote it, its value).
+#[derive(Clone)]
+struct Typed<T>(fn(String, &str) -> Result<T, ArgError>);
+
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for Typed<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<T, clap::Error> {
+        let name = arg.map_or_else(String::new, |a| match a.get_long() {
+            Some(long) => format!("--{long}"),
+            None => a
+                .get_value_names()
+                .and_then(<[_]>::first)
+                .map_or_else(|| a.get_id().to_string(), ToString::to_string),
+        });
+        (self.0)(name, &value.to_string_lossy()).map_err(|error| {
+            // clap's own error for a value that did not parse, so the typed error travels as its source.
+            let fail = move |_: &str| Err::<(), ArgError>(error.clone());
+            fail.parse_ref(cmd, arg, value)
+                .err()
+                .unwrap_or_else(|| clap::Error::new(clap::error::ErrorKind::ValueValidation))
+        })
+    }
 }
 
 /// Terraform spells long flags with one dash (`-out FILE`, `-var k=v`, `-var-file F`,
@@ -613,6 +717,58 @@ mod tests {
             }
             assert!(seen >= 4, "{text}");
         }
+    }
+
+    fn parse(args: &[&str]) -> Result<super::Cli, clap::Error> {
+        <super::Cli as clap::Parser>::try_parse_from(args)
+    }
+
+    /// The typed error a value parser of this file left behind `args`' clap error.
+    fn typed_error(args: &[&str]) -> super::ArgError {
+        super::ArgError::of(&parse(args).unwrap_err()).cloned().expect("a typed value error")
+    }
+
+    #[test]
+    fn durations_are_checked() {
+        let Ok(super::Cli { command: super::Command::Drift(drift), .. }) =
+            parse(&["tokenform", "drift", "--stale-after", "90d"])
+        else {
+            panic!("not drift")
+        };
+        assert_eq!(drift.stale_after.as_secs(), 90 * 86_400);
+        let err = typed_error(&["tokenform", "drift", "--expiring-within", "14 days"]);
+        assert_eq!(err.to_string(), "--expiring-within `14 days` is not a duration");
+        assert!(parse(&["tokenform", "drift", "--stale-after", ""]).is_err());
+    }
+
+    /// One code per kind of bad value, whichever command or argument it came in.
+    #[test]
+    fn each_bad_value_has_one_code() {
+        use miette::Diagnostic as _;
+        let code = |args: &[&str]| typed_error(args).code().map(|c| c.to_string()).unwrap_or_default();
+        for args in [
+            &["tokenform", "plan", "--target", "x"][..],
+            &["tokenform", "apply", "--rotate", "token."],
+            &["tokenform", "import", "x", "61095542756dba551110ae21"],
+            &["tokenform", "state", "show", "token.a[b]"],
+            &["tokenform", "secret", "a"],
+        ] {
+            assert_eq!(code(args), "tokenform::cli::bad_address", "{args:?}");
+        }
+        assert_eq!(
+            typed_error(&["tokenform", "state", "mv", "token.a", "b"]).to_string().split(':').next(),
+            Some("TO")
+        );
+        assert_eq!(code(&["tokenform", "rekey", "--lock-timeout", "1y"]), "tokenform::cli::bad_duration");
+        assert_eq!(code(&["tokenform", "--max-wait", "0s", "plan"]), "tokenform::cli::max_wait");
+        let Ok(super::Cli { global, command: super::Command::Apply(apply), .. }) =
+            parse(&["tokenform", "apply", "--lock-timeout", "1m30s", "--target", "token.a[\"k\"]"])
+        else {
+            panic!("not apply")
+        };
+        assert_eq!(apply.lock.lock_timeout.as_secs(), 90);
+        assert_eq!(apply.select.targets, [crate::model::Address::keyed("a", "k")]);
+        assert!(global.max_wait.as_secs() > 0);
     }
 
     #[test]

@@ -383,7 +383,7 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                 self.counts.forgotten += 1;
                 Next::Done("Removed from state (the live token is kept)".into())
             }
-            Change::Create { desired } => {
+            Change::Create { desired, .. } => {
                 // State still holds a token here: the plan says it was deleted outside. A list
                 // that cannot see it (another member's personal token, a service-token caller)
                 // must not lead to a duplicate: make sure it is gone first.
@@ -412,7 +412,7 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                 job.stage = Stage::Patch;
                 Next::Call(Call::Patch(token_id, patch))
             }
-            Change::Rotate { token_id, rotation: Rotation::Reset { grace_seconds } } => {
+            Change::Rotate { token_id, rotation: Rotation::Reset { grace_seconds }, .. } => {
                 job.stage = Stage::Reset;
                 let Some(end) = after(grace_seconds) else { return grace_out_of_range(grace_seconds) };
                 job.grace_end = Some(end);

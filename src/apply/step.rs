@@ -181,18 +181,22 @@ pub(crate) mod tests {
         let token_id = id.to_owned();
         match kind {
             ActionKind::Import => Change::Import { token_id, desired: spec(label) },
-            ActionKind::Create => Change::Create { desired: spec(label) },
+            ActionKind::Create => Change::Create { desired: spec(label), deliver: vec![] },
             ActionKind::Update => Change::Update {
                 token_id,
                 patch: vec![PatchOp::replace("/role", serde_json::json!("writer"))],
                 desired: spec(label),
             },
-            ActionKind::Replace => {
-                Change::Replace { token_id, desired: spec(label), create_before_destroy: false }
-            }
+            ActionKind::Replace => Change::Replace {
+                token_id,
+                desired: spec(label),
+                create_before_destroy: false,
+                deliver: vec![],
+            },
             ActionKind::Rotate => Change::Rotate {
                 token_id,
                 rotation: Rotation::Replace { grace_seconds: 60, desired: spec(label) },
+                deliver: vec![],
             },
             ActionKind::Retire => Change::Retire { token_id },
             ActionKind::Delete => Change::Delete { token_id },

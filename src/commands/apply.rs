@@ -42,13 +42,13 @@ pub(super) enum Mode {
 pub(super) async fn open_session(
     ctx: &Context,
     vars: &crate::cli::VarArgs,
-    lock_timeout_text: &str,
+    lock: &crate::cli::LockArgs,
     command: &str,
 ) -> miette::Result<Session> {
     let config = crate::config::load(&ctx.global.dir, &ctx.var_inputs(vars)?)?;
     let store = super::state_access::open_metadata(
         &config,
-        super::state_access::exclusive(lock_timeout_text, command)?,
+        super::state_access::exclusive(lock, command),
         ctx.global.identity.as_deref(),
     )?;
     let client = ctx.connect(&config).await?;
@@ -269,13 +269,13 @@ async fn run_async(ctx: &Context, args: &ApplyArgs, ui: Ui) -> miette::Result<Ex
     // A saved plan was reviewed when it was made: applying it is the approval.
     check_stream_approval(ui, args.auto_approve || args.plan_file.is_some(), Mode::Apply)?;
     let (mut s, plan) = if let Some(path) = &args.plan_file {
-        let s = open_session(ctx, &args.select.vars, &args.lock.lock_timeout, "apply").await?;
+        let s = open_session(ctx, &args.select.vars, &args.lock, "apply").await?;
         let plan = read_plan(path)?;
         check_saved_plan(&plan, s.store.state())?;
         (s, plan)
     } else {
-        let lock = super::state_access::exclusive(&args.lock.lock_timeout, "apply")?;
-        planned_session(ctx, &args.select.vars, lock, &plan_options(&args.select, false)?).await?
+        let lock = super::state_access::exclusive(&args.lock, "apply");
+        planned_session(ctx, &args.select.vars, lock, &plan_options(&args.select, false)).await?
     };
     if !plan.has_changes() {
         crate::apply::settle_intents(&plan, &mut s.store, &s.live)?;

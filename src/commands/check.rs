@@ -4,7 +4,6 @@
 //! an error never exits 2.
 
 use super::Context;
-use super::drift::duration;
 use crate::ExitStatus;
 use crate::check::{self, CheckOptions, LiveInput, Severity};
 use crate::cli::{CheckArgs, CheckFormat, SeverityArg};
@@ -26,8 +25,8 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> miette::Result<ExitStatus> {
     // Flags first: a typo must fail before any network call.
     let opts = CheckOptions {
         threshold: threshold(args.severity),
-        max_rotation: duration("max-rotation", &args.max_rotation)?,
-        stale_after: duration("stale-after", &args.stale_after)?,
+        max_rotation: args.max_rotation,
+        stale_after: args.stale_after,
     };
     let config = config::load(&ctx.global.dir, &ctx.var_inputs(&args.vars)?).map_err(miette::Report::new)?;
     let now = jiff::Timestamp::now();

@@ -18,8 +18,8 @@ pub fn run(ctx: &Context, args: &DestroyArgs) -> miette::Result<ExitStatus> {
 async fn run_async(ctx: &Context, args: &DestroyArgs, ui: Ui) -> miette::Result<ExitStatus> {
     check_stream_approval(ui, args.auto_approve, Mode::Destroy)?;
     let select = SelectArgs { targets: args.targets.clone(), ..SelectArgs::default() };
-    let lock = super::state_access::exclusive(&args.lock.lock_timeout, "destroy")?;
-    let (mut s, plan) = planned_session(ctx, &args.vars, lock, &plan_options(&select, true)?).await?;
+    let lock = super::state_access::exclusive(&args.lock, "destroy");
+    let (mut s, plan) = planned_session(ctx, &args.vars, lock, &plan_options(&select, true)).await?;
     if !plan.has_changes() {
         no_changes(ctx, &plan, ui, Mode::Destroy, "No changes. No managed tokens to destroy.")?;
         return Ok(ExitStatus::Success);

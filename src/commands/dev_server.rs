@@ -11,16 +11,15 @@ use miette::{IntoDiagnostic, WrapErr};
 use super::Context;
 use crate::ExitStatus;
 use crate::cli::DevServerArgs;
-use crate::emulator::{Emulator, EmulatorOptions, Seed, parse_listen};
+use crate::emulator::{Emulator, EmulatorOptions, Seed};
 
 pub fn run(_ctx: &Context, args: &DevServerArgs) -> miette::Result<ExitStatus> {
-    let listen = parse_listen(&args.listen)?;
     let seed = match &args.seed {
         Some(path) => Some(Seed::from_file(path).map_err(crate::emulator::EmulatorError::from)?),
         None => None,
     };
     let options = EmulatorOptions {
-        listen,
+        listen: args.listen,
         data: args.data.clone(),
         seed,
         admin_token_file: args.admin_token_file.clone(),

@@ -10,20 +10,12 @@ use super::apply::{Mode, execute, open_session};
 use super::plan::runtime;
 use crate::ExitStatus;
 use crate::cli::ImportArgs;
-use crate::model::Address;
 
 pub fn run(ctx: &Context, args: &ImportArgs) -> miette::Result<ExitStatus> {
     runtime()?.block_on(run_async(ctx, args))
 }
 
 async fn run_async(ctx: &Context, args: &ImportArgs) -> miette::Result<ExitStatus> {
-    let address: Address = args.address.parse().map_err(|e| {
-        miette::miette!(
-            code = "tokenform::cli::bad_address",
-            help = "e.g. token.legacy or token.deploy[\"prod\"]",
-            "{e}"
-        )
-    })?;
     if !crate::model::is_token_id(&args.id) {
         return Err(miette::miette!(
             code = "tokenform::import::bad_id",
@@ -32,9 +24,9 @@ async fn run_async(ctx: &Context, args: &ImportArgs) -> miette::Result<ExitStatu
             args.id
         ));
     }
-    let mut s = open_session(ctx, &args.vars, &args.lock.lock_timeout, "import").await?;
+    let mut s = open_session(ctx, &args.vars, &args.lock, "import").await?;
     // The snapshot lists with showAll (every member's tokens): a token it lacks does not exist
     // for this caller, said once by the planner rather than as a failed step.
-    let plan = crate::plan::import(&s.config, s.store.state(), &s.live, &address, &args.id)?;
+    let plan = crate::plan::import(&s.config, s.store.state(), &s.live, &args.address, &args.id)?;
     execute(ctx, &mut s, &plan, Some(1), Mode::Import, super::ui::Ui::Human).await
 }

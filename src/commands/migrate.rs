@@ -108,7 +108,7 @@ async fn run_async(ctx: &Context, args: &MigrateTerraformArgs) -> miette::Result
     let lock = if args.dry_run {
         LockMode::Shared
     } else {
-        super::state_access::exclusive(&args.lock.lock_timeout, "migrate terraform")?
+        super::state_access::exclusive(&args.lock, "migrate terraform")
     };
     let mut store = super::state_access::open_metadata(&config, lock, ctx.global.identity.as_deref())?;
     refuse_known(store.state(), &tf)?;

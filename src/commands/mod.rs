@@ -70,21 +70,12 @@ impl Context {
     pub async fn connect(&self, config: &Config) -> miette::Result<Client> {
         let settings = &config.launchdarkly;
         let token = std::env::var(&settings.access_token_env).ok().map(Secret::new);
-        let max_wait = crate::model::parse_duration(&self.global.max_wait).filter(|d| !d.is_zero());
-        let max_wait = max_wait.ok_or_else(|| {
-            miette::miette!(
-                code = "tokenform::cli::max_wait",
-                help = "a duration such as 30s, 10m or 1h",
-                "--max-wait (or TOKENFORM_MAX_WAIT) `{}` is not a duration",
-                self.global.max_wait
-            )
-        })?;
         let inputs = ConnectInputs {
             token,
             allowed_hosts: self.allowed_hosts()?,
             verbose: self.global.verbose,
             notices: !self.global.quiet,
-            max_wait: Some(max_wait),
+            max_wait: Some(self.global.max_wait),
         };
         Ok(Client::connect(settings, &config.dir, &inputs).await?)
     }

@@ -15,7 +15,7 @@ use crate::api::Client;
 use crate::api::model::Live;
 use crate::cli::{Format, PlanArgs, PlanFormat, SelectArgs, VarArgs};
 use crate::config::Config;
-use crate::model::{Access, Address};
+use crate::model::Access;
 use crate::plan::{Plan, PlanOptions};
 use crate::render;
 use crate::state::store::{LockMode, StateStore};
@@ -41,28 +41,14 @@ pub(crate) fn runtime() -> miette::Result<tokio::runtime::Runtime> {
         .wrap_err("could not start the async runtime")
 }
 
-fn parse_addresses(flag: &str, raw: &[String]) -> miette::Result<Vec<Address>> {
-    raw.iter()
-        .map(|s| {
-            s.parse::<Address>().map_err(|e| {
-                miette::miette!(
-                    code = "tokenform::cli::bad_address",
-                    help = "addresses look like token.NAME or token.NAME[\"KEY\"]",
-                    "{flag}: {e}"
-                )
-            })
-        })
-        .collect()
-}
-
 /// `--target`, `--rotate` and `--refresh-only` as planner options (`destroy` for the destroy command).
-pub(crate) fn plan_options(select: &SelectArgs, destroy: bool) -> miette::Result<PlanOptions> {
-    Ok(PlanOptions {
-        targets: parse_addresses("--target", &select.targets)?,
-        rotate: parse_addresses("--rotate", &select.rotate)?,
+pub(crate) fn plan_options(select: &SelectArgs, destroy: bool) -> PlanOptions {
+    PlanOptions {
+        targets: select.targets.clone(),
+        rotate: select.rotate.clone(),
         refresh_only: select.refresh_only,
         destroy,
-    })
+    }
 }
 
 /// The custom role keys the configuration names, sorted and deduplicated (what
@@ -133,7 +119,7 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> miette::Result<ExitStatus> {
 }
 
 fn run_plan(ctx: &Context, args: &PlanArgs) -> miette::Result<ExitStatus> {
-    let opts = plan_options(&args.select, false)?;
+    let opts = plan_options(&args.select, false);
     let rt = runtime()?;
     if let Some(path) = &args.generate_config_out
         && rt.block_on(super::generate_config::generate(ctx, args, path))?

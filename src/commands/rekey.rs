@@ -10,7 +10,7 @@ use crate::state::{JournalRecord, StateStore};
 pub fn run(ctx: &Context, args: &crate::cli::LockArgs) -> miette::Result<ExitStatus> {
     let config = state_access::load_config(ctx)?;
     let ids = state_access::require_identities(ctx.global.identity.as_deref(), "the secrets")?;
-    let mode = state_access::exclusive(&args.lock_timeout, "rekey")?;
+    let mode = state_access::exclusive(args, "rekey");
     let mut store = state_access::open(&config, mode, Some(&ids))?;
 
     let mut records = Vec::new();

@@ -7,17 +7,17 @@ use miette::IntoDiagnostic;
 use zeroize::Zeroizing;
 
 use super::Context;
-use super::state_access::{self, parse_address, unknown_address};
+use super::state_access::{self, unknown_address};
 use crate::ExitStatus;
 use crate::state::{LockMode, StateStore};
 
 pub fn run(ctx: &Context, args: &crate::cli::SecretArgs) -> miette::Result<ExitStatus> {
-    let address = parse_address(&args.address)?;
+    let address = &args.address;
     let config = state_access::load_config(ctx)?;
     let ids = state_access::require_identities(ctx.global.identity.as_deref(), "the secret")?;
     let store = state_access::open(&config, LockMode::Shared, Some(&ids))?;
-    let Some(token) = store.state().tokens.get(&address) else {
-        return Err(unknown_address(&address, &store));
+    let Some(token) = store.state().tokens.get(address) else {
+        return Err(unknown_address(address, &store));
     };
     let Some(record) = &token.secret else {
         return Err(miette::miette!(

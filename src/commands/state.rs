@@ -8,7 +8,7 @@ use std::io::Write as _;
 use miette::IntoDiagnostic;
 
 use super::Context;
-use super::state_access::{self, parse_address, unknown_address};
+use super::state_access::{self, unknown_address};
 use super::state_transfer;
 use crate::ExitStatus;
 use crate::cli::StateCommand;
@@ -29,19 +29,17 @@ pub fn run(ctx: &Context, cmd: &StateCommand) -> miette::Result<ExitStatus> {
             }
         }
         StateCommand::Show { address } => {
-            let address = parse_address(address)?;
             let store = state_access::open(&config, LockMode::Shared, ids.as_ref())?;
-            let Some(token) = store.state().tokens.get(&address) else {
-                return Err(unknown_address(&address, &store));
+            let Some(token) = store.state().tokens.get(address) else {
+                return Err(unknown_address(address, &store));
             };
-            out.write_all(show(&address, token, store.state()).as_bytes()).into_diagnostic()?;
+            out.write_all(show(address, token, store.state()).as_bytes()).into_diagnostic()?;
         }
         StateCommand::Rm { address, lock } => {
-            let address = parse_address(address)?;
-            let mode = state_access::exclusive(&lock.lock_timeout, "state rm")?;
+            let mode = state_access::exclusive(lock, "state rm");
             let mut store = state_access::open(&config, mode, ids.as_ref())?;
-            let Some(token) = store.state().tokens.get(&address) else {
-                return Err(unknown_address(&address, &store));
+            let Some(token) = store.state().tokens.get(address) else {
+                return Err(unknown_address(address, &store));
             };
             let id = token.id.clone();
             store.record(JournalRecord::Remove { address: address.clone() }).map_err(miette::Report::new)?;
@@ -51,14 +49,12 @@ pub fn run(ctx: &Context, cmd: &StateCommand) -> miette::Result<ExitStatus> {
             }
         }
         StateCommand::Mv { from, to, lock } => {
-            let from = parse_address(from)?;
-            let to = parse_address(to)?;
-            let mode = state_access::exclusive(&lock.lock_timeout, "state mv")?;
+            let mode = state_access::exclusive(lock, "state mv");
             let mut store = state_access::open(&config, mode, ids.as_ref())?;
-            if !store.state().tokens.contains_key(&from) {
-                return Err(unknown_address(&from, &store));
+            if !store.state().tokens.contains_key(from) {
+                return Err(unknown_address(from, &store));
             }
-            if store.state().tokens.contains_key(&to) {
+            if store.state().tokens.contains_key(to) {
                 return Err(miette::miette!(
                     code = "tokenform::state::address_taken",
                     help = "remove or move the token there first",

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::Context;
+use crate::cli::LockArgs;
 use crate::config::{Config, EncryptMode};
 use crate::model::Address;
 use crate::secret::Secret;
@@ -22,15 +23,8 @@ pub fn load_config(ctx: &Context) -> miette::Result<Config> {
 }
 
 /// An exclusive lock mode from `--lock-timeout`, with `command` as owner info.
-pub fn exclusive(lock_timeout: &str, command: &str) -> miette::Result<LockMode> {
-    let timeout = crate::model::parse_duration(lock_timeout).ok_or_else(|| {
-        miette::miette!(
-            code = "tokenform::cli::bad_duration",
-            help = "durations look like 30s, 5m, 1h or 1m30s",
-            "--lock-timeout `{lock_timeout}` is not a duration"
-        )
-    })?;
-    Ok(LockMode::Exclusive { timeout, command: command.to_owned() })
+pub fn exclusive(lock: &LockArgs, command: &str) -> LockMode {
+    LockMode::Exclusive { timeout: lock.lock_timeout, command: command.to_owned() }
 }
 
 /// The identity file from `explicit` (`--identity`, which clap also fills from the env)
@@ -89,17 +83,6 @@ pub fn open(config: &Config, mode: LockMode, ids: Option<&Identities>) -> miette
 pub fn open_metadata(config: &Config, mode: LockMode, identity: Option<&Path>) -> miette::Result<StateStore> {
     let ids = if config.state.encrypt == EncryptMode::File { identities(identity)? } else { None };
     open(config, mode, ids.as_ref())
-}
-
-/// Parses a command-line address (`token.NAME` or `token.NAME["KEY"]`).
-pub fn parse_address(s: &str) -> miette::Result<Address> {
-    s.parse::<Address>().map_err(|e| {
-        miette::miette!(
-            code = "tokenform::cli::bad_address",
-            help = "quote the key for your shell: 'token.deployer[\"staging\"]'",
-            "{e}"
-        )
-    })
 }
 
 /// The error for an address the state does not track.

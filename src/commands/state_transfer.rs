@@ -47,7 +47,7 @@ pub fn push(
     lock: &LockArgs,
 ) -> miette::Result<()> {
     let mut pushed = read_state_file(file, ids)?;
-    let mode = state_access::exclusive(&lock.lock_timeout, "state push")?;
+    let mode = state_access::exclusive(lock, "state push");
     let mut store = state_access::open(config, mode, ids)?;
     let current = store.state();
     let stored = store.stored_serial() > 0;
@@ -115,7 +115,7 @@ pub fn migrate(
             from.display()
         ));
     }
-    let mode = state_access::exclusive(&lock.lock_timeout, "state migrate")?;
+    let mode = state_access::exclusive(lock, "state migrate");
     let mut target = state_access::open(config, mode, ids)?;
     let what = target.describe();
     if target.stored_serial() > 0 {

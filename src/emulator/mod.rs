@@ -103,9 +103,6 @@ pub enum EmulatorError {
         help("use 127.0.0.1:PORT or [::1]:PORT; the emulator has no real authentication")
     )]
     NotLoopback { addr: String },
-    #[error("`{addr}` is not a socket address")]
-    #[diagnostic(code(tokenform::emulator::bad_listen), help("e.g. 127.0.0.1:8765"))]
-    BadListen { addr: String },
     #[error("cannot listen on {addr}: {reason}")]
     #[diagnostic(code(tokenform::emulator::bind))]
     Bind { addr: String, reason: String },
@@ -118,16 +115,6 @@ pub enum EmulatorError {
     #[error(transparent)]
     #[diagnostic(code(tokenform::emulator::store))]
     Store(#[from] StoreError),
-}
-
-/// Parses a `--listen` address and refuses anything but loopback.
-pub fn parse_listen(addr: &str) -> Result<SocketAddr, EmulatorError> {
-    let parsed: SocketAddr = addr.parse().map_err(|_| EmulatorError::BadListen { addr: addr.to_owned() })?;
-    if parsed.ip().is_loopback() {
-        Ok(parsed)
-    } else {
-        Err(EmulatorError::NotLoopback { addr: addr.to_owned() })
-    }
 }
 
 /// Entry point.

@@ -182,6 +182,23 @@ pub fn retiring(address: &str, token_id: &str, name: &str, expires_at: jiff::Tim
     }
 }
 
+/// `deliver "exec" { command = ["gh", "secret", "set", NAME, "--repo", "acme/app"] }`.
+pub fn gh_sink(name: &str) -> crate::deliver::Sink {
+    crate::deliver::Sink::Exec(crate::deliver::ExecSink {
+        command: ["gh", "secret", "set", name, "--repo", "acme/app"].map(String::from).to_vec(),
+        timeout_seconds: crate::deliver::DEFAULT_TIMEOUT_SECONDS,
+    })
+}
+
+/// `deliver "file" { path = PATH, format = "dotenv" }` with key `LD_API_TOKEN`.
+pub fn file_sink(path: &str) -> crate::deliver::Sink {
+    crate::deliver::Sink::File(crate::deliver::FileSink {
+        path: path.into(),
+        format: crate::deliver::FileFormat::Dotenv,
+        key: "LD_API_TOKEN".into(),
+    })
+}
+
 /// A world whose plan holds every action kind, drift of both kinds and a warning: the
 /// renderers' snapshot fixture.
 pub fn every_action_world() -> World {
@@ -202,6 +219,7 @@ pub fn every_action_world() -> World {
     deploy.description = Some("Deploys to staging".into());
     deploy.access = Access::CustomRoles(vec!["deploy-staging".into()]);
     deploy.expires_at = Some("2027-06-01T00:00:00Z".parse().unwrap());
+    deploy.deliver = vec![gh_sink("LD_DEPLOY_TOKEN"), file_sink("out/deploy.env")];
     w.declare(deploy);
     // re-create (deleted outside)
     let gone = w.managed(desired("ci_writer"));
@@ -229,11 +247,13 @@ pub fn every_action_world() -> World {
     // replace, create before destroy
     let mut personal = desired("personal");
     personal.lifecycle.create_before_destroy = true;
+    personal.deliver = vec![file_sink("out/personal.env")];
     w.managed(personal);
     w.config.tokens.get_mut(&"token.personal".parse().unwrap()).unwrap().service_token = false;
     // rotate (due)
     let mut rotating = desired("rotating");
     rotating.rotation = Some(rotation("1d", RotationMethod::Replace));
+    rotating.deliver = vec![gh_sink("LD_API_TOKEN")];
     w.managed(rotating);
     // retire
     let old = w.live_only(&desired("rotating"));

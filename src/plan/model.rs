@@ -5,12 +5,14 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::api::model::PatchOp;
+use crate::deliver::{Event, Sink};
 use crate::model::{Address, Role, RotationMethod, Statement, TokenField};
 
 /// Bumped when the plan file changes incompatibly.
 /// Version 2: each action's change is the typed [`Change`] (version 1 had a flat bag of
-/// optional fields).
-pub const PLAN_FORMAT_VERSION: u32 = 2;
+/// optional fields). Version 3: changes that make a secret carry the sinks it is delivered
+/// to (a version 2 file, silent about them, would skip deliveries the configuration asks for).
+pub const PLAN_FORMAT_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Plan {
@@ -164,15 +166,32 @@ pub enum Change {
     /// Record the live token in state (secret unknown); `desired` gives what state keeps
     /// of the configuration (protection, readers, role keys).
     Import { token_id: String, desired: TokenSpec },
-    /// Create a token and record it with its sealed secret.
-    Create { desired: TokenSpec },
+    /// Create a token and record it with its sealed secret, then deliver it to `deliver`.
+    Create {
+        desired: TokenSpec,
+        /// The sinks the new secret goes to, in order (`deliver` blocks, as planned).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        deliver: Vec<Sink>,
+    },
     /// PATCH the live token with `patch` (only the changed paths); an empty patch changes
     /// only what state records (`prevent_destroy`, role keys).
     Update { token_id: String, patch: Vec<PatchOp>, desired: TokenSpec },
-    /// Delete and create (or, with `create_before_destroy`, create then delete).
-    Replace { token_id: String, desired: TokenSpec, create_before_destroy: bool },
-    /// A new secret for the token; the old one works the rotation's grace more.
-    Rotate { token_id: String, rotation: Rotation },
+    /// Delete and create (or, with `create_before_destroy`, create, deliver, then delete).
+    Replace {
+        token_id: String,
+        desired: TokenSpec,
+        create_before_destroy: bool,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        deliver: Vec<Sink>,
+    },
+    /// A new secret for the token, delivered to `deliver`; only then does the old one's
+    /// grace start.
+    Rotate {
+        token_id: String,
+        rotation: Rotation,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        deliver: Vec<Sink>,
+    },
     /// Delete a retiring generation whose grace has ended.
     Retire { token_id: String },
     /// Delete a managed token and drop it from state.
@@ -246,7 +265,7 @@ impl Change {
     pub fn desired(&self) -> Option<&TokenSpec> {
         match self {
             Change::Import { desired, .. }
-            | Change::Create { desired }
+            | Change::Create { desired, .. }
             | Change::Update { desired, .. }
             | Change::Replace { desired, .. }
             | Change::Rotate { rotation: Rotation::Replace { desired, .. }, .. } => Some(desired),
@@ -257,9 +276,31 @@ impl Change {
     /// The token this change creates, if it creates one (create, replace, rotate by replace).
     pub fn new_token(&self) -> Option<&TokenSpec> {
         match self {
-            Change::Create { desired }
+            Change::Create { desired, .. }
             | Change::Replace { desired, .. }
             | Change::Rotate { rotation: Rotation::Replace { desired, .. }, .. } => Some(desired),
+            _ => None,
+        }
+    }
+
+    /// The sinks the change's new secret is delivered to, in order (empty for a change that
+    /// makes no secret).
+    pub fn deliveries(&self) -> &[Sink] {
+        match self {
+            Change::Create { deliver, .. }
+            | Change::Replace { deliver, .. }
+            | Change::Rotate { deliver, .. } => deliver,
+            _ => &[],
+        }
+    }
+
+    /// Why a delivery of this change's secret happens (`TOKENFORM_EVENT`); `None` for a
+    /// change that makes no secret.
+    pub fn delivery_event(&self) -> Option<Event> {
+        match self {
+            Change::Create { .. } => Some(Event::Create),
+            Change::Replace { .. } => Some(Event::Replace),
+            Change::Rotate { .. } => Some(Event::Rotate),
             _ => None,
         }
     }
@@ -407,7 +448,11 @@ mod tests {
         assert_eq!(plan.count(ActionKind::Create), 1);
         assert_eq!(
             plan.actions[1].change,
-            Change::Rotate { token_id: "1".into(), rotation: Rotation::Reset { grace_seconds: 5 } }
+            Change::Rotate {
+                token_id: "1".into(),
+                rotation: Rotation::Reset { grace_seconds: 5 },
+                deliver: vec![]
+            }
         );
         assert_eq!(plan.actions[2].kind(), ActionKind::Delete);
     }

@@ -217,7 +217,13 @@ impl<'a> Planner<'a> {
         }
         self.check_new_token(address, &spec)?;
         let name = spec.name.clone();
-        self.actions.push(action(Reason::NotInState, Some(address), &name, Change::Create { desired: spec }));
+        let deliver = desired.deliver.clone();
+        self.actions.push(action(
+            Reason::NotInState,
+            Some(address),
+            &name,
+            Change::Create { desired: spec, deliver },
+        ));
         Ok(())
     }
 
@@ -276,7 +282,7 @@ impl<'a> Planner<'a> {
                 Reason::DeletedOutside,
                 Some(address),
                 &name,
-                Change::Create { desired: spec },
+                Change::Create { desired: spec, deliver: desired.deliver.clone() },
             ));
             return Ok(());
         };
@@ -327,6 +333,7 @@ impl<'a> Planner<'a> {
                     token_id: token.id.clone(),
                     desired: spec.clone(),
                     create_before_destroy: desired.lifecycle.create_before_destroy,
+                    deliver: desired.deliver.clone(),
                 },
             );
             replace.diffs = diffs;
@@ -421,7 +428,7 @@ impl<'a> Planner<'a> {
             reason,
             Some(address),
             &spec.name,
-            Change::Rotate { token_id: token.id.clone(), rotation },
+            Change::Rotate { token_id: token.id.clone(), rotation, deliver: desired.deliver.clone() },
         ));
         Ok(())
     }
@@ -582,7 +589,7 @@ impl<'a> Planner<'a> {
         let new_service = self
             .actions
             .iter()
-            .filter(|a| matches!(&a.change, Change::Create { desired } if desired.service_token))
+            .filter(|a| matches!(&a.change, Change::Create { desired, .. } if desired.service_token))
             .count();
         if live_service + new_service > SERVICE_TOKEN_LIMIT {
             self.warnings.push(format!(

@@ -838,3 +838,40 @@ fn a_grace_past_the_end_of_time_is_an_error_not_an_expiry_of_now() {
         "{err}"
     );
 }
+
+#[test]
+fn changes_that_make_a_secret_carry_the_sinks_as_configured_and_others_none() {
+    use crate::deliver::Event;
+    use crate::plan::fixtures::{file_sink, gh_sink};
+    let sinks = vec![gh_sink("LD_API_TOKEN"), file_sink("out/ci.env")];
+    let with_sinks = |label: &str| {
+        let mut d = desired(label);
+        d.deliver = sinks.clone();
+        d
+    };
+    let mut w = World::new();
+    w.declare(with_sinks("created"));
+    let mut due = with_sinks("rotated");
+    due.rotation = Some(rotation("1d", RotationMethod::Replace));
+    w.managed(due);
+    w.managed(with_sinks("replaced"));
+    w.config.tokens.get_mut(&addr("token.replaced")).unwrap().service_token = false;
+    w.managed(with_sinks("updated"));
+    w.config.tokens.get_mut(&addr("token.updated")).unwrap().description = Some("new".into());
+    let plan = w.plan();
+    let by_kind = |kind: ActionKind| plan.actions.iter().find(|a| a.kind() == kind).unwrap();
+    for (kind, event) in [
+        (ActionKind::Create, Event::Create),
+        (ActionKind::Rotate, Event::Rotate),
+        (ActionKind::Replace, Event::Replace),
+    ] {
+        let a = by_kind(kind);
+        assert_eq!(a.change.deliveries(), sinks.as_slice(), "{kind:?}: the configured sinks, in order");
+        assert_eq!(a.change.delivery_event(), Some(event));
+    }
+    let update = by_kind(ActionKind::Update);
+    assert!(update.change.deliveries().is_empty() && update.change.delivery_event().is_none());
+    // The plan file holds the sinks, so `apply PLANFILE` runs what was reviewed.
+    let back = Plan::from_json(&serde_json::to_string(&plan).unwrap()).unwrap();
+    assert_eq!(back, plan);
+}

@@ -58,6 +58,8 @@ pub enum Shape {
     Element { text: String },
     /// `# (2 unchanged elements hidden)`.
     Comment { text: String },
+    /// `deliver exec "gh secret set …"`: where the new secret goes (a `deliver` block).
+    Deliver { kind: &'static str, target: String },
 }
 
 impl Line {
@@ -118,6 +120,7 @@ impl Line {
             Shape::Close { bracket, to_null: false } => bracket.to_string(),
             Shape::Element { text } => format!("{text},"),
             Shape::Comment { text } => text.clone(),
+            Shape::Deliver { kind, target } => format!("deliver {kind} {}", crate::escape::quoted(target)),
         }
     }
 }
@@ -303,6 +306,17 @@ fn quoted(s: &str) -> String {
     crate::escape::quoted(s)
 }
 
+/// `+ deliver exec "…"` / `+ deliver file "…"`: one line per sink the action's new secret
+/// goes to, in the order apply runs them (after the attributes, as nested blocks are).
+pub fn delivery_lines(action: &Action) -> Vec<Line> {
+    action
+        .change
+        .deliveries()
+        .iter()
+        .map(|sink| Line::at(0, Sign::Add, Shape::Deliver { kind: sink.kind(), target: sink.target() }))
+        .collect()
+}
+
 /// The body of an action's token block, sign by sign.
 pub fn action_lines(action: &Action) -> Vec<Line> {
     let id = action.token_id().map(quoted);
@@ -379,6 +393,7 @@ pub fn action_lines(action: &Action) -> Vec<Line> {
             out.push(Line::attr(Sign::Same, "name", quoted(&action.name)));
         }
     }
+    out.extend(delivery_lines(action));
     out
 }
 

@@ -14,15 +14,15 @@ use serde_json::Value;
 use crate::support::{DevServer, config_dir, text};
 
 /// A config dir wired to a dev-server, with an age identity whose recipient reads the state.
-struct Env {
-    server: DevServer,
-    dir: tempfile::TempDir,
-    identity: PathBuf,
-    recipient: String,
+pub(crate) struct Env {
+    pub(crate) server: DevServer,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) identity: PathBuf,
+    pub(crate) recipient: String,
 }
 
 impl Env {
-    fn start(server_flags: &[&str]) -> Env {
+    pub(crate) fn start(server_flags: &[&str]) -> Env {
         let server = DevServer::start(server_flags);
         let id = age::x25519::Identity::generate();
         let dir = config_dir(&[("identity.txt", &format!("{}\n", id.to_string().expose_secret()))]);
@@ -34,7 +34,7 @@ impl Env {
     /// `unmanaged { personal = true }`: the admin token is a service token, and the emulator's
     /// plain list shows a service-token caller no personal token at all, not even the ones it
     /// created; `personal = true` makes the snapshot ask for `showAll`.
-    fn config(&self, tokens: &str) {
+    pub(crate) fn config(&self, tokens: &str) {
         let body = format!(
             "launchdarkly {{\n  base_url = \"{}\"\n  parallelism = 4\n}}\n\nstate {{\n  recipients = [\"{}\"]\n}}\n\nunmanaged {{\n  personal = true\n}}\n\n{tokens}\n",
             self.server.url, self.recipient
@@ -42,33 +42,33 @@ impl Env {
         std::fs::write(self.dir.path().join("main.hcl"), body).unwrap();
     }
 
-    fn cmd(&self) -> Command {
+    pub(crate) fn cmd(&self) -> Command {
         self.server.tokenform(self.dir.path())
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().unwrap()
     }
 
     /// `apply --auto-approve` plus `extra`, which must succeed.
-    fn apply(&self, extra: &[&str]) -> String {
+    pub(crate) fn apply(&self, extra: &[&str]) -> String {
         let out = self.run(&[&["apply", "--auto-approve"], extra].concat());
         assert_eq!(out.status.code(), Some(0), "apply failed:\n{}", text(&out));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn plan_exit(&self) -> Option<i32> {
+    pub(crate) fn plan_exit(&self) -> Option<i32> {
         self.run(&["plan", "--detailed-exitcode"]).status.code()
     }
 
     /// The state document.
-    fn state(&self) -> Value {
+    pub(crate) fn state(&self) -> Value {
         let raw = std::fs::read_to_string(self.dir.path().join("tokenform.state.json")).unwrap();
         serde_json::from_str(&raw).unwrap()
     }
 
     /// address → token id, from state.
-    fn state_ids(&self) -> BTreeMap<String, String> {
+    pub(crate) fn state_ids(&self) -> BTreeMap<String, String> {
         let state = self.state();
         state["tokens"]
             .as_object()
@@ -79,7 +79,7 @@ impl Env {
     }
 
     /// id → secret, from `tokenform output --format json`.
-    fn secrets(&self) -> BTreeMap<String, String> {
+    pub(crate) fn secrets(&self) -> BTreeMap<String, String> {
         let out = self
             .cmd()
             .args(["output", "--format", "json", "--identity"])
@@ -93,12 +93,12 @@ impl Env {
         found
     }
 
-    fn http(&self, method: &str, path: &str, auth: &str) -> (u16, Value) {
+    pub(crate) fn http(&self, method: &str, path: &str, auth: &str) -> (u16, Value) {
         http(&self.server.url, method, path, auth)
     }
 
     /// The token id a secret authenticates as, or the HTTP status it got.
-    fn whoami(&self, secret: &str) -> Result<String, u16> {
+    pub(crate) fn whoami(&self, secret: &str) -> Result<String, u16> {
         match self.http("GET", "/api/v2/caller-identity", secret) {
             (200, body) => Ok(body["tokenId"].as_str().unwrap_or_default().to_owned()),
             (status, _) => Err(status),
@@ -106,7 +106,7 @@ impl Env {
     }
 
     /// Every live token but the admin's own: (id, name).
-    fn live(&self) -> Vec<(String, String)> {
+    pub(crate) fn live(&self) -> Vec<(String, String)> {
         let admin = self.whoami(&self.server.admin_token).unwrap();
         let mut out = Vec::new();
         let mut offset = 0;
@@ -131,7 +131,7 @@ impl Env {
         }
     }
 
-    fn live_names(&self) -> Vec<String> {
+    pub(crate) fn live_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.live().into_iter().map(|(_, n)| n).collect();
         names.sort();
         names

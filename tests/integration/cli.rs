@@ -85,3 +85,46 @@ fn man_prints_the_top_page_or_writes_one_per_command() {
         );
     }
 }
+
+/// Addresses and durations are typed by clap (issue 12 item 5): a bad one is refused before
+/// any file is read or request made, exit 1, with one code (and one help text) per kind.
+#[test]
+fn bad_addresses_and_durations_are_refused_while_parsing() {
+    // No configuration directory at all: nothing may be read before the refusal.
+    let missing = tempfile::tempdir().unwrap();
+    let dir = missing.path().join("absent");
+    let cases: &[(&[&str], &str, &str)] = &[
+        (&["plan", "--target", "ci"], "tokenform::cli::bad_address", "--target: `ci`"),
+        (&["apply", "--rotate", "token.a[x]"], "tokenform::cli::bad_address", "--rotate"),
+        (&["destroy", "--target", "a.b"], "tokenform::cli::bad_address", "--target"),
+        (&["import", "legacy", "61095542756dba551110ae21"], "tokenform::cli::bad_address", "ADDR: `legacy`"),
+        (&["state", "mv", "token.a", "b"], "tokenform::cli::bad_address", "TO: `b`"),
+        (&["secret", "token"], "tokenform::cli::bad_address", "ADDR"),
+        (&["apply", "--lock-timeout", "soon"], "tokenform::cli::bad_duration", "--lock-timeout `soon`"),
+        (&["check", "--max-rotation", "1y"], "tokenform::drift::bad_duration", "--max-rotation `1y`"),
+        (&["plan", "--max-wait", "0s"], "tokenform::cli::max_wait", "`0s`"),
+        (&["dev-server", "--listen", "localhost"], "tokenform::emulator::bad_listen", "`localhost`"),
+    ];
+    for (args, code, says) in cases {
+        let out = tokenform().arg("-C").arg(&dir).args(*args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}\n{err}");
+        assert!(err.contains(code) && err.contains(says), "{args:?}\n{err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    let out =
+        tokenform().arg("-C").arg(&dir).arg("plan").env("TOKENFORM_MAX_WAIT", "later").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.code() == Some(1) && err.contains("tokenform::cli::max_wait"), "{err}");
+}
+
+/// `plan` takes no write lock, so it takes no `--lock-timeout` (it used to accept and ignore it).
+#[test]
+fn plan_has_no_lock_timeout() {
+    let out = tokenform().args(["plan", "--lock-timeout", "5s"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--lock-timeout"), "{err}");
+    let out = tokenform().args(["apply", "--help"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--lock-timeout"));
+}

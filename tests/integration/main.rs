@@ -12,6 +12,7 @@ mod ci_files;
 mod cli;
 mod config;
 mod credential;
+mod deliver;
 mod drift;
 mod emulator;
 mod file_mode;

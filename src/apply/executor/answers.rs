@@ -134,7 +134,7 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
             Change::Replace { token_id: old_id, create_before_destroy: true, .. } => {
                 Some((old_id.clone(), now))
             }
-            Change::Rotate { token_id: old_id, rotation } => {
+            Change::Rotate { token_id: old_id, rotation, .. } => {
                 let grace_seconds = &rotation.grace_seconds();
                 // Never extend a hard expiry the old token already has.
                 let own = self.ledger.state().tokens.get(&address).and_then(|t| t.expiry);
@@ -168,7 +168,9 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
                 self.counts.deleted += 1;
                 Next::Done(format!("Replacement complete [id={}, old id={old_id} deleted first]", token.id))
             }
-            Change::Rotate { rotation: Rotation::Replace { grace_seconds: 0, .. }, token_id: old_id }
+            Change::Rotate {
+                rotation: Rotation::Replace { grace_seconds: 0, .. }, token_id: old_id, ..
+            }
             | Change::Replace { token_id: old_id, .. } => {
                 job.stage = Stage::DeleteOldAfter;
                 Next::Call(Call::Delete(old_id.clone()))
