@@ -225,6 +225,7 @@ pub(crate) mod tests {
             drift: vec![],
             warnings: vec![],
             notes: vec![],
+            unmanaged: vec![],
         }
     }
 

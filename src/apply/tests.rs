@@ -65,6 +65,7 @@ fn plan_of(ledger: &FakeLedger, actions: Vec<Action>) -> Plan {
         drift: vec![],
         warnings: vec![],
         notes: vec![],
+        unmanaged: vec![],
     }
 }
 

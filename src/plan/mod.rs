@@ -23,7 +23,9 @@ pub mod scope;
 #[cfg(test)]
 mod tests;
 
-pub use model::{Action, ActionKind, AttributeDiff, Change, Plan, Reason, Rotation, TokenSpec};
+pub use model::{
+    Action, ActionKind, AttributeDiff, Change, Plan, Reason, Rotation, TokenSpec, UnmanagedToken,
+};
 pub use planner::SERVICE_TOKEN_LIMIT;
 
 use crate::api::model::Live;
@@ -182,5 +184,6 @@ pub fn import(
         drift: Vec::new(),
         warnings: Vec::new(),
         notes: Vec::new(),
+        unmanaged: Vec::new(),
     })
 }

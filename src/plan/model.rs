@@ -36,6 +36,18 @@ pub struct Plan {
     /// hold). Never a reason for `--detailed-exitcode` to exit 2.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// `unmanaged { mode = "report" }` (the default): the live tokens no address owns, by
+    /// name then id, listed and left alone (`drift` says more about each). Never a reason
+    /// for `--detailed-exitcode` to exit 2; empty for targeted, destroy and refresh-only plans.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmanaged: Vec<UnmanagedToken>,
+}
+
+/// A live token in neither state nor configuration, as a plan lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UnmanagedToken {
+    pub id: String,
+    pub name: String,
 }
 
 impl Plan {

@@ -16,7 +16,7 @@ use crate::model::{Address, RotationMethod, TokenField};
 use crate::plan::diff::{self, target_matches};
 use crate::plan::model::{
     Action, AttributeDiff, Change, DriftEntry, DriftKind, PLAN_FORMAT_VERSION, Plan, Reason, Rotation,
-    TokenSpec,
+    TokenSpec, UnmanagedToken,
 };
 use crate::plan::refresh::live_changes;
 use crate::plan::scope;
@@ -42,6 +42,7 @@ pub(crate) struct Planner<'a> {
     drift: Vec<DriftEntry>,
     warnings: Vec<String>,
     notes: Vec<String>,
+    unmanaged: Vec<UnmanagedToken>,
 }
 
 /// What a plan says about the token tokenform authenticates with (`docs/spec.md` §5: it is
@@ -94,6 +95,7 @@ impl<'a> Planner<'a> {
             drift: Vec::new(),
             warnings: Vec::new(),
             notes: Vec::new(),
+            unmanaged: Vec::new(),
         }
     }
 
@@ -156,6 +158,9 @@ impl<'a> Planner<'a> {
             }
             self.plan_gone()?;
             self.plan_retire();
+            if !self.opts.destroy {
+                self.survey_unmanaged();
+            }
             if !self.opts.destroy
                 && self.opts.targets.is_empty()
                 && self.config.unmanaged.mode == UnmanagedMode::Delete
@@ -545,6 +550,53 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// Live tokens no address owns, before any is deleted: a create whose name one of them
+    /// already has is warned about (state lost, or a token made by hand: importing it keeps
+    /// its users working, a second token would not), and in `report` mode an untargeted
+    /// plan lists them (`docs/config.md`: report mode makes plan and drift list them). The
+    /// caller's own token is not listed, as `drift` leaves it out: the operator knows it.
+    fn survey_unmanaged(&mut self) {
+        let found = scope::unmanaged(self.config, self.state, self.live, |id| self.claimed.contains(id));
+        if found.is_empty() {
+            return;
+        }
+        let mut by_name: HashMap<&str, Vec<&Token>> = HashMap::new();
+        for token in &found {
+            by_name.entry(token.name()).or_default().push(token);
+        }
+        let deletes = self.config.unmanaged.mode == UnmanagedMode::Delete && self.opts.targets.is_empty();
+        for action in &self.actions {
+            let (Change::Create { desired, .. }, Reason::NotInState, Some(address)) =
+                (&action.change, action.reason, &action.address)
+            else {
+                continue;
+            };
+            let Some(same) = by_name.get(desired.name.as_str()) else { continue };
+            for token in same {
+                let deleted = if deletes && !self.is_caller(&token.id) {
+                    "; unmanaged.mode = \"delete\" deletes it in this plan"
+                } else {
+                    ""
+                };
+                self.warnings.push(format!(
+                    "a live token named {:?} exists (id {}) that no address manages: import it? An `import` \
+                     block with `to = {address}` and `id = \"{}\"` keeps the secret its users hold; this plan \
+                     creates a second token{deleted}",
+                    token.name(),
+                    token.id,
+                    token.id
+                ));
+            }
+        }
+        if self.config.unmanaged.mode == UnmanagedMode::Report && self.opts.targets.is_empty() {
+            self.unmanaged = found
+                .iter()
+                .filter(|t| !self.is_caller(&t.id))
+                .map(|t| UnmanagedToken { id: t.id.clone(), name: t.name().to_owned() })
+                .collect();
+        }
+    }
+
     /// `unmanaged { mode = "delete" }`: live tokens no address owns.
     fn plan_unmanaged(&mut self) {
         let candidates = scope::unmanaged(self.config, self.state, self.live, |id| self.claimed.contains(id));
@@ -608,6 +660,7 @@ impl<'a> Planner<'a> {
             drift: self.drift,
             warnings: self.warnings,
             notes: self.notes,
+            unmanaged: self.unmanaged,
         }
     }
 }

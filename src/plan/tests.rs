@@ -361,6 +361,72 @@ fn an_unknown_caller_member_deletes_no_personal_token() {
     assert_eq!(w.plan().count(ActionKind::Delete), 1);
 }
 
+/// `report` mode (the default) lists the unmanaged tokens, as docs/config.md says, and
+/// changes nothing for them; a create whose name a live unmanaged token has is warned about.
+#[test]
+fn report_mode_lists_unmanaged_tokens_and_a_create_named_like_one_is_warned_about() {
+    let mut w = World::new();
+    w.managed(desired("a"));
+    let stray = w.live_only(&desired("stray"));
+    w.live_only(&desired("legacy-x"));
+    let caller = live_for(&desired("tokenform-ci"), CALLER_TOKEN, &w.live);
+    w.live.tokens.push(caller);
+    let listed_only = w.plan();
+    assert_eq!(listed_only.unmanaged.len(), 2);
+    assert!(!listed_only.has_changes(), "a listing is not a change: --detailed-exitcode stays 0");
+    // State was lost for `ci`: its token is live, and the configuration would create another.
+    let lost = w.live_only(&desired("ci"));
+    w.declare(desired("ci"));
+
+    let plan = w.plan();
+    assert_eq!(kinds(&plan), one(ActionKind::Create, Reason::NotInState, "token.ci"));
+    let listed: Vec<(&str, &str)> = plan.unmanaged.iter().map(|u| (u.name.as_str(), u.id.as_str())).collect();
+    let legacy = w.live.tokens.iter().find(|t| t.name() == "legacy-x").unwrap().id.clone();
+    // By name; the caller's own token is not listed (drift leaves it out too).
+    assert_eq!(listed, [("ci", lost.as_str()), ("legacy-x", legacy.as_str()), ("stray", stray.as_str())]);
+    let warned: Vec<&String> = plan.warnings.iter().filter(|m| m.contains("import it?")).collect();
+    assert_eq!(warned.len(), 1, "{:?}", plan.warnings);
+    assert!(
+        warned[0]
+            .starts_with(&format!("a live token named \"ci\" exists (id {lost}) that no address manages")),
+        "{}",
+        warned[0]
+    );
+    assert!(warned[0].contains(&format!("`to = token.ci` and `id = \"{lost}\"`")), "{}", warned[0]);
+
+    // Ignored names are out of scope; an import block takes its token out of the list.
+    w.config.unmanaged.ignore_names = vec!["legacy-*".into()];
+    w.config.imports.push(ImportBlock { to: Address::new("ci"), id: lost.clone() });
+    let plan = w.plan();
+    let names: Vec<&str> = plan.unmanaged.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["stray"]);
+    assert!(plan.warnings.iter().all(|m| !m.contains("import it?")), "{:?}", plan.warnings);
+    assert_eq!(plan.count(ActionKind::Import), 1);
+
+    // Not in delete mode (the deletes say it), nor in targeted, destroy or refresh-only plans.
+    let mut delete = w.clone();
+    delete.config.unmanaged.mode = UnmanagedMode::Delete;
+    assert!(delete.plan().unmanaged.is_empty());
+    let targeted = PlanOptions { targets: vec![addr("token.a")], ..PlanOptions::default() };
+    assert!(w.plan_with(&targeted).unwrap().unmanaged.is_empty());
+    let refresh = PlanOptions { refresh_only: true, ..PlanOptions::default() };
+    assert!(w.plan_with(&refresh).unwrap().unmanaged.is_empty());
+    let destroy = PlanOptions { destroy: true, ..PlanOptions::default() };
+    assert!(w.plan_with(&destroy).unwrap().unmanaged.is_empty());
+
+    // In delete mode the warning says the live one goes in this very plan.
+    let mut w2 = World::new();
+    w2.live_only(&desired("ci"));
+    w2.declare(desired("ci"));
+    w2.config.unmanaged.mode = UnmanagedMode::Delete;
+    let plan = w2.plan();
+    assert!(
+        plan.warnings.iter().any(|m| m.contains("import it?") && m.contains("deletes it in this plan")),
+        "{:?}",
+        plan.warnings
+    );
+}
+
 #[test]
 fn unmanaged_delete_mode_honours_ignore_names_personal_and_the_caller() {
     let mut w = World::new();

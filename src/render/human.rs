@@ -190,8 +190,18 @@ pub fn plan(plan: &Plan, color: bool) -> String {
     out
 }
 
-/// Warnings, then notes (which change nothing).
+/// The unmanaged tokens' short section, warnings, then notes (none changes anything).
 fn warnings(out: &mut String, p: &Painter, plan: &Plan) {
+    if let Some((title, listed, more, hint)) = plan_text::unmanaged_section(plan) {
+        let _ = writeln!(out, "\n{} {title}", p.paint(BOLD, "Unmanaged:"));
+        for t in &listed {
+            let _ = writeln!(out, "  ? {t}");
+        }
+        if more > 0 {
+            let _ = writeln!(out, "  … and {more} more");
+        }
+        let _ = writeln!(out, "{hint}");
+    }
     for w in &plan.warnings {
         let _ =
             writeln!(out, "\n{} {}", p.paint(&format!("{BOLD}{YELLOW}"), "Warning:"), crate::escape::text(w));

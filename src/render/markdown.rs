@@ -107,6 +107,16 @@ pub fn plan(plan: &Plan) -> String {
     if !plan.notes.is_empty() {
         head.push('\n');
     }
+    if let Some((title, listed, more, hint)) = plan_text::unmanaged_section(plan) {
+        let more = if more > 0 { format!(", … and {more} more") } else { String::new() };
+        let _ = writeln!(
+            head,
+            "**Unmanaged:** {}\n{}{more}.\n{}\n",
+            escape(&title),
+            listed.iter().map(|t| escape(t)).collect::<Vec<_>>().join(", "),
+            escape(hint)
+        );
+    }
     if let Some(summary) = plan_text::refresh_only_summary(plan) {
         let _ = writeln!(head, "**{}**\n", escape(&summary));
     } else if plan.actions.is_empty() {

@@ -476,6 +476,33 @@ pub fn destroyed(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
+/// How many unmanaged tokens a plan names before it says "and N more": the section is short,
+/// `drift` has the full list.
+pub const UNMANAGED_LISTED: usize = 10;
+
+/// The plan's unmanaged section (`unmanaged { mode = "report" }`): its title, up to
+/// [`UNMANAGED_LISTED`] tokens as `"name" (id ID)` (quoted and escaped: live names are
+/// untrusted), how many more there are, and where to look. `None` when there are none.
+pub fn unmanaged_section(plan: &Plan) -> Option<(String, Vec<String>, usize, &'static str)> {
+    let n = plan.unmanaged.len();
+    if n == 0 {
+        return None;
+    }
+    let title = format!(
+        "{n} live token{} in neither state nor configuration (unmanaged.mode = \"report\": listed, left alone):",
+        if n == 1 { " is" } else { "s are" }
+    );
+    let listed = plan
+        .unmanaged
+        .iter()
+        .take(UNMANAGED_LISTED)
+        .map(|u| format!("{} (id {})", crate::escape::quoted(&u.name), crate::escape::text(&u.id)))
+        .collect();
+    let hint = "`tokenform drift` reports them in full; adopt one with an `import` block, or list its \
+                name in `unmanaged { ignore_names }`.";
+    Some((title, listed, n.saturating_sub(UNMANAGED_LISTED), hint))
+}
+
 /// What applying a refresh-only plan does, when it records something: Terraform's
 /// "apply this plan to record the updated values … without changing any remote objects".
 pub fn refresh_only_summary(plan: &Plan) -> Option<String> {

@@ -191,3 +191,39 @@ fn human_policy_snapshot() {
 fn markdown_policy_snapshot() {
     insta::assert_snapshot!(markdown::plan(&policy_plan()));
 }
+
+/// `unmanaged { mode = "report" }`: every printer gives the unmanaged tokens a short section
+/// (count, the first names, a pointer to `drift`), also when nothing changes.
+#[test]
+fn unmanaged_tokens_get_a_short_section_in_every_printer() {
+    let mut w = World::new();
+    w.managed(desired("a"));
+    w.live_only(&desired("hand\u{1b}[31mmade"));
+    let plan = w.plan();
+    assert!(!plan.has_changes());
+    let text = human::plan(&plan, false);
+    assert!(text.starts_with("No changes. Tokens match the configuration.\n"), "{text}");
+    assert!(
+        text.contains("Unmanaged: 1 live token is in neither state nor configuration (unmanaged.mode = \"report\": listed, left alone):\n  ? \"hand\\u{1b}[31mmade\" (id "),
+        "{text}"
+    );
+    assert!(text.contains("`tokenform drift` reports them in full"), "{text}");
+    assert!(!text.contains('\x1b'), "a live name cannot drive the terminal: {text}");
+    let md = markdown::plan(&plan);
+    assert!(md.contains("**Unmanaged:** 1 live token is in neither state"), "{md}");
+    assert!(md.contains("`tokenform drift` reports them in full"), "{md}");
+    let doc: serde_json::Value = serde_json::from_str(&json::plan(&plan)).unwrap();
+    assert_eq!(doc["unmanaged"][0]["name"], "hand\u{1b}[31mmade");
+    assert_eq!(doc["has_changes"], false);
+
+    // Short: ten names, then a count of the rest.
+    for n in 0..12 {
+        w.live_only(&desired(&format!("stray-{n:02}")));
+    }
+    let plan = w.plan();
+    let text = human::plan(&plan, false);
+    assert!(text.contains("Unmanaged: 13 live tokens are in neither"), "{text}");
+    assert_eq!(text.matches("\n  ? ").count(), 10, "{text}");
+    assert!(text.contains("  … and 3 more\n"), "{text}");
+    assert!(markdown::plan(&plan).contains(", … and 3 more."));
+}

@@ -122,6 +122,74 @@ fn authoritative_mode_deletes_strays_but_not_ignored_names_nor_the_caller() {
     assert!(warning < text.find("will perform the following actions").unwrap());
 }
 
+/// Issue 10 §7: `report` mode (the default) makes plan list the unmanaged tokens, as
+/// docs/config.md says, in every format, and exit 0 for them with `--detailed-exitcode`.
+#[test]
+fn report_mode_lists_unmanaged_tokens_and_they_are_no_change() {
+    let server = server();
+    let dir = applied(&server);
+    let out = run(&server, dir.path(), &["plan", "--detailed-exitcode"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(text.starts_with("No changes. Tokens match the configuration."), "{text}");
+    assert!(
+        text.contains(
+            "Unmanaged: 2 live tokens are in neither state nor configuration (unmanaged.mode = \"report\": listed, \
+             left alone):\n  ? \"legacy-kept\" (id 610000000000000000000002)\n  ? \"stray-bot\" (id \
+             610000000000000000000001)\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("`tokenform drift` reports them in full"), "{text}");
+    assert!(!text.contains("tokenform-emulator-admin"), "the caller's own token is not listed: {text}");
+    let md = stdout(&run(&server, dir.path(), &["plan", "--format", "markdown"]));
+    assert!(md.contains("**Unmanaged:** 2 live tokens are in neither state nor configuration"), "{md}");
+    let json = stdout(&run(&server, dir.path(), &["plan", "--format", "json"]));
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let names: Vec<&str> =
+        doc["unmanaged"].as_array().unwrap().iter().filter_map(|u| u["name"].as_str()).collect();
+    assert_eq!(names, ["legacy-kept", "stray-bot"]);
+    assert_eq!(doc["has_changes"], false);
+    // `ignore_names` takes a token out of the list, as it does for drift.
+    let main = std::fs::read_to_string(dir.path().join("main.hcl")).unwrap();
+    std::fs::write(
+        dir.path().join("main.hcl"),
+        format!("{main}\nunmanaged {{\n  ignore_names = [\"legacy-*\"]\n}}\n"),
+    )
+    .unwrap();
+    let text = stdout(&run(&server, dir.path(), &["plan"]));
+    assert!(
+        text.contains("Unmanaged: 1 live token is in neither") && !text.contains("legacy-kept"),
+        "{text}"
+    );
+}
+
+/// Issue 10 §7: after the state file is lost, the plan creates every token again; each
+/// create whose name a live token already has asks whether to import it instead.
+#[test]
+fn a_create_named_like_a_live_unmanaged_token_asks_to_import_it() {
+    let server = server();
+    let dir = applied(&server);
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("tokenform.state.json")).unwrap())
+            .unwrap();
+    let id = state["tokens"]["token.ci_reader"]["id"].as_str().unwrap().to_owned();
+    std::fs::remove_file(dir.path().join("tokenform.state.json")).unwrap();
+    let out = run(&server, dir.path(), &["plan"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(text.contains("Plan: 2 to create"), "{text}");
+    let said = text.replace('\n', " ");
+    assert!(
+        said.contains(&format!(
+            "Warning: a live token named \"ci-reader\" exists (id {id}) that no address manages: import it? An \
+             `import` block with `to = token.ci_reader` and `id = \"{id}\"` keeps the secret its users hold"
+        )),
+        "{text}"
+    );
+    assert!(said.contains("a live token named \"deployer\" exists"), "{text}");
+}
+
 #[test]
 fn an_unknown_custom_role_is_an_error_naming_it() {
     let server = server();
