@@ -23,6 +23,8 @@ pub struct Counts {
     pub updated: usize,
     pub rotated: usize,
     pub deleted: usize,
+    /// Old generations of rotated tokens deleted once their grace ended (plan: "to retire").
+    pub retired: usize,
     pub imported: usize,
     pub forgotten: usize,
     pub refreshed: usize,
@@ -31,13 +33,15 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// `Tokens: 2 created, 1 updated, 1 rotated, 0 deleted.` plus the rarer counts when not 0.
+    /// `Tokens: 2 created, 1 updated, 1 rotated, 0 deleted.` plus the rarer counts when not 0
+    /// (`1 retired`: the words of the plan's `to retire`).
     pub fn summary(&self) -> String {
         let mut s = format!(
             "Tokens: {} created, {} updated, {} rotated, {} deleted",
             self.created, self.updated, self.rotated, self.deleted
         );
         for (n, what) in [
+            (self.retired, "retired"),
             (self.imported, "imported"),
             (self.discarded, "orphans deleted"),
             (self.forgotten, "forgotten"),
@@ -285,6 +289,8 @@ mod tests {
             c.summary(),
             "Tokens: 0 created, 0 updated, 0 rotated, 0 deleted, 1 imported, 2 orphans deleted."
         );
+        let c = Counts { deleted: 1, retired: 2, ..Counts::default() };
+        assert_eq!(c.summary(), "Tokens: 0 created, 0 updated, 0 rotated, 1 deleted, 2 retired.");
     }
 
     #[test]

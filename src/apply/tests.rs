@@ -408,7 +408,7 @@ fn deletes_and_retires_run_after_everything_else() {
     assert!(!ledger.state.tokens.contains_key(&Address::new("gone")));
     assert!(ledger.state.retiring.is_empty());
     assert_eq!(ledger.state.tokens[&Address::new("upd")].role.as_deref(), Some("writer"));
-    assert_eq!(out.counts.summary(), "Tokens: 1 created, 1 updated, 0 rotated, 2 deleted.");
+    assert_eq!(out.counts.summary(), "Tokens: 1 created, 1 updated, 0 rotated, 1 deleted, 1 retired.");
 }
 
 #[test]

@@ -339,7 +339,7 @@ pub fn applied(operation: Operation, counts: &ApplyCounts, message: String, at: 
                 operation,
                 add: counts.created,
                 change: counts.updated + counts.rotated,
-                remove: counts.deleted + counts.discarded,
+                remove: counts.deleted + counts.retired + counts.discarded,
                 import: counts.imported,
                 planned: None,
                 applied: Some(counts.clone()),

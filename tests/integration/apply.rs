@@ -318,6 +318,8 @@ fn forced_rotation_gives_new_secrets_and_old_ones_work_until_the_grace_ends() {
     assert_eq!(env.whoami(&new_replaced), Ok(after_ids["token.rep"].clone()));
     let out = env.apply(&[]);
     assert!(out.contains("Retired old generation"), "{out}");
+    // The summary uses the plan's word ("to retire"): a retirement is not a deletion.
+    assert!(out.contains("Tokens: 0 created, 0 updated, 0 rotated, 0 deleted, 1 retired."), "{out}");
     assert_eq!(env.state()["retiring"].as_array().map_or(0, Vec::len), 0);
     let live: BTreeSet<String> = env.live().into_iter().map(|(id, _)| id).collect();
     assert!(!live.contains(&before_ids["token.rep"]));

@@ -292,7 +292,7 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
                 if !self.record(vec![JournalRecord::RemoveRetiring { id: id.clone() }]) {
                     return self.ledger_failed();
                 }
-                self.counts.deleted += 1;
+                self.counts.retired += 1;
                 Next::Done(format!("Retired old generation [id={id}]"))
             }
             Change::DiscardOrphan { token_id: id } => {
