@@ -76,10 +76,18 @@ pub fn detect(
 
     // One index instead of a scan per managed token: accounts hold thousands of tokens.
     let by_id: HashMap<&str, &Token> = live.tokens.iter().map(|t| (t.id.as_str(), t)).collect();
+    // State keeps only the creator's member id; the live list names members by email.
+    let emails: HashMap<&str, &str> = live
+        .tokens
+        .iter()
+        .filter_map(|t| t.member.as_ref())
+        .filter(|m| !m.id.is_empty() && !m.email.is_empty())
+        .map(|m| (m.id.as_str(), m.email.as_str()))
+        .collect();
     for (address, st) in &state.tokens {
         let desired = config.tokens.get(address);
         let Some(token) = by_id.get(st.id.as_str()).copied() else {
-            report.missing.push(Missing { token: state_ref(address, st) });
+            report.missing.push(Missing { token: state_ref(address, st, &emails) });
             continue;
         };
         let tref = TokenRef { address: Some(address.clone()), ..live_ref(token) };
@@ -188,10 +196,15 @@ fn check_expiry(
     }
 }
 
+/// Stale: last used before `before`, or never used and created before it (a token made
+/// moments ago has had no chance to be used; one of unknown age may have).
 fn check_stale(report: &mut DriftReport, tref: &TokenRef, token: &Token, before: Option<jiff::Timestamp>) {
     let created_at = ms_to_timestamp(token.creation_date).filter(|_| token.creation_date > 0);
     match tref.last_used {
-        None => report.stale.push(Stale { token: tref.clone(), never_used: true, created_at }),
+        None if before.is_some_and(|b| created_at.is_none_or(|c| c < b)) => {
+            report.stale.push(Stale { token: tref.clone(), never_used: true, created_at });
+        }
+        None => {}
         Some(used) if before.is_some_and(|b| used < b) => {
             report.stale.push(Stale { token: tref.clone(), never_used: false, created_at });
         }
@@ -212,12 +225,15 @@ fn live_ref(token: &Token) -> TokenRef {
     }
 }
 
-fn state_ref(address: &crate::model::Address, st: &TokenState) -> TokenRef {
+/// A token gone live, as state remembers it; the creator by email when some live token
+/// names the same member, else by member id.
+fn state_ref(address: &crate::model::Address, st: &TokenState, emails: &HashMap<&str, &str>) -> TokenRef {
+    let creator = st.member_id.as_deref().filter(|m| !m.is_empty());
     TokenRef {
         address: Some(address.clone()),
         name: st.name.clone(),
         id: st.id.clone(),
-        creator: st.member_id.clone(),
+        creator: creator.map(|m| emails.get(m).copied().unwrap_or(m).to_owned()),
         last_used: None,
     }
 }

@@ -174,8 +174,15 @@ fn deleted_outside_is_missing_and_nothing_else() {
     assert_eq!(report.missing.len(), 1);
     let m = &report.missing[0].token;
     assert_eq!((m.address.clone(), m.name.as_str(), m.id.as_str()), (Some(Address::new("a")), "a", "id-a"));
-    assert_eq!(m.creator.as_deref(), Some("m-alice"), "state knows only the member id");
+    // State knows only the member id; b, alice's too, gives her email, as other sections show.
+    assert_eq!(m.creator.as_deref(), Some("alice@example.com"));
     assert!(report.changed.is_empty() && report.stale.is_empty() && report.expiring.is_empty());
+
+    // No live token names the member: its id is all there is.
+    let mut state = state;
+    state.tokens.get_mut(&Address::new("a")).unwrap().member_id = Some("m-gone".into());
+    let report = run(&config, &state, &live);
+    assert_eq!(report.missing[0].token.creator.as_deref(), Some("m-gone"));
 }
 
 #[test]
@@ -353,6 +360,33 @@ fn stale_tokens_alone_are_not_drift() {
 
     let opts = DriftOptions { stale_after: days(92), ..DriftOptions::default() };
     assert_eq!(detect(&config, &state, &live, now(), &opts).stale.len(), 1);
+}
+
+#[test]
+fn a_never_used_token_younger_than_stale_after_is_not_stale() {
+    let (config, state, mut live) = world(&["fresh", "month", "ancient", "undated"]);
+    for t in &mut live.tokens {
+        t.last_used = None;
+    }
+    live.tokens[0].creation_date = now_ms() - 5_000; // created seconds ago
+    live.tokens[1].creation_date = now_ms() - 30 * DAY_MS;
+    live.tokens[2].creation_date = now_ms() - 91 * DAY_MS;
+    live.tokens[3].creation_date = 0; // the API did not say: it may be old
+    let report = run(&config, &state, &live);
+    let found: Vec<_> = report.stale.iter().map(|s| (s.token.name.as_str(), s.never_used)).collect();
+    assert_eq!(found, [("ancient", true), ("undated", true)]);
+    // --stale-after 7d: the month-old one has had its chance too.
+    let opts = DriftOptions { stale_after: days(7), ..DriftOptions::default() };
+    assert_eq!(detect(&config, &state, &live, now(), &opts).stale.len(), 3);
+    // The same holds for unmanaged tokens.
+    let (config, state, mut live) = world(&[]);
+    let mut new = live_token("id-new", "made-by-hand");
+    new.last_used = None;
+    new.creation_date = now_ms() - 60_000;
+    live.tokens.push(new);
+    let report = run(&config, &state, &live);
+    assert_eq!(report.unmanaged.len(), 1);
+    assert!(report.stale.is_empty(), "{:?}", report.stale);
 }
 
 #[test]

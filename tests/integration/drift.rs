@@ -238,7 +238,7 @@ fn seed_file(dir: &Path) -> PathBuf {
             {"_id": "610000000000000000000001", "memberId": owner, "name": "stale-long-ago", "role": "reader",
              "serviceToken": true, "lastUsed": now_ms() - 200 * DAY_MS, "creationDate": now_ms() - 400 * DAY_MS},
             {"_id": "610000000000000000000002", "memberId": owner, "name": "never-used-seeded", "role": "reader",
-             "serviceToken": true},
+             "serviceToken": true, "creationDate": now_ms() - 100 * DAY_MS},
             {"_id": "610000000000000000000003", "memberId": owner, "name": "expiring-hand", "role": "reader",
              "serviceToken": true, "lastUsed": now_ms() - DAY_MS, "expiry": now_ms() + 3 * DAY_MS},
             {"_id": "610000000000000000000004", "memberId": owner, "name": "legacy-ci", "role": "writer",
@@ -476,13 +476,9 @@ fn drift_end_to_end_reports_every_finding_in_every_format() {
         s("stale", "stale-long-ago"),
         s("stale", "never-used-seeded"),
     ]);
-    // Tokens just created and never used are stale too (informational).
-    let never_used =
-        ["edited", "renamed-by-hand", "policy_edit", "rotating", "expiring_soon", "made-by-hand"];
-    let mut want_all = want.clone();
-    want_all.extend(never_used.map(|n| s("stale", n)));
-    // Bob's personal token and the admin token tokenform runs with are in no list.
-    assert_eq!(got, want_all, "{json}");
+    // Tokens created moments ago and not used yet are not stale; bob's personal token and
+    // the admin token tokenform runs with are in no list.
+    assert_eq!(got, want, "{json}");
     assert!(report["drift_found"].as_bool().unwrap());
 
     // Per-field values: state value and live value.
@@ -502,6 +498,12 @@ fn drift_end_to_end_reports_every_finding_in_every_format() {
         report["stale"].as_array().unwrap().iter().find(|e| e["name"] == "stale-long-ago").unwrap();
     assert_eq!(stale_seeded["creator"], "owner@example.com");
     assert!(stale_seeded["last_used"].is_string());
+    // A missing token's creator is named like the others: by email, not member id.
+    let missing = &report["missing"][0];
+    assert_eq!(
+        (missing["name"].as_str(), missing["creator"].as_str()),
+        (Some("deleted"), Some("owner@example.com"))
+    );
 
     // Every finding in the human and markdown forms too.
     let (code_h, human, _) = drift(&server, dir, "human");
@@ -540,7 +542,7 @@ fn drift_right_after_management_is_clean_and_stale_alone_exits_zero() {
     let dir = config_dir(&[("main.hcl", &config_hcl(&server.url, &far, ""))]);
     let dir = dir.path();
     manage(&server, dir, &managed_tokens(far_ms));
-    assert_clean_but_stale(&server, dir, 6);
+    assert_clean(&server, dir, 6);
 }
 
 #[test]
@@ -551,25 +553,36 @@ fn drift_after_apply_is_clean() {
     let dir = dir.path();
     let out = server.tokenform(dir).args(["apply", "--auto-approve"]).output().unwrap();
     assert!(out.status.success(), "apply: {}", String::from_utf8_lossy(&out.stderr));
-    assert_clean_but_stale(&server, dir, 6);
+    assert_clean(&server, dir, 6);
 }
 
-/// Drift finds nothing but `stale_count` never-used tokens, and exits 0.
-fn assert_clean_but_stale(server: &DevServer, dir: &Path, stale_count: usize) {
+/// Drift right after management finds nothing at all: the `managed` tokens were just made,
+/// so never having been used does not make them stale. With `--stale-after 0s` they are
+/// stale, which alone still exits 0.
+fn assert_clean(server: &DevServer, dir: &Path, managed: usize) {
     let (code, json, stderr) = drift(server, dir, "json");
     assert_eq!(code, 0, "{stderr}\n{json}");
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert!(schema_validator().is_valid(&report));
-    let got = findings(&report);
-    // Only the new, never-used tokens, as stale; the emulator's admin token is the caller.
-    assert!(got.iter().all(|(list, _)| list == "stale"), "{got:?}");
-    assert_eq!(got.len(), stale_count, "{got:?}");
+    assert_eq!(findings(&report), BTreeSet::new(), "{json}");
     let (code, human, _) = drift(server, dir, "human");
     assert_eq!(code, 0);
-    assert!(human.starts_with(&format!("No drift ({stale_count} stale, informational).")), "{human}");
+    assert!(human.starts_with("No drift."), "{human}");
     let (code, markdown, _) = drift(server, dir, "markdown");
     assert_eq!(code, 0);
     assert!(markdown.contains("### tokenform drift: no drift"), "{markdown}");
+
+    let out =
+        server.tokenform(dir).args(["drift", "--format", "json", "--stale-after", "0s"]).output().unwrap();
+    let json = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{json}");
+    let got = findings(&serde_json::from_str(&json).unwrap());
+    // Only the new, never-used tokens; the emulator's admin token is the caller.
+    assert!(got.iter().all(|(list, _)| list == "stale"), "{got:?}");
+    assert_eq!(got.len(), managed, "{got:?}");
+    let out = server.tokenform(dir).args(["drift", "--stale-after", "0s"]).output().unwrap();
+    let human = String::from_utf8_lossy(&out.stdout);
+    assert!(human.starts_with(&format!("No drift ({managed} stale, informational).")), "{human}");
 }
 
 #[test]
