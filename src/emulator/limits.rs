@@ -44,7 +44,8 @@ struct Window {
 #[derive(Debug, Clone)]
 pub struct Limiter {
     pub limits: Limits,
-    window: Arc<Mutex<Window>>,
+    /// The current window; `None` until the first request opens one.
+    window: Arc<Mutex<Option<Window>>>,
 }
 
 /// What one request was allowed.
@@ -56,20 +57,21 @@ struct Verdict {
 
 impl Limiter {
     pub fn new(limits: Limits) -> Self {
-        let window = Window { started: Instant::now(), started_ms: now_ms(), global: 0 };
-        Self { limits, window: Arc::new(Mutex::new(window)) }
+        Self { limits, window: Arc::new(Mutex::new(None)) }
     }
 
     /// Counts one request against the window (a fixed window that starts at the first
-    /// request after the last one ended). `None` when no limit is set.
+    /// request after the last one ended, the very first one included: a server that idled
+    /// since it started gives its first client a whole window). `None` when no limit is set.
     fn admit(&self) -> Option<Verdict> {
         if self.limits.rate_limit == 0 {
             return None;
         }
-        let mut w = self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if w.started.elapsed() >= self.limits.window {
-            *w = Window { started: Instant::now(), started_ms: now_ms(), global: 0 };
-        }
+        let mut current = self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let w = match &mut *current {
+            Some(w) if w.started.elapsed() < self.limits.window => w,
+            stale => stale.insert(Window { started: Instant::now(), started_ms: now_ms(), global: 0 }),
+        };
         let window_ms = i64::try_from(self.limits.window.as_millis()).unwrap_or(10_000);
         let allowed = w.global < self.limits.rate_limit;
         if allowed {
@@ -138,6 +140,22 @@ pub async fn middleware(State(limiter): State<Limiter>, req: Request, next: Next
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_window_opens_at_the_first_request_not_at_start_up() {
+        let l = Limiter::new(Limits {
+            rate_limit: 1,
+            window: Duration::from_millis(200),
+            latency: Duration::ZERO,
+            fail_rate: 0.0,
+            lost_rate: 0.0,
+        });
+        std::thread::sleep(Duration::from_millis(150));
+        let first = l.admit().unwrap();
+        assert!(first.allowed);
+        assert!(first.reset_ms >= now_ms() + 150, "a whole window from the first request");
+        assert!(!l.admit().unwrap().allowed, "the same window, 150 ms after start-up");
+    }
 
     #[test]
     fn limiter_counts_and_resets() {
