@@ -1,6 +1,7 @@
 //! `state pull | push | migrate` on the local file backend: the same contract as on
 //! PostgreSQL and S3 (tests/integration/pg/transfer.rs, tests/integration/s3/).
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Output;
 
@@ -8,9 +9,10 @@ use super::age_key;
 use crate::support::{DevServer, text};
 
 fn config(dir: &Path, server: &DevServer, recipient: &str, state: &str, n: usize) {
-    let tokens: String = (1..=n)
-        .map(|i| format!("token \"t{i}\" {{\n  name = \"transfer-{i}\"\n  role = \"reader\"\n}}\n\n"))
-        .collect();
+    let mut tokens = String::new();
+    for i in 1..=n {
+        let _ = write!(tokens, "token \"t{i}\" {{\n  name = \"transfer-{i}\"\n  role = \"reader\"\n}}\n\n");
+    }
     let body = format!(
         "launchdarkly {{\n  base_url = \"{}\"\n}}\n\nstate {{\n  path       = \"{state}\"\n  recipients = [\"{recipient}\"]\n}}\n\n{tokens}",
         server.url
