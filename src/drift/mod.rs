@@ -200,15 +200,13 @@ fn check_expiry(
 /// moments ago has had no chance to be used; one of unknown age may have).
 fn check_stale(report: &mut DriftReport, tref: &TokenRef, token: &Token, before: Option<jiff::Timestamp>) {
     let created_at = ms_to_timestamp(token.creation_date).filter(|_| token.creation_date > 0);
-    match tref.last_used {
-        None if before.is_some_and(|b| created_at.is_none_or(|c| c < b)) => {
-            report.stale.push(Stale { token: tref.clone(), never_used: true, created_at });
-        }
-        None => {}
-        Some(used) if before.is_some_and(|b| used < b) => {
-            report.stale.push(Stale { token: tref.clone(), never_used: false, created_at });
-        }
-        Some(_) => {}
+    let Some(before) = before else { return };
+    let stale = match tref.last_used {
+        None => created_at.is_none_or(|c| c < before),
+        Some(used) => used < before,
+    };
+    if stale {
+        report.stale.push(Stale { token: tref.clone(), never_used: tref.last_used.is_none(), created_at });
     }
 }
 

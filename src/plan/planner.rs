@@ -573,7 +573,7 @@ impl<'a> Planner<'a> {
             };
             let Some(same) = by_name.get(desired.name.as_str()) else { continue };
             for token in same {
-                let deleted = if deletes && !self.is_caller(&token.id) {
+                let goes = if deletes && !self.is_caller(&token.id) {
                     "; unmanaged.mode = \"delete\" deletes it in this plan"
                 } else {
                     ""
@@ -581,7 +581,7 @@ impl<'a> Planner<'a> {
                 self.warnings.push(format!(
                     "a live token named {:?} exists (id {}) that no address manages: import it? An `import` \
                      block with `to = {address}` and `id = \"{}\"` keeps the secret its users hold; this plan \
-                     creates a second token{deleted}",
+                     creates a second token{goes}",
                     token.name(),
                     token.id,
                     token.id
