@@ -82,7 +82,8 @@ fn names_from_the_api_are_escaped_in_every_output() {
     let dir = config_dir(&[("main.hcl", &main_hcl(&server.url))]);
     let d = dir.path();
     let run = |args: &[&str]| {
-        let out = server.tokenform(d).args(args).output().unwrap();
+        // In the temp dir: relative paths (`-out saved.plan`) land there, not in the repository.
+        let out = server.tokenform(d).current_dir(d).args(args).output().unwrap();
         assert_clean(&args.join(" "), &out);
         out
     };
@@ -103,6 +104,7 @@ fn names_from_the_api_are_escaped_in_every_output() {
     run(&["plan", "-out", "saved.plan"]);
     run(&["show", "saved.plan"]);
     run(&["show", "--format", "markdown", "saved.plan"]);
+    assert!(d.join("saved.plan").exists(), "the plan file is in the temp dir, not the repository");
     let shows = |out: &Output, escaped: &str| {
         let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(all.contains(escaped), "no {escaped} in:\n{}", text(out));
