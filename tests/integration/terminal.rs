@@ -82,7 +82,7 @@ fn names_from_the_api_are_escaped_in_every_output() {
     let dir = config_dir(&[("main.hcl", &main_hcl(&server.url))]);
     let d = dir.path();
     let run = |args: &[&str]| {
-        // In the temp dir: relative paths (`-out saved.plan`) land there, not in the repository.
+        // In the temp dir: whatever a command writes to a relative path lands there, not in the repository.
         let out = server.tokenform(d).current_dir(d).args(args).output().unwrap();
         assert_clean(&args.join(" "), &out);
         out
