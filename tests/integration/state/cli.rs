@@ -281,6 +281,9 @@ fn rm_and_mv_edit_the_state_with_a_new_serial_and_a_backup() {
 #[test]
 fn state_secret_output_and_show_need_no_variables() {
     let env = Env::new(EncryptMode::Secrets);
+    // Issue 10 §7 wording (it said "the secrets is age-encrypted").
+    let err = refused(&env, env.cmd().arg("rekey"), "tokenform::state::no_identity");
+    assert!(err.contains("no identity was given to decrypt the secrets"), "{err}");
     let recipients = [env.recipient.clone()];
     env.config(
         &recipients,
