@@ -16,6 +16,9 @@
 //! check::check(&Config, Option<LiveInput>, now, &CheckOptions) -> CheckReport least-privilege rules (TKN001…)
 //! ```
 //!
+//! `commands::session::connect` starts a command's session: it checks the base URL, takes
+//! the token the edge read from the environment, or starts the embedded emulator and hands
+//! the client its URL and token (`api` does not depend on `emulator`).
 //! [`plan::refresh`] is the one state-vs-live comparison both the planner and drift use.
 //! [`plan::scope`] is the one home of who owns a live token (the caller's token, orphans, the
 //! unmanaged scope), used by the planner, apply and drift.
@@ -33,6 +36,9 @@
 //! - [`onboard`]: configuration generated from live tokens and from a Terraform state
 //!   (`adopt`, `plan -generate-config-out`, `migrate terraform`).
 //! - [`cli`] and [`commands`]: clap definitions and one thin wrapper per subcommand.
+
+// Unit tests may read their fixtures' environment (TOKENFORM_UPDATE_SCHEMAS, PATH).
+#![cfg_attr(test, allow(clippy::disallowed_methods))]
 
 pub mod api;
 pub mod apply;
