@@ -118,15 +118,16 @@ fn names_from_the_api_are_escaped_in_every_output() {
         shows(&run(&["drift", "--format", format]), escaped);
         run(&["show", "--format", format]);
     }
-    // check --live: both tokens are stale (never used), so its findings name the renamed
-    // token and the unmanaged one with its creator's email, in every format.
+    // check --live --stale-after 0s: both tokens are stale (never used; just made, they are
+    // not stale by the default 90d), so its findings name the renamed token and the
+    // unmanaged one with its creator's email, in every format.
     for (format, escaped) in [
         ("human", "evil\\u{1b}[2J"),
         ("json", "evil\\u001b[2J"),
         ("markdown", "evil\\\\u{1b}"),
         ("sarif", "evil\\u001b[2J"),
     ] {
-        let out = run(&["check", "--live", "--severity", "low", "--format", format]);
+        let out = run(&["check", "--live", "--stale-after", "0s", "--severity", "low", "--format", format]);
         assert_eq!(out.status.code(), Some(2), "check --live --format {format}: {}", text(&out));
         shows(&out, escaped);
     }
