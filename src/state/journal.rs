@@ -262,6 +262,7 @@ mod tests {
             prevent_destroy: false,
             secret: None,
             terraform_address: None,
+            undelivered: Vec::new(),
         }
     }
 
@@ -277,6 +278,7 @@ mod tests {
                 id: "0".into(),
                 name: "old".into(),
                 expires_at: jiff::Timestamp::UNIX_EPOCH,
+                held_grace_seconds: None,
             },
         }
         .apply_to(&mut s);

@@ -123,6 +123,7 @@ fn token(address: &Address, secret: Option<tokenform::state::SecretRecord>) -> T
         prevent_destroy: false,
         secret,
         terraform_address: None,
+        undelivered: Vec::new(),
     }
 }
 
