@@ -263,7 +263,8 @@ impl Client {
         serde_json::from_slice(&answer.body).map_err(|e| ApiError::Decode {
             method: req.method.as_str().into(),
             path: req.path.clone(),
-            reason: e.to_string(),
+            // serde quotes what it could not read (`unknown variant …`): the server's text.
+            reason: crate::escape::excerpt(&e.to_string()),
         })
     }
 
