@@ -401,8 +401,8 @@ impl Client {
                 pacer: Pacer::default(),
                 requests: AtomicU64::new(0),
                 roles: Mutex::new(BTreeMap::new()),
-                // The emulator stays up for as long as `self` does.
-                embedded: None,
+                // Whatever `self` keeps alive (an embedded emulator) outlives this call.
+                guards: Mutex::new(Vec::new()),
             }),
         };
         let answer = other.caller_identity().await;
