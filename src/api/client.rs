@@ -19,7 +19,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde::de::DeserializeOwned;
 
 pub use super::error::ApiError;
-use super::model::{CallerIdentity, CustomRole, Live, PatchOp, Token, TokenPage, TokenPost};
+use super::model::{CallerIdentity, CustomRole, Live, PatchOp, Token, TokenPost};
 use super::pacer::Pacer;
 use super::paging::{Page, WalkError, fetch_all};
 use super::retry::{Repeat, RetryPolicy};
@@ -292,21 +292,6 @@ impl Client {
         })
     }
 
-    /// One page of the token list, as the server returns it (for tests and tools).
-    pub async fn list_tokens_page(
-        &self,
-        limit: u32,
-        offset: u64,
-        show_all: bool,
-    ) -> Result<TokenPage, ApiError> {
-        let mut req = Req::get("/api/v2/tokens".into());
-        req.query = vec![("limit", limit.to_string()), ("offset", offset.to_string())];
-        if show_all {
-            req.query.push(("showAll", "true".into()));
-        }
-        self.send_json(&req).await
-    }
-
     pub async fn get_token(&self, id: &str) -> Result<Token, ApiError> {
         self.send_json(&Req::get(format!("/api/v2/tokens/{}", segment(id)))).await
     }
@@ -373,6 +358,41 @@ impl Client {
 
     pub async fn caller_identity(&self) -> Result<CallerIdentity, ApiError> {
         self.send_json(&Req::get("/api/v2/caller-identity".into())).await
+    }
+
+    /// Who `token` authenticates as: the same host and settings, another credential (apply
+    /// checks a new secret with it before delivering it). Nothing of the token is shown.
+    pub async fn caller_identity_of(&self, token: &Secret) -> Result<CallerIdentity, ApiError> {
+        let inner = &*self.inner;
+        let mut auth = HeaderValue::from_str(token.expose().trim()).map_err(|_| ApiError::BadUrl {
+            url: inner.base.clone(),
+            reason: "the new secret is not a valid header value".into(),
+        })?;
+        auth.set_sensitive(true);
+        let other = Client {
+            inner: Arc::new(Inner {
+                http: inner.http.clone(),
+                base: inner.base.clone(),
+                host: inner.host.clone(),
+                auth,
+                retry: inner.retry.clone(),
+                timeout: inner.timeout,
+                max_body: inner.max_body,
+                page_limit: inner.page_limit,
+                page_concurrency: inner.page_concurrency,
+                trace: inner.trace.clone(),
+                notices: inner.notices.clone(),
+                // Rate limits are counted per credential.
+                pacer: Pacer::default(),
+                requests: AtomicU64::new(0),
+                roles: Mutex::new(BTreeMap::new()),
+                // Whatever `self` keeps alive (an embedded emulator) outlives this call.
+                guards: Mutex::new(Vec::new()),
+            }),
+        };
+        let answer = other.caller_identity().await;
+        inner.requests.fetch_add(other.request_count(), Ordering::Relaxed);
+        answer
     }
 
     /// Every custom role (all pages); fills the key → role cache.
