@@ -68,6 +68,7 @@ fn apply_in(dir: &Path, api: &FakeApi, ledger: &mut FakeLedger, actions: Vec<Act
         drift: vec![],
         warnings: vec![],
         notes: vec![],
+        unmanaged: vec![],
     };
     let cap = progress::Captured::default();
     let mut live = Live::default();
