@@ -432,6 +432,16 @@ fn located(text: &str) -> Vec<(String, usize, usize, String)> {
 }
 
 #[test]
+fn the_error_counts_problems_in_words() {
+    let one = dir_with(&[("main.hcl", b"token \"a\" {\n  role = \"owner\"\n}\n")]);
+    let e = load(one.path(), &VarInputs::default()).unwrap_err();
+    assert!(e.to_string().ends_with("is not valid (1 problem)"), "{e}");
+    let two = dir_with(&[("main.hcl", b"token \"a\" {\n  role = \"owner\"\n}\ntoken \"b\" {\n}\n")]);
+    let e = load(two.path(), &VarInputs::default()).unwrap_err();
+    assert!(e.to_string().ends_with("is not valid (2 problems)"), "{e}");
+}
+
+#[test]
 fn grace_is_at_most_365_days_and_no_longer_than_every() {
     let token =
         |rotation: &str| format!("token \"a\" {{\n  role = \"reader\"\n  rotation {{\n{rotation}  }}\n}}\n");
