@@ -1,5 +1,5 @@
 //! The benchmark binary (`cargo bench`, harness = false). Each area has its own module in
-//! `benches/`; `cargo bench -- AREA` runs one (validate, check, fetch_live, state, backend, planner, plan_live, plan_cli, apply).
+//! `benches/`; `cargo bench -- AREA` runs one (validate, check, fetch_live, state, backend, backend_s3, planner, plan_live, plan_cli, apply).
 //! Figures are recorded in BENCHMARKS.md. No timing assertions: these print measurements.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -26,6 +26,9 @@ fn main() {
     }
     if run("backend") {
         backend::run();
+    }
+    if run("backend") || run("backend_s3") {
+        backend::run_s3();
     }
     if run("fetch_live") {
         fetch_live::run();

@@ -36,9 +36,15 @@ fn run(args: &[&str], dir: &Path) -> (i32, String, String) {
 #[test]
 fn every_example_validates_and_is_formatted() {
     let dirs = examples();
-    for name in
-        ["quickstart", "service-tokens", "custom-roles-and-policies", "rotation", "for-each", "postgres"]
-    {
+    for name in [
+        "quickstart",
+        "service-tokens",
+        "custom-roles-and-policies",
+        "rotation",
+        "for-each",
+        "postgres",
+        "s3",
+    ] {
         assert!(dirs.iter().any(|d| d.ends_with(name)), "example {name} missing from {dirs:?}");
     }
     for dir in dirs {

@@ -514,3 +514,45 @@ fn migrate_refuses_bad_states_and_writes_nothing() {
     let missing = env.run(&["migrate", "terraform", "no-such.tfstate"]);
     assert_eq!(missing.status.code(), Some(1));
 }
+
+#[test]
+fn migrate_writes_where_o_says_and_reports_fields_that_differ_live() {
+    let env = Env::start();
+    let same =
+        env.create(TokenPost { default_api_version: Some(20_240_415), ..post("same", Some(Role::Reader)) });
+    let edited =
+        env.create(TokenPost { default_api_version: Some(20_240_415), ..post("edited", Some(Role::Reader)) });
+    // Terraform last saw `edited` as a writer; someone made it a reader by hand since.
+    let mut tf_edited = tf_instance(&edited, &secret_of(&edited), None);
+    tf_edited["attributes"]["role"] = json!("writer");
+    let state_bytes = tf_state(&[
+        tf_resource(None, "same", vec![tf_instance(&same, &secret_of(&same), None)]),
+        tf_resource(None, "edited", vec![tf_edited]),
+    ]);
+    env.write("tf.tfstate", std::str::from_utf8(&state_bytes).unwrap());
+
+    let out = env.ok(&["migrate", "terraform", "tf.tfstate", "-o", "from-terraform.hcl"]);
+    let edited_line = out.lines().position(|l| l.contains("launchdarkly_access_token.edited")).unwrap();
+    let report = out.lines().skip(edited_line).take(3).collect::<Vec<_>>().join("\n");
+    assert!(report.contains("differs live from Terraform"), "{out}");
+    assert!(report.contains("role"), "the differing field is named:\n{out}");
+    let same_line = out.lines().position(|l| l.contains("launchdarkly_access_token.same")).unwrap();
+    assert!(
+        !out.lines().nth(same_line + 1).unwrap_or_default().contains("differs live"),
+        "a matching token reports no difference:\n{out}"
+    );
+    assert!(out.contains("from-terraform.hcl"), "{out}");
+    let files = env.files();
+    assert!(files.contains_key("from-terraform.hcl"), "{files:?}");
+    assert!(!files.contains_key("terraform-migrated.hcl"), "-o replaces the default file name");
+    let hcl = &files["from-terraform.hcl"];
+    assert!(hcl.contains("\"writer\""), "values come from the state:\n{hcl}");
+
+    // The next plan updates exactly the edited token back to what Terraform had.
+    assert_eq!(env.run(&["plan", "--detailed-exitcode"]).status.code(), Some(2));
+    let plan = env.plan_json();
+    assert_eq!(kinds(&plan), ["update"], "{plan:#}");
+    env.ok(&["apply", "--auto-approve"]);
+    assert_eq!(env.get(&edited.id).role.as_deref(), Some("writer"));
+    assert_eq!(env.run(&["plan", "--detailed-exitcode"]).status.code(), Some(0));
+}

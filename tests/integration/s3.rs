@@ -8,12 +8,15 @@
 //! - `failures`: every failure exits 1 naming the bucket and key, with nothing written;
 //!   a store that ignores conditional writes is refused by the probe.
 //! - `transfer`: `state pull | push | migrate` and `force-unlock` on S3.
+//! - `proxy`: a forwarding proxy in front of the real server that refuses LIST, or answers
+//!   503 / 409 once, or loses an answer, for the retry and recovery paths.
 //!
 //! Without `TOKENFORM_TEST_S3_ENDPOINT` these tests fail, saying how to get a server; set
 //! `TOKENFORM_TEST_NO_S3=1` to skip them on purpose.
 
 mod e2e;
 mod failures;
+mod proxy;
 mod transfer;
 
 use std::collections::BTreeMap;

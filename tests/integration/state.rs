@@ -7,6 +7,7 @@
 mod cli;
 mod interop;
 mod keys;
+mod transfer;
 
 use std::path::{Path, PathBuf};
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{Machine, fresh_schema, pg, psql, text, tokens};
+use super::{Machine, fresh_schema, live_names, pg, psql, text, tokens};
 use crate::support::DevServer;
 use tokenform::model::Address;
 use tokenform::state::{EncryptMode, JournalRecord, LockMode, StateSettings, StateStore, TokenState};
@@ -178,4 +178,36 @@ fn encrypt_file_seals_the_document_and_the_journal_in_the_database_too() {
     assert!(!record.contains("crashed"));
     let listed = with_id(&["state", "list"]);
     assert!(String::from_utf8_lossy(&listed.stdout).contains("token.crashed"), "{}", text(&listed));
+}
+
+#[test]
+fn history_keeps_the_last_five_versions_and_a_newer_schema_is_refused() {
+    let Some(pg) = pg() else { return };
+    let server = DevServer::start(&[]);
+    let m = Machine::new(&server, &pg.url, &fresh_schema(), None);
+    for n in 1..=8 {
+        m.config(&tokens(n));
+        m.ok(&["apply", "--auto-approve"]);
+    }
+    assert_eq!(m.state()["serial"], 8);
+    let versions = m.table("state_versions");
+    let rows = psql(&pg.url, &format!("SELECT serial FROM {versions} ORDER BY serial"));
+    let serials: Vec<&str> = rows.split_whitespace().collect();
+    assert_eq!(serials, ["3", "4", "5", "6", "7"], "the five versions before the current one");
+    let fifth: serde_json::Value =
+        serde_json::from_str(&m.ok(&["state", "pull", "--previous", "5"])).unwrap();
+    assert_eq!(fifth["serial"], 3);
+    let sixth = m.run(&["state", "pull", "--previous", "6"]);
+    assert!(!sixth.status.success() && text(&sixth).contains("1..=5"), "{}", text(&sixth));
+
+    // A schema a newer tokenform made is refused before anything is read or written.
+    let meta = m.table("meta");
+    psql(&pg.url, &format!("UPDATE {meta} SET schema_version = schema_version + 1"));
+    m.config(&tokens(9));
+    let err = m.fails(&["apply", "--auto-approve"], "tokenform::state::pg::newer_schema");
+    assert!(err.contains("upgrade tokenform"), "{err}");
+    m.fails(&["plan"], "tokenform::state::pg::newer_schema");
+    psql(&pg.url, &format!("UPDATE {meta} SET schema_version = schema_version - 1"));
+    assert_eq!(m.state()["serial"], 8, "the refused apply wrote nothing");
+    assert_eq!(live_names(&server).len(), 8, "and created nothing live");
 }

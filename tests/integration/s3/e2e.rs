@@ -3,7 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use super::{Bucket, Machine, assert_every_secret_authenticates, fresh_key, s3};
+use axum::http::Method;
+
+use super::proxy::{Proxy, Step};
+use super::{Bucket, Machine, assert_every_secret_authenticates, flat, fresh_key, s3};
 use crate::pg::{live_names, lock_field, names, read_completions, text, tokens, wait_until};
 use crate::support::DevServer;
 
@@ -36,6 +39,9 @@ fn apply_on_one_machine_is_the_state_of_the_other_and_a_concurrent_apply_gets_th
     assert_eq!(lock_field(&err, "Operation"), "apply");
     assert!(lock_field(&err, "Who").contains('@'), "{err}");
     assert!(err.contains(&format!("tokenform force-unlock {}", lock_field(&err, "ID"))), "{err}");
+    // It names the lock object (bucket and key) and says what to do.
+    let lock_object = format!("s3://{}/{lock_key}", s3.bucket);
+    assert!(flat(&err).contains(&flat(&lock_object)) && flat(&err).contains("--lock-timeout"), "{err}");
     // Readers need no lock; a writer with --lock-timeout waits for A's to end.
     assert!(matches!(b.plan_exit(), Some(0 | 2)));
     let waiter = b.cmd().args(["apply", "--auto-approve", "--lock-timeout", "2m"]).output();
@@ -56,7 +62,13 @@ fn sigkill_on_one_machine_is_recovered_by_the_other_without_duplicates() {
     let bucket = Bucket::new(&s3);
     let server = DevServer::start(&["--latency-ms", "60"]);
     let a = Machine::new(&server, &s3, &fresh_key(), None);
-    let b = a.twin();
+    // B reaches the store through a proxy that refuses LIST: the journal must be found
+    // by name.
+    let proxy = Proxy::start(&s3.endpoint, |r, _| {
+        if r.is_list() { Step::Answer(403, "AccessDenied") } else { Step::Forward }
+    });
+    let mut b = a.twin();
+    b.endpoint = proxy.url.clone();
     a.config(&tokens(12));
     b.config(&tokens(12));
     let mut child = a.spawn_apply();
@@ -78,6 +90,15 @@ fn sigkill_on_one_machine_is_recovered_by_the_other_without_duplicates() {
     assert_every_secret_authenticates(&b);
     assert_every_secret_authenticates(&a);
     assert!(bucket.list(&format!("{}.journal", a.key)).is_empty(), "compacted");
+    let seen = proxy.seen();
+    assert!(seen.iter().all(|r| !r.is_list()), "tokenform sent a LIST: {seen:?}");
+    for object in &journal {
+        let path = format!("/{}/{object}", s3.bucket);
+        assert!(
+            seen.iter().any(|r| r.method == Method::GET && r.path == path),
+            "B did not GET the journal object {object}: {seen:?}"
+        );
+    }
 
     // What the store holds: ciphertexts and names, never a plaintext secret.
     let data_after = data_dir_text(&s3);
@@ -137,4 +158,24 @@ fn a_state_written_by_another_writer_between_read_and_save_is_not_overwritten() 
     assert_eq!(pulled["serial"], 100, "their write stays");
     let kept: BTreeSet<String> = pulled["tokens"].as_object().unwrap().keys().cloned().collect();
     assert_eq!(kept, BTreeSet::from(["token.t000".to_owned()]), "nothing of the losing run was written");
+}
+
+#[test]
+fn a_state_created_by_another_writer_before_the_first_save_is_not_overwritten() {
+    let Some(s3) = s3() else { return };
+    let bucket = Bucket::new(&s3);
+    let server = DevServer::start(&["--latency-ms", "100"]);
+    let a = Machine::new(&server, &s3, &fresh_key(), None);
+    a.config(&tokens(4));
+    let mut child = a.spawn_apply();
+    read_completions(&mut child, 1);
+    // The key held no state when A read it; another writer creates it meanwhile. A's
+    // first save is `If-None-Match: *`, so it finds theirs and fails.
+    let theirs = br#"{"serial": 5, "written_by": "another writer"}"#.to_vec();
+    bucket.put(&a.key, theirs.clone());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("tokenform::state::conflict"), "{}", text(&out));
+    assert!(flat(&text(&out)).contains("readnostate"), "{}", text(&out));
+    assert_eq!(bucket.get(&a.key), Some(theirs), "their object stays, byte for byte");
 }

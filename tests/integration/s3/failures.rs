@@ -1,11 +1,15 @@
 //! Every way the S3 backend fails: exit 1, a message naming the bucket and key and what
 //! to do, and nothing written. A store that ignores conditional writes is refused.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
+use axum::http::Method;
+
+use super::proxy::{Proxy, Step};
 use super::{Bucket, Machine, flat, fresh_key, s3};
-use crate::pg::{live_names, tokens};
+use crate::pg::{live_names, text, tokens};
 use crate::support::DevServer;
 
 #[test]
@@ -48,6 +52,13 @@ fn each_store_failure_exits_1_names_the_bucket_and_key_and_writes_nothing() {
     assert!(err.contains(&format!("127.0.0.1:{port}")) && err.contains(&key), "{err}");
     let err = flat(&m.fails(&["plan"], "tokenform::state::s3::unreachable"));
     assert!(err.contains(&key), "{err}");
+    // The region comes from AWS_REGION when the block has none: a bad one is refused
+    // before anything is sent, naming the variable.
+    m.config(&tokens(2));
+    let out = m.cmd().env("AWS_REGION", "Not A Region").args(["apply", "--auto-approve"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = flat(&String::from_utf8_lossy(&out.stderr));
+    assert!(err.contains("AWS_REGION") && err.contains(&names), "{err}");
 
     assert!(Bucket::new(&s3).list(key.split('/').next().unwrap()).is_empty(), "nothing was written");
     assert!(live_names(&server).is_empty(), "no token was created");
@@ -59,6 +70,8 @@ fn each_store_failure_exits_1_names_the_bucket_and_key_and_writes_nothing() {
 enum Fake {
     /// 200 to every PUT, whatever its conditions say; 404 to every GET.
     AcceptsEveryPut,
+    /// Honours `If-None-Match: *` (412 once the key exists) but ignores `If-Match`.
+    IgnoresIfMatch,
     /// 503 to everything.
     Unavailable,
     /// 409 ConditionalRequestConflict to every PUT; 404 to every GET.
@@ -67,21 +80,26 @@ enum Fake {
 
 /// A tiny HTTP server on 127.0.0.1:0 answering as `fake`; returns its URL and a request count.
 fn fake_store(fake: Fake) -> (String, Arc<AtomicUsize>) {
-    use axum::http::{Method, StatusCode};
+    use axum::http::{HeaderMap, StatusCode, Uri};
     use axum::response::IntoResponse;
     let count = Arc::new(AtomicUsize::new(0));
     let seen = count.clone();
+    let created = Arc::new(Mutex::new(HashSet::new()));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async move {
-            let app = axum::Router::new().fallback(move |method: Method| {
+            let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap| {
                 let n = seen.fetch_add(1, Ordering::SeqCst);
+                let fresh = method == Method::PUT && created.lock().unwrap().insert(uri.path().to_owned());
                 async move {
                     let xml = |code: &str| format!("<?xml version=\"1.0\"?><Error><Code>{code}</Code><Message>{code}</Message></Error>");
                     match (fake, method) {
+                        (Fake::IgnoresIfMatch, Method::PUT) if headers.contains_key("if-none-match") && !fresh => {
+                            (StatusCode::PRECONDITION_FAILED, xml("PreconditionFailed")).into_response()
+                        }
                         (Fake::Unavailable, _) => (StatusCode::SERVICE_UNAVAILABLE, xml("ServiceUnavailable")).into_response(),
                         (Fake::Conflicts, Method::PUT) => (StatusCode::CONFLICT, xml("ConditionalRequestConflict")).into_response(),
                         (_, Method::PUT) => (StatusCode::OK, [("etag", format!("\"etag-{n}\""))], "").into_response(),
@@ -108,6 +126,13 @@ fn a_store_that_ignores_conditional_writes_is_refused_by_the_probe() {
     assert!(err.contains("ignoresconditionalwrites") && err.contains("answered200,not412"), "{err}");
     assert!(err.contains(&m.key), "{err}");
     assert!(live_names(&server).is_empty(), "refused before any token was created");
+    // One that honours If-None-Match but not If-Match would give a lock, but no
+    // compare-and-swap of the state: refused too.
+    let (url, _) = fake_store(Fake::IgnoresIfMatch);
+    m.config_with(&tokens(2), &s3.bucket, &url);
+    let err = flat(&m.fails(&["apply", "--auto-approve"], "tokenform::state::s3::unconditional"));
+    assert!(err.contains("astaleIf-Matchanswered200,not412") && err.contains(&m.key), "{err}");
+    assert!(live_names(&server).is_empty());
     // The real server passes the same probe.
     m.config(&tokens(2));
     m.ok(&["apply", "--auto-approve"]);
@@ -129,6 +154,49 @@ fn server_errors_are_retried_with_backoff_and_conflicts_re_read_then_fail() {
     m.config_with(&tokens(1), &s3.bucket, &url);
     let err = flat(&m.fails(&["apply", "--auto-approve"], "tokenform::state::s3::server"));
     assert!(err.contains("HTTP409ConditionalRequestConflict") && err.contains("retried"), "{err}");
+    assert!(err.contains(&m.key), "{err}");
     assert!(count.load(Ordering::SeqCst) > 2, "re-read and retried");
     assert!(live_names(&server).is_empty());
+}
+
+#[test]
+fn transient_errors_and_lost_answers_are_retried_and_the_apply_still_succeeds() {
+    let Some(s3) = s3() else { return };
+    let bucket = Bucket::new(&s3);
+    let server = DevServer::start(&[]);
+    let key = fresh_key();
+    // In front of the real server: each of these fails once, then passes.
+    let (state, lock) = (format!("/{}/{key}", s3.bucket), format!("/{}/{key}.lock", s3.bucket));
+    let (journal, previous) = (format!("{state}.journal/"), format!("{state}.previous/"));
+    let proxy = Proxy::start(&s3.endpoint, move |r, before| match (r.method.as_str(), before) {
+        _ if r.is_list() => Step::Answer(403, "AccessDenied"),
+        // A 5xx on a read: retried with backoff.
+        ("GET", 0) if r.path == state => Step::Answer(503, "ServiceUnavailable"),
+        // Another conditional write in flight: re-read and retried.
+        ("PUT", 0) if r.path == lock => Step::Answer(409, "ConditionalRequestConflict"),
+        // Carried out, but the answer is lost: the retry gets 412 and the re-read finds
+        // the bytes it sent. The first save (If-None-Match: *; PUT 1 is its retry), the
+        // second (If-Match), each journal object (If-None-Match: *).
+        ("PUT", 0 | 2) if r.path == state => Step::LoseAnswer(500, "InternalError"),
+        ("PUT", 0) if r.path.starts_with(&journal) => Step::LoseAnswer(503, "SlowDown"),
+        ("PUT", 0) if r.path.starts_with(&previous) => Step::Answer(503, "ServiceUnavailable"),
+        _ => Step::Forward,
+    });
+    let mut m = Machine::new(&server, &s3, &key, None);
+    m.endpoint = proxy.url.clone();
+    m.config(&tokens(3));
+    m.ok(&["apply", "--auto-approve"]);
+    m.config(&tokens(5));
+    m.ok(&["apply", "--auto-approve"]);
+
+    assert_eq!(m.plan_exit(), Some(0));
+    assert_eq!(live_names(&server), crate::pg::names(5), "no duplicate token");
+    super::assert_every_secret_authenticates(&m);
+    assert_eq!(m.state()["serial"], 2);
+    assert!(bucket.list(&format!("{key}.journal")).is_empty(), "compacted");
+    let suffix = |s: &str| format!("{key}{s}");
+    assert!(proxy.count(&Method::PUT, &key) >= 4, "each save was sent again: {:?}", proxy.seen());
+    assert!(proxy.count(&Method::PUT, &suffix(".lock")) >= 3, "the lock create was retried");
+    assert!(proxy.count(&Method::GET, &key) >= 3, "the state GET was retried");
+    assert!(proxy.seen().iter().all(|r| !r.is_list()), "tokenform never lists");
 }

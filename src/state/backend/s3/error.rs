@@ -22,7 +22,8 @@ pub enum S3Error {
         help(
             "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN, which expires), and \
              that their policy allows s3:GetObject, s3:PutObject and s3:DeleteObject on \
-             arn:aws:s3:::{bucket}/{key}*; nothing was written"
+             arn:aws:s3:::{bucket}/{key}* and s3:ListBucket on arn:aws:s3:::{bucket} (tokenform never \
+             lists, but without it AWS answers 403, not 404, for a missing object); nothing was written"
         )
     )]
     Denied { target: String, bucket: String, key: String, action: String, why: String },
