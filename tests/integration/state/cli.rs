@@ -461,6 +461,8 @@ fn force_unlock_refuses_while_the_owner_runs_and_removes_a_dead_owners_lock() {
     assert!(!lock.exists());
 }
 
+/// Needs the crash point of the `fault-injection` feature (`.ci/test` enables it).
+#[cfg(feature = "fault-injection")]
 #[test]
 fn a_crash_between_the_temp_file_and_the_rename_keeps_the_previous_state() {
     let env = Env::new(EncryptMode::Secrets);
