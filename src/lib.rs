@@ -16,6 +16,9 @@
 //! check::check(&Config, Option<LiveInput>, now, &CheckOptions) -> CheckReport least-privilege rules (TKN001…)
 //! ```
 //!
+//! `commands::session::connect` starts a command's session: it checks the base URL, takes
+//! the token the edge read from the environment, or starts the embedded emulator and hands
+//! the client its URL and token (`api` does not depend on `emulator`).
 //! [`plan::refresh`] is the one state-vs-live comparison both the planner and drift use.
 //! [`plan::scope`] is the one home of who owns a live token (the caller's token, orphans, the
 //! unmanaged scope), used by the planner, apply and drift.

@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 
 use crate::ExitStatus;
-use crate::api::{Client, ConnectInputs};
+use crate::api::Client;
 use crate::cli::{Cli, Command, GlobalArgs, VarArgs};
 use crate::config::{Config, VarInputs};
 use crate::endpoint::{ALLOWED_HOSTS_ENV, AllowedHosts, EndpointError};
@@ -30,6 +30,7 @@ mod output;
 mod plan;
 mod rekey;
 mod secret;
+pub mod session;
 mod show;
 mod state;
 pub mod state_access;
@@ -70,14 +71,14 @@ impl Context {
     pub async fn connect(&self, config: &Config) -> miette::Result<Client> {
         let settings = &config.launchdarkly;
         let token = std::env::var(&settings.access_token_env).ok().map(Secret::new);
-        let inputs = ConnectInputs {
+        let inputs = session::ConnectInputs {
             token,
             allowed_hosts: self.allowed_hosts()?,
             verbose: self.global.verbose,
             notices: !self.global.quiet,
             max_wait: Some(self.global.max_wait),
         };
-        Ok(Client::connect(settings, &config.dir, &inputs).await?)
+        Ok(session::connect(settings, &config.dir, &inputs).await?)
     }
 }
 

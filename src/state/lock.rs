@@ -49,12 +49,15 @@ impl LockInfo {
     /// The `Lock Info:` block, as Terraform prints it (one `Key: value` line each).
     pub fn render(&self) -> String {
         let id = if self.id.is_empty() { "(none recorded)" } else { &self.id };
+        // The fields come from a lock file (or a database row) another process wrote.
+        let t = crate::escape::text;
         format!(
-            "Lock Info:\n  ID:        {id}\n  Path:      {}\n  Operation: {}\n  Who:       {}\n  Version:   {}\n  Created:   {}",
-            self.path,
-            self.operation,
-            self.who,
-            self.version,
+            "Lock Info:\n  ID:        {}\n  Path:      {}\n  Operation: {}\n  Who:       {}\n  Version:   {}\n  Created:   {}",
+            t(id),
+            t(&self.path),
+            t(&self.operation),
+            t(&self.who),
+            t(&self.version),
             self.created.strftime("%Y-%m-%dT%H:%M:%SZ")
         )
     }

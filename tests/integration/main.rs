@@ -7,6 +7,7 @@ mod support;
 
 mod api;
 mod apply;
+mod at_rest;
 mod check;
 mod ci_files;
 mod cli;
