@@ -103,7 +103,8 @@ pub enum ApplyError {
         )
     )]
     OwnToken { id: String },
-    #[error("new secrets cannot be stored: {source}")]
+    // The reason is the source, which the report prints beneath: not repeated here.
+    #[error("new secrets cannot be stored")]
     #[diagnostic(
         code(tokenform::apply::no_recipient),
         help("add at least one age recipient to `state {{ recipients = [...] }}` (see `tokenform keygen`)")

@@ -97,6 +97,29 @@ pub fn error_text(report: &miette::Report) -> String {
     format!("{report:?}")
 }
 
+/// Writes `text` to stdout: the one way every command prints its output. A closed pipe
+/// (`tokenform state list | head -1`) is not an error: the rest of the output is dropped,
+/// quietly, and the command finishes as it would have (an apply still completes and keeps
+/// its exit status).
+pub(crate) fn print(text: &str) -> miette::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(miette::Report::new(StdoutError { source: e }))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Stdout could not be written (other than a closed pipe, which [`print`] ignores).
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("could not write to stdout")]
+#[diagnostic(code(tokenform::cli::stdout))]
+struct StdoutError {
+    source: std::io::Error,
+}
+
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> miette::Result<ExitStatus> {
     let ctx = Context::new(cli.global);

@@ -82,7 +82,8 @@ fn names_from_the_api_are_escaped_in_every_output() {
     let dir = config_dir(&[("main.hcl", &main_hcl(&server.url))]);
     let d = dir.path();
     let run = |args: &[&str]| {
-        let out = server.tokenform(d).args(args).output().unwrap();
+        // In the temp dir: whatever a command writes to a relative path lands there, not in the repository.
+        let out = server.tokenform(d).current_dir(d).args(args).output().unwrap();
         assert_clean(&args.join(" "), &out);
         out
     };
