@@ -1,6 +1,9 @@
 //! One thin file per subcommand: resolve arguments, call the library, render, map to an
 //! [`ExitStatus`]. Errors become `miette::Report` here, at the edge.
 
+// The edge: the one place (with main) that reads the environment.
+#![allow(clippy::disallowed_methods)]
+
 use std::io::IsTerminal;
 
 use crate::ExitStatus;
@@ -63,7 +66,20 @@ impl Context {
 
     /// Everything [`crate::config::load`] takes from outside the configuration.
     pub fn var_inputs(&self, vars: &VarArgs) -> miette::Result<VarInputs> {
-        Ok(VarInputs { allowed_hosts: self.allowed_hosts()?, ..VarInputs::from_args(vars) })
+        Ok(VarInputs {
+            var_files: vars.var_files.clone(),
+            // A `-var` without `=` is kept as `("", arg)`: `config::load` reports it (no name is empty).
+            vars: vars
+                .vars
+                .iter()
+                .map(|v| match v.split_once('=') {
+                    Some((k, val)) if !k.is_empty() => (k.to_owned(), val.to_owned()),
+                    _ => (String::new(), v.clone()),
+                })
+                .collect(),
+            env: std::env::vars().collect(),
+            allowed_hosts: self.allowed_hosts()?,
+        })
     }
 
     /// Connects to the API `config` names, with the token from the env var its

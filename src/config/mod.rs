@@ -51,7 +51,7 @@ pub struct VarInputs {
     pub var_files: Vec<PathBuf>,
     /// `-var name=value`, in command-line order.
     pub vars: Vec<(String, String)>,
-    /// Environment variables (name, value); callers pass `std::env::vars()`.
+    /// Environment variables (name, value), read by the command (the edge), not here.
     pub env: Vec<(String, String)>,
     /// Hosts besides LaunchDarkly's that `base_url` may name (`TOKENFORM_ALLOWED_HOSTS`,
     /// read by the command: never from the configuration).
@@ -92,26 +92,6 @@ impl Config {
             checks: Checks::default(),
             sites: sites::Sites::default(),
             digest: String::new(),
-        }
-    }
-}
-
-impl VarInputs {
-    /// From `-var`/`-var-file` arguments and this process's environment.
-    /// A `-var` without `=` is kept as `("", arg)`: [`load`] reports it (no name is empty).
-    pub fn from_args(args: &crate::cli::VarArgs) -> Self {
-        Self {
-            var_files: args.var_files.clone(),
-            vars: args
-                .vars
-                .iter()
-                .map(|v| match v.split_once('=') {
-                    Some((k, val)) if !k.is_empty() => (k.to_owned(), val.to_owned()),
-                    _ => (String::new(), v.clone()),
-                })
-                .collect(),
-            env: std::env::vars().collect(),
-            allowed_hosts: crate::endpoint::AllowedHosts::none(),
         }
     }
 }

@@ -41,6 +41,7 @@ thread_local! {
 
 #[allow(clippy::unnecessary_wraps)] // only unit-test builds return the error
 #[cfg_attr(not(any(test, feature = "fault-injection")), allow(unused_variables))]
+#[allow(clippy::disallowed_methods)] // the crash point is a test hook, not configuration
 fn fault(point: FaultPoint) -> std::io::Result<()> {
     #[cfg(test)]
     if INJECT.with(std::cell::Cell::get) == Some(point) {

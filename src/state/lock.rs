@@ -307,15 +307,14 @@ fn same_file(file: &File, path: &Path) -> bool {
     }
 }
 
-/// This machine's host name (for lock owner info).
+/// This machine's host name (for lock owner info): `uname`'s node name, read from the
+/// kernel, not from the environment (the library reads no environment).
 pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown".to_owned())
+    #[cfg(unix)]
+    let name = rustix::system::uname().nodename().to_string_lossy().trim().to_owned();
+    #[cfg(not(unix))]
+    let name = String::new();
+    if name.is_empty() { "unknown".to_owned() } else { name }
 }
 
 /// True while a process with `pid` exists on this host.
