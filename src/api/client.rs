@@ -375,6 +375,41 @@ impl Client {
         self.send_json(&Req::get("/api/v2/caller-identity".into())).await
     }
 
+    /// Who `token` authenticates as: the same host and settings, another credential (apply
+    /// checks a new secret with it before delivering it). Nothing of the token is shown.
+    pub async fn caller_identity_of(&self, token: &Secret) -> Result<CallerIdentity, ApiError> {
+        let inner = &*self.inner;
+        let mut auth = HeaderValue::from_str(token.expose().trim()).map_err(|_| ApiError::BadUrl {
+            url: inner.base.clone(),
+            reason: "the new secret is not a valid header value".into(),
+        })?;
+        auth.set_sensitive(true);
+        let other = Client {
+            inner: Arc::new(Inner {
+                http: inner.http.clone(),
+                base: inner.base.clone(),
+                host: inner.host.clone(),
+                auth,
+                retry: inner.retry.clone(),
+                timeout: inner.timeout,
+                max_body: inner.max_body,
+                page_limit: inner.page_limit,
+                page_concurrency: inner.page_concurrency,
+                trace: inner.trace.clone(),
+                notices: inner.notices.clone(),
+                // Rate limits are counted per credential.
+                pacer: Pacer::default(),
+                requests: AtomicU64::new(0),
+                roles: Mutex::new(BTreeMap::new()),
+                // Whatever `self` keeps alive (an embedded emulator) outlives this call.
+                guards: Mutex::new(Vec::new()),
+            }),
+        };
+        let answer = other.caller_identity().await;
+        inner.requests.fetch_add(other.request_count(), Ordering::Relaxed);
+        answer
+    }
+
     /// Every custom role (all pages); fills the key → role cache.
     pub async fn list_custom_roles(&self) -> Result<Vec<CustomRole>, ApiError> {
         let walk = fetch_all(

@@ -198,6 +198,7 @@ pub(super) async fn execute(
         parallelism: parallelism.unwrap_or(s.config.launchdarkly.parallelism).max(1),
         live: s.live.clone(),
         progress: ui.progress(ctx.global.quiet),
+        sinks: sink_runner(ctx, &s.config),
     };
     let outcome: Outcome =
         crate::apply::apply_until(plan, &s.client, &mut s.store, opts, interrupt()).await?;
@@ -215,6 +216,14 @@ pub(super) async fn execute(
         return Ok(ExitStatus::Success);
     }
     Err(ApplyFailed::from_outcome(&outcome).into())
+}
+
+/// Sinks run in the configuration directory, with this process's environment minus
+/// tokenform's own credentials (the access token's variable, the state backend's).
+pub(super) fn sink_runner(ctx: &Context, config: &Config) -> crate::deliver::Runner {
+    let mut withheld = vec![config.launchdarkly.access_token_env.as_str()];
+    withheld.extend(config.state.backend.env_names());
+    crate::deliver::Runner::new(&ctx.global.dir, crate::deliver::child_env(std::env::vars_os(), &withheld))
 }
 
 /// Resolves on the first Ctrl-C; a second one exits at once (every finished step is already

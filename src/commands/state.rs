@@ -141,6 +141,9 @@ pub(super) fn show(address: &Address, t: &TokenState, state: &State) -> String {
     if let Some(tf) = &t.terraform_address {
         rows.push(("terraform_address", q(tf)));
     }
+    if !t.undelivered.is_empty() {
+        rows.push(("undelivered", list(&t.undelivered)));
+    }
     match &t.secret {
         Some(s) => {
             rows.push(("secret", "(sensitive value)".to_owned()));
@@ -159,7 +162,16 @@ pub(super) fn show(address: &Address, t: &TokenState, state: &State) -> String {
         let _ = writeln!(text, "{k:<width$} = {v}");
     }
     for r in state.retiring.iter().filter(|r| &r.address == address) {
-        let _ = writeln!(text, "# retiring: id {} ({}) expires {}", r.id, q(&r.name), ts(&r.expires_at));
+        if r.is_held() {
+            let _ = writeln!(
+                text,
+                "# retiring: id {} ({}) held: no expiry until the current secret reaches every sink",
+                r.id,
+                q(&r.name)
+            );
+        } else {
+            let _ = writeln!(text, "# retiring: id {} ({}) expires {}", r.id, q(&r.name), ts(&r.expires_at));
+        }
     }
     for p in state.pending_creates.iter().filter(|p| &p.address == address) {
         let _ = writeln!(
@@ -202,6 +214,7 @@ mod tests {
                 recipients: vec!["age1abc".into()],
             }),
             terraform_address: Some("module.ops.launchdarkly_access_token.deployer[\"staging\"]".into()),
+            undelivered: vec![],
         };
         state.tokens.insert(address.clone(), token.clone());
         let text = show(&address, &token, &state);

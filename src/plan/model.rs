@@ -132,6 +132,10 @@ pub enum Reason {
     RotationDue,
     /// `--rotate ADDR`.
     RotationRequested,
+    /// The last new secret did not reach every sink (a failed check or delivery, or an
+    /// interrupted apply): a new secret is made and delivered, and only then does the grace
+    /// of the generations held for it start.
+    DeliveryIncomplete,
     /// A retired generation is past its grace.
     GraceEnded,
     /// In state, no longer in configuration.

@@ -267,6 +267,7 @@ mod tests {
             prevent_destroy: false,
             secret: None,
             terraform_address: None,
+            undelivered: Vec::new(),
         }
     }
 
@@ -282,6 +283,7 @@ mod tests {
                 id: "0".into(),
                 name: "old".into(),
                 expires_at: jiff::Timestamp::UNIX_EPOCH,
+                held_grace_seconds: None,
             },
         }
         .apply_to(&mut s);

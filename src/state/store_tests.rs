@@ -58,6 +58,7 @@ fn token(id: &str, secret: Option<SecretRecord>) -> Box<TokenState> {
         prevent_destroy: false,
         secret,
         terraform_address: None,
+        undelivered: Vec::new(),
     })
 }
 
@@ -470,7 +471,7 @@ mod replay {
             })),
             1 => address().prop_map(|address| Step::Record(JournalRecord::ClearPending { address })),
             1 => (address(), 0..3u8).prop_map(move |(address, id)| Step::Record(JournalRecord::AddRetiring {
-                retiring: RetiringToken { address, id: id.to_string(), name: "old".into(), expires_at: at },
+                retiring: RetiringToken { address, id: id.to_string(), name: "old".into(), expires_at: at, held_grace_seconds: None },
             })),
             1 => (0..3u8).prop_map(|id| Step::Record(JournalRecord::RemoveRetiring { id: id.to_string() })),
             1 => Just(Step::Save),

@@ -123,6 +123,7 @@ fn token(address: &Address, secret: Option<tokenform::state::SecretRecord>) -> T
         prevent_destroy: false,
         secret,
         terraform_address: None,
+        undelivered: Vec::new(),
     }
 }
 
@@ -337,7 +338,7 @@ fn state_rm_forgets_the_retiring_generations_of_the_address() {
             (Address::new("ci_reader"), "61095542756dba5511100a02"),
             (Address::new("legacy"), "61095542756dba5511100b01"),
         ] {
-            let retiring = RetiringToken { address, id: id.into(), name: "old".into(), expires_at };
+            let retiring = RetiringToken::new(address, id, "old", expires_at);
             store.record(JournalRecord::AddRetiring { retiring }).unwrap();
         }
         store.save().unwrap();
