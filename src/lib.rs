@@ -11,7 +11,7 @@
 //! plan::plan(&Config, &State, &Live, now, &PlanOptions) -> Plan PURE: no async, no I/O, no clock
 //! render::{human, json, markdown}::plan(&Plan)   -> String      one model, several printers
 //! render::stream::plan(&Plan, now)               -> Vec<Message> the `-json` NDJSON lines (apply's come from its Progress)
-//! apply::apply(&Plan, &Client, &mut StateStore, ApplyOptions) -> Outcome   journals every step
+//! apply::apply_until(&Plan, &Client, &mut StateStore, ApplyOptions, interrupt) -> Outcome  journals every step
 //! drift::detect(&Config, &State, &Live, now, &DriftOptions) -> DriftReport the same comparison, read for drift
 //! check::check(&Config, Option<LiveInput>, now, &CheckOptions) -> CheckReport least-privilege rules (TKN001…)
 //! ```

@@ -19,7 +19,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde::de::DeserializeOwned;
 
 pub use super::error::ApiError;
-use super::model::{CallerIdentity, CustomRole, Live, PatchOp, Token, TokenPage, TokenPost};
+use super::model::{CallerIdentity, CustomRole, Live, PatchOp, Token, TokenPost};
 use super::pacer::Pacer;
 use super::paging::{Page, WalkError, fetch_all};
 use super::retry::{Repeat, RetryPolicy};
@@ -290,21 +290,6 @@ impl Client {
                 ApiError::ListStuck { url, reason: stall.reason }
             }
         })
-    }
-
-    /// One page of the token list, as the server returns it (for tests and tools).
-    pub async fn list_tokens_page(
-        &self,
-        limit: u32,
-        offset: u64,
-        show_all: bool,
-    ) -> Result<TokenPage, ApiError> {
-        let mut req = Req::get("/api/v2/tokens".into());
-        req.query = vec![("limit", limit.to_string()), ("offset", offset.to_string())];
-        if show_all {
-            req.query.push(("showAll", "true".into()));
-        }
-        self.send_json(&req).await
     }
 
     pub async fn get_token(&self, id: &str) -> Result<Token, ApiError> {

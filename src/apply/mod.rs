@@ -175,23 +175,7 @@ pub fn check_safety(steps: &[Step], state: &State, live: &Live) -> Result<(), Ap
 
 /// Executes `plan` against the API, recording into `store`; saves the state at the end
 /// (also after Ctrl-C or a failed task). The plan must be fresh or checked with
-/// [`check_saved_plan`].
-pub async fn apply(
-    plan: &Plan,
-    client: &Client,
-    store: &mut StateStore,
-    opts: ApplyOptions,
-) -> Result<Outcome, ApplyError> {
-    let interrupt = async {
-        // Without a signal handler there is no Ctrl-C to wait for: never resolve.
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    run(plan, client, store, opts, interrupt).await
-}
-
-/// [`apply`] with the caller's own interrupt: when `interrupt` resolves, no new work starts,
+/// [`check_saved_plan`]. With the caller's own interrupt: when `interrupt` resolves, no new work starts,
 /// in-flight answers are recorded, the state is saved (the command adds "a second Ctrl-C
 /// exits at once").
 pub async fn apply_until(
