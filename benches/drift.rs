@@ -52,6 +52,7 @@ fn world(managed: usize, unmanaged: usize) -> (Config, State, Live) {
                 prevent_destroy: false,
                 secret: None,
                 terraform_address: None,
+                undelivered: Vec::new(),
             },
         );
         config.tokens.insert(

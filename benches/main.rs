@@ -1,6 +1,7 @@
 //! The benchmark binary (`cargo bench`, harness = false). Each area has its own module in
 //! `benches/`; `cargo bench -- AREA` runs one (validate, check, fetch_live, state, backend, backend_s3, planner, plan_live, plan_cli, apply).
 //! Figures are recorded in BENCHMARKS.md. No timing assertions: these print measurements.
+#![allow(clippy::disallowed_methods)] // benchmarks read their fixtures' env
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod apply;

@@ -35,6 +35,7 @@ fn token(i: usize) -> TokenState {
         prevent_destroy: false,
         secret: None,
         terraform_address: None,
+        undelivered: Vec::new(),
     }
 }
 

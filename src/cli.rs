@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::PARALLELISM;
 use crate::model::{Address, parse_duration};
 
 /// Declarative LaunchDarkly API access tokens: plan, apply, rotate, detect drift.
@@ -259,8 +260,8 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
     pub auto_approve: bool,
-    /// Concurrent mutating requests (default: launchdarkly.parallelism).
-    #[arg(long, value_name = "N")]
+    /// Concurrent mutating requests, 1 to 64 (default: launchdarkly.parallelism).
+    #[arg(long, value_name = "N", value_parser = Typed(parallelism))]
     pub parallelism: Option<usize>,
     #[arg(long, value_enum, default_value_t)]
     pub format: ApplyFormat,
@@ -576,9 +577,21 @@ pub enum ArgError {
     #[diagnostic(code(tokenform::cli::max_wait), help("a duration such as 30s, 10m or 1h"))]
     MaxWait { value: String },
 
-    #[error("`{value}` is not a socket address")]
-    #[diagnostic(code(tokenform::emulator::bad_listen), help("e.g. 127.0.0.1:8765"))]
-    BadListen { value: String },
+    #[error("--parallelism `{value}` is not a number from {} to {}", PARALLELISM.start(), PARALLELISM.end())]
+    #[diagnostic(
+        code(tokenform::cli::bad_parallelism),
+        help("the same range as `launchdarkly {{ parallelism = N }}`, e.g. --parallelism 8")
+    )]
+    BadParallelism { value: String },
+
+    #[error("--listen `{value}`: {why}")]
+    #[diagnostic(
+        code(tokenform::emulator::bad_listen),
+        help(
+            "the emulator listens on loopback only: 127.0.0.1:8765, [::1]:8765 or localhost:8765 (port 0 picks a free one)"
+        )
+    )]
+    BadListen { value: String, why: String },
 }
 
 impl ArgError {
@@ -609,8 +622,34 @@ fn max_wait(_arg: String, value: &str) -> Result<Duration, ArgError> {
         .ok_or_else(|| ArgError::MaxWait { value: value.to_owned() })
 }
 
+fn parallelism(_arg: String, value: &str) -> Result<usize, ArgError> {
+    value
+        .parse()
+        .ok()
+        .filter(|n| PARALLELISM.contains(n))
+        .ok_or_else(|| ArgError::BadParallelism { value: value.to_owned() })
+}
+
+/// `IP:PORT`, or `HOST:PORT` for a host name that resolves to loopback addresses only
+/// (`localhost:8765`); the first address it resolves to is used.
 fn listen(_arg: String, value: &str) -> Result<SocketAddr, ArgError> {
-    value.parse().map_err(|_| ArgError::BadListen { value: value.to_owned() })
+    let bad = |why: &str| ArgError::BadListen { value: value.to_owned(), why: why.to_owned() };
+    if let Ok(addr) = value.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    // Only a name and a port are resolved: anything else would be an odd thing to look up.
+    let Some((host, port)) = value.rsplit_once(':') else { return Err(bad("not HOST:PORT")) };
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(bad("not HOST:PORT"));
+    }
+    let addrs: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(value)
+        .map_err(|_| bad(&format!("`{host}` does not resolve")))?
+        .collect();
+    match addrs.first() {
+        Some(first) if addrs.iter().all(|a| a.ip().is_loopback()) => Ok(*first),
+        Some(_) => Err(bad(&format!("`{host}` resolves to an address that is not loopback"))),
+        None => Err(bad(&format!("`{host}` resolves to no address"))),
+    }
 }
 
 /// A value parser from a function of (the argument's name as the user wrote it, its value).

@@ -7,6 +7,7 @@
 //!
 //! Every printer (human, markdown, progress lines, errors) goes through [`text`] or
 //! [`quoted`]; JSON output needs neither (serde escapes control characters itself).
+//! Errors that quote what a server or a file said use [`excerpt`] (redacted, cut short).
 //! Pure: no I/O.
 
 use std::borrow::Cow;
@@ -63,6 +64,22 @@ pub fn quoted(s: &str) -> String {
     out
 }
 
+/// The most characters of foreign text (a server's message, a parser's complaint about a
+/// file) an error quotes.
+pub const EXCERPT_CHARS: usize = 240;
+
+/// Text from a server or a file quoted inside an error message (a JSON parser's `unknown
+/// variant …`, a server's `message`): LaunchDarkly-shaped secrets redacted, cut to
+/// [`EXCERPT_CHARS`] characters, control characters escaped as by [`text`].
+pub fn excerpt(s: &str) -> String {
+    let redacted = crate::secret::redact_secrets(s);
+    let mut cut: String = redacted.chars().take(EXCERPT_CHARS).collect();
+    if redacted.chars().nth(EXCERPT_CHARS).is_some() {
+        cut.push('…');
+    }
+    text(&cut).into_owned()
+}
+
 /// JSON text (serde's output) with the characters serde leaves raw inside strings (DEL,
 /// C1 controls, bidi overrides) written as `\uXXXX` escapes: the same JSON value, safe on a
 /// terminal. serde already escapes C0 controls, and outside strings its output is ASCII.
@@ -104,6 +121,18 @@ mod tests {
         let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
         assert_eq!(back["name"], EVIL);
         assert_eq!(back["del"], "\u{7f}");
+    }
+
+    #[test]
+    fn excerpts_are_redacted_cut_and_escaped() {
+        let long =
+            format!("unknown variant `{EVIL}api-0a1b2c3d-0000-4000-8000-00000000beef{}`", "x".repeat(500));
+        let shown = excerpt(&long);
+        assert!(!shown.chars().any(is_unsafe), "{shown}");
+        assert!(shown.contains("evil\\u{1b}[2J") && shown.contains("api-<redacted>"), "{shown}");
+        assert!(!shown.contains("beef"), "{shown}");
+        assert!(shown.ends_with('…') && shown.chars().count() < EXCERPT_CHARS + 64, "{shown}");
+        assert_eq!(excerpt("expected value"), "expected value");
     }
 
     #[test]

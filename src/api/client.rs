@@ -10,7 +10,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,18 +19,16 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde::de::DeserializeOwned;
 
 pub use super::error::ApiError;
-use super::model::{CallerIdentity, CustomRole, Live, PatchOp, Token, TokenPage, TokenPost};
+use super::model::{CallerIdentity, CustomRole, Live, PatchOp, Token, TokenPost};
 use super::pacer::Pacer;
 use super::paging::{Page, WalkError, fetch_all};
 use super::retry::{Repeat, RetryPolicy};
 use super::send::Req;
 use super::trace::TraceSink;
-use crate::config::LaunchDarkly;
-use crate::emulator::{Emulator, RunningEmulator};
 use crate::endpoint::{self, AllowedHosts, BaseUrl};
 use crate::secret::Secret;
 
-/// Everything a [`Client`] is built from (see [`Client::connect`] for the usual way).
+/// Everything a [`Client`] is built from (commands build it through `commands::session::connect`).
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     /// `https://app.launchdarkly.com`, or http on loopback. No `/api/v2` suffix.
@@ -55,22 +52,6 @@ pub struct ClientOptions {
     pub max_body: usize,
     /// Hosts besides LaunchDarkly's the token may go to (see [`crate::endpoint`]).
     pub allowed_hosts: AllowedHosts,
-}
-
-/// What [`Client::connect`] takes from outside the configuration. The command reads it
-/// from the environment and the command line; the library reads no environment.
-#[derive(Debug, Clone, Default)]
-pub struct ConnectInputs {
-    /// The value of the env var `launchdarkly.access_token_env` names (`None`: unset).
-    pub token: Option<Secret>,
-    /// `TOKENFORM_ALLOWED_HOSTS`, parsed.
-    pub allowed_hosts: AllowedHosts,
-    /// `-v`: a redacted request trace on stderr.
-    pub verbose: bool,
-    /// Say on stderr what the client waits for (off with `-q`).
-    pub notices: bool,
-    /// The most one request may wait in all (`--max-wait`); `None`: [`RetryPolicy`]'s default.
-    pub max_wait: Option<Duration>,
 }
 
 /// The largest response body read: a page of 100 tokens is a few hundred KB, so 8 MiB
@@ -114,8 +95,8 @@ pub(super) struct Inner {
     pub(super) requests: AtomicU64,
     /// Custom roles by key, as looked up so far.
     roles: Mutex<BTreeMap<String, CustomRole>>,
-    /// Kept alive for as long as any clone of the client (`base_url = "embedded"`).
-    embedded: Option<RunningEmulator>,
+    /// Kept alive for as long as any clone of the client ([`Client::keeping_alive`]).
+    guards: Mutex<Vec<Box<dyn std::any::Any + Send + Sync>>>,
 }
 
 /// A connected LaunchDarkly client. Cheap to clone; safe to share across tasks.
@@ -140,14 +121,12 @@ fn segment(s: &str) -> String {
 impl Client {
     /// Builds a client for an explicit URL and token.
     pub fn new(options: ClientOptions) -> Result<Client, ApiError> {
-        Self::build(options, None)
-    }
-
-    fn build(options: ClientOptions, embedded: Option<RunningEmulator>) -> Result<Client, ApiError> {
         let BaseUrl::Url(base) = endpoint::check(&options.base_url, &options.allowed_hosts)? else {
             return Err(ApiError::BadUrl {
                 url: options.base_url.clone(),
-                reason: "`embedded` is a configuration value; start the emulator with Client::connect".into(),
+                reason:
+                    "`embedded` is a configuration value; start the emulator with commands::session::connect"
+                        .into(),
             });
         };
         let mut auth =
@@ -196,56 +175,9 @@ impl Client {
                 pacer: Pacer::default(),
                 requests: AtomicU64::new(0),
                 roles: Mutex::new(BTreeMap::new()),
-                embedded,
+                guards: Mutex::new(Vec::new()),
             }),
         })
-    }
-
-    /// Resolves the base URL (checked by [`endpoint::check`] against `inputs.allowed_hosts`;
-    /// `embedded` starts the emulator in-process, persisted under `<config_dir>/.tokenform/`)
-    /// and takes the access token from `inputs` (the value of `settings.access_token_env`),
-    /// refusing one that is not `api-…`-shaped without sending or printing it.
-    pub async fn connect(
-        settings: &LaunchDarkly,
-        config_dir: &Path,
-        inputs: &ConnectInputs,
-    ) -> Result<Client, ApiError> {
-        let trace = inputs.verbose.then(TraceSink::stderr);
-        let notices = inputs.notices.then(TraceSink::stderr);
-        let mut retry = RetryPolicy::default();
-        if let Some(max) = inputs.max_wait {
-            retry.max_wait = max;
-        }
-        match &settings.base_url {
-            BaseUrl::Embedded => {
-                let running = Emulator::start_embedded(config_dir)
-                    .await
-                    .map_err(|e| ApiError::Embedded { reason: e.to_string() })?;
-                let mut options = ClientOptions::new(running.url(), running.admin_token().clone());
-                options.api_version = settings.api_version;
-                options.trace = trace;
-                options.notices = notices;
-                options.retry = retry;
-                Self::build(options, Some(running))
-            }
-            BaseUrl::Url(url) => {
-                endpoint::check(url, &inputs.allowed_hosts)?;
-                let env = &settings.access_token_env;
-                let token = inputs.token.as_ref().map(|t| t.expose().trim()).filter(|t| !t.is_empty());
-                let token = token.ok_or_else(|| ApiError::MissingToken { env: env.clone() })?;
-                // access_token_env comes from the configuration: it may name GITHUB_TOKEN.
-                if !crate::secret::is_access_token(token) {
-                    return Err(ApiError::InvalidToken { env: env.clone() });
-                }
-                let mut options = ClientOptions::new(url.clone(), Secret::new(token));
-                options.api_version = settings.api_version;
-                options.trace = trace;
-                options.notices = notices;
-                options.retry = retry;
-                options.allowed_hosts = inputs.allowed_hosts.clone();
-                Self::new(options)
-            }
-        }
     }
 
     /// The base URL requests go to (for embedded mode: the in-process emulator's).
@@ -253,9 +185,14 @@ impl Client {
         &self.inner.base
     }
 
-    /// The in-process emulator, when `base_url = "embedded"`.
-    pub fn embedded(&self) -> Option<&RunningEmulator> {
-        self.inner.embedded.as_ref()
+    /// The same client, keeping `guard` alive for as long as any clone of it (the
+    /// in-process emulator of `base_url = "embedded"`, which the caller started).
+    #[must_use]
+    pub fn keeping_alive(self, guard: impl std::any::Any + Send + Sync) -> Client {
+        let mut guards = self.inner.guards.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        guards.push(Box::new(guard));
+        drop(guards);
+        self
     }
 
     async fn send_json<T: DeserializeOwned>(&self, req: &Req) -> Result<T, ApiError> {
@@ -263,7 +200,8 @@ impl Client {
         serde_json::from_slice(&answer.body).map_err(|e| ApiError::Decode {
             method: req.method.as_str().into(),
             path: req.path.clone(),
-            reason: e.to_string(),
+            // serde quotes what it could not read (`unknown variant …`): the server's text.
+            reason: crate::escape::excerpt(&e.to_string()),
         })
     }
 
@@ -354,21 +292,6 @@ impl Client {
         })
     }
 
-    /// One page of the token list, as the server returns it (for tests and tools).
-    pub async fn list_tokens_page(
-        &self,
-        limit: u32,
-        offset: u64,
-        show_all: bool,
-    ) -> Result<TokenPage, ApiError> {
-        let mut req = Req::get("/api/v2/tokens".into());
-        req.query = vec![("limit", limit.to_string()), ("offset", offset.to_string())];
-        if show_all {
-            req.query.push(("showAll", "true".into()));
-        }
-        self.send_json(&req).await
-    }
-
     pub async fn get_token(&self, id: &str) -> Result<Token, ApiError> {
         self.send_json(&Req::get(format!("/api/v2/tokens/{}", segment(id)))).await
     }
@@ -435,6 +358,41 @@ impl Client {
 
     pub async fn caller_identity(&self) -> Result<CallerIdentity, ApiError> {
         self.send_json(&Req::get("/api/v2/caller-identity".into())).await
+    }
+
+    /// Who `token` authenticates as: the same host and settings, another credential (apply
+    /// checks a new secret with it before delivering it). Nothing of the token is shown.
+    pub async fn caller_identity_of(&self, token: &Secret) -> Result<CallerIdentity, ApiError> {
+        let inner = &*self.inner;
+        let mut auth = HeaderValue::from_str(token.expose().trim()).map_err(|_| ApiError::BadUrl {
+            url: inner.base.clone(),
+            reason: "the new secret is not a valid header value".into(),
+        })?;
+        auth.set_sensitive(true);
+        let other = Client {
+            inner: Arc::new(Inner {
+                http: inner.http.clone(),
+                base: inner.base.clone(),
+                host: inner.host.clone(),
+                auth,
+                retry: inner.retry.clone(),
+                timeout: inner.timeout,
+                max_body: inner.max_body,
+                page_limit: inner.page_limit,
+                page_concurrency: inner.page_concurrency,
+                trace: inner.trace.clone(),
+                notices: inner.notices.clone(),
+                // Rate limits are counted per credential.
+                pacer: Pacer::default(),
+                requests: AtomicU64::new(0),
+                roles: Mutex::new(BTreeMap::new()),
+                // Whatever `self` keeps alive (an embedded emulator) outlives this call.
+                guards: Mutex::new(Vec::new()),
+            }),
+        };
+        let answer = other.caller_identity().await;
+        inner.requests.fetch_add(other.request_count(), Ordering::Relaxed);
+        answer
     }
 
     /// Every custom role (all pages); fills the key → role cache.

@@ -1,8 +1,7 @@
 //! Typed errors of the API client. Each names the request (method, path: never a token),
-//! the status and LaunchDarkly's `code`/`message` when the server answered. Messages are
-//! passed through `redact_secrets` before they are stored.
-
-use crate::secret::redact_secrets;
+//! the status and LaunchDarkly's `code`/`message` when the server answered. Text from the
+//! server goes through [`crate::escape::excerpt`] (secrets redacted, cut short, control
+//! characters escaped) before it is stored.
 
 /// Errors of the API client. Never carries a secret.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -137,13 +136,12 @@ impl ApiError {
     /// Builds the error for an answered request with an error status.
     pub fn from_status(method: &str, path: &str, status: u16, body: &[u8]) -> ApiError {
         let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-        // Both come from the server: secrets redacted, control characters escaped.
-        let clean = |s: &str| crate::escape::text(&redact_secrets(s)).into_owned();
+        // Both come from the server: secrets redacted, cut short, control characters escaped.
+        let clean = crate::escape::excerpt;
         let code = parsed.as_ref().and_then(|v| v.get("code")).and_then(|c| c.as_str()).map(clean);
         let message = parsed.as_ref().and_then(|v| v.get("message")).and_then(|m| m.as_str()).map_or_else(
             || {
                 let text = String::from_utf8_lossy(body);
-                let text: String = text.chars().take(200).collect();
                 if text.trim().is_empty() { "(no message)".into() } else { clean(text.trim()) }
             },
             clean,

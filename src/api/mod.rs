@@ -13,6 +13,6 @@ pub mod retry;
 mod send;
 pub mod trace;
 
-pub use client::{ApiError, Client, ClientOptions, ConnectInputs, MAX_BODY};
+pub use client::{ApiError, Client, ClientOptions, MAX_BODY};
 pub use retry::RetryPolicy;
 pub use trace::TraceSink;

@@ -18,19 +18,26 @@ use super::ports::{CallError, ErrorClass, Ledger, TokenApi};
 use super::progress::{Counts, Progress, Subject};
 use super::step::{Step, phases, token_post};
 use crate::api::model::{Live, PatchOp, Token, TokenPost};
+use crate::deliver::{Event, Runner, Sink};
 use crate::model::Address;
 use crate::plan::model::{Change, Rotation, TokenSpec};
 use crate::render::stream::{HookAction, Resource};
+use crate::secret::Secret;
 use crate::state::model::PendingCreate;
 use crate::state::{JournalRecord, StateError};
 
 mod answers;
+mod delivery;
 
 use answers::{after, grace_out_of_range, old_id, plan_time};
 
 /// How many times one create may be sent, each retry only after a list showed the
 /// previous attempt created nothing.
 pub const MAX_CREATE_ATTEMPTS: u8 = 3;
+
+/// How many times a new secret is tried against `caller-identity` before apply concludes
+/// it does not authenticate (waits of 0.25, 0.5, 1 and 2 s between tries).
+pub const CHECK_ATTEMPTS: u32 = 5;
 
 /// One failed task: what and why (never a secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,12 +67,30 @@ enum Call {
     Reset(String, Option<i64>),
     Get(String),
     List,
+    /// `caller-identity` with the new secret (retried briefly).
+    Identify(Secret),
+    /// One sink, with what its exec gets as metadata.
+    Deliver(Box<Delivery>),
+}
+
+/// One delivery to run: the sink and everything it is told, owned by the request.
+struct Delivery {
+    sink: Sink,
+    address: Address,
+    token_id: String,
+    name: String,
+    event: Event,
+    secret: Secret,
 }
 
 enum Reply {
     Token(Box<Token>),
     Deleted,
     Tokens(Vec<Token>),
+    /// The token id the new secret authenticates as.
+    Identity(Option<String>),
+    /// What the sink printed (redacted, bounded).
+    Delivered(String),
 }
 
 impl Call {
@@ -81,6 +106,8 @@ impl Call {
             Call::Reset(id, _) => format!("resetting the secret of id={id}"),
             Call::Get(id) => format!("reading id={id}"),
             Call::List => "listing tokens to learn whether the create happened".into(),
+            Call::Identify(_) => "checking that the new secret authenticates".into(),
+            Call::Deliver(d) => format!("delivering to {}", d.sink.describe()),
         }
     }
 }
@@ -139,6 +166,12 @@ enum Stage {
     Reset,
     Patch,
     Delete,
+    /// `caller-identity` with the new secret, before any sink gets it.
+    Check,
+    /// Sink number `Job::sink` is running.
+    Deliver,
+    /// Starting the grace of a generation held for this delivery (`Job::releasing`).
+    Release,
 }
 
 struct Job {
@@ -150,6 +183,16 @@ struct Job {
     seal_error: Option<String>,
     /// Rotations: when the old secret stops working, as sent (or about to be).
     grace_end: Option<jiff::Timestamp>,
+    /// The new secret, kept only while it is checked and delivered.
+    secret: Option<Secret>,
+    /// The next sink to deliver to (index into the change's deliveries).
+    sink: usize,
+    /// The held generation whose grace is being started.
+    releasing: Option<String>,
+    /// The step's closing line, waiting for the held generations to be released.
+    done_line: Option<String>,
+    /// What releasing held generations did (`old id=… expires at …`), for the closing line.
+    released: Vec<String>,
 }
 
 enum Next {
@@ -162,6 +205,8 @@ enum Next {
 /// answers are still recorded. The caller saves the ledger afterwards.
 pub(crate) struct Executor<'a, A: TokenApi, L: Ledger> {
     pub api: &'a A,
+    /// Runs the sinks of `deliver` blocks.
+    pub sinks: &'a Runner,
     pub ledger: &'a mut L,
     pub live: &'a Live,
     pub parallelism: usize,
@@ -180,6 +225,7 @@ pub(crate) struct Executor<'a, A: TokenApi, L: Ledger> {
 impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
     pub fn new(
         api: &'a A,
+        sinks: &'a Runner,
         ledger: &'a mut L,
         live: &'a Live,
         parallelism: usize,
@@ -187,6 +233,7 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
     ) -> Self {
         Self {
             api,
+            sinks,
             ledger,
             live,
             parallelism: parallelism.max(1),
@@ -213,12 +260,18 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                 new_id: None,
                 seal_error: None,
                 grace_end: None,
+                secret: None,
+                sink: 0,
+                releasing: None,
+                done_line: None,
+                released: Vec::new(),
             })
             .collect();
         let mut interrupt = std::pin::pin!(interrupt);
         let mut interrupted = false;
         let mut not_started = 0;
         let api = self.api;
+        let sinks = self.sinks;
         for phase in order {
             let mut ready: VecDeque<usize> = phase.into();
             let mut inflight: InFlight<'a> = FuturesUnordered::new();
@@ -240,7 +293,7 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                     self.busy.insert(key);
                     self.progress.begin(&subject(&jobs[i].step));
                     let next = self.start(&mut jobs[i]);
-                    self.dispatch(api, &mut inflight, &mut jobs[i], i, next, false);
+                    self.dispatch((api, sinks), &mut inflight, &mut jobs[i], i, next, false);
                 }
                 if inflight.is_empty() {
                     break;
@@ -253,7 +306,7 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
                         if let (Next::Call(call), false) = (&next, stop) {
                             self.progress.step(&subject(&jobs[i].step), &call.describe());
                         }
-                        self.dispatch(api, &mut inflight, &mut jobs[i], i, next, stop);
+                        self.dispatch((api, sinks), &mut inflight, &mut jobs[i], i, next, stop);
                     }
                     () = &mut interrupt, if !interrupted => {
                         interrupted = true;
@@ -279,7 +332,7 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
 
     fn dispatch(
         &mut self,
-        api: &'a A,
+        (api, sinks): (&'a A, &'a Runner),
         inflight: &mut InFlight<'a>,
         job: &mut Job,
         i: usize,
@@ -287,9 +340,13 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
         stop: bool,
     ) {
         let key = job.step.key();
+        if !matches!(next, Next::Call(_)) || stop {
+            // The step is over: its secret is no longer needed.
+            job.secret = None;
+        }
         match next {
             Next::Call(call) if !stop => {
-                inflight.push(request(api, i, call));
+                inflight.push(request(api, sinks, i, call));
                 return;
             }
             Next::Call(_) => {
@@ -484,6 +541,9 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
             (Stage::DeleteOldFirst | Stage::DeleteOldAfter, Err(e), _) if e.class == ErrorClass::NotFound => {
                 self.on_answer(job, Ok(Reply::Deleted))
             }
+            (Stage::Check, answer, _) => self.on_check(job, &address, answer),
+            (Stage::Deliver, answer, _) => self.on_delivered(job, &address, answer),
+            (Stage::Release, answer, _) => self.on_released(job, answer),
             (Stage::Get, Ok(Reply::Token(token)), _) => self.on_get(job, &address, &token),
             (Stage::ConfirmGone, Err(e), Some(spec)) if e.class == ErrorClass::NotFound => {
                 self.begin_create(job, &address, &spec)
@@ -625,6 +685,7 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
 
 fn request<'a, A: TokenApi>(
     api: &'a A,
+    sinks: &'a Runner,
     i: usize,
     call: Call,
 ) -> Pin<Box<dyn Future<Output = (usize, Answer)> + 'a>> {
@@ -636,6 +697,8 @@ fn request<'a, A: TokenApi>(
             Call::Reset(id, expiry) => api.reset(&id, expiry).await.map(|t| Reply::Token(Box::new(t))),
             Call::Get(id) => api.get(&id).await.map(|t| Reply::Token(Box::new(t))),
             Call::List => api.list().await.map(Reply::Tokens),
+            Call::Identify(secret) => delivery::identify(api, &secret).await.map(Reply::Identity),
+            Call::Deliver(d) => delivery::run(sinks, *d).await.map(Reply::Delivered),
         };
         (i, answer)
     })

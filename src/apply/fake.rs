@@ -31,6 +31,8 @@ pub struct FakeApi {
     pub canned: Cell<bool>,
     /// Names whose creates fail outright (422).
     pub reject: RefCell<HashSet<String>>,
+    /// The next this many caller-identity checks answer 401 (a new secret not yet live).
+    pub unauthenticated: Cell<u32>,
     pub member_id: String,
 }
 
@@ -152,6 +154,17 @@ impl TokenApi for FakeApi {
     async fn list(&self) -> Result<Vec<Token>, CallError> {
         self.enter("LIST".into()).await;
         Ok(self.tokens.borrow().values().cloned().collect())
+    }
+
+    async fn identify(&self, secret: &Secret) -> Result<Option<String>, CallError> {
+        self.enter("WHOAMI".into()).await;
+        if self.unauthenticated.get() > 0 {
+            self.unauthenticated.set(self.unauthenticated.get() - 1);
+            return Err(err(ErrorClass::Failed, "401 unauthorized"));
+        }
+        let secrets = self.secrets.borrow();
+        let found = secrets.iter().find(|(_, s)| s == secret.expose()).map(|(id, _)| id.clone());
+        found.map(Some).ok_or_else(|| err(ErrorClass::Failed, "401 unauthorized"))
     }
 }
 

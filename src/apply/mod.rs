@@ -11,6 +11,10 @@
 //! - [`progress`]: progress lines, the bar, the summary.
 //! - [`ports`]: the narrow API and ledger traits the executor talks to.
 //!
+//! A change that makes a secret and has `deliver` blocks checks the new secret
+//! (`caller-identity`), delivers it to every sink in order, and only then starts the grace
+//! of the old generation, held until then (`executor/delivery.rs`).
+//!
 //! Guarantees: every mutation's result is journaled (fsynced) before the next step that
 //! depends on it; a create is journaled as an intent before it is sent and reconciled by
 //! listing when its answer is lost, so a create is never repeated blindly (no duplicates);
@@ -22,6 +26,8 @@ pub mod ports;
 pub mod progress;
 pub mod step;
 
+#[cfg(test)]
+mod delivery_tests;
 #[cfg(test)]
 mod fake;
 #[cfg(test)]
@@ -52,6 +58,8 @@ pub struct ApplyOptions {
     /// creates, whose token is never deleted) and the custom roles (ids → keys).
     pub live: Live,
     pub progress: Progress,
+    /// Runs the sinks of the plan's `deliver` blocks (in the configuration directory).
+    pub sinks: crate::deliver::Runner,
 }
 
 /// What an apply did. `is_success` is false when a task failed or the run was interrupted;
@@ -103,7 +111,8 @@ pub enum ApplyError {
         )
     )]
     OwnToken { id: String },
-    #[error("new secrets cannot be stored: {source}")]
+    // The reason is the source, which the report prints beneath: not repeated here.
+    #[error("new secrets cannot be stored")]
     #[diagnostic(
         code(tokenform::apply::no_recipient),
         help("add at least one age recipient to `state {{ recipients = [...] }}` (see `tokenform keygen`)")
@@ -166,23 +175,7 @@ pub fn check_safety(steps: &[Step], state: &State, live: &Live) -> Result<(), Ap
 
 /// Executes `plan` against the API, recording into `store`; saves the state at the end
 /// (also after Ctrl-C or a failed task). The plan must be fresh or checked with
-/// [`check_saved_plan`].
-pub async fn apply(
-    plan: &Plan,
-    client: &Client,
-    store: &mut StateStore,
-    opts: ApplyOptions,
-) -> Result<Outcome, ApplyError> {
-    let interrupt = async {
-        // Without a signal handler there is no Ctrl-C to wait for: never resolve.
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    run(plan, client, store, opts, interrupt).await
-}
-
-/// [`apply`] with the caller's own interrupt: when `interrupt` resolves, no new work starts,
+/// [`check_saved_plan`]. With the caller's own interrupt: when `interrupt` resolves, no new work starts,
 /// in-flight answers are recorded, the state is saved (the command adds "a second Ctrl-C
 /// exits at once").
 pub async fn apply_until(
@@ -213,9 +206,9 @@ pub(crate) async fn run<A: ports::TokenApi, L: Ledger>(
             .map_err(|source| ApplyError::CannotSeal { source })?;
     }
     clear_settled_intents(ledger, &steps, &opts.live)?;
-    let ApplyOptions { parallelism, live, mut progress } = opts;
+    let ApplyOptions { parallelism, live, mut progress, sinks } = opts;
     progress.start(steps.len());
-    let exec = executor::Executor::new(api, ledger, &live, parallelism, progress.clone());
+    let exec = executor::Executor::new(api, &sinks, ledger, &live, parallelism, progress.clone());
     let report = exec.run(steps, interrupt).await;
     progress.finish();
     // Saved whatever happened: the journal already holds every step, this compacts it.

@@ -59,6 +59,8 @@ pub(crate) trait TokenApi {
     fn reset(&self, id: &str, expiry_ms: Option<i64>) -> impl Future<Output = Result<Token, CallError>>;
     fn get(&self, id: &str) -> impl Future<Output = Result<Token, CallError>>;
     fn list(&self) -> impl Future<Output = Result<Vec<Token>, CallError>>;
+    /// `GET /api/v2/caller-identity` authenticated with `secret`: the token id it is.
+    fn identify(&self, secret: &Secret) -> impl Future<Output = Result<Option<String>, CallError>>;
 }
 
 impl TokenApi for Client {
@@ -92,6 +94,10 @@ impl TokenApi for Client {
             }
             Err(e) => Err(classify(&e)),
         }
+    }
+
+    async fn identify(&self, secret: &Secret) -> Result<Option<String>, CallError> {
+        self.caller_identity_of(secret).await.map(|c| c.token_id).map_err(|e| classify(&e))
     }
 }
 

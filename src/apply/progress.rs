@@ -104,11 +104,6 @@ impl Progress {
         Self::new(Box::new(std::io::stdout()), quiet)
     }
 
-    /// Nothing at all (benchmarks, library callers).
-    pub fn silent() -> Self {
-        Self::new(Box::new(std::io::sink()), true)
-    }
-
     /// Starts a bar for `total` tasks when stderr is a terminal and the run is long.
     pub fn start(&mut self, total: usize) {
         use std::io::IsTerminal;

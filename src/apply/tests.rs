@@ -81,6 +81,7 @@ fn opts(parallelism: usize) -> (ApplyOptions, progress::Captured) {
         parallelism,
         live: live_with_caller(Some("caller")),
         progress: Progress::new(Box::new(cap.clone()), false),
+        sinks: crate::deliver::Runner::new(std::env::temp_dir(), vec![]),
     };
     (o, cap)
 }
@@ -383,6 +384,7 @@ fn deletes_and_retires_run_after_everything_else() {
         id: retired.clone(),
         name: "old-gen".into(),
         expires_at: jiff::Timestamp::now(),
+        held_grace_seconds: None,
     });
     let update = patching(
         act(ActionKind::Update, "upd", Some(&upd)),

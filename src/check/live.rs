@@ -7,6 +7,7 @@ use std::collections::HashSet;
 
 use crate::config::Config;
 use crate::drift::{self, DriftOptions, TokenRef};
+use crate::escape::quoted;
 use crate::plan::SERVICE_TOKEN_LIMIT;
 
 use super::{CheckOptions, Code, Finding, LiveInput, LiveTokenRef, account_site, finding};
@@ -49,7 +50,7 @@ pub(super) fn live_rules(
             None => account_site(config, unmanaged_site),
         };
         let who = match &s.token.address {
-            Some(a) => format!("{a} ({:?}, id {})", s.token.name, s.token.id),
+            Some(a) => format!("{a} ({}, id {})", quoted(&s.token.name), s.token.id),
             None => format!("unmanaged live token {}", describe(&s.token)),
         };
         let mut f = finding(Code::StaleToken, format!("{who} {age}"), s.token.address.as_ref(), site);
@@ -84,10 +85,11 @@ pub(super) fn live_rules(
 }
 
 /// `"name" (id …, created by …)`, names quoted so they cannot pass for something else.
+/// The message keeps the rest as the API gave it: every printer escapes the message.
 fn describe(t: &TokenRef) -> String {
     match &t.creator {
-        Some(c) => format!("{:?} (id {}, created by {c})", t.name, t.id),
-        None => format!("{:?} (id {})", t.name, t.id),
+        Some(c) => format!("{} (id {}, created by {c})", quoted(&t.name), t.id),
+        None => format!("{} (id {})", quoted(&t.name), t.id),
     }
 }
 

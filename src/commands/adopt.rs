@@ -17,7 +17,6 @@ pub fn run(ctx: &Context, args: &AdoptArgs) -> miette::Result<ExitStatus> {
     runtime()?.block_on(run_async(ctx, args))
 }
 
-#[allow(clippy::print_stdout)] // the summary is this command's output
 async fn run_async(ctx: &Context, args: &AdoptArgs) -> miette::Result<ExitStatus> {
     let config = crate::config::load(&ctx.global.dir, &ctx.var_inputs(&args.vars)?)?;
     let path = out_path(ctx, args.out.as_deref(), DEFAULT_FILE);
@@ -33,7 +32,7 @@ async fn run_async(ctx: &Context, args: &AdoptArgs) -> miette::Result<ExitStatus
     }
     if adoption.adopted.is_empty() {
         if !ctx.global.quiet {
-            println!("No unmanaged tokens to adopt: nothing written.");
+            super::print("No unmanaged tokens to adopt: nothing written.\n")?;
         }
         return Ok(ExitStatus::Success);
     }
@@ -47,19 +46,19 @@ async fn run_async(ctx: &Context, args: &AdoptArgs) -> miette::Result<ExitStatus
     if in_config_dir(&path, &ctx.global.dir) {
         reload(ctx, &args.vars, &[&path])?;
         if !ctx.global.quiet {
-            println!(
+            super::print(&format!(
                 "Wrote {n} import block(s) and {n} token block(s) to {shown}.\n\n\
                  `tokenform plan` now shows {n} to import and nothing else; `tokenform apply` imports them\n\
                  without changing any live token. Their secrets stay unknown (someone may be using them)\n\
-                 until `tokenform apply --rotate ADDR` takes one over."
-            );
+                 until `tokenform apply --rotate ADDR` takes one over.\n"
+            ))?;
         }
     } else if !ctx.global.quiet {
-        println!(
+        super::print(&format!(
             "Wrote {n} import block(s) and {n} token block(s) to {shown}.\n\n\
-             It is not part of the configuration in {}: move it there (as a .hcl file) to import them.",
+             It is not part of the configuration in {}: move it there (as a .hcl file) to import them.\n",
             ctx.global.dir.display()
-        );
+        ))?;
     }
     Ok(ExitStatus::Success)
 }

@@ -2,7 +2,7 @@
 //! Also the session shared with `destroy`: open everything under the state lock, plan,
 //! confirm, run, report.
 
-use std::io::{BufRead, IsTerminal, Write as _};
+use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
 use miette::IntoDiagnostic;
@@ -60,7 +60,19 @@ pub(super) async fn open_session(
 
 /// Reads a plan saved by `plan -out`.
 pub(super) fn read_plan(path: &Path) -> miette::Result<Plan> {
-    let bytes = crate::files::read(path, crate::files::Kind::Plan).map_err(miette::Report::new)?;
+    let bytes = crate::files::read(path, crate::files::Kind::Plan).map_err(|e| {
+        if e.is_not_found() {
+            miette::miette!(
+                code = "tokenform::apply::no_plan_file",
+                help =
+                    "save one with `tokenform plan -out FILE`; `tokenform apply` without a file plans first",
+                "there is no plan file {}",
+                crate::escape::text(&path.display().to_string())
+            )
+        } else {
+            miette::Report::new(e)
+        }
+    })?;
     let text = std::str::from_utf8(&bytes).map_err(|_| {
         miette::miette!(
             code = "tokenform::apply::bad_plan_file",
@@ -110,7 +122,6 @@ pub(super) fn check_stream_approval(ui: Ui, approved: bool, mode: Mode) -> miett
 
 /// What is said when there is nothing to do: the line for people, or the stream's plan and
 /// a zero summary.
-#[allow(clippy::print_stdout)] // "No changes." is this command's output
 pub(super) fn no_changes(ctx: &Context, plan: &Plan, ui: Ui, mode: Mode, text: &str) -> miette::Result<()> {
     match ui {
         Ui::Stream => {
@@ -119,10 +130,7 @@ pub(super) fn no_changes(ctx: &Context, plan: &Plan, ui: Ui, mode: Mode, text: &
             emit_applied(operation(mode), &counts, format!("{} complete! {}", verb(mode), counts.summary()))
         }
         Ui::Human if ctx.global.quiet => Ok(()),
-        Ui::Human => {
-            println!("{text}");
-            Ok(())
-        }
+        Ui::Human => print(&format!("{text}\n")),
     }
 }
 
@@ -153,7 +161,6 @@ pub(super) async fn planned_session(
 }
 
 /// Asks `Only 'yes' will be accepted`; without a terminal, refuses.
-#[allow(clippy::print_stdout)] // the prompt
 pub(super) fn confirm(mode: Mode) -> miette::Result<bool> {
     if !std::io::stdin().is_terminal() {
         return Err(miette::miette!(
@@ -170,17 +177,15 @@ pub(super) fn confirm(mode: Mode) -> miette::Result<bool> {
         Mode::Apply | Mode::Import => "Do you want to perform these actions?",
         Mode::Destroy => "Do you really want to destroy these tokens?",
     };
-    print!(
+    print(&format!(
         "\n{question}\n  tokenform will perform the actions described above.\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: "
-    );
-    let _ = std::io::stdout().flush();
+    ))?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer).into_diagnostic()?;
     Ok(answer.trim() == "yes")
 }
 
 /// Runs the plan and reports. Interrupts, failures and ledger errors exit 1.
-#[allow(clippy::print_stdout)] // the summary is this command's output
 pub(super) async fn execute(
     ctx: &Context,
     s: &mut Session,
@@ -193,6 +198,7 @@ pub(super) async fn execute(
         parallelism: parallelism.unwrap_or(s.config.launchdarkly.parallelism).max(1),
         live: s.live.clone(),
         progress: ui.progress(ctx.global.quiet),
+        sinks: sink_runner(ctx, &s.config),
     };
     let outcome: Outcome =
         crate::apply::apply_until(plan, &s.client, &mut s.store, opts, interrupt()).await?;
@@ -204,12 +210,20 @@ pub(super) async fn execute(
     };
     match ui {
         Ui::Stream => emit_applied(operation(mode), &outcome.counts, summary)?,
-        Ui::Human => println!("\n{summary}"),
+        Ui::Human => print(&format!("\n{summary}\n"))?,
     }
     if outcome.is_success() {
         return Ok(ExitStatus::Success);
     }
     Err(ApplyFailed::from_outcome(&outcome).into())
+}
+
+/// Sinks run in the configuration directory, with this process's environment minus
+/// tokenform's own credentials (the access token's variable, the state backend's).
+pub(super) fn sink_runner(ctx: &Context, config: &Config) -> crate::deliver::Runner {
+    let mut withheld = vec![config.launchdarkly.access_token_env.as_str()];
+    withheld.extend(config.state.backend.env_names());
+    crate::deliver::Runner::new(&ctx.global.dir, crate::deliver::child_env(std::env::vars_os(), &withheld))
 }
 
 /// Resolves on the first Ctrl-C; a second one exits at once (every finished step is already
@@ -264,13 +278,13 @@ pub fn run(ctx: &Context, args: &ApplyArgs) -> miette::Result<ExitStatus> {
     ui.run(|| runtime()?.block_on(run_async(ctx, args, ui)))
 }
 
-#[allow(clippy::print_stdout)] // "Apply cancelled." is this command's output
 async fn run_async(ctx: &Context, args: &ApplyArgs, ui: Ui) -> miette::Result<ExitStatus> {
     // A saved plan was reviewed when it was made: applying it is the approval.
     check_stream_approval(ui, args.auto_approve || args.plan_file.is_some(), Mode::Apply)?;
     let (mut s, plan) = if let Some(path) = &args.plan_file {
-        let s = open_session(ctx, &args.select.vars, &args.lock, "apply").await?;
+        // The file first: a wrong name is said before any lock, state or request.
         let plan = read_plan(path)?;
+        let s = open_session(ctx, &args.select.vars, &args.lock, "apply").await?;
         check_saved_plan(&plan, s.store.state())?;
         (s, plan)
     } else {
@@ -286,7 +300,7 @@ async fn run_async(ctx: &Context, args: &ApplyArgs, ui: Ui) -> miette::Result<Ex
         show_plan(ctx, &plan, ui)?;
     }
     if args.plan_file.is_none() && !args.auto_approve && !confirm(Mode::Apply)? {
-        println!("Apply cancelled.");
+        print("Apply cancelled.\n")?;
         return Ok(ExitStatus::Error);
     }
     execute(ctx, &mut s, &plan, args.parallelism, Mode::Apply, ui).await

@@ -5,9 +5,11 @@ use clap::CommandFactory;
 use crate::ExitStatus;
 use crate::cli::{Cli, CompletionsArgs};
 
-#[allow(clippy::unnecessary_wraps)] // every command has the same signature
 pub fn run(args: &CompletionsArgs) -> miette::Result<ExitStatus> {
     let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "tokenform", &mut std::io::stdout());
+    // Into memory first: clap_complete panics when its writer fails (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "tokenform", &mut script);
+    super::print(&String::from_utf8_lossy(&script))?;
     Ok(ExitStatus::Success)
 }

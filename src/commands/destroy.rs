@@ -14,7 +14,6 @@ pub fn run(ctx: &Context, args: &DestroyArgs) -> miette::Result<ExitStatus> {
     ui.run(|| runtime()?.block_on(run_async(ctx, args, ui)))
 }
 
-#[allow(clippy::print_stdout)] // "Destroy cancelled." is this command's output
 async fn run_async(ctx: &Context, args: &DestroyArgs, ui: Ui) -> miette::Result<ExitStatus> {
     check_stream_approval(ui, args.auto_approve, Mode::Destroy)?;
     let select = SelectArgs { targets: args.targets.clone(), ..SelectArgs::default() };
@@ -26,7 +25,7 @@ async fn run_async(ctx: &Context, args: &DestroyArgs, ui: Ui) -> miette::Result<
     }
     show_plan(ctx, &plan, ui)?;
     if !args.auto_approve && !confirm(Mode::Destroy)? {
-        println!("Destroy cancelled.");
+        super::print("Destroy cancelled.\n")?;
         return Ok(ExitStatus::Error);
     }
     execute(ctx, &mut s, &plan, None, Mode::Destroy, ui).await

@@ -3,7 +3,7 @@
 //! (tests and scripts parse it); without `--admin-token-file` the admin token is printed once
 //! on the second line. Seed/data format: see [`crate::emulator`].
 
-use std::io::Write;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use miette::{IntoDiagnostic, WrapErr};
@@ -38,13 +38,12 @@ pub fn run(_ctx: &Context, args: &DevServerArgs) -> miette::Result<ExitStatus> {
         .wrap_err("cannot start the async runtime")?;
     runtime.block_on(async move {
         let running = Emulator::start(options).await?;
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "tokenform dev-server listening on {}", running.url()).into_diagnostic()?;
+        let mut banner =
+            zeroize::Zeroizing::new(format!("tokenform dev-server listening on {}\n", running.url()));
         if args.admin_token_file.is_none() {
-            writeln!(out, "admin token: {}", running.admin_token().expose()).into_diagnostic()?;
+            let _ = writeln!(banner, "admin token: {}", running.admin_token().expose());
         }
-        out.flush().into_diagnostic()?;
-        drop(out);
+        super::print(&banner)?;
         wait_for_signal().await;
         running.stop()?;
         Ok(ExitStatus::Success)

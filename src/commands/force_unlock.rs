@@ -9,7 +9,7 @@ use crate::cli::ForceUnlockArgs;
 use crate::state::ForceUnlocked;
 
 pub fn run(ctx: &Context, args: &ForceUnlockArgs) -> miette::Result<ExitStatus> {
-    let config = state_access::load_config(ctx)?;
+    let config = state_access::load_state_settings(ctx)?;
     let mut backend = state_access::backend(&config)?;
     let what = backend.describe();
     let outcome = backend.force_unlock(&args.lock_id).map_err(miette::Report::new)?;

@@ -21,18 +21,20 @@ pub(super) enum Then {
 }
 
 /// Writes FILE when some import block needs a token block.
-#[allow(clippy::print_stdout)] // the note is this command's output
 pub(super) async fn generate(ctx: &Context, args: &PlanArgs, path: &Path) -> miette::Result<Then> {
     // With -json, stdout is the NDJSON stream: the notes go to stderr.
     let note = |text: &str| match (ctx.global.quiet, args.stream()) {
-        (true, _) => {}
-        (false, true) => eprintln!("{text}"),
-        (false, false) => println!("{text}"),
+        (true, _) => Ok(()),
+        (false, true) => {
+            eprintln!("{text}");
+            Ok(())
+        }
+        (false, false) => super::print(&format!("{text}\n")),
     };
     let (config, undeclared) =
         crate::config::load_with_undeclared_imports(&ctx.global.dir, &ctx.var_inputs(&args.select.vars)?)?;
     if undeclared.is_empty() {
-        note("Every import block has its token block: -generate-config-out wrote nothing.\n");
+        note("Every import block has its token block: -generate-config-out wrote nothing.\n")?;
         return Ok(Then::Plan);
     }
     ensure_absent(path, "-generate-config-out")?;
@@ -95,7 +97,7 @@ pub(super) async fn generate(ctx: &Context, args: &PlanArgs, path: &Path) -> mie
         "Wrote {} token block(s) to {} for the import blocks without one.\n",
         blocks.len(),
         path.display()
-    ));
+    ))?;
     if inside {
         // The plan that follows loads it; a generated file that does not validate is not kept.
         reload(ctx, &args.select.vars, &[path])?;
@@ -105,6 +107,6 @@ pub(super) async fn generate(ctx: &Context, args: &PlanArgs, path: &Path) -> mie
         "{} is not part of the configuration in {}: move it there (as a .hcl file), then plan again.",
         path.display(),
         ctx.global.dir.display()
-    ));
+    ))?;
     Ok(Then::Stop)
 }

@@ -1,7 +1,8 @@
 //! `tokenform init`: a starter `main.hcl` (a sample token, and a `state` block whose
-//! recipient is the identity's) and an age identity `tokenform.key` (0600) unless one
-//! exists. Never overwrites a file; never writes `main.hcl` into a directory that
-//! already has a configuration.
+//! recipient is the identity's), an age identity `tokenform.key` (0600) unless one
+//! exists, and `.tokenform/` (the embedded emulator's data) in `.gitignore`. Never
+//! overwrites a file (`.gitignore` is appended to, once); never writes `main.hcl` into a
+//! directory that already has a configuration.
 
 use std::path::Path;
 
@@ -50,6 +51,10 @@ pub fn run(ctx: &Context, _args: &crate::cli::InitArgs) -> miette::Result<ExitSt
         recipient
     };
 
+    if let Some(done) = ignore_embedded_data(&dir.join(".gitignore"))? {
+        say(done);
+    }
+
     let main = dir.join("main.hcl");
     if let Some(existing) = existing_config(dir) {
         say(format!("{existing} exists; left the configuration as it is. Add to its state block:"));
@@ -62,6 +67,42 @@ pub fn run(ctx: &Context, _args: &crate::cli::InitArgs) -> miette::Result<ExitSt
         ));
     }
     Ok(ExitStatus::Success)
+}
+
+/// The line `init` keeps in `.gitignore`: the embedded emulator's data directory.
+pub const GITIGNORE_LINE: &str = ".tokenform/";
+
+/// Whether a `.gitignore` line already ignores the config dir's `.tokenform` directory.
+fn ignores_embedded_data(line: &str) -> bool {
+    // Leading blanks are part of a pattern in git; trailing ones are not.
+    let line = line.trim_end();
+    let name = line.strip_prefix('/').or_else(|| line.strip_prefix("**/")).unwrap_or(line);
+    matches!(name, ".tokenform" | ".tokenform/")
+}
+
+/// Adds [`GITIGNORE_LINE`] to the `.gitignore` at `path` (creating it) unless a line
+/// already ignores it; says what it did, or `None` when there was nothing to do.
+fn ignore_embedded_data(path: &Path) -> miette::Result<Option<String>> {
+    use std::io::Write as _;
+    let existing =
+        crate::files::read_optional(path, crate::files::Kind::Config).map_err(miette::Report::new)?;
+    let io = |e: std::io::Error| {
+        miette::miette!(code = "tokenform::init::io", "could not write {}: {e}", path.display())
+    };
+    let entry = format!("# the embedded emulator's data (base_url = \"embedded\")\n{GITIGNORE_LINE}\n");
+    match existing {
+        None => {
+            write_new_file(path, entry.as_bytes())?;
+            Ok(Some(format!("Wrote {} (ignoring {GITIGNORE_LINE}).", path.display())))
+        }
+        Some(bytes) if String::from_utf8_lossy(&bytes).lines().any(ignores_embedded_data) => Ok(None),
+        Some(bytes) => {
+            let mut file = std::fs::OpenOptions::new().append(true).open(path).map_err(io)?;
+            let sep = if bytes.is_empty() || bytes.ends_with(b"\n") { "" } else { "\n" };
+            file.write_all(format!("{sep}{entry}").as_bytes()).map_err(io)?;
+            Ok(Some(format!("Added {GITIGNORE_LINE} to {}.", path.display())))
+        }
+    }
 }
 
 /// The first `*.hcl` / `*.hcl.json` file of `dir`, if any.

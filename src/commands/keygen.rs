@@ -5,23 +5,20 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use miette::IntoDiagnostic;
-
 use super::Context;
 use crate::ExitStatus;
 use crate::state::identity::generate_identity_file;
 
 pub fn run(ctx: &Context, args: &crate::cli::KeygenArgs) -> miette::Result<ExitStatus> {
     let (text, recipient) = generate_identity_file(jiff::Timestamp::now());
-    let mut out = std::io::stdout().lock();
     if let Some(path) = &args.output {
         write_new_private_file(path, text.as_bytes())?;
         if !ctx.global.quiet {
             eprintln!("Wrote the identity to {} (keep it secret). Its recipient:", path.display());
         }
-        writeln!(out, "{recipient}").into_diagnostic()?;
+        super::print(&format!("{recipient}\n"))?;
     } else {
-        out.write_all(text.as_bytes()).into_diagnostic()?;
+        super::print(&text)?;
         eprintln!("Public key: {recipient}");
     }
     Ok(ExitStatus::Success)

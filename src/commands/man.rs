@@ -33,17 +33,16 @@ pub(crate) fn pages() -> Vec<(String, String)> {
     out
 }
 
-#[allow(clippy::print_stdout)] // the pages, or what was written, are this command's output
 pub fn run(ctx: &Context, args: &ManArgs) -> miette::Result<ExitStatus> {
     let pages = pages();
     let Some(dir) = &args.out_dir else {
         let top = pages.first().map(|(_, roff)| roff.as_str()).unwrap_or_default();
-        super::plan::print(top)?;
+        super::print(top)?;
         return Ok(ExitStatus::Success);
     };
     write_pages(dir, &pages)?;
     if !ctx.global.quiet {
-        println!("Wrote {} man pages to {}.", pages.len(), dir.display());
+        super::print(&format!("Wrote {} man pages to {}.\n", pages.len(), dir.display()))?;
     }
     Ok(ExitStatus::Success)
 }

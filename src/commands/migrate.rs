@@ -64,7 +64,6 @@ fn fate(check: SecretCheck) -> &'static str {
     }
 }
 
-#[allow(clippy::print_stdout)]
 async fn run_async(ctx: &Context, args: &MigrateTerraformArgs) -> miette::Result<ExitStatus> {
     let source = args.state.as_deref().map_or(Source::Stdin, Source::from_arg);
     if source == Source::Stdin && std::io::stdin().is_terminal() {
@@ -83,7 +82,11 @@ async fn run_async(ctx: &Context, args: &MigrateTerraformArgs) -> miette::Result
     }
     if tf.instances.is_empty() {
         if !ctx.global.quiet {
-            println!("No {} in {}: nothing to migrate.", terraform::RESOURCE_TYPE, source.describe());
+            print(&format!(
+                "No {} in {}: nothing to migrate.\n",
+                terraform::RESOURCE_TYPE,
+                source.describe()
+            ))?;
         }
         return Ok(ExitStatus::Success);
     }

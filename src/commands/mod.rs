@@ -1,10 +1,13 @@
 //! One thin file per subcommand: resolve arguments, call the library, render, map to an
 //! [`ExitStatus`]. Errors become `miette::Report` here, at the edge.
 
+// The edge: the one place (with main) that reads the environment.
+#![allow(clippy::disallowed_methods)]
+
 use std::io::IsTerminal;
 
 use crate::ExitStatus;
-use crate::api::{Client, ConnectInputs};
+use crate::api::Client;
 use crate::cli::{Cli, Command, GlobalArgs, VarArgs};
 use crate::config::{Config, VarInputs};
 use crate::endpoint::{ALLOWED_HOSTS_ENV, AllowedHosts, EndpointError};
@@ -30,6 +33,7 @@ mod output;
 mod plan;
 mod rekey;
 mod secret;
+pub mod session;
 mod show;
 mod state;
 pub mod state_access;
@@ -62,7 +66,20 @@ impl Context {
 
     /// Everything [`crate::config::load`] takes from outside the configuration.
     pub fn var_inputs(&self, vars: &VarArgs) -> miette::Result<VarInputs> {
-        Ok(VarInputs { allowed_hosts: self.allowed_hosts()?, ..VarInputs::from_args(vars) })
+        Ok(VarInputs {
+            var_files: vars.var_files.clone(),
+            // A `-var` without `=` is kept as `("", arg)`: `config::load` reports it (no name is empty).
+            vars: vars
+                .vars
+                .iter()
+                .map(|v| match v.split_once('=') {
+                    Some((k, val)) if !k.is_empty() => (k.to_owned(), val.to_owned()),
+                    _ => (String::new(), v.clone()),
+                })
+                .collect(),
+            env: std::env::vars().collect(),
+            allowed_hosts: self.allowed_hosts()?,
+        })
     }
 
     /// Connects to the API `config` names, with the token from the env var its
@@ -70,14 +87,14 @@ impl Context {
     pub async fn connect(&self, config: &Config) -> miette::Result<Client> {
         let settings = &config.launchdarkly;
         let token = std::env::var(&settings.access_token_env).ok().map(Secret::new);
-        let inputs = ConnectInputs {
+        let inputs = session::ConnectInputs {
             token,
             allowed_hosts: self.allowed_hosts()?,
             verbose: self.global.verbose,
             notices: !self.global.quiet,
             max_wait: Some(self.global.max_wait),
         };
-        Ok(Client::connect(settings, &config.dir, &inputs).await?)
+        Ok(session::connect(settings, &config.dir, &inputs).await?)
     }
 }
 
@@ -94,6 +111,29 @@ pub fn error_text(report: &miette::Report) -> String {
         return format!("Error: {err}\n{help}{code}");
     }
     format!("{report:?}")
+}
+
+/// Writes `text` to stdout: the one way every command prints its output. A closed pipe
+/// (`tokenform state list | head -1`) is not an error: the rest of the output is dropped,
+/// quietly, and the command finishes as it would have (an apply still completes and keeps
+/// its exit status).
+pub(crate) fn print(text: &str) -> miette::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(miette::Report::new(StdoutError { source: e }))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Stdout could not be written (other than a closed pipe, which [`print`] ignores).
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("could not write to stdout")]
+#[diagnostic(code(tokenform::cli::stdout))]
+struct StdoutError {
+    source: std::io::Error,
 }
 
 /// Runs one parsed command line.

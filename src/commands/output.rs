@@ -5,9 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
-
-use miette::IntoDiagnostic;
 use zeroize::Zeroizing;
 
 use super::Context;
@@ -27,7 +24,7 @@ struct Row<'a> {
 }
 
 pub fn run(ctx: &Context, args: &crate::cli::OutputArgs) -> miette::Result<ExitStatus> {
-    let config = state_access::load_config(ctx)?;
+    let config = state_access::load_state_settings(ctx)?;
     let ids = state_access::require_identities(ctx.global.identity.as_deref(), "the secrets")?;
     let store = state_access::open(&config, LockMode::Shared, Some(&ids))?;
     let mut rows = Vec::new();
@@ -55,7 +52,7 @@ pub fn run(ctx: &Context, args: &crate::cli::OutputArgs) -> miette::Result<ExitS
             env(&rows, args.format == OutputFormat::Env)?
         }
     };
-    std::io::stdout().lock().write_all(text.as_bytes()).into_diagnostic()?;
+    super::print(&text)?;
     Ok(ExitStatus::Success)
 }
 

@@ -4,7 +4,6 @@
 //! [`prepare`] is the shared front half of `plan`, `apply` (without a plan file) and
 //! `destroy`: everything up to and including the plan value.
 
-use std::io::Write as _;
 use std::path::Path;
 
 use miette::{Context as _, IntoDiagnostic as _};
@@ -103,15 +102,41 @@ pub(crate) fn save_plan(path: &Path, plan: &Plan) -> miette::Result<()> {
         .wrap_err_with(|| format!("could not write the plan file {}", path.display()))
 }
 
-/// Prints to stdout; a closed pipe (`tokenform plan | head`) is not an error.
-pub(crate) fn print(text: &str) -> miette::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(e).into_diagnostic().wrap_err("could not write to stdout")
-        }
-        _ => Ok(()),
+pub(crate) use super::print;
+
+/// Refuses a `-out FILE` that would destroy something: a configuration file of the
+/// directory (`main.hcl`; a new `x.hcl` too, which the next command would read as
+/// configuration), or an existing file that is not a plan tokenform saved. A plan is
+/// replaced, as Terraform does.
+pub(crate) fn check_out_path(ctx: &Context, path: &Path) -> miette::Result<()> {
+    if super::generated::in_config_dir(path, &ctx.global.dir) {
+        return Err(miette::miette!(
+            code = "tokenform::plan::out_is_config",
+            help = "name the plan file something else, e.g. -out tf.plan: the plan must not replace the configuration, nor be read as part of it",
+            "-out {} names a configuration file (*.hcl, *.hcl.json) of the configuration directory",
+            crate::escape::text(&path.display().to_string())
+        ));
     }
+    if std::fs::symlink_metadata(path).is_err() || is_saved_plan(path) {
+        return Ok(());
+    }
+    Err(miette::miette!(
+        code = "tokenform::plan::out_exists",
+        help = "tokenform replaces only a plan it saved: move the file away, or name another with -out",
+        "-out {} exists and is not a tokenform plan",
+        crate::escape::text(&path.display().to_string())
+    ))
+}
+
+/// Whether `path` holds a plan saved by `plan -out`, of this format or another (a state
+/// file, which also has `format_version` and `lineage`, is not one).
+fn is_saved_plan(path: &Path) -> bool {
+    let Ok(bytes) = crate::files::read(path, crate::files::Kind::Plan) else { return false };
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else { return false };
+    doc["format_version"].is_u64()
+        && doc["lineage"].is_string()
+        && doc["config_digest"].is_string()
+        && doc["actions"].is_array()
 }
 
 pub fn run(ctx: &Context, args: &PlanArgs) -> miette::Result<ExitStatus> {
@@ -119,6 +144,9 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> miette::Result<ExitStatus> {
 }
 
 fn run_plan(ctx: &Context, args: &PlanArgs) -> miette::Result<ExitStatus> {
+    if let Some(path) = &args.out {
+        check_out_path(ctx, path)?;
+    }
     let opts = plan_options(&args.select, false);
     let rt = runtime()?;
     if let Some(path) = &args.generate_config_out

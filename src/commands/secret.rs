@@ -1,9 +1,6 @@
 //! `tokenform secret ADDR`: prints one decrypted secret (needs the identity). The only
 //! output is the secret and a newline, so `$(tokenform secret token.x)` works.
 
-use std::io::Write as _;
-
-use miette::IntoDiagnostic;
 use zeroize::Zeroizing;
 
 use super::Context;
@@ -13,7 +10,7 @@ use crate::state::{LockMode, StateStore};
 
 pub fn run(ctx: &Context, args: &crate::cli::SecretArgs) -> miette::Result<ExitStatus> {
     let address = &args.address;
-    let config = state_access::load_config(ctx)?;
+    let config = state_access::load_state_settings(ctx)?;
     let ids = state_access::require_identities(ctx.global.identity.as_deref(), "the secret")?;
     let store = state_access::open(&config, LockMode::Shared, Some(&ids))?;
     let Some(token) = store.state().tokens.get(address) else {
@@ -31,6 +28,6 @@ pub fn run(ctx: &Context, args: &crate::cli::SecretArgs) -> miette::Result<ExitS
     let secret = StateStore::unseal_named(record, &ids, &format!("the secret of {address}"))
         .map_err(miette::Report::new)?;
     let line = Zeroizing::new(format!("{}\n", secret.expose()));
-    std::io::stdout().lock().write_all(line.as_bytes()).into_diagnostic()?;
+    super::print(&line)?;
     Ok(ExitStatus::Success)
 }

@@ -18,7 +18,7 @@ pub fn run(ctx: &Context, args: &ShowArgs) -> miette::Result<ExitStatus> {
         print(&render(&plan, args.format, ctx.color))?;
         return Ok(ExitStatus::Success);
     }
-    let config = super::state_access::load_config(ctx)?;
+    let config = super::state_access::load_state_settings(ctx)?;
     let store =
         super::state_access::open_metadata(&config, LockMode::Shared, ctx.global.identity.as_deref())?;
     let state = store.state();

@@ -3,9 +3,6 @@
 //! issue time and recipients only.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
-
-use miette::IntoDiagnostic;
 
 use super::Context;
 use super::state_access::{self, unknown_address};
@@ -17,23 +14,24 @@ use crate::state::model::{State, TokenState};
 use crate::state::{JournalRecord, LockMode};
 
 pub fn run(ctx: &Context, cmd: &StateCommand) -> miette::Result<ExitStatus> {
-    let config = state_access::load_config(ctx)?;
+    let config = state_access::load_state_settings(ctx)?;
     let ids = state_access::identities(ctx.global.identity.as_deref())?;
 
-    let mut out = std::io::stdout().lock();
     match cmd {
         StateCommand::List => {
             let store = state_access::open(&config, LockMode::Shared, ids.as_ref())?;
+            let mut text = String::new();
             for address in store.state().tokens.keys() {
-                writeln!(out, "{address}").into_diagnostic()?;
+                let _ = writeln!(text, "{address}");
             }
+            super::print(&text)?;
         }
         StateCommand::Show { address } => {
             let store = state_access::open(&config, LockMode::Shared, ids.as_ref())?;
             let Some(token) = store.state().tokens.get(address) else {
                 return Err(unknown_address(address, &store));
             };
-            out.write_all(show(address, token, store.state()).as_bytes()).into_diagnostic()?;
+            super::print(&show(address, token, store.state()))?;
         }
         StateCommand::Rm { address, lock } => {
             let mode = state_access::exclusive(lock, "state rm");
@@ -42,10 +40,34 @@ pub fn run(ctx: &Context, cmd: &StateCommand) -> miette::Result<ExitStatus> {
                 return Err(unknown_address(address, &store));
             };
             let id = token.id.clone();
-            store.record(JournalRecord::Remove { address: address.clone() }).map_err(miette::Report::new)?;
+            // Its old generations go too: left behind, the next apply would delete live tokens
+            // of an address the user asked tokenform to stop managing.
+            let retiring: Vec<String> = store
+                .state()
+                .retiring
+                .iter()
+                .filter(|r| &r.address == address)
+                .map(|r| r.id.clone())
+                .collect();
+            let records = std::iter::once(JournalRecord::Remove { address: address.clone() })
+                .chain(retiring.iter().map(|id| JournalRecord::RemoveRetiring { id: id.clone() }))
+                .collect();
+            store.record_all(records).map_err(miette::Report::new)?;
             store.save().map_err(miette::Report::new)?;
             if !ctx.global.quiet {
                 eprintln!("Removed {address} (id {id}) from the state; the live token is untouched.");
+                if !retiring.is_empty() {
+                    eprintln!(
+                        "Also removed its {} retiring generation{} (id {}): tokenform will not delete {}; \
+                         {} still stop{} working at the expiry the rotation set.",
+                        retiring.len(),
+                        if retiring.len() == 1 { "" } else { "s" },
+                        retiring.join(", "),
+                        if retiring.len() == 1 { "it" } else { "them" },
+                        if retiring.len() == 1 { "it" } else { "they" },
+                        if retiring.len() == 1 { "s" } else { "" },
+                    );
+                }
             }
         }
         StateCommand::Mv { from, to, lock } => {
@@ -119,6 +141,9 @@ pub(super) fn show(address: &Address, t: &TokenState, state: &State) -> String {
     if let Some(tf) = &t.terraform_address {
         rows.push(("terraform_address", q(tf)));
     }
+    if !t.undelivered.is_empty() {
+        rows.push(("undelivered", list(&t.undelivered)));
+    }
     match &t.secret {
         Some(s) => {
             rows.push(("secret", "(sensitive value)".to_owned()));
@@ -137,7 +162,16 @@ pub(super) fn show(address: &Address, t: &TokenState, state: &State) -> String {
         let _ = writeln!(text, "{k:<width$} = {v}");
     }
     for r in state.retiring.iter().filter(|r| &r.address == address) {
-        let _ = writeln!(text, "# retiring: id {} ({}) expires {}", r.id, q(&r.name), ts(&r.expires_at));
+        if r.is_held() {
+            let _ = writeln!(
+                text,
+                "# retiring: id {} ({}) held: no expiry until the current secret reaches every sink",
+                r.id,
+                q(&r.name)
+            );
+        } else {
+            let _ = writeln!(text, "# retiring: id {} ({}) expires {}", r.id, q(&r.name), ts(&r.expires_at));
+        }
     }
     for p in state.pending_creates.iter().filter(|p| &p.address == address) {
         let _ = writeln!(
@@ -180,6 +214,7 @@ mod tests {
                 recipients: vec!["age1abc".into()],
             }),
             terraform_address: Some("module.ops.launchdarkly_access_token.deployer[\"staging\"]".into()),
+            undelivered: vec![],
         };
         state.tokens.insert(address.clone(), token.clone());
         let text = show(&address, &token, &state);

@@ -16,9 +16,17 @@ use crate::state::{BackendEnv, BackendSettings, Identities, LockMode, StateStore
 /// The environment variable naming the identity file (also read by clap for `--identity`).
 pub const IDENTITY_ENV: &str = "TOKENFORM_IDENTITY_FILE";
 
-/// Loads the configuration of `-C DIR` with no `-var` inputs (state commands take none).
+/// Loads the configuration of `-C DIR` with no `-var` inputs (`rekey` takes none): every
+/// block, so a variable without a default makes it fail.
 pub fn load_config(ctx: &Context) -> miette::Result<Config> {
     crate::config::load(&ctx.global.dir, &ctx.var_inputs(&crate::cli::VarArgs::default())?)
+        .map_err(miette::Report::new)
+}
+
+/// Loads only the `state` block of `-C DIR` ([`crate::config::load_for_state`]): for the
+/// commands that read or edit the state and plan nothing, which need no variables.
+pub fn load_state_settings(ctx: &Context) -> miette::Result<Config> {
+    crate::config::load_for_state(&ctx.global.dir, &ctx.var_inputs(&crate::cli::VarArgs::default())?)
         .map_err(miette::Report::new)
 }
 

@@ -113,14 +113,36 @@ pub(super) fn attr<'a>(body: &'a Body, key: &str) -> Option<&'a Attr> {
     body.attrs.iter().find(|a| a.key == key)
 }
 
+/// What [`decode`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every block.
+    All,
+    /// Only the `state` block (for the commands that read or edit the state and plan
+    /// nothing); every other block is left unread, and unchecked.
+    State,
+}
+
 /// Decodes every file into a [`Config`]; problems go to `sink`.
 pub fn decode(dir: &Path, files: &[File], env: &Env, allowed: &AllowedHosts, sink: &mut Sink) -> Config {
+    decode_scoped(dir, files, env, allowed, Scope::All, sink)
+}
+
+/// [`decode`], reading only what `scope` names.
+pub fn decode_scoped(
+    dir: &Path,
+    files: &[File],
+    env: &Env,
+    allowed: &AllowedHosts,
+    scope: Scope,
+    sink: &mut Sink,
+) -> Config {
     let mut cx = Cx { env, files, sink };
     let mut config = Config::empty(dir);
     let mut singles: BTreeMap<&str, (usize, Range<usize>)> = BTreeMap::new();
     let mut tokens: Vec<&Block> = Vec::new();
     for (fi, f) in files.iter().enumerate() {
-        for a in &f.body.attrs {
+        for a in f.body.attrs.iter().filter(|_| scope == Scope::All) {
             let p = Problem::at(
                 Rule::UnknownAttribute,
                 format!("unknown top-level attribute `{}`", a.key),
@@ -131,7 +153,7 @@ pub fn decode(dir: &Path, files: &[File], env: &Env, allowed: &AllowedHosts, sin
             .with_help("put it in a locals block to name a value, or inside the block it configures");
             cx.sink.push(p);
         }
-        for b in &f.body.blocks {
+        for b in f.body.blocks.iter().filter(|b| scope == Scope::All || b.ident == "state") {
             let Some(s) = schema::top(&b.ident) else {
                 cx.sink.push(parse::unknown_block(
                     &f.src,
@@ -170,6 +192,9 @@ pub fn decode(dir: &Path, files: &[File], env: &Env, allowed: &AllowedHosts, sin
                 _ => {}
             }
         }
+    }
+    if scope == Scope::State {
+        return config;
     }
     config.tokens = decode_tokens(&mut cx, &tokens);
     config.checks = super::checks::decode(&mut cx, files);
@@ -235,7 +260,8 @@ fn launchdarkly(cx: &mut Cx<'_>, b: &Block, allowed: &AllowedHosts) -> LaunchDar
                 }
             }
             "parallelism" => {
-                if let Some(n) = cx.integer(a, None, 1, 64) {
+                let (min, max) = (*super::PARALLELISM.start() as u64, *super::PARALLELISM.end() as u64);
+                if let Some(n) = cx.integer(a, None, min, max) {
                     ld.parallelism = usize::try_from(n).unwrap_or(ld.parallelism);
                 }
             }

@@ -15,7 +15,7 @@ use hcl::eval::{Context, Evaluate};
 use super::VarInputs;
 use super::diagnostics::{Problem, Rule, Sink, SourceFile};
 use super::functions;
-use super::parse::{Attr, File};
+use super::parse::{Attr, Block, File};
 use super::schema;
 use super::variables::resolve_variables;
 /// A reference found in an expression.
@@ -146,6 +146,10 @@ pub struct Env {
     pub locals: hcl::Map<String, Value>,
     pub bad_vars: BTreeSet<String>,
     pub bad_locals: BTreeSet<String>,
+    /// Variables with no value (no default, not set), each with its `missing_variable`
+    /// problem: [`environment`] reports them all, [`environment_deferring_unset`] leaves them
+    /// here for the caller to report those it needs.
+    pub unset: BTreeMap<String, Problem>,
     pub(super) declared_vars: BTreeSet<String>,
     declared_locals: BTreeSet<String>,
     pub(super) base: Context<'static>,
@@ -312,14 +316,66 @@ impl Env {
     }
 }
 
-/// Builds the evaluation environment: every variable's value, then every local's.
+/// Builds the evaluation environment: every variable's value, then every local's. A
+/// variable with no value is a problem.
 pub fn environment(files: &[File], inputs: &VarInputs, sink: &mut Sink) -> Env {
+    let mut env = environment_deferring_unset(files, inputs, sink);
+    for (_, problem) in std::mem::take(&mut env.unset) {
+        sink.push(problem);
+    }
+    env
+}
+
+/// [`environment`], with the problems of variables that have no value left in
+/// [`Env::unset`]; whatever uses such a variable (directly or through a local) evaluates to
+/// nothing, silently.
+pub fn environment_deferring_unset(files: &[File], inputs: &VarInputs, sink: &mut Sink) -> Env {
     let mut env = Env::default();
     resolve_variables(files, inputs, &mut env, sink);
     env.base = env.context();
     resolve_locals(files, &mut env, sink);
     env.base = env.context();
     env
+}
+
+/// The variables of `env.unset` that the attributes of `blocks` (nested blocks included)
+/// use, directly or through locals.
+pub(super) fn unset_used_by<'a>(
+    blocks: impl IntoIterator<Item = &'a Block>,
+    files: &[File],
+    env: &Env,
+) -> BTreeSet<String> {
+    let locals: HashMap<&str, &Attr> = files
+        .iter()
+        .flat_map(|f| f.body.blocks.iter().filter(|b| b.ident == "locals"))
+        .flat_map(|b| b.body.attrs.iter().map(|a| (a.key.as_str(), a)))
+        .collect();
+    let mut pending: Vec<&Attr> = Vec::new();
+    let mut stack: Vec<&Block> = blocks.into_iter().collect();
+    while let Some(b) = stack.pop() {
+        pending.extend(&b.body.attrs);
+        stack.extend(&b.body.blocks);
+    }
+    let mut seen_locals: BTreeSet<&str> = BTreeSet::new();
+    let mut found = BTreeSet::new();
+    while let Some(attr) = pending.pop() {
+        for r in references(&attr.value) {
+            match r {
+                Ref::Var(name, _) if env.unset.contains_key(&name) => {
+                    found.insert(name);
+                }
+                Ref::Local(name, _) => {
+                    if let Some((key, a)) = locals.get_key_value(name.as_str())
+                        && seen_locals.insert(key)
+                    {
+                        pending.push(a);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    found
 }
 
 fn resolve_locals(files: &[File], env: &mut Env, sink: &mut Sink) {

@@ -50,7 +50,7 @@ pub struct VarInputs {
     pub var_files: Vec<PathBuf>,
     /// `-var name=value`, in command-line order.
     pub vars: Vec<(String, String)>,
-    /// Environment variables (name, value); callers pass `std::env::vars()`.
+    /// Environment variables (name, value), read by the command (the edge), not here.
     pub env: Vec<(String, String)>,
     /// Hosts besides LaunchDarkly's that `base_url` may name (`TOKENFORM_ALLOWED_HOSTS`,
     /// read by the command: never from the configuration).
@@ -95,26 +95,6 @@ impl Config {
     }
 }
 
-impl VarInputs {
-    /// From `-var`/`-var-file` arguments and this process's environment.
-    /// A `-var` without `=` is kept as `("", arg)`: [`load`] reports it (no name is empty).
-    pub fn from_args(args: &crate::cli::VarArgs) -> Self {
-        Self {
-            var_files: args.var_files.clone(),
-            vars: args
-                .vars
-                .iter()
-                .map(|v| match v.split_once('=') {
-                    Some((k, val)) if !k.is_empty() => (k.to_owned(), val.to_owned()),
-                    _ => (String::new(), v.clone()),
-                })
-                .collect(),
-            env: std::env::vars().collect(),
-            allowed_hosts: crate::endpoint::AllowedHosts::none(),
-        }
-    }
-}
-
 /// Every problem found in a configuration (all of them, not just the first).
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[error("the configuration in {dir} is not valid ({} problem(s))", problems.len())]
@@ -152,6 +132,44 @@ pub fn load_problems(dir: &std::path::Path, inputs: &VarInputs) -> Result<Config
     if sink.is_empty() { Ok(config) } else { Err(sink.into_sorted()) }
 }
 
+/// [`load`] for the commands that read or edit the state and plan nothing (`state`,
+/// `secret`, `output`, `show`, `force-unlock`): only the `state` block is read, so they
+/// need no `-var` (as `terraform state list`). A variable with no value is a problem only
+/// when the `state` block uses it (directly or through a local); the other blocks are not
+/// checked. The result holds the state settings; its tokens, imports and checks are empty.
+pub fn load_for_state(dir: &std::path::Path, inputs: &VarInputs) -> Result<Config, ConfigErrors> {
+    let mut sink = diagnostics::Sink::default();
+    let parsed = parse::parse_dir(dir, &mut sink);
+    let mut env = eval::environment_deferring_unset(&parsed.files, inputs, &mut sink);
+    let state_blocks = parsed.files.iter().flat_map(|f| f.body.blocks.iter().filter(|b| b.ident == "state"));
+    for name in eval::unset_used_by(state_blocks, &parsed.files, &env) {
+        if let Some(problem) = env.unset.remove(&name) {
+            sink.push(problem.with_help(format!(
+                "the state block uses it, and the state commands take no -var: give it a default, \
+                 or set TOKENFORM_VAR_{name}"
+            )));
+        }
+    }
+    let mut config = decode::decode_scoped(
+        dir,
+        &parsed.files,
+        &env,
+        &inputs.allowed_hosts,
+        decode::Scope::State,
+        &mut sink,
+    );
+    config.digest = parsed.digest;
+    config.sites = sites::collect(&parsed.files);
+    if sink.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors {
+            dir: dir.display().to_string(),
+            problems: sink.into_sorted().into_iter().map(miette::Report::new).collect(),
+        })
+    }
+}
+
 /// [`load`] for `plan -generate-config-out`: an `import` block whose target no `token`
 /// block declares is not a problem here. Returns the configuration (with only the
 /// declared imports) and the undeclared imports, in file order; every other problem is
@@ -180,6 +198,9 @@ pub fn load_with_undeclared_imports(
 
 /// Where the API is (the rule lives in [`crate::endpoint`]).
 pub use crate::endpoint::BaseUrl;
+
+/// The values `launchdarkly { parallelism }` and `apply --parallelism` accept.
+pub const PARALLELISM: std::ops::RangeInclusive<usize> = 1..=64;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaunchDarkly {

@@ -575,3 +575,28 @@ mod no_panic {
         }
     }
 }
+
+/// The state commands read only the `state` block: a required variable the tokens use is
+/// no problem there (nor is a broken token block), one the state block uses is, even
+/// through a local.
+#[test]
+fn the_state_block_alone_needs_only_its_own_variables() {
+    let tokens = "variable \"team\" {\n  type = string\n}\ntoken \"a\" {\n  name = var.team\n  role = \"reader\"\n  bogus = 1\n}\n";
+    let state = format!("state {{\n  path = \"s.json\"\n  recipients = [\"{KEY}\"]\n}}\n");
+    let dir = dir_with(&[("main.hcl", format!("{tokens}{state}").as_bytes())]);
+    assert!(load_problems(dir.path(), &VarInputs::default()).is_err(), "plan needs var.team");
+    let config = load_for_state(dir.path(), &VarInputs::default()).unwrap();
+    assert_eq!(config.state.path, dir.path().join("s.json"));
+    assert_eq!(config.state.recipients, [KEY]);
+    assert!(config.tokens.is_empty());
+
+    let through_local = format!(
+        "{tokens}variable \"where\" {{\n  type = string\n}}\nlocals {{\n  p = \"${{var.where}}.json\"\n}}\nstate {{\n  path = local.p\n}}\n"
+    );
+    let dir = dir_with(&[("main.hcl", through_local.as_bytes())]);
+    let err = load_for_state(dir.path(), &VarInputs::default()).unwrap_err();
+    assert_eq!(err.codes(), ["tokenform::config::missing_variable"], "only var.where: {err:?}");
+    assert!(format!("{:?}", err.problems[0]).contains("TOKENFORM_VAR_where"));
+    let inputs = VarInputs { env: vec![("TOKENFORM_VAR_where".into(), "w".into())], ..VarInputs::default() };
+    assert_eq!(load_for_state(dir.path(), &inputs).unwrap().state.path, dir.path().join("w.json"));
+}

@@ -284,7 +284,9 @@ pub(super) fn resolve_variables(files: &[File], inputs: &VarInputs, env: &mut En
         let src = &files[d.file].src;
         let Some((v, origin)) = values.remove(name) else {
             let label = d.block.labels[0].span.clone();
-            sink.push(
+            // Kept aside: whether it is a problem depends on who needs the value (eval::environment).
+            env.unset.insert(
+                name.clone(),
                 Problem::at(
                     Rule::MissingVariable,
                     format!("variable `{name}` has no value"),

@@ -100,6 +100,12 @@ impl Sink {
         }
     }
 
+    /// `exec "gh secret set LD_API_TOKEN"` / `file "out/ci.env"`: how messages and the state's
+    /// `undelivered` list name the sink (never a secret: the configuration's own words).
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.kind(), crate::escape::quoted(&self.target()))
+    }
+
     /// What the sink does, in one line for plans and messages: the command line (arguments
     /// quoted where they need it, cut after 60 characters) or the file's path.
     pub fn target(&self) -> String {

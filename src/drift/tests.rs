@@ -80,6 +80,7 @@ pub(crate) fn state_token(id: &str, name: &str) -> TokenState {
             recipients: vec!["age1example".into()],
         }),
         terraform_address: None,
+        undelivered: Vec::new(),
     }
 }
 
@@ -204,6 +205,7 @@ fn unmanaged_tokens_and_their_filters() {
         id: "id-old".into(),
         name: "a".into(),
         expires_at: ts("2026-11-29T00:00:00Z"),
+        held_grace_seconds: None,
     });
     config.imports.push(ImportBlock { to: Address::new("imp"), id: "id-import".into() });
 

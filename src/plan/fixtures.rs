@@ -179,6 +179,7 @@ pub fn retiring(address: &str, token_id: &str, name: &str, expires_at: jiff::Tim
         id: token_id.to_owned(),
         name: name.to_owned(),
         expires_at,
+        held_grace_seconds: None,
     }
 }
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::model::PatchOp;
 use crate::deliver::{Event, Sink};
+use crate::escape::excerpt;
 use crate::model::{Address, Role, RotationMethod, Statement, TokenField};
 
 /// Bumped when the plan file changes incompatibly.
@@ -64,11 +65,12 @@ impl Plan {
             format_version: u32,
         }
         let version: Version =
-            serde_json::from_str(text).map_err(|e| PlanFileError::Malformed(e.to_string()))?;
+            serde_json::from_str(text).map_err(|e| PlanFileError::Malformed(excerpt(&e.to_string())))?;
         if version.format_version != PLAN_FORMAT_VERSION {
             return Err(PlanFileError::Version { found: version.format_version });
         }
-        let plan: Plan = serde_json::from_str(text).map_err(|e| PlanFileError::Malformed(e.to_string()))?;
+        let plan: Plan =
+            serde_json::from_str(text).map_err(|e| PlanFileError::Malformed(excerpt(&e.to_string())))?;
         for (index, action) in plan.actions.iter().enumerate() {
             let unmanaged = matches!(action.change, Change::DeleteUnmanaged { .. });
             if action.address.is_some() == unmanaged {
@@ -77,7 +79,8 @@ impl Plan {
                 } else {
                     "a managed token's change names no address"
                 };
-                return Err(PlanFileError::Malformed(format!("action {index} ({}): {why}", action.name)));
+                let name = excerpt(&action.name);
+                return Err(PlanFileError::Malformed(format!("action {index} ({name}): {why}")));
             }
         }
         Ok(plan)
@@ -129,6 +132,10 @@ pub enum Reason {
     RotationDue,
     /// `--rotate ADDR`.
     RotationRequested,
+    /// The last new secret did not reach every sink (a failed check or delivery, or an
+    /// interrupted apply): a new secret is made and delivered, and only then does the grace
+    /// of the generations held for it start.
+    DeliveryIncomplete,
     /// A retired generation is past its grace.
     GraceEnded,
     /// In state, no longer in configuration.

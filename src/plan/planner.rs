@@ -395,8 +395,15 @@ impl<'a> Planner<'a> {
             }
             return Ok(());
         }
+        // A secret that did not reach every sink, or an old generation held for one, is
+        // finished by rotating again: no identity needed (`docs/delivery.md`).
+        let unfinished =
+            self.state.tokens.get(address).is_some_and(|t| t.id == token.id && !t.undelivered.is_empty())
+                || self.state.retiring.iter().any(|r| &r.address == address && r.is_held());
         let reason = if requested {
             Reason::RotationRequested
+        } else if unfinished {
+            Reason::DeliveryIncomplete
         } else if issued_at.is_none() {
             self.notes.push(secret_unknown_note(address));
             return Ok(());
@@ -525,7 +532,14 @@ impl<'a> Planner<'a> {
     /// Old generations of rotated tokens whose grace has ended (all of them for `destroy`).
     fn plan_retire(&mut self) {
         for r in &self.state.retiring {
-            if !self.selected(&r.address) || !(self.opts.destroy || r.expires_at <= self.now) {
+            // A held generation waits for its successor's delivery, unless nothing at its
+            // address will ever deliver again (its token block is gone).
+            let ended = if r.is_held() {
+                !self.config.tokens.contains_key(&r.address)
+            } else {
+                r.expires_at <= self.now
+            };
+            if !self.selected(&r.address) || !(self.opts.destroy || ended) {
                 continue;
             }
             if self.is_caller(&r.id) {

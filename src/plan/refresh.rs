@@ -81,6 +81,7 @@ pub fn state_from_live(live: &Token, snapshot: &Live, prev: Option<&TokenState>)
         prevent_destroy: prev.is_some_and(|p| p.prevent_destroy),
         secret: prev.and_then(|p| p.secret.clone()),
         terraform_address: prev.and_then(|p| p.terraform_address.clone()),
+        undelivered: prev.map(|p| p.undelivered.clone()).unwrap_or_default(),
     }
 }
 

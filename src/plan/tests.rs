@@ -875,3 +875,47 @@ fn changes_that_make_a_secret_carry_the_sinks_as_configured_and_others_none() {
     let back = Plan::from_json(&serde_json::to_string(&plan).unwrap()).unwrap();
     assert_eq!(back, plan);
 }
+
+#[test]
+fn an_unfinished_delivery_is_rotated_again_and_its_held_generation_never_retired_meanwhile() {
+    use crate::plan::fixtures::{gh_sink, retiring};
+    let with_sink = |label: &str| {
+        let mut d = desired(label);
+        d.deliver = vec![gh_sink("LD_API_TOKEN")];
+        d
+    };
+    let mut w = World::new();
+    // A secret that did not reach its sink; a generation held for a successor; and a
+    // held generation whose token block is gone.
+    w.managed(with_sink("undelivered"));
+    w.state.tokens.get_mut(&addr("token.undelivered")).unwrap().undelivered =
+        vec!["exec \"gh secret set LD_API_TOKEN\"".into()];
+    w.managed(with_sink("holding"));
+    let mut held = retiring("token.holding", &id(900), "holding", jiff::Timestamp::MAX);
+    held.held_grace_seconds = Some(3600);
+    w.state.retiring.push(held);
+    let mut orphaned = retiring("token.gone", &id(901), "gone", jiff::Timestamp::MAX);
+    orphaned.held_grace_seconds = Some(3600);
+    w.state.retiring.push(orphaned);
+    // A delivered token with no rotation block is left alone.
+    w.managed(with_sink("fine"));
+    let plan = w.plan();
+    let rotations: Vec<(String, Reason)> = plan
+        .actions
+        .iter()
+        .filter(|a| a.kind() == ActionKind::Rotate)
+        .map(|a| (a.address.as_ref().unwrap().to_string(), a.reason))
+        .collect();
+    assert_eq!(
+        rotations,
+        [
+            ("token.holding".to_owned(), Reason::DeliveryIncomplete),
+            ("token.undelivered".to_owned(), Reason::DeliveryIncomplete)
+        ]
+    );
+    let rotate = plan.actions.iter().find(|a| a.kind() == ActionKind::Rotate).unwrap();
+    assert_eq!(rotate.change.deliveries(), [gh_sink("LD_API_TOKEN")], "with the configured sinks");
+    let retired: Vec<&str> =
+        plan.actions.iter().filter(|a| a.kind() == ActionKind::Retire).filter_map(Action::token_id).collect();
+    assert_eq!(retired, [id(901)], "only the held generation nothing will deliver for again");
+}

@@ -218,6 +218,9 @@ pub fn reason(action: &Action) -> Option<&'static str> {
         Reason::ChangedOutside => "because it was changed outside tokenform",
         Reason::RotationDue => "because its secret is older than rotation.every",
         Reason::RotationRequested => "because --rotate asked for it",
+        Reason::DeliveryIncomplete => {
+            "because its last new secret did not reach every sink; the old secret is held until one does"
+        }
         Reason::GraceEnded => "because its grace period has ended",
         Reason::RemovedFromConfig => "because its token block is no longer in the configuration",
         Reason::RemovedBlock => "because of a removed block",

@@ -28,7 +28,9 @@ pub enum FaultPoint {
 }
 
 /// The environment variable that makes the binary crash (abort) at a fault point, for
-/// end-to-end crash tests: `__TOKENFORM_TEST_FAULT=save-before-rename`. Not a feature.
+/// end-to-end crash tests: `__TOKENFORM_TEST_FAULT=save-before-rename`. Only in builds with
+/// the `fault-injection` feature (which `.ci/test` enables): a shipped binary has no such hook.
+#[cfg(feature = "fault-injection")]
 pub const FAULT_ENV: &str = "__TOKENFORM_TEST_FAULT";
 
 #[cfg(test)]
@@ -38,17 +40,22 @@ thread_local! {
 }
 
 #[allow(clippy::unnecessary_wraps)] // only unit-test builds return the error
+#[cfg_attr(not(any(test, feature = "fault-injection")), allow(unused_variables))]
+#[allow(clippy::disallowed_methods)] // the crash point is a test hook, not configuration
 fn fault(point: FaultPoint) -> std::io::Result<()> {
     #[cfg(test)]
     if INJECT.with(std::cell::Cell::get) == Some(point) {
         return Err(std::io::Error::other("injected fault"));
     }
-    let name = match point {
-        FaultPoint::BeforeRename => "save-before-rename",
-    };
-    if std::env::var(FAULT_ENV).is_ok_and(|v| v == name) {
-        // A real crash: no destructors, no cleanup, exactly what a kill -9 would leave.
-        std::process::abort();
+    #[cfg(feature = "fault-injection")]
+    {
+        let name = match point {
+            FaultPoint::BeforeRename => "save-before-rename",
+        };
+        if std::env::var(FAULT_ENV).is_ok_and(|v| v == name) {
+            // A real crash: no destructors, no cleanup, exactly what a kill -9 would leave.
+            std::process::abort();
+        }
     }
     Ok(())
 }

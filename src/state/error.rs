@@ -84,7 +84,7 @@ pub enum StateError {
 
     /// Two entries of one state hold the same live token id. Applying such a state could
     /// rotate, retire or delete one token twice, so it is never loaded.
-    #[error("{what} records token {id} twice: at {first} and at {second}")]
+    #[error("{what} records token {} twice: at {first} and at {second}", crate::escape::text(id))]
     #[diagnostic(
         code(tokenform::state::duplicate_id),
         help(
@@ -151,7 +151,11 @@ pub enum StateError {
     },
 
     /// The journal belongs to another state (a different lineage).
-    #[error("{what} belongs to lineage {journal_lineage}, the state to {state_lineage}")]
+    #[error(
+        "{what} belongs to lineage {}, the state to {}",
+        crate::escape::excerpt(journal_lineage),
+        crate::escape::excerpt(state_lineage)
+    )]
     #[diagnostic(
         code(tokenform::state::journal_lineage),
         help("a journal from another state was left beside this one; move it away and retry")

@@ -125,13 +125,18 @@ pub struct JournalContents {
     pub lines: Vec<JournalLine>,
 }
 
+/// serde's complaint about a line, which quotes the line's text: redacted, cut, escaped.
+fn excerpt(e: &serde_json::Error) -> String {
+    crate::escape::excerpt(&e.to_string())
+}
+
 /// Reads the journal at `path`: `None` when there is none, or when a crash left only part
 /// of its header (no record was ever acknowledged then).
 pub fn read(path: &Path) -> Result<Option<JournalContents>, StateError> {
     let Some(bytes) = crate::files::read_optional(path, crate::files::Kind::Journal)? else {
         return Ok(None);
     };
-    let what = format!("the state journal {}", path.display());
+    let what = format!("the state journal {}", crate::escape::text(&path.display().to_string()));
     let damaged = |line: usize, reason: String| StateError::Journal { what: what.clone(), line, reason };
     // Only newline-terminated lines were fully written; record() returns after the newline is synced.
     let complete = match bytes.iter().rposition(|b| *b == b'\n') {
@@ -141,7 +146,7 @@ pub fn read(path: &Path) -> Result<Option<JournalContents>, StateError> {
     let mut lines = complete.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate();
     let Some((_, first)) = lines.next() else { return Ok(None) };
     let header: JournalHeader =
-        serde_json::from_slice(first).map_err(|e| damaged(1, format!("bad header ({e})")))?;
+        serde_json::from_slice(first).map_err(|e| damaged(1, format!("bad header ({})", excerpt(&e))))?;
     if header.journal > JOURNAL_VERSION {
         return Err(damaged(
             1,
@@ -150,7 +155,7 @@ pub fn read(path: &Path) -> Result<Option<JournalContents>, StateError> {
     }
     let mut out = Vec::new();
     for (i, line) in lines {
-        out.push(serde_json::from_slice(line).map_err(|e| damaged(i + 1, e.to_string()))?);
+        out.push(serde_json::from_slice(line).map_err(|e| damaged(i + 1, excerpt(&e)))?);
     }
     Ok(Some(JournalContents { header, lines: out }))
 }
@@ -262,6 +267,7 @@ mod tests {
             prevent_destroy: false,
             secret: None,
             terraform_address: None,
+            undelivered: Vec::new(),
         }
     }
 
@@ -277,6 +283,7 @@ mod tests {
                 id: "0".into(),
                 name: "old".into(),
                 expires_at: jiff::Timestamp::UNIX_EPOCH,
+                held_grace_seconds: None,
             },
         }
         .apply_to(&mut s);

@@ -49,12 +49,15 @@ impl LockInfo {
     /// The `Lock Info:` block, as Terraform prints it (one `Key: value` line each).
     pub fn render(&self) -> String {
         let id = if self.id.is_empty() { "(none recorded)" } else { &self.id };
+        // The fields come from a lock file (or a database row) another process wrote.
+        let t = crate::escape::text;
         format!(
-            "Lock Info:\n  ID:        {id}\n  Path:      {}\n  Operation: {}\n  Who:       {}\n  Version:   {}\n  Created:   {}",
-            self.path,
-            self.operation,
-            self.who,
-            self.version,
+            "Lock Info:\n  ID:        {}\n  Path:      {}\n  Operation: {}\n  Who:       {}\n  Version:   {}\n  Created:   {}",
+            t(id),
+            t(&self.path),
+            t(&self.operation),
+            t(&self.who),
+            t(&self.version),
             self.created.strftime("%Y-%m-%dT%H:%M:%SZ")
         )
     }
@@ -304,15 +307,14 @@ fn same_file(file: &File, path: &Path) -> bool {
     }
 }
 
-/// This machine's host name (for lock owner info).
+/// This machine's host name (for lock owner info): `uname`'s node name, read from the
+/// kernel, not from the environment (the library reads no environment).
 pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown".to_owned())
+    #[cfg(unix)]
+    let name = rustix::system::uname().nodename().to_string_lossy().trim().to_owned();
+    #[cfg(not(unix))]
+    let name = String::new();
+    if name.is_empty() { "unknown".to_owned() } else { name }
 }
 
 /// True while a process with `pid` exists on this host.

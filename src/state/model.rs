@@ -133,6 +133,11 @@ pub struct TokenState {
     /// The Terraform address the token was migrated from (`tokenform migrate terraform`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terraform_address: Option<String>,
+    /// The sinks the current secret has not reached yet, in order (`exec "…"`, `file "…"`):
+    /// its check or delivery failed, or the run was cut short. Empty once delivered. While
+    /// anything is left here the next plan rotates again (`docs/delivery.md`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undelivered: Vec<String>,
 }
 
 impl TokenState {
@@ -160,6 +165,7 @@ impl TokenState {
             prevent_destroy: false,
             secret: None,
             terraform_address: None,
+            undelivered: Vec::new(),
         }
     }
 }
@@ -178,14 +184,38 @@ pub struct SecretRecord {
     pub recipients: Vec<String>,
 }
 
-/// An old generation left by a `replace` rotation, working until `expires_at`.
+/// An old generation left by a `replace` rotation (or a `create_before_destroy`
+/// replacement), working until `expires_at`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RetiringToken {
     pub address: Address,
     pub id: String,
     pub name: String,
+    /// When its grace ends. While `held`, the latest it may end: its own hard expiry, if any.
     #[schemars(with = "String", extend("format" = "date-time"))]
     pub expires_at: jiff::Timestamp,
+    /// Held: its successor has not reached every sink yet, so consumers may still need it and
+    /// no expiry is set. The grace of this many seconds starts once a delivery of the
+    /// address completes (0: deleted then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_grace_seconds: Option<u64>,
+}
+
+impl RetiringToken {
+    /// An old generation working until `expires_at` (not held).
+    pub fn new(
+        address: Address,
+        id: impl Into<String>,
+        name: impl Into<String>,
+        expires_at: jiff::Timestamp,
+    ) -> Self {
+        Self { address, id: id.into(), name: name.into(), expires_at, held_grace_seconds: None }
+    }
+
+    /// Whether it waits for its successor's delivery (no expiry set yet).
+    pub fn is_held(&self) -> bool {
+        self.held_grace_seconds.is_some()
+    }
 }
 
 /// A create about to be sent (written before the POST).

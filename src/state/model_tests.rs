@@ -54,6 +54,7 @@ fn sample() -> State {
                 recipients: vec!["age1…".into()],
             }),
             terraform_address: None,
+            undelivered: Vec::new(),
         },
     );
     state.tokens.insert(
@@ -74,6 +75,7 @@ fn sample() -> State {
             prevent_destroy: false,
             secret: None,
             terraform_address: None,
+            undelivered: Vec::new(),
         },
     );
     state.retiring.push(RetiringToken {
@@ -81,6 +83,7 @@ fn sample() -> State {
         id: "61095542756dba551110ae20".into(),
         name: "legacy".into(),
         expires_at: at,
+        held_grace_seconds: None,
     });
     state.pending_creates.push(PendingCreate {
         address: Address::new("new"),

@@ -24,7 +24,16 @@ pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send + Sync>,
     } else if s.starts_with("ssh-") {
         age::ssh::Recipient::from_str(s)
             .map(|r| Box::new(r) as Box<dyn age::Recipient + Send + Sync>)
-            .map_err(|e| err(&format!("{e:?}")))
+            // Not age's own text: `Unsupported` carries the key type read from the line.
+            .map_err(|e| {
+                use age::ssh::ParseRecipientKeyError as E;
+                err(match e {
+                    E::RsaModulusTooLarge => "the ssh-rsa key is larger than age supports",
+                    E::RsaModulusTooSmall => "the ssh-rsa key is shorter than 2048 bits",
+                    E::Unsupported(_) => "an OpenSSH key type age does not support (ssh-ed25519 or ssh-rsa)",
+                    _ => "not a valid OpenSSH public key",
+                })
+            })
     } else if s.starts_with("AGE-SECRET-KEY-") {
         Err(err("this is a private identity; use its public recipient (age1…)"))
     } else {

@@ -400,7 +400,8 @@ pub fn parse_state(what: &str, restore: &str, json: &[u8]) -> Result<State, Stat
                 what: what.to_owned(),
                 line: e.line(),
                 column: e.column(),
-                message: e.to_string().split(" at line ").next().unwrap_or_default().to_owned(),
+                // serde quotes what it could not read: the file's text.
+                message: crate::escape::excerpt(e.to_string().split(" at line ").next().unwrap_or_default()),
                 restore: restore.to_owned(),
             }),
         },
@@ -421,7 +422,7 @@ fn decode_line(
             serde_json::from_slice(&plain).map_err(|e| StateError::Journal {
                 what: what.to_owned(),
                 line: line_no,
-                reason: e.to_string(),
+                reason: crate::escape::excerpt(&e.to_string()),
             })
         }
     }

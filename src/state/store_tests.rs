@@ -58,6 +58,7 @@ fn token(id: &str, secret: Option<SecretRecord>) -> Box<TokenState> {
         prevent_destroy: false,
         secret,
         terraform_address: None,
+        undelivered: Vec::new(),
     })
 }
 
@@ -470,7 +471,7 @@ mod replay {
             })),
             1 => address().prop_map(|address| Step::Record(JournalRecord::ClearPending { address })),
             1 => (address(), 0..3u8).prop_map(move |(address, id)| Step::Record(JournalRecord::AddRetiring {
-                retiring: RetiringToken { address, id: id.to_string(), name: "old".into(), expires_at: at },
+                retiring: RetiringToken { address, id: id.to_string(), name: "old".into(), expires_at: at, held_grace_seconds: None },
             })),
             1 => (0..3u8).prop_map(|id| Step::Record(JournalRecord::RemoveRetiring { id: id.to_string() })),
             1 => Just(Step::Save),
@@ -582,4 +583,213 @@ fn replace_writes_a_whole_state_and_previous_versions_read_back() {
     drop(store);
     let reread = StateStore::open(&settings, LockMode::Shared, Some(&f.ids)).unwrap();
     assert_eq!(reread.state(), &pushed);
+}
+
+/// A state file (and journal) as a hostile pull request could leave them: values of the
+/// wrong type, control characters, secrets and huge strings in any field, spliced junk,
+/// random bytes, a FIFO, a directory, a file over the cap, a link. Opening never panics,
+/// refuses with a typed error, leaves the file as it was, and the error quotes no secret,
+/// no control character and no more than a short excerpt.
+#[cfg(unix)]
+mod hostile {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    const EVIL: &str = "\u{1b}[2J\u{7}\0\u{9b}1m\u{202e}";
+
+    fn hostile_text() -> impl Strategy<Value = String> {
+        (prop::sample::select(&["", EVIL][..]), any::<bool>(), 0..3000usize).prop_map(|(evil, secret, n)| {
+            format!("{evil}{}{}", if secret { SECRET } else { "" }, "x".repeat(n))
+        })
+    }
+
+    fn hostile_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            3 => hostile_text().prop_map(Value::String),
+            1 => Just(Value::Null),
+            1 => Just(json!(-1)),
+            1 => Just(json!(1e300)),
+            1 => Just(json!(u64::MAX)),
+            1 => Just(json!(true)),
+            1 => Just(json!([EVIL, SECRET])),
+            1 => Just(json!({ "k": SECRET, EVIL: 1 })),
+        ]
+    }
+
+    /// Fields of the fixture's document, as `parent pointer` and key.
+    const FIELDS: &[(&str, &str)] = &[
+        ("", "format_version"),
+        ("", "lineage"),
+        ("", "serial"),
+        ("", "tokens"),
+        ("", "retiring"),
+        ("", "pending_creates"),
+        ("/tokens/token.a", "id"),
+        ("/tokens/token.a", "name"),
+        ("/tokens/token.a", "role"),
+        ("/tokens/token.a", "created_at"),
+        ("/tokens/token.a", "expiry"),
+        ("/tokens/token.a", "inline_role"),
+        ("/tokens/token.a", "custom_role_ids"),
+        ("/tokens/token.a", "service_token"),
+        ("/tokens/token.a", "secret"),
+    ];
+
+    #[derive(Debug, Clone)]
+    enum Edit {
+        /// One field set to a hostile value.
+        Set(usize, Value),
+        /// A token under a hostile address.
+        Key(String),
+        /// The text with junk spliced in at a byte offset.
+        Splice(usize, String),
+        Bytes(Vec<u8>),
+        /// A journal beside the (valid) state: its header lineage and one record line.
+        Journal {
+            lineage: Option<String>,
+            record: String,
+        },
+        Fifo,
+        Directory,
+        Oversize,
+        Link,
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        prop_oneof![
+            6 => (0..FIELDS.len(), hostile_value()).prop_map(|(i, v)| Edit::Set(i, v)),
+            2 => hostile_text().prop_map(Edit::Key),
+            2 => (any::<usize>(), prop::sample::select(&["\"", "{", "]", EVIL, SECRET, ",\"x\":", "\u{ffff}"][..]))
+                .prop_map(|(at, s)| Edit::Splice(at, s.to_owned())),
+            1 => prop::collection::vec(any::<u8>(), 0..200).prop_map(Edit::Bytes),
+            2 => (proptest::option::of(hostile_text()), prop_oneof![
+                    hostile_text(),
+                    hostile_text().prop_map(|t| json!({"op": "upsert", "address": t, "token": {}}).to_string()),
+                    hostile_text().prop_map(|t| json!({"op": t}).to_string()),
+                ])
+                .prop_map(|(lineage, record)| Edit::Journal { lineage, record }),
+            1 => Just(Edit::Fifo),
+            1 => Just(Edit::Directory),
+            1 => Just(Edit::Oversize),
+            1 => Just(Edit::Link),
+        ]
+    }
+
+    /// The fixture's valid document: one token, serial 1.
+    fn valid(f: &Fixture) -> Value {
+        let mut store = StateStore::open(&f.settings(EncryptMode::Secrets), exclusive(), None).unwrap();
+        store.record(upsert("a", token("1", None))).unwrap();
+        store.save().unwrap();
+        drop(store);
+        serde_json::from_slice(&std::fs::read(f.path()).unwrap()).unwrap()
+    }
+
+    /// Writes what `edit` makes of the valid document `doc` at the fixture's path.
+    fn lay_out(f: &Fixture, mut doc: Value, edit: &Edit) {
+        let path = f.path();
+        let text = |doc: &Value| serde_json::to_vec_pretty(doc).unwrap();
+        let replace = |bytes: &[u8]| {
+            std::fs::remove_file(&path).unwrap();
+            std::fs::write(&path, bytes).unwrap();
+        };
+        match edit {
+            Edit::Set(i, value) => {
+                let (parent, key) = FIELDS[*i];
+                if let Some(Value::Object(map)) = doc.pointer_mut(parent) {
+                    map.insert(key.to_owned(), value.clone());
+                }
+                replace(&text(&doc));
+            }
+            Edit::Key(key) => {
+                let token = doc["tokens"]["token.a"].clone();
+                doc["tokens"][key.as_str()] = token;
+                replace(&text(&doc));
+            }
+            Edit::Splice(at, junk) => {
+                let mut bytes = text(&doc);
+                let at = at % (bytes.len() + 1);
+                bytes.splice(at..at, junk.bytes());
+                replace(&bytes);
+            }
+            Edit::Bytes(bytes) => replace(bytes),
+            Edit::Journal { lineage, record } => {
+                let lineage = lineage.clone().unwrap_or_else(|| doc["lineage"].as_str().unwrap().to_owned());
+                let header = json!({"journal": 1, "lineage": lineage, "base_serial": 1});
+                let journal =
+                    format!("{header}\n{record}\n{}\n", json!({"op": "remove", "address": "token.a"}));
+                std::fs::write(journal::journal_path(&path), journal).unwrap();
+            }
+            Edit::Fifo => {
+                std::fs::remove_file(&path).unwrap();
+                assert!(std::process::Command::new("mkfifo").arg(&path).status().unwrap().success());
+            }
+            Edit::Directory => {
+                std::fs::remove_file(&path).unwrap();
+                std::fs::create_dir(&path).unwrap();
+            }
+            Edit::Oversize => {
+                // Sparse: the size is refused before a byte is read.
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_len(crate::files::Kind::State.cap() + 1)
+                    .unwrap();
+            }
+            Edit::Link => {
+                let real = f.dir.path().join("real.json");
+                std::fs::rename(&path, &real).unwrap();
+                std::os::unix::fs::symlink(&real, &path).unwrap();
+            }
+        }
+    }
+
+    /// What is at the state path, to check it was left as it was.
+    fn snapshot(path: &std::path::Path) -> Option<Vec<u8>> {
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        if meta.is_file() && meta.len() < 1 << 20 { std::fs::read(path).ok() } else { Some(Vec::new()) }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn a_hostile_state_is_refused_typed_and_quoted_by_excerpt_only(edit in edit()) {
+            let f = Fixture::new();
+            let doc = valid(&f);
+            lay_out(&f, doc, &edit);
+            let before = (snapshot(&f.path()), snapshot(&journal::journal_path(&f.path())));
+            for lock in [LockMode::Shared, exclusive()] {
+                let Err(err) = StateStore::open(&f.settings(EncryptMode::Secrets), lock, None) else {
+                    // Some edits leave a valid state (a long name, a null expiry).
+                    prop_assert!(
+                        matches!(edit, Edit::Set(..) | Edit::Key(_) | Edit::Splice(..) | Edit::Journal { .. }),
+                        "{edit:?} was accepted"
+                    );
+                    return Ok(());
+                };
+                let shown = format!("{err}");
+                prop_assert!(tokenform_secret_free(&shown), "a secret in: {shown}");
+                prop_assert!(!shown.chars().any(|c| c.is_control() && c != '\n'), "raw control character in: {shown:?}");
+                prop_assert!(shown.chars().count() < 1200, "{} characters: {shown}", shown.chars().count());
+                let kind_ok = match edit {
+                    Edit::Fifo | Edit::Directory | Edit::Oversize => matches!(err, StateError::File(_)),
+                    Edit::Link => matches!(err, StateError::Symlink { .. }),
+                    _ => true,
+                };
+                prop_assert!(kind_ok, "{edit:?}: {err:?}");
+                prop_assert_eq!(
+                    &(snapshot(&f.path()), snapshot(&journal::journal_path(&f.path()))),
+                    &before,
+                    "a refused state is left as it was"
+                );
+            }
+        }
+    }
+
+    fn tokenform_secret_free(s: &str) -> bool {
+        crate::secret::find_secret(s).is_none()
+    }
 }

@@ -10,9 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
-use tokenform::api::{
-    ApiError, Client, ClientOptions, ConnectInputs, PatchOp, RetryPolicy, TokenPost, TraceSink,
-};
+use tokenform::api::{ApiError, Client, ClientOptions, PatchOp, RetryPolicy, TokenPost, TraceSink};
+use tokenform::commands::session::{ConnectInputs, connect};
 use tokenform::config::{BaseUrl, LaunchDarkly};
 use tokenform::emulator::{EmulatorOptions, RunningEmulator, Seed, SeedToken};
 use tokenform::endpoint::EndpointError;
@@ -298,7 +297,7 @@ async fn connect_refuses_plain_http_foreign_hosts_and_tokens_not_api_shaped() {
     };
     let good = Secret::new("api-0a1b2c3d-0000-4000-8000-00000000beef");
     let with = |token: Option<&Secret>| ConnectInputs { token: token.cloned(), ..ConnectInputs::default() };
-    let err = Client::connect(&settings("http://app.launchdarkly.com", "T"), dir.path(), &with(Some(&good)))
+    let err = connect(&settings("http://app.launchdarkly.com", "T"), dir.path(), &with(Some(&good)))
         .await
         .unwrap_err();
     assert!(
@@ -307,22 +306,20 @@ async fn connect_refuses_plain_http_foreign_hosts_and_tokens_not_api_shaped() {
     );
     // the client checks on its own, whatever the configuration loader let through
     let evil = settings("https://app.launchdarkly.com.evil.invalid", "T");
-    let err = Client::connect(&evil, dir.path(), &with(Some(&good))).await.unwrap_err();
+    let err = connect(&evil, dir.path(), &with(Some(&good))).await.unwrap_err();
     assert!(matches!(err, ApiError::Endpoint(EndpointError::NotAllowed { .. })), "{err:?}");
 
     let env = "TOKENFORM_TEST_TOKEN_THAT_IS_NEVER_SET";
-    let err = Client::connect(&settings("https://app.launchdarkly.com", env), dir.path(), &with(None))
-        .await
-        .unwrap_err();
+    let err =
+        connect(&settings("https://app.launchdarkly.com", env), dir.path(), &with(None)).await.unwrap_err();
     assert!(matches!(err, ApiError::MissingToken { env: ref e } if e == env), "{err:?}");
     assert!(err.to_string().contains(env));
 
     // access_token_env = "GITHUB_TOKEN": a value that is not api-… is never sent, never shown
     let github = Secret::new("ghp_R3alLookingGitHubTokenValue0123456789");
-    let err =
-        Client::connect(&settings("http://127.0.0.1:9", "GITHUB_TOKEN"), dir.path(), &with(Some(&github)))
-            .await
-            .unwrap_err();
+    let err = connect(&settings("http://127.0.0.1:9", "GITHUB_TOKEN"), dir.path(), &with(Some(&github)))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ApiError::InvalidToken { ref env } if env == "GITHUB_TOKEN"), "{err:?}");
     let shown = format!("{err} {err:?}");
     let shown = format!("{shown} {:?}", miette::Report::new(err));
@@ -333,7 +330,7 @@ async fn connect_refuses_plain_http_foreign_hosts_and_tokens_not_api_shaped() {
 async fn embedded_mode_runs_the_emulator_in_process_and_persists() {
     let dir = tempfile::tempdir().unwrap();
     let settings = LaunchDarkly { base_url: BaseUrl::Embedded, ..LaunchDarkly::default() };
-    let client = Client::connect(&settings, dir.path(), &ConnectInputs::default()).await.unwrap();
+    let client = connect(&settings, dir.path(), &ConnectInputs::default()).await.unwrap();
     assert!(client.base_url().starts_with("http://127.0.0.1:"));
     let me = client.caller_identity().await.unwrap();
     let created = client.create_token(&reader("embedded")).await.unwrap();
@@ -347,7 +344,7 @@ async fn embedded_mode_runs_the_emulator_in_process_and_persists() {
         data.contains(&tokenform::emulator::store::secret_hash(created.token.as_ref().unwrap().expose()))
     );
 
-    let client = Client::connect(&settings, dir.path(), &ConnectInputs::default()).await.unwrap();
+    let client = connect(&settings, dir.path(), &ConnectInputs::default()).await.unwrap();
     assert_eq!(client.caller_identity().await.unwrap().token_id, me.token_id, "same admin token");
     let live = client.fetch_live(&[], false).await.unwrap();
     assert!(live.token(&created.id).is_some(), "the token survived the restart");

@@ -848,3 +848,32 @@ fn a_token_missing_from_the_list_but_alive_is_never_duplicated() {
     );
     assert_eq!(env.live_names(), ["p"], "no duplicate, whatever the list showed");
 }
+
+/// Issue 10 §7: after a `replace` rotation, `state rm ADDR` stops tokenform managing both
+/// generations: past the grace, the next plan has nothing to retire and apply deletes
+/// neither token.
+#[test]
+fn state_rm_after_a_rotation_leaves_the_old_generation_alone() {
+    let env = Env::start(&[]);
+    let body = "  role = \"reader\"\n  rotation {\n    every = \"90d\"\n    grace = \"1s\"\n    method = \"replace\"\n  }";
+    env.config(&token_block("rep", body));
+    env.apply(&[]);
+    let old = env.state_ids()["token.rep"].clone();
+    env.apply(&["--rotate", "token.rep"]);
+    let new = env.state_ids()["token.rep"].clone();
+    assert_eq!(env.state()["retiring"][0]["id"], old.as_str());
+
+    let out = env.run(&["state", "rm", "token.rep"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("retiring generation (id {old})")),
+        "{}",
+        text(&out)
+    );
+    env.config("");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(env.plan_exit(), Some(0), "nothing of token.rep is managed any more");
+    env.apply(&[]);
+    let live: BTreeSet<String> = env.live().into_iter().map(|(id, _)| id).collect();
+    assert!(live.contains(&old) && live.contains(&new), "{live:?}");
+}

@@ -1,5 +1,8 @@
 //! Integration tests: the command line itself.
 
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
 use crate::support::tokenform;
 
 #[test]
@@ -104,6 +107,11 @@ fn bad_addresses_and_durations_are_refused_while_parsing() {
         (&["check", "--max-rotation", "1y"], "tokenform::drift::bad_duration", "--max-rotation `1y`"),
         (&["plan", "--max-wait", "0s"], "tokenform::cli::max_wait", "`0s`"),
         (&["dev-server", "--listen", "localhost"], "tokenform::emulator::bad_listen", "`localhost`"),
+        // Issue 10 §7: the same 1-64 range as `launchdarkly { parallelism }`.
+        (&["apply", "--parallelism", "0"], "tokenform::cli::bad_parallelism", "from 1 to 64"),
+        (&["apply", "--parallelism", "1000"], "tokenform::cli::bad_parallelism", "`1000`"),
+        // Issue 10 §7: a missing plan file has its code and help, before anything else is read.
+        (&["apply", "nonexist.json"], "tokenform::apply::no_plan_file", "tokenform plan -out FILE"),
     ];
     for (args, code, says) in cases {
         let out = tokenform().arg("-C").arg(&dir).args(*args).output().unwrap();
@@ -127,4 +135,47 @@ fn plan_has_no_lock_timeout() {
     assert!(err.contains("--lock-timeout"), "{err}");
     let out = tokenform().args(["apply", "--help"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("--lock-timeout"));
+}
+
+/// Issue 10 §7: a closed stdout (`tokenform … | head -1`) is a quiet exit, for every
+/// command: no panic (clap_complete's used to exit 101), no error, exit 0.
+#[test]
+fn a_closed_stdout_is_a_quiet_exit() {
+    let dir = crate::support::config_dir(&[("main.hcl", "token \"a\" {\n  role = \"reader\"\n}\n")]);
+    // The reader (`true`) is gone before tokenform writes: every write fails with EPIPE.
+    let script = r#"for args in "completions bash" "man" "validate" "show" "--help"; do
+  ( sleep 0.2; "$0" -C "$1" $args; echo "$args: exit $?" >&2 ) | true
+done"#;
+    let out = Command::new("bash")
+        .args(["-c", script, crate::support::bin()])
+        .arg(dir.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    for args in ["completions bash", "man", "validate", "show", "--help"] {
+        assert!(err.contains(&format!("{args}: exit 0")), "{args}:\n{err}");
+    }
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe") && !err.contains("×"), "{err}");
+}
+
+/// Issue 10 §7: `--listen localhost:PORT` is accepted (the name resolves to loopback).
+#[test]
+fn dev_server_listens_on_a_name_that_resolves_to_loopback() {
+    let mut child = tokenform()
+        .args(["dev-server", "--listen", "localhost:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let read = BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
+    let _ = child.kill();
+    let status = child.wait().unwrap();
+    read.unwrap();
+    assert!(
+        line.starts_with("tokenform dev-server listening on http://127.0.0.1:")
+            || line.starts_with("tokenform dev-server listening on http://[::1]:"),
+        "{line:?} (exit {status})"
+    );
 }

@@ -57,6 +57,25 @@ fn every_example_validates_and_is_formatted() {
 }
 
 #[test]
+fn every_example_directory_ignores_the_embedded_emulator_data() {
+    // issue 11 item 8: `.tokenform/` holds the embedded emulator's data; a copied example
+    // must not commit it.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(root).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let ignore = std::fs::read_to_string(dir.join(".gitignore"))
+            .unwrap_or_else(|e| panic!("{}: no .gitignore ({e})", dir.display()));
+        assert!(ignore.lines().any(|l| l.trim() == ".tokenform/"), "{}: {ignore}", dir.display());
+        seen += 1;
+    }
+    assert!(seen >= 7, "{seen} example directories");
+}
+
+#[test]
 fn quickstart_counts_its_tokens_and_quiet_is_silent() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
     let (code, out, _) = run(&["validate"], &dir);

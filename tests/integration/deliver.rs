@@ -49,3 +49,220 @@ fn plan_lists_the_deliveries_in_every_format_and_runs_no_sink() {
     // `plan` never runs a sink.
     assert!(!env.dir.path().join("argv.log").exists() && !env.dir.path().join("out").exists());
 }
+
+/// The token's record in state.
+fn state_token(env: &Env, address: &str) -> serde_json::Value {
+    env.state()["tokens"][address].clone()
+}
+
+/// The live token's `expiry` (ms), as the admin sees it.
+fn live_expiry(env: &Env, id: &str) -> Option<i64> {
+    let (status, body) = env.http("GET", &format!("/api/v2/tokens/{id}"), &env.server.admin_token);
+    assert_eq!(status, 200, "{body}");
+    body["expiry"].as_i64()
+}
+
+/// The secret state holds for `address` (decrypted with the test's identity).
+fn state_secret(env: &Env, address: &str) -> String {
+    let id = state_token(env, address)["id"].as_str().unwrap().to_owned();
+    env.secrets().remove(&id).unwrap_or_else(|| panic!("no secret for {id}"))
+}
+
+fn lines(env: &Env, name: &str) -> Vec<String> {
+    std::fs::read_to_string(env.dir.path().join(name))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `apply --auto-approve EXTRA…` with no identity anywhere (as in CI).
+fn apply_without_identity(env: &Env, extra: &[&str]) -> std::process::Output {
+    env.cmd()
+        .args([&["apply", "--auto-approve"], extra].concat())
+        .env_remove("TOKENFORM_IDENTITY_FILE")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_create_delivers_the_state_secret_on_stdin_only_and_the_file_sink_is_0600() {
+    let env = Env::start(&[]);
+    sink_script(env.dir.path(), "");
+    env.config(&ci_token(""));
+    let out = apply_without_identity(&env, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let secret = state_secret(&env, "token.ci");
+    let id = state_token(&env, "token.ci")["id"].as_str().unwrap().to_owned();
+    assert_eq!(env.whoami(&secret), Ok(id.clone()), "the delivered secret works");
+    assert_eq!(
+        lines(&env, "stdin.log"),
+        std::slice::from_ref(&secret),
+        "exactly the state's secret, on stdin, once"
+    );
+    let argv = lines(&env, "argv.log").join("\n");
+    let envs = lines(&env, "env.log").join("\n");
+    assert!(argv.ends_with("set\nLD_API_TOKEN"), "{argv}");
+    assert!(!argv.contains(&secret) && !envs.contains(&secret), "never in argv or the environment");
+    assert!(!envs.contains(&env.server.admin_token), "nor tokenform's own credential");
+    for want in ["TOKENFORM_EVENT=create", "TOKENFORM_ADDRESS=token.ci", "TOKENFORM_TOKEN_NAME=ci"] {
+        assert!(envs.lines().any(|l| l == want), "{want} missing:\n{envs}");
+    }
+    assert!(envs.lines().any(|l| l == format!("TOKENFORM_TOKEN_ID={id}")), "{envs}");
+    let shown = text(&out);
+    assert!(!shown.contains(&secret), "tokenform's own output never shows it:\n{shown}");
+    assert!(shown.contains("token.ci: Delivered to exec \"./sink.sh set LD_API_TOKEN\""), "{shown}");
+    assert!(shown.contains("    got: (sensitive value)"), "the sink's echo, redacted:\n{shown}");
+    assert!(shown.contains("delivered to 2 sinks"), "{shown}");
+    let file = env.dir.path().join("out/ci.env");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), format!("CI={secret}\n"));
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(state_token(&env, "token.ci").get("undelivered").is_none(), "delivered: nothing left");
+}
+
+#[test]
+fn a_sink_failing_during_a_rotation_keeps_the_old_secret_and_the_next_apply_finishes_the_job() {
+    let env = Env::start(&[]);
+    sink_script(env.dir.path(), "");
+    env.config(&ci_token(""));
+    env.apply(&[]);
+    let first_id = state_token(&env, "token.ci")["id"].as_str().unwrap().to_owned();
+    let first = state_secret(&env, "token.ci");
+
+    // The sink breaks; a rotation is asked for, in CI (no identity).
+    sink_script(env.dir.path(), "echo 'gh: HTTP 502' >&2; exit 1");
+    let out = apply_without_identity(&env, &["--rotate", "token.ci"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let shown = text(&out);
+    assert!(shown.contains("token.ci"), "{shown}");
+    assert!(shown.contains("delivery to exec \"./sink.sh set LD_API_TOKEN\" failed"), "{shown}");
+    assert!(shown.contains("gh: HTTP 502"), "the sink's stderr is shown: {shown}");
+    assert!(shown.contains("keeps working: no expiry was set"), "{shown}");
+    assert_eq!(env.whoami(&first), Ok(first_id.clone()), "the old secret keeps working");
+    assert_eq!(live_expiry(&env, &first_id), None, "its grace never started");
+    let second_id = state_token(&env, "token.ci")["id"].as_str().unwrap().to_owned();
+    assert_ne!(second_id, first_id);
+    let second = state_secret(&env, "token.ci");
+    assert!(!shown.contains(&second) && !shown.contains(&first), "{shown}");
+    assert_eq!(lines(&env, "stdin.log").last(), Some(&second), "the sink got the new secret, then failed");
+    let undelivered = state_token(&env, "token.ci")["undelivered"].clone();
+    assert_eq!(undelivered[0], "exec \"./sink.sh set LD_API_TOKEN\"", "{undelivered}");
+    assert_eq!(undelivered[1], "file \"out/ci.env\"", "a later sink is not run: {undelivered}");
+    assert_eq!(env.state()["retiring"][0]["held_grace_seconds"], 86_400, "{}", env.state());
+
+    // Mended: the next plan says why it rotates; apply delivers a new, working secret and
+    // only then starts the old ones' grace. Still no identity.
+    sink_script(env.dir.path(), "");
+    let plan = env.run(&["plan"]);
+    assert!(String::from_utf8_lossy(&plan.stdout).contains("did not reach every sink"), "{}", text(&plan));
+    let out = apply_without_identity(&env, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let third = state_secret(&env, "token.ci");
+    let third_id = state_token(&env, "token.ci")["id"].as_str().unwrap().to_owned();
+    assert_eq!(env.whoami(&third), Ok(third_id.clone()));
+    assert_eq!(lines(&env, "stdin.log").last(), Some(&third));
+    assert_eq!(std::fs::read_to_string(env.dir.path().join("out/ci.env")).unwrap(), format!("CI={third}\n"));
+    for old in [&first_id, &second_id] {
+        let expiry = live_expiry(&env, old).unwrap_or_else(|| panic!("{old} has no expiry"));
+        assert!(expiry > jiff::Timestamp::now().as_millisecond(), "a grace, not an end");
+    }
+    assert_eq!(env.whoami(&first), Ok(first_id), "still working during its grace");
+    assert!(
+        env.state()["retiring"].as_array().unwrap().iter().all(|r| r.get("held_grace_seconds").is_none())
+    );
+    assert_eq!(env.plan_exit(), Some(0), "nothing left to do");
+}
+
+#[test]
+fn a_hanging_sink_is_killed_with_its_process_group_at_its_timeout() {
+    let env = Env::start(&[]);
+    env.config(
+        "token \"ci\" {\n  role = \"reader\"\n  deliver \"exec\" {\n    command = [\"sh\", \"-c\", \"sleep 60 & echo $! > child.pid; wait\"]\n    timeout = \"1s\"\n  }\n}\n",
+    );
+    let started = std::time::Instant::now();
+    let out = apply_without_identity(&env, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
+    assert!(
+        text(&out).contains("did not finish within 1s: killed it and its process group"),
+        "{}",
+        text(&out)
+    );
+    let pid = std::fs::read_to_string(env.dir.path().join("child.pid")).unwrap();
+    let mut gone = false;
+    for _ in 0..50 {
+        let alive = std::process::Command::new("kill").args(["-0", pid.trim()]).status().unwrap().success();
+        if !alive {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(gone, "the sink's own child ({}) was killed too", pid.trim());
+    assert!(text(&out).contains("the next apply rotates it"), "{}", text(&out));
+}
+
+#[test]
+fn sigkill_between_delivery_and_retirement_loses_nothing_and_skips_no_delivery() {
+    let env = Env::start(&[]);
+    sink_script(env.dir.path(), "");
+    // A second sink that, when `hang` exists, says it is running and waits to be killed.
+    let hanging = "cat >> second.log; echo >> second.log; if [ -e hang ]; then rm hang; echo $$ > sink.pid; touch ready; sleep 60; fi";
+    env.config(&format!(
+        "token \"ci\" {{\n  role = \"reader\"\n  deliver \"exec\" {{\n    command = [\"./sink.sh\"]\n  }}\n  deliver \"exec\" {{\n    command = [\"sh\", \"-c\", \"{hanging}\"]\n  }}\n}}\n"
+    ));
+    env.apply(&[]);
+    let first_id = state_token(&env, "token.ci")["id"].as_str().unwrap().to_owned();
+    let first = state_secret(&env, "token.ci");
+
+    std::fs::write(env.dir.path().join("hang"), "").unwrap();
+    let mut child = env
+        .cmd()
+        .args(["apply", "--auto-approve", "--rotate", "token.ci"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = env.dir.path().join("ready");
+    for _ in 0..300 {
+        if ready.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(ready.exists(), "the second sink never started");
+    child.kill().unwrap(); // SIGKILL: the first sink has the new secret, the old one is held
+    child.wait().unwrap();
+    let pid = std::fs::read_to_string(env.dir.path().join("sink.pid")).unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-9", pid.trim()])
+        .stderr(std::process::Stdio::null())
+        .status();
+    assert_eq!(live_expiry(&env, &first_id), None, "killed before the grace started");
+    let second = lines(&env, "stdin.log").last().cloned().unwrap();
+    assert_ne!(second, first, "the first sink got the successor's secret");
+
+    let out = apply_without_identity(&env, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let last = state_secret(&env, "token.ci");
+    let last_id = state_token(&env, "token.ci")["id"].as_str().unwrap().to_owned();
+    assert_eq!(env.whoami(&last), Ok(last_id.clone()), "the current secret works");
+    assert_eq!(lines(&env, "stdin.log").last(), Some(&last), "the first sink has it");
+    assert!(lines(&env, "second.log").contains(&last), "and so does the second: no delivery skipped");
+    // Nothing lost, no duplicate: every live token is one state knows, and each old one
+    // has its grace.
+    let mut known: Vec<String> = vec![last_id];
+    for r in env.state()["retiring"].as_array().unwrap() {
+        let id = r["id"].as_str().unwrap().to_owned();
+        assert!(live_expiry(&env, &id).is_some(), "{id}: grace started");
+        known.push(id);
+    }
+    let mut live: Vec<String> = env.live().into_iter().map(|(id, _)| id).collect();
+    live.sort();
+    known.sort();
+    assert_eq!(live, known);
+    assert_eq!(known.len(), 3, "the original, the successor the kill interrupted, the current one");
+    assert!(known.contains(&first_id));
+    assert_eq!(env.whoami(&first), Ok(first_id), "the original secret still works during its grace");
+    assert!(env.whoami(&second).is_ok(), "the interrupted successor too (a sink had it)");
+}

@@ -252,3 +252,53 @@ async fn rate_limit_waits_are_said_and_capped() {
     assert!(err.contains("attempt 2 of 13"), "{err}");
     assert!(err.contains("gave_up") && err.contains("the limit of 2 s"), "{err}");
 }
+
+/// The first character of `s` that must not reach a terminal raw (line breaks and tabs are layout).
+fn unsafe_char(s: &str) -> Option<char> {
+    s.chars().find(|c| {
+        (c.is_control() && !matches!(c, '\n' | '\t'))
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_quoting_the_server_cannot_drive_the_terminal() {
+    const EVIL: &str = "evil\u{1b}[2J\u{1b}[31mRED\u{7}\u{0}\u{9b}1m\u{202e}";
+    // A page the client cannot decode, where serde quotes the offending value: an unknown
+    // `effect` (serde writes `unknown variant `…`` with the text raw) carrying a secret too.
+    let bad_effect = format!("{EVIL}{TOKEN}");
+    let body = json!({"items": [{"_id": "t1", "name": "x", "inlineRole": [
+        {"effect": bad_effect, "actions": ["*"], "resources": ["*"]}]}], "totalCount": 1})
+    .to_string();
+    let server = Hostile::start(move |target, _, stream| {
+        if target.starts_with("/api/v2/tokens") {
+            json(stream, "200 OK", &body);
+        } else {
+            json(stream, "200 OK", &json!({"items": [], "totalCount": 0, "tokenId": "x"}).to_string());
+        }
+    });
+    let err = client(&server.url, |_| {}).list_tokens(false).await.unwrap_err();
+    assert!(matches!(err, ApiError::Decode { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert_eq!(unsafe_char(&msg), None, "{msg:?}");
+    assert!(msg.contains("unknown variant `evil\\u{1b}[2J"), "{msg}");
+    assert!(!msg.contains("beef") && msg.contains("api-<redacted>"), "{msg}");
+    let (out, words) = plan(&server.url, &[]);
+    assert_eq!(out.status.code(), Some(1), "{words}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(unsafe_char(&stderr), None, "{stderr:?}");
+    assert!(words.contains("tokenform::api::decode") && !words.contains("beef"), "{words}");
+
+    // An error status whose message (and code) carry the same, in a long message.
+    let message = format!("{EVIL} {}", "x".repeat(10_000));
+    let body = json!({"code": EVIL, "message": message}).to_string();
+    let server = Hostile::start(move |_, _, stream| {
+        respond(stream, "400 Bad Request", &[("Content-Type", "application/json")], &body);
+    });
+    let (out, words) = plan(&server.url, &[]);
+    assert_eq!(out.status.code(), Some(1), "{words}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(unsafe_char(&stderr), None, "{stderr:?}");
+    assert!(words.contains("evil\\u{1b}[2J"), "{words}");
+    assert!(stderr.len() < 4_000, "the message is cut short: {} bytes", stderr.len());
+}

@@ -211,3 +211,56 @@ fn rotate_and_refresh_only_after_apply() {
     assert_eq!(out.status.code(), Some(2), "drift to record is a change: {text}");
     assert!(text.contains("refresh-only plan") && !text.contains("will be updated"), "{text}");
 }
+
+/// Issue 10 §7: `plan -out` never writes over the configuration (nor adds a `*.hcl` to it),
+/// nor over an existing file that is not a tokenform plan; a plan it saved is replaced.
+#[test]
+fn plan_out_refuses_configuration_files_and_files_that_are_not_plans() {
+    let server = server();
+    let dir = config(&server, "");
+    let d = dir.path();
+    let main = std::fs::read(d.join("main.hcl")).unwrap();
+    std::fs::write(d.join("notes.txt"), "mine\n").unwrap();
+    std::fs::write(d.join("state.json"), r#"{"format_version": 1, "lineage": "x", "tokens": {}}"#).unwrap();
+    for (out, code) in [
+        ("main.hcl", "tokenform::plan::out_is_config"),
+        ("./extra.hcl", "tokenform::plan::out_is_config"),
+        ("extra.hcl.json", "tokenform::plan::out_is_config"),
+        ("notes.txt", "tokenform::plan::out_exists"),
+        ("state.json", "tokenform::plan::out_exists"),
+    ] {
+        let out_arg = format!("-out={out}");
+        let o = server.tokenform(d).current_dir(d).args(["plan", &out_arg]).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{out}: {}", stderr(&o));
+        assert!(stderr(&o).contains(code), "{out}: {}", stderr(&o));
+        assert!(o.stdout.is_empty(), "refused before planning: {}", stdout(&o));
+    }
+    assert_eq!(std::fs::read(d.join("main.hcl")).unwrap(), main);
+    assert_eq!(std::fs::read_to_string(d.join("notes.txt")).unwrap(), "mine\n");
+    assert!(!d.join("extra.hcl").exists() && !d.join("extra.hcl.json").exists());
+    // A plan file is replaced, as Terraform does; from another directory too.
+    let elsewhere = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let o = run(&server, d, &["plan", "-out", "tf.plan"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    let o = server
+        .tokenform(d)
+        .current_dir(elsewhere.path())
+        .args(["plan", "-out", "main.hcl"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "main.hcl outside the configuration is just a name: {}", stderr(&o));
+}
+
+/// Issue 10 §7: an apply that cannot store secrets says why once (it was printed twice).
+#[test]
+fn no_recipients_is_said_once() {
+    let server = server();
+    let dir = config(&server, "");
+    let o = run(&server, dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("tokenform::apply::no_recipient"), "{err}");
+    assert_eq!(err.matches("no recipients to encrypt").count(), 1, "{err}");
+}

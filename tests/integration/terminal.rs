@@ -1,7 +1,7 @@
 //! Issue 11 item 7: text the API supplies (token names, descriptions, member emails) cannot
 //! drive the terminal. A live token renamed to `evil\u{1b}[2J\u{1b}[31mRED\u{7}` (and an
 //! unmanaged one, and a creator's email, carrying the same) goes through plan, drift,
-//! apply, show, state and adopt in every format; no output holds a control character
+//! check --live, apply, show, state and adopt in every format; no output holds a control character
 //! other than a line break, and the text is still there, escaped.
 
 use std::path::Path;
@@ -82,7 +82,8 @@ fn names_from_the_api_are_escaped_in_every_output() {
     let dir = config_dir(&[("main.hcl", &main_hcl(&server.url))]);
     let d = dir.path();
     let run = |args: &[&str]| {
-        let out = server.tokenform(d).args(args).output().unwrap();
+        // In the temp dir: whatever a command writes to a relative path lands there, not in the repository.
+        let out = server.tokenform(d).current_dir(d).args(args).output().unwrap();
         assert_clean(&args.join(" "), &out);
         out
     };
@@ -100,9 +101,12 @@ fn names_from_the_api_are_escaped_in_every_output() {
     for format in ["json", "markdown", "json-stream"] {
         run(&["plan", "--format", format]);
     }
-    run(&["plan", "-out", "saved.plan"]);
-    run(&["show", "saved.plan"]);
-    run(&["show", "--format", "markdown", "saved.plan"]);
+    // Inside the temp dir: a relative -out is relative to where the test runs (the repository).
+    let saved = d.join("saved.plan");
+    let saved = saved.to_str().unwrap();
+    run(&["plan", "-out", saved]);
+    run(&["show", saved]);
+    run(&["show", "--format", "markdown", saved]);
     let shows = |out: &Output, escaped: &str| {
         let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(all.contains(escaped), "no {escaped} in:\n{}", text(out));
@@ -113,6 +117,18 @@ fn names_from_the_api_are_escaped_in_every_output() {
         // The managed token renamed, and the unmanaged one with its creator's email.
         shows(&run(&["drift", "--format", format]), escaped);
         run(&["show", "--format", format]);
+    }
+    // check --live: both tokens are stale (never used), so its findings name the renamed
+    // token and the unmanaged one with its creator's email, in every format.
+    for (format, escaped) in [
+        ("human", "evil\\u{1b}[2J"),
+        ("json", "evil\\u001b[2J"),
+        ("markdown", "evil\\\\u{1b}"),
+        ("sarif", "evil\\u001b[2J"),
+    ] {
+        let out = run(&["check", "--live", "--severity", "low", "--format", format]);
+        assert_eq!(out.status.code(), Some(2), "check --live --format {format}: {}", text(&out));
+        shows(&out, escaped);
     }
     run(&["apply", "--refresh-only", "--auto-approve"]);
     // After refresh-only the state records the live name: state printers show it.

@@ -128,6 +128,11 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
         };
         let mut record = self.token_state(token, None, Some(spec));
         record.secret = Some(sealed);
+        // With sinks, the old generation is held (no expiry) until every sink has the new
+        // secret; each delivered sink leaves `undelivered` as it reaches it.
+        let sinks = job.step.change.deliveries();
+        let hold = !sinks.is_empty();
+        record.undelivered = sinks.iter().map(crate::deliver::Sink::describe).collect();
         // The old generation is listed as retiring before the address moves on, so a crash
         // between the two records can never leave it untracked.
         let retire = match &job.step.change {
@@ -151,8 +156,16 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
             && !self.ledger.state().retiring.iter().any(|r| &r.id == old)
         {
             let name = self.ledger.state().tokens.get(&address).map_or_else(String::new, |t| t.name.clone());
-            let retiring =
-                RetiringToken { address: address.clone(), id: old.clone(), name, expires_at: *expires_at };
+            let mut retiring = RetiringToken::new(address.clone(), old.clone(), name, *expires_at);
+            if hold {
+                // Held: its grace starts once the delivery completes; until then it may end
+                // no later than its own hard expiry.
+                retiring.held_grace_seconds = Some(match &job.step.change {
+                    Change::Rotate { rotation, .. } => rotation.grace_seconds(),
+                    _ => 0,
+                });
+                retiring.expires_at = old_expiry.unwrap_or(jiff::Timestamp::MAX);
+            }
             records.push(JournalRecord::AddRetiring { retiring });
         }
         records.push(JournalRecord::Upsert { address: address.clone(), token: Box::new(record) });
@@ -162,11 +175,15 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
             return self.ledger_failed();
         }
         job.new_id = Some(token.id.clone());
+        if hold {
+            return super::delivery::check_new_secret(job, secret.clone());
+        }
         match &job.step.change {
             Change::Replace { create_before_destroy: false, token_id: old_id, .. } => {
                 self.counts.created += 1;
                 self.counts.deleted += 1;
-                Next::Done(format!("Replacement complete [id={}, old id={old_id} deleted first]", token.id))
+                let line = format!("Replacement complete [id={}, old id={old_id} deleted first]", token.id);
+                self.finish(job, line)
             }
             Change::Rotate {
                 rotation: Rotation::Replace { grace_seconds: 0, .. }, token_id: old_id, ..
@@ -179,10 +196,8 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
                 let expires = retire.map_or(now, |(_, at)| at);
                 if old_expiry == Some(expires) {
                     // It already expires before the grace would end: nothing to set.
-                    return self.finish_successor(
-                        job,
-                        &format!("old id={old_id} expires at {}", plan_time(expires)),
-                    );
+                    let old = format!("old id={old_id} expires at {}", plan_time(expires));
+                    return self.finish_successor(job, &old);
                 }
                 // `add` sets a member whether or not the token already has an expiry (RFC 6902).
                 let op = PatchOp::add("/expiry", serde_json::json!(expires.as_millisecond()));
@@ -192,7 +207,8 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
             // A plain create: done.
             _ => {
                 self.counts.created += 1;
-                Next::Done(format!("Creation complete [id={}]", token.id))
+                let line = format!("Creation complete [id={}]", token.id);
+                self.finish(job, line)
             }
         }
     }
@@ -211,19 +227,20 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
         }
     }
 
-    pub(super) fn finish_successor(&mut self, job: &Job, old: &str) -> Next {
+    pub(super) fn finish_successor(&mut self, job: &mut Job, old: &str) -> Next {
         let new = job.new_id.clone().unwrap_or_default();
-        if let Change::Replace { .. } = &job.step.change {
+        let line = if let Change::Replace { .. } = &job.step.change {
             self.counts.created += 1;
             self.counts.deleted += 1;
-            Next::Done(format!("Replacement complete [id={new}, {old}]"))
+            format!("Replacement complete [id={new}, {old}]")
         } else {
             self.counts.rotated += 1;
-            Next::Done(format!("Rotation complete [id={new}, method=replace, {old}]"))
-        }
+            format!("Rotation complete [id={new}, method=replace, {old}]")
+        };
+        self.finish(job, line)
     }
 
-    pub(super) fn on_reset(&mut self, job: &Job, address: &Address, token: &Token) -> Next {
+    pub(super) fn on_reset(&mut self, job: &mut Job, address: &Address, token: &Token) -> Next {
         let address = address.clone();
         let prev = self.ledger.state().tokens.get(&address).cloned();
         let mut record = self.token_state(token, prev.as_ref(), None);
@@ -232,18 +249,25 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
             s.recipients.clone()
         });
         let secret = token.token.clone().filter(|s| s.expose().len() > 4);
-        let sealed = secret.map(|s| self.ledger.seal(&s, &extra, jiff::Timestamp::now()));
+        let sealed = secret.as_ref().map(|s| self.ledger.seal(s, &extra, jiff::Timestamp::now()));
         let (secret_record, failure) = match sealed {
             Some(Ok(r)) => (Some(r), None),
             Some(Err(e)) => (None, Some(format!("the new secret could not be encrypted ({e})"))),
             None => (None, Some("the reset answer held no secret".to_owned())),
         };
         record.secret = secret_record;
+        // A new secret: what is left to deliver is this change's sinks, all of them.
+        let sinks = job.step.change.deliveries();
+        record.undelivered = sinks.iter().map(crate::deliver::Sink::describe).collect();
         if !self.record(vec![JournalRecord::Upsert { address, token: Box::new(record) }]) {
             return self.ledger_failed();
         }
         if let Some(f) = failure {
             return Next::Failed(format!("{f}; the old secret works until the grace ends: rotate again"));
+        }
+        job.new_id = Some(token.id.clone());
+        if let (false, Some(secret)) = (sinks.is_empty(), secret) {
+            return super::delivery::check_new_secret(job, secret);
         }
         self.counts.rotated += 1;
         let until = match (job.grace_end, &job.step.change) {
@@ -251,7 +275,8 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
             (None, Change::Rotate { rotation, .. }) => format!("{}s more", rotation.grace_seconds()),
             (None, _) => "until the grace ends".to_owned(),
         };
-        Next::Done(format!("Rotation complete [id={}, method=reset, old secret works {until}]", token.id))
+        let line = format!("Rotation complete [id={}, method=reset, old secret works {until}]", token.id);
+        self.finish(job, line)
     }
 
     pub(super) fn on_patched(&mut self, job: &Job, address: &Address, token: &Token) -> Next {

@@ -37,17 +37,22 @@ impl LocalBackend {
     }
 }
 
+/// A path as messages show it: the configuration chose it, so control characters are escaped.
+fn shown(path: &Path) -> String {
+    crate::escape::text(&path.display().to_string()).into_owned()
+}
+
 impl Backend for LocalBackend {
     fn describe(&self) -> String {
-        format!("the state file {}", self.path.display())
+        format!("the state file {}", shown(&self.path))
     }
 
     fn describe_journal(&self) -> String {
-        format!("the state journal {}", self.journal_path().display())
+        format!("the state journal {}", shown(&self.journal_path()))
     }
 
     fn restore_hint(&self) -> String {
-        format!("restore the previous version from {}", atomic::backup_path(&self.path, 1).display())
+        format!("restore the previous version from {}", shown(&atomic::backup_path(&self.path, 1)))
     }
 
     fn lock(&mut self, holder: &LockInfo, timeout: Duration) -> Result<(), StateError> {

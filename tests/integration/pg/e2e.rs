@@ -88,11 +88,13 @@ fn sigkill_on_one_machine_is_recovered_by_the_other_without_duplicates() {
 #[test]
 fn a_lost_lock_connection_fails_the_next_write_and_the_other_machine_recovers() {
     let Some(pg) = pg() else { return };
-    let server = DevServer::start(&["--latency-ms", "100"]);
+    let server = DevServer::start(&["--latency-ms", "300"]);
     let a = Machine::new(&server, &pg.url, &fresh_schema(), None);
     let b = a.twin();
-    a.config(&tokens(10));
-    b.config(&tokens(10));
+    // 20 creates at 300 ms, two at a time: ~3 s left after the second, so the kill lands
+    // while the apply runs even on a loaded machine.
+    a.config(&tokens(20));
+    b.config(&tokens(20));
     let mut child = a.spawn_apply();
     read_completions(&mut child, 2);
     // The network drop, as the server sees it: the lock session ends.
@@ -107,7 +109,7 @@ fn a_lost_lock_connection_fails_the_next_write_and_the_other_machine_recovers() 
     b.ok(&["apply", "--auto-approve"]);
     assert_eq!(b.plan_exit(), Some(0));
     assert_eq!(a.plan_exit(), Some(0));
-    assert_eq!(live_names(&server), names(10), "no duplicate token");
+    assert_eq!(live_names(&server), names(20), "no duplicate token");
     assert_every_secret_authenticates(&b);
 }
 

@@ -12,7 +12,7 @@ use tokenform::model::Address;
 use tokenform::secret::Secret;
 use tokenform::state::journal::journal_path;
 use tokenform::state::lock::lock_path;
-use tokenform::state::model::{State, TokenState};
+use tokenform::state::model::{RetiringToken, State, TokenState};
 use tokenform::state::{Identities, JournalRecord, LockMode, StateStore};
 
 use super::{age_key, settings};
@@ -123,6 +123,7 @@ fn token(address: &Address, secret: Option<tokenform::state::SecretRecord>) -> T
         prevent_destroy: false,
         secret,
         terraform_address: None,
+        undelivered: Vec::new(),
     }
 }
 
@@ -274,6 +275,89 @@ fn rm_and_mv_edit_the_state_with_a_new_serial_and_a_backup() {
         env.cmd().args(["state", "rm", "token.x", "--lock-timeout", "soon"]),
         "tokenform::cli::bad_duration",
     );
+}
+
+/// Issue 10 §7: a required variable the tokens use does not stop the commands that only
+/// read or edit the state (they take no -var, as `terraform state list` needs none).
+#[test]
+fn state_secret_output_and_show_need_no_variables() {
+    let env = Env::new(EncryptMode::Secrets);
+    // Issue 10 §7 wording (it said "the secrets is age-encrypted").
+    let err = refused(&env, env.cmd().arg("rekey"), "tokenform::state::no_identity");
+    assert!(err.contains("no identity was given to decrypt the secrets"), "{err}");
+    let recipients = [env.recipient.clone()];
+    env.config(
+        &recipients,
+        "variable \"team\" {\n  type = string\n}\n\ntoken \"ci_reader\" {\n  name = \"${var.team}-reader\"\n  role = \"reader\"\n}\n",
+    );
+    for args in [
+        &["state", "list"][..],
+        &["state", "show", "token.legacy"],
+        &["secret", "token.ci_reader"],
+        &["output"],
+        &["show"],
+        &["state", "pull"],
+        &["state", "mv", "token.legacy", "token.old"],
+        &["state", "rm", "token.old"],
+    ] {
+        let out = run(&mut env.with_identity(args));
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(
+        stdout(&run(env.cmd().args(["state", "list"]))),
+        "token.ci_reader\ntoken.deployer[\"staging\"]\n"
+    );
+    // What needs the tokens still needs the variable.
+    refused(&env, &mut env.with_identity(&["rekey"]), "tokenform::config::missing_variable");
+
+    // A state block that uses a variable without a value is an error, said once.
+    let main = format!(
+        "variable \"team\" {{\n  type = string\n}}\nvariable \"where\" {{\n  type = string\n}}\nlocals {{\n  file = \"${{var.where}}.json\"\n}}\nstate {{\n  path       = local.file\n  recipients = [\"{}\"]\n}}\n",
+        env.recipient
+    );
+    std::fs::write(env.dir.path().join("main.hcl"), main).unwrap();
+    let err = refused(&env, env.cmd().args(["state", "list"]), "tokenform::config::missing_variable");
+    assert!(err.contains("variable `where` has no value") && !err.contains("`team`"), "{err}");
+    assert!(err.contains("TOKENFORM_VAR_where"), "{err}");
+    let out = run(env.cmd().args(["state", "list"]).env("TOKENFORM_VAR_where", "tokenform.state"));
+    assert_eq!(stdout(&out), "token.ci_reader\ntoken.deployer[\"staging\"]\n", "{}", stderr(&out));
+}
+
+/// Issue 10 §7: `state rm ADDR` forgets ADDR's retiring generations too, or the next apply
+/// would delete a token the user asked tokenform to stop managing.
+#[test]
+fn state_rm_forgets_the_retiring_generations_of_the_address() {
+    let env = Env::new(EncryptMode::Secrets);
+    {
+        let settings = settings(env.dir.path(), &[&env.recipient], env.encrypt);
+        let lock = LockMode::Exclusive { timeout: Duration::ZERO, command: "seed".into() };
+        let mut store = StateStore::open(&settings, lock, Some(&env.ids())).unwrap();
+        let expires_at: jiff::Timestamp = "2026-05-02T12:00:00Z".parse().unwrap();
+        for (address, id) in [
+            (Address::new("ci_reader"), "61095542756dba5511100a01"),
+            (Address::new("ci_reader"), "61095542756dba5511100a02"),
+            (Address::new("legacy"), "61095542756dba5511100b01"),
+        ] {
+            let retiring = RetiringToken::new(address, id, "old", expires_at);
+            store.record(JournalRecord::AddRetiring { retiring }).unwrap();
+        }
+        store.save().unwrap();
+    }
+    let out = run(env.cmd().args(["state", "rm", "token.ci_reader"]));
+    ok(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "Also removed its 2 retiring generations (id 61095542756dba5511100a01, 61095542756dba5511100a02)"
+        ),
+        "{err}"
+    );
+    let left: Vec<String> = env.state().retiring.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(left, ["61095542756dba5511100b01"], "only the other address's generation is kept");
+    // Without generations, nothing extra is said.
+    let out = run(env.cmd().args(["state", "rm", "token.deployer[\"staging\"]"]));
+    ok(&out);
+    assert!(!stderr(&out).contains("retiring"), "{}", stderr(&out));
 }
 
 #[test]
@@ -461,6 +545,8 @@ fn force_unlock_refuses_while_the_owner_runs_and_removes_a_dead_owners_lock() {
     assert!(!lock.exists());
 }
 
+/// Needs the crash point of the `fault-injection` feature (`.ci/test` enables it).
+#[cfg(feature = "fault-injection")]
 #[test]
 fn a_crash_between_the_temp_file_and_the_rename_keeps_the_previous_state() {
     let env = Env::new(EncryptMode::Secrets);

@@ -64,6 +64,36 @@ fn init_writes_a_starter_config_and_identity_and_never_overwrites() {
 }
 
 #[test]
+fn init_keeps_the_embedded_emulator_data_out_of_git_once() {
+    let init = |dir: &std::path::Path| {
+        let out = tokenform().arg("-C").arg(dir).arg("init").output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        std::fs::read_to_string(dir.join(".gitignore")).unwrap()
+    };
+    let count = |text: &str| text.lines().filter(|l| l.trim() == ".tokenform/").count();
+    // A fresh directory gets a .gitignore; a second run leaves it as it is.
+    let dir = tempfile::tempdir().unwrap();
+    let first = init(dir.path());
+    assert_eq!(count(&first), 1, "{first}");
+    assert_eq!(init(dir.path()), first);
+
+    // An existing .gitignore (without a final newline) keeps its lines and gains one, once.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".gitignore"), "target/\n*.log").unwrap();
+    let appended = init(dir.path());
+    assert!(appended.starts_with("target/\n*.log\n"), "{appended}");
+    assert_eq!(count(&appended), 1, "{appended}");
+    assert_eq!(init(dir.path()), appended, "never duplicated");
+
+    // Already ignored in another spelling: untouched.
+    for spelling in ["/.tokenform\n", "**/.tokenform/\n", ".tokenform/   \n"] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".gitignore"), spelling).unwrap();
+        assert_eq!(init(dir.path()), spelling);
+    }
+}
+
+#[test]
 fn init_keeps_an_existing_key_and_configuration() {
     let dir = tempfile::tempdir().unwrap();
     let (_, recipient) = super::age_key(dir.path(), "tokenform.key");
