@@ -1,7 +1,8 @@
 //! `validate` on a generated configuration of 5,000 tokens (4,000 plain blocks, some with
 //! rotation, lifecycle or a policy, plus 50 `for_each` blocks of 20 keys): wall time of the
 //! in-process loader and of the real binary, and the loader's peak memory (VmHWM, reset
-//! through /proc/self/clear_refs before each run).
+//! through /proc/self/clear_refs before each run). Then one `for_each = toset(var.n)` block
+//! over 1,000, 4,000 and 10,000 names from a `-var-file` (issue 10: it was quadratic).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::cast_precision_loss)]
 
@@ -122,4 +123,48 @@ pub fn run() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     println!("validate: `tokenform validate` (process) median {:>8.1} ms", median(runs).as_secs_f64() * 1e3);
+
+    for n in [1_000, 4_000, 10_000] {
+        for_each_over_var_file(n);
+    }
+}
+
+/// One block `for_each = toset(var.n)` with `n` given `count` names in a `-var-file`.
+fn for_each_over_var_file(count: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "state {{\n  recipients = [\"{KEY}\"]\n}}\n\nvariable \"n\" {{\n  type = list(string)\n}}\n\n\
+         token \"svc\" {{\n  for_each      = toset(var.n)\n  name          = \"svc-${{each.key}}\"\n  \
+         role          = \"reader\"\n  service_token = true\n}}\n"
+    );
+    std::fs::write(dir.path().join("main.hcl"), config).unwrap();
+    let names: Vec<String> = (0..count).map(|i| format!("\"name-{i}\"")).collect();
+    let vars = dir.path().join("names.tfvars");
+    std::fs::write(&vars, format!("n = [{}]\n", names.join(", "))).unwrap();
+    let inputs = VarInputs { var_files: vec![vars.clone()], ..VarInputs::default() };
+
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let cfg = config::load(dir.path(), &inputs).expect("generated config is valid");
+        times.push(t.elapsed());
+        assert_eq!(cfg.tokens.len(), count);
+    }
+    let t = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tokenform"))
+        .arg("-C")
+        .arg(dir.path())
+        .arg("validate")
+        .arg("-var-file")
+        .arg(&vars)
+        .output()
+        .unwrap();
+    let process = t.elapsed();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    println!(
+        "validate: for_each over a {count}-name -var-file: config::load median {:>8.1} ms (3 runs), \
+         `tokenform validate` {:>8.1} ms",
+        median(times).as_secs_f64() * 1e3,
+        process.as_secs_f64() * 1e3
+    );
 }

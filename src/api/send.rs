@@ -312,10 +312,8 @@ impl Client {
                 }
             }
             if (300..400).contains(&status) {
-                let location = headers
-                    .get("location")
-                    .and_then(|v| v.to_str().ok())
-                    .map(|l| crate::secret::redact_secrets(&l.chars().take(200).collect::<String>()));
+                let location =
+                    headers.get("location").and_then(|v| v.to_str().ok()).map(crate::escape::excerpt);
                 return Err(ApiError::Redirect { method: method.into(), url: shown, status, location });
             }
             let content_type =
@@ -397,8 +395,9 @@ impl Client {
         timeout: Duration,
     ) -> Result<(u16, HeaderMap, Bytes), Failure> {
         let inner = &*self.inner;
+        // The error chain may carry what the server sent: redacted, cut, escaped.
         let transport = |e: &reqwest::Error| Failure::Transport {
-            reason: crate::secret::redact_secrets(&inner.describe(e, timeout)),
+            reason: crate::escape::excerpt(&inner.describe(e, timeout)),
             connect: e.is_connect(),
         };
         let resp = builder.send().await.map_err(|e| transport(&e))?;
@@ -410,7 +409,7 @@ impl Client {
             Err(ReadError::TooLarge) => Err(Failure::TooLarge),
             // The headers came, the body broke off: the request was received.
             Err(ReadError::Http(e)) => Err(Failure::Transport {
-                reason: crate::secret::redact_secrets(&inner.describe(&e, timeout)),
+                reason: crate::escape::excerpt(&inner.describe(&e, timeout)),
                 connect: false,
             }),
         }

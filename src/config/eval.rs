@@ -3,6 +3,7 @@
 //! `each` in scope. References are checked against the syntax tree first, so an unknown name
 //! is labelled exactly where it is written. No I/O.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 
@@ -13,6 +14,7 @@ use hcl::edit::visit::{self, Visit};
 use hcl::eval::{Context, Evaluate};
 
 use super::VarInputs;
+use super::arith;
 use super::diagnostics::{Problem, Rule, Sink, SourceFile};
 use super::functions;
 use super::parse::{Attr, Block, File};
@@ -152,7 +154,12 @@ pub struct Env {
     pub unset: BTreeMap<String, Problem>,
     pub(super) declared_vars: BTreeSet<String>,
     declared_locals: BTreeSet<String>,
-    pub(super) base: Context<'static>,
+    /// `var` and `local` (and every function): set by [`Env::set_base`].
+    base: Context<'static>,
+    /// A copy of `base` that `each` is declared in, made once and reused by every
+    /// `for_each` instance: copying `base` (every variable's value) per instance made
+    /// `for_each` over a large variable quadratic.
+    each_scope: RefCell<Option<Context<'static>>>,
 }
 
 /// What `each` is bound to in a `for_each` instance.
@@ -163,12 +170,14 @@ pub struct Each {
 }
 
 impl Env {
-    pub(super) fn context(&self) -> Context<'static> {
+    /// Makes the values of `vars` and `locals` the ones expressions see.
+    pub(super) fn set_base(&mut self) {
         let mut ctx = Context::new();
         functions::declare(&mut ctx);
         ctx.declare_var("var", Value::Object(self.vars.clone()));
         ctx.declare_var("local", Value::Object(self.locals.clone()));
-        ctx
+        self.base = ctx;
+        self.each_scope = RefCell::new(None);
     }
 
     /// Evaluates one attribute; `None` after reporting a problem (or when it uses a value that
@@ -177,21 +186,41 @@ impl Env {
         if !self.check_refs(attr, src, each.is_some(), sink) {
             return None;
         }
-        let expr = hcl::Expression::from(attr.value.clone());
+        let mut value = attr.value.clone();
+        let operations = arith::rewrite(&mut value);
+        let expr = hcl::Expression::from(value);
         let result = match each {
             None => expr.evaluate(&self.base),
             Some(e) => {
-                let mut ctx = self.base.clone();
+                let mut scope = self.each_scope.borrow_mut();
+                let ctx = scope.get_or_insert_with(|| self.base.clone());
                 let mut obj = hcl::Map::new();
                 obj.insert("key".to_owned(), e.key.clone());
                 obj.insert("value".to_owned(), e.value.clone());
+                // Replaces the previous instance's `each`.
                 ctx.declare_var("each", Value::Object(obj));
-                expr.evaluate(&ctx)
+                expr.evaluate(ctx)
             }
         };
         match result {
             Ok(v) => Some(v),
             Err(e) => {
+                if let Some(f) = arith::failure(e.kind()) {
+                    let span = match operations.get(f.index) {
+                        Some(Some(s)) if !attr.coarse => s.clone(),
+                        _ => attr.span.clone(),
+                    };
+                    let label =
+                        if f.message.ends_with("by zero") { "divides by zero" } else { "cannot be computed" };
+                    sink.push(Problem::at(
+                        Rule::EvalError,
+                        format!("cannot evaluate `{}`: {}", attr.key, f.message),
+                        src,
+                        span,
+                        label,
+                    ));
+                    return None;
+                }
                 let msg = crate::secret::redact_secrets(&e.kind().to_string());
                 sink.push(Problem::at(
                     Rule::EvalError,
@@ -332,9 +361,9 @@ pub fn environment(files: &[File], inputs: &VarInputs, sink: &mut Sink) -> Env {
 pub fn environment_deferring_unset(files: &[File], inputs: &VarInputs, sink: &mut Sink) -> Env {
     let mut env = Env::default();
     resolve_variables(files, inputs, &mut env, sink);
-    env.base = env.context();
+    env.set_base();
     resolve_locals(files, &mut env, sink);
-    env.base = env.context();
+    env.set_base();
     env
 }
 
@@ -480,7 +509,7 @@ fn resolve_locals(files: &[File], env: &mut Env, sink: &mut Sink) {
             continue;
         }
         let (a, fi) = defs[name.as_str()];
-        env.base = env.context();
+        env.set_base();
         match env.eval(a, &files[fi].src, None, sink) {
             Some(v) => {
                 env.locals.insert(name, v);

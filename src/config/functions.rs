@@ -25,8 +25,10 @@ pub const NAMES: &[&str] = &[
     "replace",
 ];
 
-/// Declares every function in `ctx`.
+/// Declares every function in `ctx`, and the checked arithmetic operators
+/// ([`super::arith`]) that expressions are rewritten to use.
 pub fn declare(ctx: &mut Context<'_>) {
+    super::arith::declare(ctx);
     let list = || ParamType::array_of(ParamType::Any);
     ctx.declare_func("toset", FuncDef::builder().param(list()).build(toset));
     ctx.declare_func("tolist", FuncDef::builder().param(list()).build(tolist));

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use crate::model::{Access, Address, RotationMethod, TokenField};
 
+mod arith;
 mod backend;
 mod checks;
 mod decode;
@@ -97,12 +98,17 @@ impl Config {
 
 /// Every problem found in a configuration (all of them, not just the first).
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
-#[error("the configuration in {dir} is not valid ({} problem(s))", problems.len())]
+#[error("the configuration in {dir} is not valid ({})", count(problems.len()))]
 #[diagnostic(code(tokenform::config::invalid))]
 pub struct ConfigErrors {
     pub dir: String,
     #[related]
     pub problems: Vec<miette::Report>,
+}
+
+/// "1 problem", "3 problems".
+fn count(n: usize) -> String {
+    if n == 1 { "1 problem".to_owned() } else { format!("{n} problems") }
 }
 
 impl ConfigErrors {

@@ -418,6 +418,102 @@ fn digest_changes_with_content_only() {
     assert_ne!(a.digest, c.digest);
 }
 
+/// The problems of `text` as (rule, line, column, message).
+fn located(text: &str) -> Vec<(String, usize, usize, String)> {
+    load_str(text)
+        .err()
+        .unwrap_or_default()
+        .iter()
+        .map(|p| {
+            let (l, c) = p.file.as_ref().unwrap().line_col(p.span.as_ref().unwrap().start);
+            (p.rule.name().to_owned(), l, c, p.message.clone())
+        })
+        .collect()
+}
+
+#[test]
+fn the_error_counts_problems_in_words() {
+    let one = dir_with(&[("main.hcl", b"token \"a\" {\n  role = \"owner\"\n}\n")]);
+    let e = load(one.path(), &VarInputs::default()).unwrap_err();
+    assert!(e.to_string().ends_with("is not valid (1 problem)"), "{e}");
+    let two = dir_with(&[("main.hcl", b"token \"a\" {\n  role = \"owner\"\n}\ntoken \"b\" {\n}\n")]);
+    let e = load(two.path(), &VarInputs::default()).unwrap_err();
+    assert!(e.to_string().ends_with("is not valid (2 problems)"), "{e}");
+}
+
+#[test]
+fn grace_is_at_most_365_days_and_no_longer_than_every() {
+    let token =
+        |rotation: &str| format!("token \"a\" {{\n  role = \"reader\"\n  rotation {{\n{rotation}  }}\n}}\n");
+    // Issue 10: this grace used to validate, and the apply set the old token's expiry to now.
+    let p = located(&token("    every = \"90d\"\n    grace = \"99999999d\"\n"));
+    assert_eq!(
+        p,
+        [("bad_duration".into(), 5, 13, "rotation grace 99999999d is longer than the limit of 365d".into())]
+    );
+    let p = located(&token("    every = \"400d\"\n    grace = \"366d\"\n"));
+    assert_eq!(p[0].3, "rotation grace 366d is longer than the limit of 365d");
+    let p = located(&token("    every = \"2d\"\n    grace = \"3d\"\n"));
+    assert_eq!(p, [("bad_duration".into(), 5, 13, "rotation grace 3d is longer than every 2d".into())]);
+    // The default grace (24h) counts too: the problem is at `every`.
+    let p = located(&token("    every = \"12h\"\n"));
+    assert_eq!(
+        p,
+        [("bad_duration".into(), 4, 13, "rotation grace 24h (the default) is longer than every 12h".into())]
+    );
+    for ok in [
+        "    every = \"400d\"\n    grace = \"365d\"\n",
+        "    every = \"2d\"\n    grace = \"2d\"\n",
+        "    every = \"24h\"\n",
+        "    every = \"1h\"\n    grace = \"0s\"\n",
+    ] {
+        let c = load_str(&token(ok)).unwrap_or_else(|e| panic!("{ok}: {e:?}"));
+        assert!(c.tokens.values().next().unwrap().rotation.is_some());
+    }
+}
+
+#[test]
+fn division_by_zero_and_overflow_are_located_errors() {
+    // Issue 10: `1/0` evaluated to 1.797e308; `1 % 0` and an integer overflow panicked.
+    let p = located("locals {\n  a = 1/0\n  b = 5 % (2 - 2)\n  c = 18446744073709551615 + 1\n}\n");
+    assert_eq!(
+        p,
+        [
+            ("eval_error".into(), 2, 7, "cannot evaluate `a`: division by zero".into()),
+            ("eval_error".into(), 3, 7, "cannot evaluate `b`: modulo by zero".into()),
+            ("eval_error".into(), 4, 7, "cannot evaluate `c`: the result of `+` is out of range".into()),
+        ]
+    );
+    // Inside a for_each instance, the failing operation is labelled, not the attribute.
+    let p = located(
+        "token \"a\" {\n  for_each = { x = 0 }\n  role     = \"reader\"\n  name     = \"n-${10 / each.value}\"\n}\n",
+    );
+    assert_eq!(p, [("eval_error".into(), 4, 19, "cannot evaluate `name`: division by zero".into())]);
+    // Arithmetic that can be computed still is.
+    let c = load_str("locals {\n  half = 1 / 2\n}\ntoken \"a\" {\n  role = \"reader\"\n  name = \"t-${local.half}-${7 % 4}-${2 * 3}\"\n}\n")
+        .unwrap();
+    assert_eq!(c.tokens.values().next().unwrap().name, "t-0.5-3-6");
+    // A -var value is evaluated the same way, without a panic.
+    let inputs = VarInputs { vars: vec![("n".into(), "[1 % 0]".into())], ..VarInputs::default() };
+    let (_d, r) = load_with(&[("main.hcl", "variable \"n\" {\n  type = list(number)\n}\n")], &inputs);
+    let e = r.unwrap_err();
+    assert!(e[0].message.contains("modulo by zero"), "{}", e[0].message);
+}
+
+#[test]
+fn for_each_over_a_var_file_list_keeps_one_instance_per_name() {
+    let vars = tempfile::NamedTempFile::new().unwrap();
+    let names: Vec<String> = (0..300).map(|i| format!("\"n{}\"", i % 200)).collect();
+    std::fs::write(vars.path(), format!("n = [{}]\n", names.join(", "))).unwrap();
+    let inputs = VarInputs { var_files: vec![vars.path().to_owned()], ..VarInputs::default() };
+    let text = "variable \"n\" {\n  type = list(string)\n}\ntoken \"s\" {\n  for_each = toset(var.n)\n  name     = \"svc-${each.key}\"\n  role     = \"reader\"\n}\n";
+    let (_d, r) = load_with(&[("main.hcl", text)], &inputs);
+    let c = r.unwrap();
+    assert_eq!(c.tokens.len(), 200);
+    let t = &c.tokens[&Address::keyed("s", "n42".to_owned())];
+    assert_eq!(t.name, "svc-n42");
+}
+
 /// Rendered diagnostics as users see them: no colour, 100 columns, file names relative.
 fn rendered(files: &[(&str, &str)]) -> String {
     let problems = load_with(files, &VarInputs::default()).1.expect_err("expected problems");

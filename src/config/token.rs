@@ -15,7 +15,9 @@ use super::eval::Each;
 use super::parse::{Attr, Block};
 use super::values::{Cx, check_recipient, value_type};
 use super::{DesiredToken, Lifecycle, Rotation};
-use crate::model::{Access, Address, Effect, Role, RotationMethod, Statement, TokenField, is_identifier};
+use crate::model::{
+    Access, Address, Effect, Role, RotationMethod, Statement, TokenField, format_duration, is_identifier,
+};
 
 /// Where a token's name came from, for duplicate-name labels.
 struct NameSite {
@@ -126,12 +128,13 @@ fn for_each(cx: &mut Cx<'_>, a: &Attr) -> Option<Vec<(String, Each)>> {
     };
     match v {
         Value::Array(items) => {
-            let mut out: Vec<(String, Each)> = Vec::new();
+            let mut out: Vec<(String, Each)> = Vec::with_capacity(items.len());
+            let mut seen = std::collections::HashSet::with_capacity(items.len());
             for i in items {
                 let Some(k) = super::functions::to_display(&i) else {
                     return bad(cx, format!("must hold strings, not a {}", value_type(&i)));
                 };
-                if !out.iter().any(|(e, _)| *e == k) {
+                if seen.insert(k.clone()) {
                     out.push((k.clone(), Each { key: Value::from(k.clone()), value: Value::from(k) }));
                 }
             }
@@ -418,6 +421,11 @@ fn statement(cx: &mut Cx<'_>, b: &Block, each: Option<&Each>) -> Option<Statemen
     })
 }
 
+/// How long an old secret keeps working by default.
+const DEFAULT_GRACE: Duration = Duration::from_hours(24);
+/// The longest grace (`docs/config.md`): the old secret's end must be a time the API takes.
+const MAX_GRACE: Duration = Duration::from_hours(365 * 24);
+
 fn rotation_block(cx: &mut Cx<'_>, b: &Block, each: Option<&Each>) -> Option<Rotation> {
     let Some(every_attr) = attr(&b.body, "every") else {
         let p = cx
@@ -433,10 +441,38 @@ fn rotation_block(cx: &mut Cx<'_>, b: &Block, each: Option<&Each>) -> Option<Rot
         return None;
     };
     let every = cx.duration(every_attr, each, false);
-    let grace = match attr(&b.body, "grace") {
+    let grace_attr = attr(&b.body, "grace");
+    let mut grace = match grace_attr {
         Some(a) => cx.duration(a, each, true),
-        None => Some(Duration::from_hours(24)),
+        None => Some(DEFAULT_GRACE),
     };
+    // The old secret's end is sent as a time: bounded, so it is never past the end of time,
+    // and no longer than `every`, so generations do not pile up.
+    if let (Some(e), Some(g)) = (every, grace) {
+        let (file, span, label, shown) = match grace_attr {
+            Some(a) => (a.file, a.span.clone(), "too long", format!("grace {}", format_duration(g))),
+            None => (
+                every_attr.file,
+                every_attr.span.clone(),
+                "shorter than the default grace",
+                "grace 24h (the default)".into(),
+            ),
+        };
+        let why = if g > MAX_GRACE {
+            Some(format!("rotation {shown} is longer than the limit of 365d"))
+        } else if g > e {
+            Some(format!("rotation {shown} is longer than every {}", format_duration(e)))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            let p = cx.at(Rule::BadDuration, why, file, span, label).with_help(
+                "the old secret works for grace after each rotation: at most 365d, and no longer than every",
+            );
+            cx.sink.push(p);
+            grace = None;
+        }
+    }
     let method = match attr(&b.body, "method") {
         Some(a) => {
             cx.one_of(a, each, &[("replace", RotationMethod::Replace), ("reset", RotationMethod::Reset)])

@@ -127,7 +127,7 @@ struct VarDecl<'a> {
 
 fn literal_env() -> Env {
     let mut env = Env::default();
-    env.base = env.context();
+    env.set_base();
     env
 }
 
@@ -335,10 +335,13 @@ fn text_value(text: &str, ty: &VarType) -> Result<Value, String> {
             let not_a = |why: String| {
                 format!("`{shown}` is not a {ty} value ({why}); write it in HCL, e.g. {example}")
             };
-            let expr = hcl::edit::parser::parse_expr(text).map_err(|e| not_a(e.message().to_owned()))?;
+            let mut expr = hcl::edit::parser::parse_expr(text).map_err(|e| not_a(e.message().to_owned()))?;
+            super::arith::rewrite(&mut expr);
             let mut ctx = Context::new();
             functions::declare(&mut ctx);
-            hcl::Expression::from(expr).evaluate(&ctx).map_err(|e| not_a(e.kind().to_string()))
+            hcl::Expression::from(expr).evaluate(&ctx).map_err(|e| {
+                not_a(super::arith::failure(e.kind()).map_or_else(|| e.kind().to_string(), |f| f.message))
+            })
         }
     }
 }

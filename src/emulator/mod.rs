@@ -115,6 +115,15 @@ pub enum EmulatorError {
     #[error(transparent)]
     #[diagnostic(code(tokenform::emulator::store))]
     Store(#[from] StoreError),
+    /// `.tokenform` (or its data file) is a link leading out of the configuration directory.
+    #[error("the embedded emulator's data {0}")]
+    #[diagnostic(
+        code(tokenform::emulator::outside),
+        help(
+            "remove the link: the embedded emulator keeps its data in .tokenform/ inside the configuration directory"
+        )
+    )]
+    Outside(crate::files::OutsideError),
 }
 
 /// Entry point.
@@ -162,6 +171,10 @@ impl Emulator {
     /// secret is kept in the config dir; the `admin-token` file earlier versions wrote there
     /// is removed.
     pub async fn start_embedded(config_dir: &Path) -> Result<RunningEmulator, EmulatorError> {
+        // A configuration (and what sits beside it) may come from a pull request: a
+        // `.tokenform` linked elsewhere must not make the emulator write there.
+        let data = crate::files::confine(config_dir, &format!("{EMBEDDED_DIR}/emulator.json"))
+            .map_err(EmulatorError::Outside)?;
         let dir = config_dir.join(EMBEDDED_DIR);
         let legacy = dir.join("admin-token");
         match std::fs::symlink_metadata(&legacy) {
@@ -172,7 +185,7 @@ impl Emulator {
             _ => {}
         }
         Self::start(EmulatorOptions {
-            data: Some(dir.join("emulator.json")),
+            data: Some(data),
             admin_token: Some(Secret::new(store::new_secret())),
             ..EmulatorOptions::default()
         })

@@ -214,7 +214,11 @@ impl Seed {
         let text = crate::files::read(path, crate::files::Kind::EmulatorData)
             .map_err(|e| StoreError::Read { path: path.to_owned(), reason: e.to_string() })?;
         let seed: Seed = serde_json::from_slice(&text)
-            .map_err(|e| StoreError::Parse { path: path.to_owned(), reason: e.to_string() })?;
+            // serde quotes what it could not read: the file's text.
+            .map_err(|e| StoreError::Parse {
+                path: path.to_owned(),
+                reason: crate::escape::excerpt(&e.to_string()),
+            })?;
         seed.check_hashes().map_err(|reason| StoreError::Parse { path: path.to_owned(), reason })?;
         Ok(seed)
     }

@@ -109,3 +109,21 @@ fn the_quickstart_leaves_no_secret_in_plaintext_under_the_config_dir() {
     assert!(names.iter().any(|n| n.contains(".backup.")), "backups are scanned: {names:?}");
     assert!(names.iter().any(|n| n == "saved.plan"), "{names:?}");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_tokenform_dir_linked_out_of_the_config_dir_is_refused_and_nothing_written_there() {
+    // A pull request may commit `.tokenform` as a link: the emulator must not follow it.
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
+    let work = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    std::fs::copy(example.join("main.hcl"), dir.join("main.hcl")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), dir.join(".tokenform")).unwrap();
+    let out = tokenform().arg("-C").arg(dir).arg("plan").output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let words = stderr.replace(['│', '×'], " ").split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(words.contains("outside the configuration directory"), "{words}");
+    assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0, "nothing written through the link");
+}
