@@ -92,6 +92,9 @@ pub enum Command {
     Secret(SecretArgs),
     /// Print every managed token with its decrypted secret (needs the identity).
     Output(OutputArgs),
+    /// Deliver the current secrets again to their `deliver` sinks (needs the identity).
+    #[command(after_help = DELIVER_EXAMPLES)]
+    Deliver(DeliverArgs),
     /// Re-encrypt every secret to the current recipients (needs the identity).
     Rekey(LockArgs),
     /// Remove a stale state lock (LOCK_ID from its Lock Info) after checking its owner is gone.
@@ -126,6 +129,11 @@ Examples:
   tokenform apply --auto-approve --parallelism 4    in CI
   tokenform apply --rotate token.ci_reader          rotate now; the old secret works its grace
   tokenform apply -json -auto-approve               NDJSON progress for wrappers";
+
+const DELIVER_EXAMPLES: &str = "\
+Examples:
+  tokenform deliver --identity key.txt              every token with deliver blocks
+  tokenform deliver token.ci_reader                 one token (token.x names each token.x[\"k\"])";
 
 const DRIFT_EXAMPLES: &str = "\
 Examples:
@@ -484,6 +492,17 @@ pub enum StateCommand {
         #[command(flatten)]
         lock: LockArgs,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DeliverArgs {
+    /// The tokens to deliver; default: every managed token with `deliver` blocks.
+    #[arg(value_name = "ADDR", value_parser = Typed(address))]
+    pub addresses: Vec<Address>,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Clone, Args)]

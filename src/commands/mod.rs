@@ -17,6 +17,7 @@ mod adopt;
 mod apply;
 mod check;
 mod completions;
+mod deliver;
 mod destroy;
 mod dev_server;
 mod drift;
@@ -156,6 +157,7 @@ pub fn run(cli: Cli) -> miette::Result<ExitStatus> {
         Command::State(cmd) => state::run(&ctx, &cmd),
         Command::Secret(args) => secret::run(&ctx, &args),
         Command::Output(args) => output::run(&ctx, &args),
+        Command::Deliver(args) => deliver::run(&ctx, &args),
         Command::Rekey(args) => rekey::run(&ctx, &args),
         Command::ForceUnlock(args) => force_unlock::run(&ctx, &args),
         Command::DevServer(args) => dev_server::run(&ctx, &args),

@@ -508,4 +508,87 @@ mod tests {
         assert_eq!(Plan::from_json(&v1.to_string()), Err(PlanFileError::Version { found: 1 }));
         assert!(matches!(Plan::from_json("not json"), Err(PlanFileError::Malformed(_))));
     }
+
+    /// A plan file is an artifact a CI job may hand to another: whatever it holds, reading
+    /// it never panics, and a refusal quotes no control character, no secret and no more
+    /// than a short excerpt of it.
+    mod hostile {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const EVIL: &str = "\u{1b}[2J\u{7}\0\u{9b}1m\u{202e}";
+        const SECRET: &str = "api-0a1b2c3d-0000-4000-8000-00000000beef";
+
+        fn valid() -> serde_json::Value {
+            serde_json::from_str(&file(&json!([
+                {"address": "token.a", "reason": "not_in_state", "name": "a",
+                 "change": {"type": "create", "desired": spec()}},
+                {"reason": "unmanaged", "name": "stray",
+                 "change": {"type": "delete_unmanaged", "token_id": "2"}},
+            ])))
+            .unwrap()
+        }
+
+        fn hostile_value() -> impl Strategy<Value = serde_json::Value> {
+            prop_oneof![
+                (any::<bool>(), 0..3000usize).prop_map(|(secret, n)| json!(format!(
+                    "{EVIL}{}{}",
+                    if secret { SECRET } else { "" },
+                    "x".repeat(n)
+                ))),
+                Just(json!(null)),
+                Just(json!(-1)),
+                Just(json!(u64::MAX)),
+                Just(json!([EVIL, SECRET])),
+                Just(json!({"type": EVIL})),
+            ]
+        }
+
+        const POINTERS: &[(&str, &str)] = &[
+            ("", "format_version"),
+            ("", "lineage"),
+            ("", "actions"),
+            ("/actions/0", "address"),
+            ("/actions/0", "reason"),
+            ("/actions/0", "name"),
+            ("/actions/0", "change"),
+            ("/actions/0/change", "type"),
+            ("/actions/0/change", "desired"),
+            ("/actions/0/change/desired", "role"),
+            ("/actions/1", "address"),
+            ("/actions/1/change", "token_id"),
+        ];
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn a_hostile_plan_file_is_refused_quoting_an_excerpt_only(
+                field in 0..POINTERS.len(),
+                value in hostile_value(),
+                splice in proptest::option::of((any::<usize>(), prop::sample::select(&["\"", "{", EVIL, SECRET][..]))),
+            ) {
+                let mut doc = valid();
+                let (parent, key) = POINTERS[field];
+                if let Some(serde_json::Value::Object(map)) = doc.pointer_mut(parent) {
+                    map.insert(key.to_owned(), value);
+                }
+                let mut text = doc.to_string();
+                if let Some((at, junk)) = splice {
+                    let mut at = at % (text.len() + 1);
+                    while !text.is_char_boundary(at) {
+                        at -= 1;
+                    }
+                    text.insert_str(at, junk);
+                }
+                if let Err(e) = Plan::from_json(&text) {
+                    let shown = e.to_string();
+                    prop_assert!(crate::secret::find_secret(&shown).is_none(), "a secret in: {shown}");
+                    prop_assert!(!shown.chars().any(char::is_control), "raw control character in: {shown:?}");
+                    prop_assert!(shown.chars().count() < 600, "{} characters: {shown}", shown.chars().count());
+                }
+            }
+        }
+    }
 }

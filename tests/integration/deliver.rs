@@ -266,3 +266,48 @@ fn sigkill_between_delivery_and_retirement_loses_nothing_and_skips_no_delivery()
     assert_eq!(env.whoami(&first), Ok(first_id), "the original secret still works during its grace");
     assert!(env.whoami(&second).is_ok(), "the interrupted successor too (a sink had it)");
 }
+
+#[test]
+fn deliver_addr_resends_the_current_secret_and_finishes_an_unfinished_delivery() {
+    let env = Env::start(&[]);
+    sink_script(env.dir.path(), "");
+    env.config(&ci_token(""));
+    env.apply(&[]);
+    let secret = state_secret(&env, "token.ci");
+    std::fs::remove_file(env.dir.path().join("stdin.log")).unwrap();
+    std::fs::remove_file(env.dir.path().join("env.log")).unwrap();
+    std::fs::remove_file(env.dir.path().join("out/ci.env")).unwrap();
+
+    let no_identity = env.run(&["deliver", "token.ci"]);
+    assert_eq!(no_identity.status.code(), Some(1), "{}", text(&no_identity));
+    assert!(!env.dir.path().join("stdin.log").exists(), "nothing ran without the identity");
+
+    let identity = env.identity.to_str().unwrap();
+    let out = env.run(&["deliver", "token.ci", "--identity", identity]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(lines(&env, "stdin.log"), std::slice::from_ref(&secret), "the current secret, again");
+    assert!(lines(&env, "env.log").iter().any(|l| l == "TOKENFORM_EVENT=deliver"));
+    assert_eq!(std::fs::read_to_string(env.dir.path().join("out/ci.env")).unwrap(), format!("CI={secret}\n"));
+    let shown = text(&out);
+    assert!(!shown.contains(&secret), "{shown}");
+    assert!(
+        shown.contains("token.ci: Delivered to file \"out/ci.env\"")
+            && shown.contains("Delivered 1 token(s).")
+    );
+
+    // An apply whose delivery failed: `deliver` (with the identity) finishes the job
+    // instead of the next apply's rotation.
+    sink_script(env.dir.path(), "exit 1");
+    let first_id = state_token(&env, "token.ci")["id"].as_str().unwrap().to_owned();
+    let failed = apply_without_identity(&env, &["--rotate", "token.ci"]);
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
+    sink_script(env.dir.path(), "");
+    let out = env.run(&["deliver", "--identity", identity]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let current = state_secret(&env, "token.ci");
+    assert_eq!(lines(&env, "stdin.log").last(), Some(&current));
+    assert!(text(&out).contains("unfinished delivery of id="), "{}", text(&out));
+    assert!(live_expiry(&env, &first_id).is_some(), "the held generation's grace started");
+    assert!(state_token(&env, "token.ci").get("undelivered").is_none());
+    assert_eq!(env.plan_exit(), Some(0), "nothing left for apply to finish");
+}

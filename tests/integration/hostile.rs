@@ -1,7 +1,9 @@
-//! The client against servers that misbehave (issue 11 items 3, 4, 9): an endless body, a
+//! The client against servers that misbehave (issue 11 items 3, 4, 7, 9): an endless body, a
 //! list that never advances, redirects, HTML, a refused connection, a server that drips one
 //! byte a second, and 429s asking for an hour. Each ends in bounded time and memory with an
-//! error naming the URL (or host) and the cause, and every wait is said on stderr. The
+//! error naming the URL (or host) and the cause, and every wait is said on stderr. Text
+//! the server sends (undecodable values, error messages) reaches progress lines and errors
+//! escaped, redacted and cut short. The
 //! servers are small raw-TCP ones on 127.0.0.1:0 (`support::hostile`); the client is real.
 
 use std::io::Write;
@@ -46,6 +48,11 @@ fn text(buffer: &Arc<Mutex<Vec<u8>>>) -> String {
 /// `tokenform plan` on a configuration whose base_url is `url`; stderr with miette's
 /// wrapping undone (words, not layout).
 fn plan(url: &str, args: &[&str]) -> (Output, String) {
+    run(url, &[args, &["plan"]].concat())
+}
+
+/// `tokenform ARGS` on the same configuration.
+fn run(url: &str, args: &[&str]) -> (Output, String) {
     let main = format!(
         "launchdarkly {{\n  base_url = \"{url}\"\n}}\n\nstate {{\n  recipients = [\"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\"]\n}}\n\ntoken \"ci\" {{\n  role = \"reader\"\n}}\n"
     );
@@ -54,7 +61,6 @@ fn plan(url: &str, args: &[&str]) -> (Output, String) {
         .arg("-C")
         .arg(dir.path())
         .args(args)
-        .arg("plan")
         .env("LAUNCHDARKLY_ACCESS_TOKEN", TOKEN)
         .output()
         .unwrap();
@@ -301,4 +307,35 @@ async fn errors_quoting_the_server_cannot_drive_the_terminal() {
     assert_eq!(unsafe_char(&stderr), None, "{stderr:?}");
     assert!(words.contains("evil\\u{1b}[2J"), "{words}");
     assert!(stderr.len() < 4_000, "the message is cut short: {} bytes", stderr.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_step_s_progress_line_and_error_cannot_drive_the_terminal() {
+    const EVIL: &str = "evil\u{1b}[2J\u{1b}[31mRED\u{7}\u{0}\u{9b}1m\u{202e}";
+    // Reads answer normally; the create (a POST to the bare list path) is refused with a
+    // message carrying escape sequences, which apply's progress line and error repeat.
+    let refusal = json!({"code": "invalid_request", "message": format!("bad name {EVIL}")}).to_string();
+    let server = Hostile::start(move |target, _, stream| {
+        if target == "/api/v2/tokens" {
+            respond(stream, "400 Bad Request", &[("Content-Type", "application/json")], &refusal);
+        } else if target.starts_with("/api/v2/tokens") {
+            json(stream, "200 OK", &json!({"items": [], "totalCount": 0}).to_string());
+        } else {
+            json(stream, "200 OK", &json!({"items": [], "totalCount": 0, "tokenId": "x"}).to_string());
+        }
+    });
+    let (out, words) = run(&server.url, &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(1), "{words}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(unsafe_char(&stdout), None, "{stdout:?}");
+    assert_eq!(unsafe_char(&stderr), None, "{stderr:?}");
+    // The progress line (stdout) and the error (stderr) both show it, escaped.
+    assert!(
+        stdout.contains(
+            "token.ci: Error: POST /api/v2/tokens failed: 400 invalid_request: bad name evil\\u{1b}[2J"
+        ),
+        "{stdout}"
+    );
+    assert!(words.contains("bad name evil\\u{1b}[2J"), "{words}");
 }
