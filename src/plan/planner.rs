@@ -429,7 +429,15 @@ impl<'a> Planner<'a> {
                 self.check_new_token(address, spec)?;
                 Rotation::Replace { grace_seconds, desired: spec.clone() }
             }
-            RotationMethod::Reset => Rotation::Reset { grace_seconds },
+            RotationMethod::Reset => {
+                if !desired.deliver.is_empty() {
+                    self.warnings.push(format!(
+                        "{address}: rotation.method = \"reset\" starts the old secret's grace at the reset, before \
+                         its deliveries: a failed one cannot hold it (method = \"replace\" can; docs/delivery.md)"
+                    ));
+                }
+                Rotation::Reset { grace_seconds }
+            }
         };
         self.actions.push(action(
             reason,

@@ -919,3 +919,20 @@ fn an_unfinished_delivery_is_rotated_again_and_its_held_generation_never_retired
         plan.actions.iter().filter(|a| a.kind() == ActionKind::Retire).filter_map(Action::token_id).collect();
     assert_eq!(retired, [id(901)], "only the held generation nothing will deliver for again");
 }
+
+#[test]
+fn a_reset_rotation_with_sinks_warns_that_it_cannot_hold_the_old_secret() {
+    use crate::plan::fixtures::gh_sink;
+    let mut w = World::new();
+    let mut d = desired("r");
+    d.rotation = Some(rotation("1d", RotationMethod::Reset));
+    d.deliver = vec![gh_sink("LD_API_TOKEN")];
+    w.managed(d);
+    let plan = w.plan();
+    assert_eq!(plan.count(ActionKind::Rotate), 1);
+    assert!(
+        plan.warnings.iter().any(|w| w.contains("token.r: rotation.method = \"reset\"")),
+        "{:?}",
+        plan.warnings
+    );
+}

@@ -129,6 +129,10 @@ pub struct Change {
     /// The token's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Where the change's new secret is delivered, in order (its `deliver` blocks, as the
+    /// plan file records them; the secret itself never appears).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deliver: Vec<crate::deliver::Sink>,
 }
 
 /// What an apply task does.
@@ -267,7 +271,14 @@ pub fn plan(plan: &Plan, at: jiff::Timestamp) -> Vec<Message> {
             Level::Info,
             format!("{}: {what}", resource.addr),
             Body::ResourceDrift {
-                change: Change { resource, action, actions: Vec::new(), reason: None, name: None },
+                change: Change {
+                    resource,
+                    action,
+                    actions: Vec::new(),
+                    reason: None,
+                    name: None,
+                    deliver: Vec::new(),
+                },
             },
             at,
         ));
@@ -286,6 +297,7 @@ pub fn plan(plan: &Plan, at: jiff::Timestamp) -> Vec<Message> {
                     actions: c.actions,
                     reason: Some(c.reason),
                     name: Some(c.name),
+                    deliver: a.change.deliveries().to_vec(),
                 },
             },
             at,

@@ -43,6 +43,13 @@ fn a_plan_is_drift_planned_changes_and_a_summary_each_following_the_schema() {
     assert_eq!(docs[1]["diagnostic"]["severity"], "warning");
     let planned: Vec<_> = docs.iter().filter(|d| d["type"] == "planned_change").collect();
     assert_eq!(planned.len(), plan.actions.len());
+    // Each change that makes a secret lists its deliveries, as the plan file does.
+    for (doc, action) in planned.iter().zip(&plan.actions) {
+        let want = serde_json::to_value(action.change.deliveries()).unwrap();
+        let got = doc["change"].get("deliver").cloned().unwrap_or_else(|| serde_json::json!([]));
+        assert_eq!(got, want, "{doc}");
+    }
+    assert!(planned.iter().any(|d| d["change"]["deliver"][0]["type"] == "exec"), "a plan with deliveries");
     assert_eq!(docs.iter().filter(|d| d["type"] == "resource_drift").count(), plan.drift.len());
     let last = docs.last().unwrap();
     assert_eq!(last["type"], "change_summary");

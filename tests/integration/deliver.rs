@@ -311,3 +311,29 @@ fn deliver_addr_resends_the_current_secret_and_finishes_an_unfinished_delivery()
     assert!(state_token(&env, "token.ci").get("undelivered").is_none());
     assert_eq!(env.plan_exit(), Some(0), "nothing left for apply to finish");
 }
+
+#[test]
+fn the_json_stream_lists_deliveries_and_reports_each_one_without_the_secret() {
+    let env = Env::start(&[]);
+    sink_script(env.dir.path(), "");
+    env.config(&ci_token(""));
+    let out = env.run(&["apply", "-json", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let docs: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let planned = docs.iter().find(|d| d["type"] == "planned_change").unwrap();
+    assert_eq!(planned["change"]["deliver"][0]["command"][0], "./sink.sh", "{planned}");
+    assert_eq!(planned["change"]["deliver"][1]["path"], "out/ci.env", "{planned}");
+    let progress: Vec<&str> = docs
+        .iter()
+        .filter(|d| d["type"] == "apply_progress")
+        .filter_map(|d| d["@message"].as_str())
+        .collect();
+    assert!(
+        progress.iter().any(|m| m.starts_with("token.ci: Delivered to exec \"./sink.sh")),
+        "{progress:?}"
+    );
+    assert!(progress.iter().any(|m| m.contains("got: (sensitive value)")), "{progress:?}");
+    let secret = state_secret(&env, "token.ci");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&secret));
+}
