@@ -1,6 +1,6 @@
 //! `tokenform init`: a starter `main.hcl` (a sample token, and a `state` block whose
 //! recipient is the identity's), an age identity `tokenform.key` (0600) unless one
-//! exists, and `.tokenform/` (the embedded emulator's data) in `.gitignore`. Never
+//! exists, and `.tokenform/` (the embedded emulator's data) and `tokenform.key` in `.gitignore`. Never
 //! overwrites a file (`.gitignore` is appended to, once); never writes `main.hcl` into a
 //! directory that already has a configuration.
 
@@ -72,35 +72,54 @@ pub fn run(ctx: &Context, _args: &crate::cli::InitArgs) -> miette::Result<ExitSt
 /// The line `init` keeps in `.gitignore`: the embedded emulator's data directory.
 pub const GITIGNORE_LINE: &str = ".tokenform/";
 
-/// Whether a `.gitignore` line already ignores the config dir's `.tokenform` directory.
-fn ignores_embedded_data(line: &str) -> bool {
+/// What `init` keeps out of git: (pattern, the comment above it). The identity is a private
+/// key: committed, it opens every secret the state holds.
+const IGNORED: [(&str, &str); 2] = [
+    (GITIGNORE_LINE, "the embedded emulator's data (base_url = \"embedded\")"),
+    (KEY_FILE, "the age identity init wrote: private, it opens the state's secrets"),
+];
+
+/// Whether a `.gitignore` line already ignores `pattern` (`.tokenform/` or `tokenform.key`)
+/// at the config dir's root, in any of its usual spellings.
+fn ignores(line: &str, pattern: &str) -> bool {
     // Leading blanks are part of a pattern in git; trailing ones are not.
     let line = line.trim_end();
     let name = line.strip_prefix('/').or_else(|| line.strip_prefix("**/")).unwrap_or(line);
-    matches!(name, ".tokenform" | ".tokenform/")
+    let bare = pattern.trim_end_matches('/');
+    name == bare || (pattern.ends_with('/') && name == pattern)
 }
 
-/// Adds [`GITIGNORE_LINE`] to the `.gitignore` at `path` (creating it) unless a line
+/// Adds each of [`IGNORED`] to the `.gitignore` at `path` (creating it) unless a line
 /// already ignores it; says what it did, or `None` when there was nothing to do.
 fn ignore_embedded_data(path: &Path) -> miette::Result<Option<String>> {
+    use std::fmt::Write as _;
     use std::io::Write as _;
     let existing =
         crate::files::read_optional(path, crate::files::Kind::Config).map_err(miette::Report::new)?;
     let io = |e: std::io::Error| {
         miette::miette!(code = "tokenform::init::io", "could not write {}: {e}", path.display())
     };
-    let entry = format!("# the embedded emulator's data (base_url = \"embedded\")\n{GITIGNORE_LINE}\n");
+    let text = existing.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+    let missing: Vec<&str> =
+        IGNORED.iter().filter(|(p, _)| !text.lines().any(|l| ignores(l, p))).map(|(p, _)| *p).collect();
+    if missing.is_empty() {
+        return Ok(None);
+    }
+    let mut entry = String::new();
+    for (p, why) in IGNORED.iter().filter(|(p, _)| missing.contains(p)) {
+        let _ = writeln!(entry, "# {why}\n{p}");
+    }
+    let list = missing.join(", ");
     match existing {
         None => {
             write_new_file(path, entry.as_bytes())?;
-            Ok(Some(format!("Wrote {} (ignoring {GITIGNORE_LINE}).", path.display())))
+            Ok(Some(format!("Wrote {} (ignoring {list}).", path.display())))
         }
-        Some(bytes) if String::from_utf8_lossy(&bytes).lines().any(ignores_embedded_data) => Ok(None),
         Some(bytes) => {
             let mut file = std::fs::OpenOptions::new().append(true).open(path).map_err(io)?;
             let sep = if bytes.is_empty() || bytes.ends_with(b"\n") { "" } else { "\n" };
             file.write_all(format!("{sep}{entry}").as_bytes()).map_err(io)?;
-            Ok(Some(format!("Added {GITIGNORE_LINE} to {}.", path.display())))
+            Ok(Some(format!("Added {list} to {}.", path.display())))
         }
     }
 }

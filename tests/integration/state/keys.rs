@@ -71,10 +71,12 @@ fn init_keeps_the_embedded_emulator_data_out_of_git_once() {
         std::fs::read_to_string(dir.join(".gitignore")).unwrap()
     };
     let count = |text: &str| text.lines().filter(|l| l.trim() == ".tokenform/").count();
+    let keys = |text: &str| text.lines().filter(|l| l.trim() == "tokenform.key").count();
     // A fresh directory gets a .gitignore; a second run leaves it as it is.
     let dir = tempfile::tempdir().unwrap();
     let first = init(dir.path());
     assert_eq!(count(&first), 1, "{first}");
+    assert_eq!(keys(&first), 1, "the private identity is ignored too: {first}");
     assert_eq!(init(dir.path()), first);
 
     // An existing .gitignore (without a final newline) keeps its lines and gains one, once.
@@ -83,14 +85,25 @@ fn init_keeps_the_embedded_emulator_data_out_of_git_once() {
     let appended = init(dir.path());
     assert!(appended.starts_with("target/\n*.log\n"), "{appended}");
     assert_eq!(count(&appended), 1, "{appended}");
+    assert_eq!(keys(&appended), 1, "{appended}");
     assert_eq!(init(dir.path()), appended, "never duplicated");
 
     // Already ignored in another spelling: untouched.
-    for spelling in ["/.tokenform\n", "**/.tokenform/\n", ".tokenform/   \n"] {
+    for spelling in [
+        "/.tokenform\n/tokenform.key\n",
+        "**/.tokenform/\ntokenform.key\n",
+        ".tokenform/   \n**/tokenform.key\n",
+    ] {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(".gitignore"), spelling).unwrap();
         assert_eq!(init(dir.path()), spelling);
     }
+    // One of the two already there: only the other is added.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".gitignore"), "/.tokenform\n").unwrap();
+    let added = init(dir.path());
+    assert_eq!(added.lines().filter(|l| l.contains(".tokenform")).count(), 1, "{added}");
+    assert_eq!(keys(&added), 1, "{added}");
 }
 
 #[test]
