@@ -1,7 +1,14 @@
 # Rotation: tokenform replaces a token's secret when it is older than `every`; the old secret
 # keeps working for `grace`, so consumers have time to pick up the new one.
+# It runs against the LaunchDarkly emulator inside tokenform (no account needed):
 #   tokenform -C examples/rotation validate
+#   tokenform -C examples/rotation apply
 #   tokenform -C examples/rotation plan --rotate token.deploy   # rotate now
+# For a real account, remove the launchdarkly block and export LAUNCHDARKLY_ACCESS_TOKEN.
+
+launchdarkly {
+  base_url = "embedded"
+}
 
 state {
   recipients = ["age17rmdjdkhln5l0d4srq5swyt4k68mpqpxf84dgs3xy8hw6fv9rykssqlygq"]

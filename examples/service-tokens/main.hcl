@@ -1,9 +1,12 @@
 # Service tokens for automation: not tied to a member, so they survive people leaving.
+# It runs against the LaunchDarkly emulator inside tokenform (no account needed):
 #   tokenform -C examples/service-tokens validate
 #   tokenform -C examples/service-tokens plan -var environment=staging
+# For a real account, set base_url = "https://app.launchdarkly.com" (the default) and export
+# LAUNCHDARKLY_ACCESS_TOKEN.
 
 launchdarkly {
-  base_url         = "https://app.launchdarkly.com"
+  base_url         = "embedded"
   access_token_env = "LAUNCHDARKLY_ACCESS_TOKEN"
   api_version      = 20240415
   parallelism      = 4
@@ -52,11 +55,13 @@ token "legacy_exporter" {
   service_token = true
 }
 
-# Adopt a token that already exists instead of creating a new one.
-import {
-  to = token.legacy_exporter
-  id = "61095542756dba551110ae21"
-}
+# Adopt a token that already exists instead of creating a new one: uncomment with the id of
+# one of your live tokens (`tokenform drift` lists the unmanaged ones; the emulator starts
+# with none, so here legacy_exporter is created).
+# import {
+#   to = token.legacy_exporter
+#   id = "61095542756dba551110ae21"
+# }
 
 # Stop managing a token without deleting it.
 removed {

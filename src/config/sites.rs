@@ -25,6 +25,13 @@ pub struct Site {
     pub end: Pos,
 }
 
+impl std::fmt::Display for Site {
+    /// `main.hcl:4:3`, as compilers and `validate` print a place.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.start.line, self.start.column)
+    }
+}
+
 /// One block: where its header is, and where each of its attributes is (`key = value`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BlockSites {
@@ -61,6 +68,13 @@ pub struct Sites {
     /// The start of the first configuration file: where findings about the account as a
     /// whole point when no block fits.
     pub first_file: Option<Site>,
+}
+
+impl Sites {
+    /// Where attribute `key` of token block `label` is written, else the block's label.
+    pub fn token_attr(&self, label: &str, key: &str) -> Option<&Site> {
+        self.tokens.get(label).and_then(|t| t.block.attr_or_header(key))
+    }
 }
 
 /// Byte offsets → line/column for one file.

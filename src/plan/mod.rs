@@ -54,6 +54,15 @@ pub enum PlanError {
     )]
     UnknownCustomRole { address: String, key: String },
 
+    /// Every custom role key of the configuration that the account lacks, each where it is
+    /// written (one plan reports them all, not the first).
+    #[error("{}", unknown_roles_message(roles))]
+    #[diagnostic(
+        code(tokenform::plan::unknown_custom_role),
+        help("check the role keys (custom roles are named by key, not by name or id)")
+    )]
+    UnknownCustomRoles { roles: Vec<UnknownRole> },
+
     #[error("{address} is already managed (token {id})")]
     #[diagnostic(
         code(tokenform::plan::import_address_taken),
@@ -108,12 +117,17 @@ pub enum PlanError {
     )]
     CallerToken { address: String, id: String, action: &'static str },
 
-    #[error("{address} has expires_at {expires_at}, which has passed: the new token would never work")]
+    #[error("{at}{address} has expires_at {expires_at}, which has passed: the new token would never work")]
     #[diagnostic(
         code(tokenform::plan::expires_in_past),
         help("move expires_at into the future, or remove it")
     )]
-    ExpiresInPast { address: String, expires_at: String },
+    ExpiresInPast {
+        address: String,
+        expires_at: String,
+        /// Where `expires_at` is written, as `main.hcl:4:3: `, or empty.
+        at: String,
+    },
 
     #[error("{address}: a rotation grace of {seconds}s ends past the year 9999")]
     #[diagnostic(
@@ -128,6 +142,35 @@ pub enum PlanError {
         help("`tokenform state list` shows the managed addresses")
     )]
     UnknownRotateAddress { address: String },
+}
+
+/// A custom role key no live custom role has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownRole {
+    pub address: String,
+    pub key: String,
+    /// Where the token's `custom_roles` is written (`main.hcl:4:3`).
+    pub site: Option<String>,
+}
+
+fn unknown_roles_message(roles: &[UnknownRole]) -> String {
+    // Keys and for_each addresses come from the configuration: control characters escaped.
+    let line = |r: &UnknownRole| {
+        let (address, key) = (crate::escape::text(&r.address), crate::escape::text(&r.key));
+        match &r.site {
+            Some(s) => format!("{s}: {address} names custom role `{key}`"),
+            None => format!("{address} names custom role `{key}`"),
+        }
+    };
+    if let [one] = roles {
+        return format!("{}, which does not exist in this LaunchDarkly account", line(one));
+    }
+    let mut out = format!("{} custom roles do not exist in this LaunchDarkly account:", roles.len());
+    for r in roles {
+        out.push_str("\n  ");
+        out.push_str(&line(r));
+    }
+    out
 }
 
 /// Diffs configuration, state and one live snapshot into a plan.

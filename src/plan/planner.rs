@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::api::model::{Live, Token};
 use crate::config::{Config, DesiredToken, UnmanagedMode};
 use crate::model::glob_match;
-use crate::model::{Address, RotationMethod, TokenField};
+use crate::model::{Access, Address, RotationMethod, TokenField};
 use crate::plan::diff::{self, target_matches};
 use crate::plan::model::{
     Action, AttributeDiff, Change, DriftEntry, DriftKind, PLAN_FORMAT_VERSION, Plan, Reason, Rotation,
@@ -20,7 +20,7 @@ use crate::plan::model::{
 };
 use crate::plan::refresh::live_changes;
 use crate::plan::scope;
-use crate::plan::{PlanError, PlanOptions};
+use crate::plan::{PlanError, PlanOptions, UnknownRole};
 use crate::state::model::{State, TokenState};
 
 /// LaunchDarkly's default limit of service tokens per account.
@@ -148,6 +148,7 @@ impl<'a> Planner<'a> {
         if !self.opts.refresh_only {
             self.plan_orphans();
             if !self.opts.destroy {
+                self.check_custom_roles()?;
                 for (address, desired) in &self.config.tokens {
                     if self.selected(address) {
                         self.plan_desired(address, desired, imports.get(address).copied())?;
@@ -164,6 +165,35 @@ impl<'a> Planner<'a> {
             }
         }
         Ok(self.finish())
+    }
+
+    /// Every selected token's custom role keys against the live custom roles: all unknown
+    /// ones in one error, each with the place its `custom_roles` is written.
+    fn check_custom_roles(&self) -> Result<(), PlanError> {
+        let mut roles = Vec::new();
+        for (address, desired) in &self.config.tokens {
+            let Access::CustomRoles(keys) = &desired.access else { continue };
+            if !self.selected(address) {
+                continue;
+            }
+            for key in keys.iter().filter(|k| self.live.role_id(k).is_none()) {
+                roles.push(UnknownRole {
+                    address: address.to_string(),
+                    key: key.clone(),
+                    site: self
+                        .config
+                        .sites
+                        .token_attr(&address.label, "custom_roles")
+                        .map(ToString::to_string),
+                });
+            }
+        }
+        if roles.is_empty() { Ok(()) } else { Err(PlanError::UnknownCustomRoles { roles }) }
+    }
+
+    /// `main.hcl:4:3: ` where token `address` writes `key`, or nothing.
+    fn at(&self, address: &Address, key: &str) -> String {
+        self.config.sites.token_attr(&address.label, key).map(|s| format!("{s}: ")).unwrap_or_default()
     }
 
     /// Drift: every selected managed token against its live counterpart.
@@ -452,9 +482,11 @@ impl<'a> Planner<'a> {
     /// arrival: an `expires_at` already past is an error, not a token that never works.
     fn check_new_token(&self, address: &Address, spec: &TokenSpec) -> Result<(), PlanError> {
         match spec.expiry {
-            Some(at) if at <= self.now => {
-                Err(PlanError::ExpiresInPast { address: address.to_string(), expires_at: at.to_string() })
-            }
+            Some(at) if at <= self.now => Err(PlanError::ExpiresInPast {
+                address: address.to_string(),
+                expires_at: at.to_string(),
+                at: self.at(address, "expires_at"),
+            }),
             _ => Ok(()),
         }
     }
@@ -463,8 +495,9 @@ impl<'a> Planner<'a> {
     /// (nothing new is made, and updating it there changes nothing that still works).
     fn warn_expired(&mut self, address: &Address, desired: &DesiredToken) {
         if let Some(at) = desired.expires_at.filter(|at| *at <= self.now) {
+            let site = self.at(address, "expires_at");
             self.warnings.push(format!(
-                "{address}: expires_at {at} is in the past: the token no longer works (move expires_at \
+                "{site}{address}: expires_at {at} is in the past: the token no longer works (move expires_at \
                  forward, or remove it, to plan a working replacement)"
             ));
         }

@@ -75,6 +75,47 @@ fn every_example_directory_ignores_the_embedded_emulator_data() {
     assert!(seen >= 7, "{seen} example directories");
 }
 
+/// Issue 10: `examples/rotation` and `examples/service-tokens` suggested `plan` but pointed
+/// at the real API. Every example that names the embedded emulator plans against it (in a
+/// copy, so nothing is written under examples/); every other one that suggests `plan` or
+/// `apply` says it needs an account's access token.
+#[test]
+fn every_example_plans_against_the_embedded_emulator_or_says_it_needs_an_account() {
+    let mut planned = Vec::new();
+    for dir in examples() {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let copy = tempfile::tempdir().unwrap();
+        let mut text = String::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                let target = copy.path().join(path.file_name().unwrap());
+                std::fs::copy(&path, &target).unwrap();
+                if tokenform::config::parse::is_config_file(&path.file_name().unwrap().to_string_lossy()) {
+                    text.push_str(&std::fs::read_to_string(&path).unwrap());
+                }
+            }
+        }
+        let (code, out, err) = run(&["validate"], copy.path());
+        assert_eq!(code, 0, "{name}: {out}{err}");
+        if text.contains("base_url         = \"embedded\"") || text.contains("base_url = \"embedded\"") {
+            let (code, out, err) = run(&["plan"], copy.path());
+            assert_eq!(code, 0, "{name}: {out}{err}");
+            assert!(out.contains("to create"), "{name}: {out}");
+            planned.push(name);
+        } else {
+            let suggests = [" plan", " apply"].iter().any(|c| text.contains(&format!("examples/{name}{c}")));
+            assert!(
+                !suggests || text.contains("LAUNCHDARKLY_ACCESS_TOKEN"),
+                "{name} suggests plan or apply against the real API without saying it needs a token"
+            );
+        }
+    }
+    for name in ["quickstart", "rotation", "service-tokens"] {
+        assert!(planned.iter().any(|p| p == name), "{name} was not planned: {planned:?}");
+    }
+}
+
 #[test]
 fn quickstart_counts_its_tokens_and_quiet_is_silent() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");

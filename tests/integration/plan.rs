@@ -132,6 +132,58 @@ fn an_unknown_custom_role_is_an_error_naming_it() {
     assert!(err.contains("no-such-role") && err.contains("tokenform::plan::unknown_custom_role"), "{err}");
 }
 
+/// The 1-based line of `main.hcl` in `dir` that contains `needle`.
+fn line_of(dir: &Path, needle: &str) -> usize {
+    let text = std::fs::read_to_string(dir.join("main.hcl")).unwrap();
+    text.lines().position(|l| l.contains(needle)).unwrap() + 1
+}
+
+#[test]
+fn every_unknown_custom_role_is_reported_where_it_is_written() {
+    // Issue 10: only the first unknown role was reported, with no file:line.
+    let server = server();
+    let dir = config(
+        &server,
+        "\ntoken \"x\" {\n  custom_roles = [\"no-such-role\", \"deploy-staging\", \"nor-this\"]\n}\n\n\
+         token \"y\" {\n  custom_roles = [\"also-missing\"]\n}\n",
+    );
+    let out = run(&server, dir.path(), &["plan"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let (x, y) = (line_of(dir.path(), "\"no-such-role\""), line_of(dir.path(), "\"also-missing\""));
+    for line in [
+        "3 custom roles do not exist in this LaunchDarkly account:".to_owned(),
+        format!("main.hcl:{x}:3: token.x names custom role `no-such-role`"),
+        format!("main.hcl:{x}:3: token.x names custom role `nor-this`"),
+        format!("main.hcl:{y}:3: token.y names custom role `also-missing`"),
+    ] {
+        assert!(err.contains(&line), "missing {line:?} in:\n{err}");
+    }
+    assert!(!err.contains("`deploy-staging`"), "{err}");
+    assert!(err.contains("tokenform::plan::unknown_custom_role"), "{err}");
+}
+
+#[test]
+fn an_expires_at_in_the_past_is_located_at_validate_and_plan() {
+    let server = server();
+    let dir = config(
+        &server,
+        "\ntoken \"late\" {\n  role       = \"reader\"\n  expires_at = \"2020-01-01T00:00:00Z\"\n}\n",
+    );
+    let line = line_of(dir.path(), "expires_at");
+    // validate reads no state: a warning, located, and the configuration is valid.
+    let out = run(&server, dir.path(), &["validate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let want = format!("Warning: main.hcl:{line}:3: token.late: expires_at 2020-01-01T00:00:00Z has passed");
+    assert!(stderr(&out).contains(&want), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("Success!"), "{}", stdout(&out));
+    // plan knows the token would be new: an error, at the same place.
+    let out = run(&server, dir.path(), &["plan"]);
+    assert_eq!(out.status.code(), Some(1));
+    let want = format!("main.hcl:{line}:3: token.late has expires_at 2020-01-01T00:00:00Z");
+    assert!(stderr(&out).contains(&want), "{}", stderr(&out));
+}
+
 #[test]
 fn bad_target_addresses_are_usage_errors() {
     let server = server();
