@@ -60,6 +60,10 @@ pub struct TokenEntry {
     pub created_at: jiff::Timestamp,
     pub prevent_destroy: bool,
     pub secret: SecretEntry,
+    /// The sinks the current secret has not reached yet (a failed or interrupted delivery;
+    /// the next apply rotates again). Absent once delivered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undelivered: Vec<String>,
 }
 
 /// What is known of a token's secret, never the secret.
@@ -84,6 +88,10 @@ pub struct RetiringEntry {
     pub name: String,
     #[schemars(with = "String", extend("format" = "date-time"))]
     pub expires_at: jiff::Timestamp,
+    /// Held for its successor's delivery: no expiry is set yet, and `expires_at` is only the
+    /// latest it may end. Absent (false) once its grace runs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
 }
 
 impl TokenEntry {
@@ -106,6 +114,7 @@ impl TokenEntry {
                 Some(s) => SecretEntry::Known { issued_at: s.issued_at, recipients: s.recipients.clone() },
                 None => SecretEntry::Unknown,
             },
+            undelivered: t.undelivered.clone(),
         }
     }
 }
@@ -125,6 +134,7 @@ impl StateDocument {
                     id: r.id.clone(),
                     name: r.name.clone(),
                     expires_at: r.expires_at,
+                    held: r.is_held(),
                 })
                 .collect(),
         }
@@ -225,7 +235,18 @@ mod tests {
         assert_eq!(doc["tokens"][0]["secret"], serde_json::json!({"status": "unknown"}));
         assert_eq!(doc["tokens"][1]["secret"]["status"], "known");
         assert_eq!(doc["retiring"].as_array().unwrap().len(), 1);
+        assert!(doc["retiring"][0].get("held").is_none() && doc["tokens"][1].get("undelivered").is_none());
         insta::assert_snapshot!(text);
+
+        // A delivery that did not finish: the sinks left, and the generation held for it.
+        let mut state = state;
+        state.retiring[0].held_grace_seconds = Some(3600);
+        let address = state.tokens.keys().nth(1).unwrap().clone();
+        state.tokens.get_mut(&address).unwrap().undelivered = vec!["file \"out/ci.env\"".into()];
+        let doc: serde_json::Value = serde_json::from_str(&json(&state)).unwrap();
+        assert!(validator.iter_errors(&doc).next().is_none());
+        assert_eq!(doc["retiring"][0]["held"], true);
+        assert_eq!(doc["tokens"][1]["undelivered"][0], "file \"out/ci.env\"");
     }
 
     #[test]
