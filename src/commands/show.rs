@@ -37,14 +37,13 @@ pub fn run(ctx: &Context, args: &ShowArgs) -> miette::Result<ExitStatus> {
             }
             // Generations whose token has left the state are still deleted after their grace.
             for r in state.retiring.iter().filter(|r| !state.tokens.contains_key(&r.address)) {
-                let _ = write!(
-                    text,
-                    "\n# retiring: {} id {} ({:?}) expires {}\n",
-                    r.address,
-                    r.id,
-                    r.name,
-                    r.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-                );
+                // A held generation has no expiry yet: its `expires_at` is only a placeholder.
+                let until = if r.is_held() {
+                    "held: no expiry until its successor reaches every sink".to_owned()
+                } else {
+                    format!("expires {}", r.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+                };
+                let _ = write!(text, "\n# retiring: {} id {} ({:?}) {until}\n", r.address, r.id, r.name);
             }
             text
         }

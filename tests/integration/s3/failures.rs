@@ -200,3 +200,25 @@ fn transient_errors_and_lost_answers_are_retried_and_the_apply_still_succeeds() 
     assert!(proxy.count(&Method::GET, &key) >= 3, "the state GET was retried");
     assert!(proxy.seen().iter().all(|r| !r.is_list()), "tokenform never lists");
 }
+
+#[test]
+fn a_session_token_from_the_environment_signs_every_request_and_is_never_shown() {
+    let Some(s3) = s3() else { return };
+    let server = DevServer::start(&[]);
+    let proxy = Proxy::start(&s3.endpoint, |_, _| Step::Forward);
+    let mut m = Machine::new(&server, &s3, &fresh_key(), None);
+    m.endpoint = proxy.url.clone();
+    m.config(&tokens(1));
+    let token = "FQoGZXIvYXdzEXAMPLEsessiontokenforthetest0123456789";
+    // Whatever the server makes of a token it did not issue, tokenform sends it (as
+    // AWS_SESSION_TOKEN says) and never prints it.
+    let out = m.cmd().env("AWS_SESSION_TOKEN", token).args(["plan"]).output().unwrap();
+    assert!(!text(&out).contains(token), "{}", text(&out));
+    let seen = proxy.seen();
+    assert!(!seen.is_empty());
+    assert!(seen.iter().all(|r| r.session_token.as_deref() == Some(token)), "{seen:?}");
+    // Without it, none is sent.
+    let before = seen.len();
+    m.run(&["plan"]);
+    assert!(proxy.seen()[before..].iter().all(|r| r.session_token.is_none()));
+}

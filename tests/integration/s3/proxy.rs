@@ -16,6 +16,8 @@ pub struct Seen {
     /// `/BUCKET/KEY…` (path-style requests).
     pub path: String,
     pub query: String,
+    /// Its `x-amz-security-token` header (`AWS_SESSION_TOKEN`), if any.
+    pub session_token: Option<String>,
 }
 
 impl Seen {
@@ -109,6 +111,11 @@ async fn handle(inner: &Inner, request: axum::extract::Request) -> Response {
         method: parts.method.clone(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().unwrap_or_default().to_owned(),
+        session_token: parts
+            .headers
+            .get("x-amz-security-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
     };
     let step = {
         let mut all = inner.seen.lock().unwrap();
