@@ -58,18 +58,7 @@ fn reset(mut a: Action, grace_seconds: u64) -> Action {
 }
 
 fn apply_in(dir: &Path, api: &FakeApi, ledger: &mut FakeLedger, actions: Vec<Action>) -> (Outcome, String) {
-    let plan = Plan {
-        format_version: crate::plan::model::PLAN_FORMAT_VERSION,
-        lineage: ledger.state.lineage.clone(),
-        serial: ledger.state.serial,
-        config_digest: String::new(),
-        refresh_only: false,
-        actions,
-        drift: vec![],
-        warnings: vec![],
-        notes: vec![],
-        unmanaged: vec![],
-    };
+    let plan = Plan::of(&ledger.state.lineage, ledger.state.serial, actions);
     let cap = progress::Captured::default();
     let mut live = Live::default();
     live.caller.member_id = Some("me".into());

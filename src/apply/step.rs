@@ -157,7 +157,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::api::model::PatchOp;
     use crate::model::Role;
-    use crate::plan::model::{Action, ActionKind, DriftEntry, PLAN_FORMAT_VERSION, Reason};
+    use crate::plan::model::{Action, ActionKind, DriftEntry, Reason};
 
     pub(crate) fn spec(name: &str) -> TokenSpec {
         TokenSpec {
@@ -215,18 +215,7 @@ pub(crate) mod tests {
     }
 
     fn plan(actions: Vec<Action>) -> Plan {
-        Plan {
-            format_version: PLAN_FORMAT_VERSION,
-            lineage: "l".into(),
-            serial: 1,
-            config_digest: String::new(),
-            refresh_only: false,
-            actions,
-            drift: vec![],
-            warnings: vec![],
-            notes: vec![],
-            unmanaged: vec![],
-        }
+        Plan::of("l", 1, actions)
     }
 
     #[test]

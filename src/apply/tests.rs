@@ -55,18 +55,7 @@ fn on_id(mut a: Action, id: &str) -> Action {
 }
 
 fn plan_of(ledger: &FakeLedger, actions: Vec<Action>) -> Plan {
-    Plan {
-        format_version: PLAN_FORMAT_VERSION,
-        lineage: ledger.state.lineage.clone(),
-        serial: ledger.state.serial,
-        config_digest: String::new(),
-        refresh_only: false,
-        actions,
-        drift: vec![],
-        warnings: vec![],
-        notes: vec![],
-        unmanaged: vec![],
-    }
+    Plan::of(&ledger.state.lineage, ledger.state.serial, actions)
 }
 
 fn live_with_caller(token_id: Option<&str>) -> Live {

@@ -26,7 +26,7 @@ use crate::state::{JournalRecord, StateStore};
 
 /// One token that could not be delivered (never a secret: sink output is redacted).
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
-#[error("{count} token(s) not delivered")]
+#[error("{count} {} not delivered", if *count == 1 { "token" } else { "tokens" })]
 #[diagnostic(
     code(tokenform::deliver::incomplete),
     help("each failure names its token and sink; fix the sink and run `tokenform deliver ADDR` again")

@@ -52,6 +52,23 @@ pub struct UnmanagedToken {
 }
 
 impl Plan {
+    /// A plan of `actions` against the state `lineage`/`serial`, with nothing else (tests).
+    #[cfg(test)]
+    pub(crate) fn of(lineage: &str, serial: u64, actions: Vec<Action>) -> Plan {
+        Plan {
+            format_version: PLAN_FORMAT_VERSION,
+            lineage: lineage.to_owned(),
+            serial,
+            config_digest: String::new(),
+            refresh_only: false,
+            actions,
+            drift: vec![],
+            warnings: vec![],
+            notes: vec![],
+            unmanaged: vec![],
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()
     }
