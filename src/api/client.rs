@@ -96,7 +96,7 @@ pub(super) struct Inner {
     /// Custom roles by key, as looked up so far.
     roles: Mutex<BTreeMap<String, CustomRole>>,
     /// Kept alive for as long as any clone of the client ([`Client::keeping_alive`]).
-    guards: Mutex<Vec<Box<dyn std::any::Any + Send + Sync>>>,
+    _guard: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 /// A connected LaunchDarkly client. Cheap to clone; safe to share across tasks.
@@ -121,6 +121,22 @@ fn segment(s: &str) -> String {
 impl Client {
     /// Builds a client for an explicit URL and token.
     pub fn new(options: ClientOptions) -> Result<Client, ApiError> {
+        Self::build(options, None)
+    }
+
+    /// [`Client::new`], keeping `guard` alive for as long as any clone of the client (the
+    /// in-process emulator of `base_url = "embedded"`, which the caller started).
+    pub fn keeping_alive(
+        options: ClientOptions,
+        guard: impl std::any::Any + Send + Sync,
+    ) -> Result<Client, ApiError> {
+        Self::build(options, Some(Box::new(guard)))
+    }
+
+    fn build(
+        options: ClientOptions,
+        guard: Option<Box<dyn std::any::Any + Send + Sync>>,
+    ) -> Result<Client, ApiError> {
         let BaseUrl::Url(base) = endpoint::check(&options.base_url, &options.allowed_hosts)? else {
             return Err(ApiError::BadUrl {
                 url: options.base_url.clone(),
@@ -175,7 +191,7 @@ impl Client {
                 pacer: Pacer::default(),
                 requests: AtomicU64::new(0),
                 roles: Mutex::new(BTreeMap::new()),
-                guards: Mutex::new(Vec::new()),
+                _guard: guard,
             }),
         })
     }
@@ -183,16 +199,6 @@ impl Client {
     /// The base URL requests go to (for embedded mode: the in-process emulator's).
     pub fn base_url(&self) -> &str {
         &self.inner.base
-    }
-
-    /// The same client, keeping `guard` alive for as long as any clone of it (the
-    /// in-process emulator of `base_url = "embedded"`, which the caller started).
-    #[must_use]
-    pub fn keeping_alive(self, guard: impl std::any::Any + Send + Sync) -> Client {
-        let mut guards = self.inner.guards.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        guards.push(Box::new(guard));
-        drop(guards);
-        self
     }
 
     async fn send_json<T: DeserializeOwned>(&self, req: &Req) -> Result<T, ApiError> {
@@ -387,7 +393,7 @@ impl Client {
                 requests: AtomicU64::new(0),
                 roles: Mutex::new(BTreeMap::new()),
                 // Whatever `self` keeps alive (an embedded emulator) outlives this call.
-                guards: Mutex::new(Vec::new()),
+                _guard: None,
             }),
         };
         let answer = other.caller_identity().await;

@@ -53,7 +53,7 @@ pub async fn connect(
             options.trace = trace;
             options.notices = notices;
             options.retry = retry;
-            Ok(Client::new(options)?.keeping_alive(running))
+            Client::keeping_alive(options, running)
         }
         BaseUrl::Url(url) => {
             endpoint::check(url, &inputs.allowed_hosts)?;
