@@ -160,13 +160,13 @@ impl<'a> Planner<'a> {
             self.plan_gone()?;
             self.plan_retire();
             if !self.opts.destroy {
-                self.survey_unmanaged();
-            }
-            if !self.opts.destroy
-                && self.opts.targets.is_empty()
-                && self.config.unmanaged.mode == UnmanagedMode::Delete
-            {
-                self.plan_unmanaged();
+                // Live tokens no address owns, before any is deleted (one scan for both uses).
+                let found =
+                    scope::unmanaged(self.config, self.state, self.live, |id| self.claimed.contains(id));
+                self.survey_unmanaged(&found);
+                if self.opts.targets.is_empty() && self.config.unmanaged.mode == UnmanagedMode::Delete {
+                    self.plan_unmanaged(found);
+                }
             }
         }
         Ok(self.finish())
@@ -610,13 +610,12 @@ impl<'a> Planner<'a> {
     /// its users working, a second token would not), and in `report` mode an untargeted
     /// plan lists them (`docs/config.md`: report mode makes plan and drift list them). The
     /// caller's own token is not listed, as `drift` leaves it out: the operator knows it.
-    fn survey_unmanaged(&mut self) {
-        let found = scope::unmanaged(self.config, self.state, self.live, |id| self.claimed.contains(id));
+    fn survey_unmanaged(&mut self, found: &[&'a Token]) {
         if found.is_empty() {
             return;
         }
         let mut by_name: HashMap<&str, Vec<&Token>> = HashMap::new();
-        for token in &found {
+        for token in found {
             by_name.entry(token.name()).or_default().push(token);
         }
         let deletes = self.config.unmanaged.mode == UnmanagedMode::Delete && self.opts.targets.is_empty();
@@ -653,8 +652,7 @@ impl<'a> Planner<'a> {
     }
 
     /// `unmanaged { mode = "delete" }`: live tokens no address owns.
-    fn plan_unmanaged(&mut self) {
-        let candidates = scope::unmanaged(self.config, self.state, self.live, |id| self.claimed.contains(id));
+    fn plan_unmanaged(&mut self, candidates: Vec<&'a Token>) {
         for token in candidates {
             if self.is_caller(&token.id) {
                 self.warnings.push(format!(
