@@ -31,7 +31,7 @@ pub(super) struct Req {
 }
 
 impl Req {
-    pub fn get(path: String) -> Self {
+    pub(super) fn get(path: String) -> Self {
         Req {
             method: Method::GET,
             path,

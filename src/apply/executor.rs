@@ -223,7 +223,7 @@ pub(crate) struct Executor<'a, A: TokenApi, L: Ledger> {
 }
 
 impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
-    pub fn new(
+    pub(crate) fn new(
         api: &'a A,
         sinks: &'a Runner,
         ledger: &'a mut L,
@@ -248,7 +248,7 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
     }
 
     /// Executes `tasks`, phase after phase.
-    pub async fn run(mut self, steps: Vec<Step>, interrupt: impl Future<Output = ()>) -> Report {
+    pub(crate) async fn run(mut self, steps: Vec<Step>, interrupt: impl Future<Output = ()>) -> Report {
         let order = phases(&steps);
         let mut jobs: Vec<Job> = steps
             .into_iter()

@@ -12,7 +12,7 @@ use crate::state::model::{SecretRecord, State};
 use crate::state::{JournalRecord, StateError};
 
 #[derive(Debug, Default)]
-pub struct FakeApi {
+pub(super) struct FakeApi {
     pub tokens: RefCell<BTreeMap<String, Token>>,
     /// Secrets that authenticate, by token id (several while a grace runs).
     pub secrets: RefCell<Vec<(String, String)>>,
@@ -41,11 +41,11 @@ fn err(class: ErrorClass, m: &str) -> CallError {
 }
 
 impl FakeApi {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self { delay: Duration::from_millis(2), member_id: "me".into(), ..Self::default() }
     }
 
-    pub fn seed(&self, name: &str) -> String {
+    pub(super) fn seed(&self, name: &str) -> String {
         let t = self.make(name, &TokenPost { name: Some(name.into()), ..TokenPost::default() });
         let id = t.id.clone();
         self.tokens.borrow_mut().insert(id.clone(), t);
@@ -69,7 +69,7 @@ impl FakeApi {
         t
     }
 
-    pub fn names(&self) -> Vec<String> {
+    pub(super) fn names(&self) -> Vec<String> {
         let mut v: Vec<String> = self.tokens.borrow().values().map(|t| t.name().to_owned()).collect();
         v.sort();
         v
@@ -170,7 +170,7 @@ impl TokenApi for FakeApi {
 
 /// A ledger over an in-memory state; "seals" by tagging the secret's last four.
 #[derive(Debug, Default)]
-pub struct FakeLedger {
+pub(super) struct FakeLedger {
     pub state: State,
     pub journal: Vec<JournalRecord>,
     pub saves: usize,
@@ -215,7 +215,7 @@ impl Ledger for FakeLedger {
 
 impl FakeLedger {
     /// The secret a state record holds (fake sealing is reversible).
-    pub fn secret_of(&self, address: &crate::model::Address) -> Option<String> {
+    pub(super) fn secret_of(&self, address: &crate::model::Address) -> Option<String> {
         let rec = self.state.tokens.get(address)?.secret.as_ref()?;
         rec.ciphertext.strip_prefix("FAKE:").map(str::to_owned)
     }

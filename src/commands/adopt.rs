@@ -13,7 +13,7 @@ use crate::state::LockMode;
 /// Where the blocks go unless `-o FILE` says otherwise.
 const DEFAULT_FILE: &str = "adopted.hcl";
 
-pub fn run(ctx: &Context, args: &AdoptArgs) -> miette::Result<ExitStatus> {
+pub(super) fn run(ctx: &Context, args: &AdoptArgs) -> miette::Result<ExitStatus> {
     runtime()?.block_on(run_async(ctx, args))
 }
 

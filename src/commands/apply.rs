@@ -273,7 +273,7 @@ impl ApplyFailed {
     }
 }
 
-pub fn run(ctx: &Context, args: &ApplyArgs) -> miette::Result<ExitStatus> {
+pub(super) fn run(ctx: &Context, args: &ApplyArgs) -> miette::Result<ExitStatus> {
     let ui = Ui::new(args.stream());
     ui.run(|| runtime()?.block_on(run_async(ctx, args, ui)))
 }

@@ -21,7 +21,7 @@ fn threshold(s: SeverityArg) -> Severity {
     }
 }
 
-pub fn run(ctx: &Context, args: &CheckArgs) -> miette::Result<ExitStatus> {
+pub(super) fn run(ctx: &Context, args: &CheckArgs) -> miette::Result<ExitStatus> {
     // Flags first: a typo must fail before any network call.
     let opts = CheckOptions {
         threshold: threshold(args.severity),

@@ -5,7 +5,7 @@ use clap::CommandFactory;
 use crate::ExitStatus;
 use crate::cli::{Cli, CompletionsArgs};
 
-pub fn run(args: &CompletionsArgs) -> miette::Result<ExitStatus> {
+pub(super) fn run(args: &CompletionsArgs) -> miette::Result<ExitStatus> {
     let mut cmd = Cli::command();
     // Into memory first: clap_complete panics when its writer fails (a closed pipe).
     let mut script = Vec::new();

@@ -37,7 +37,7 @@ struct DeliverFailed {
     failures: Vec<miette::Report>,
 }
 
-pub fn run(ctx: &Context, args: &DeliverArgs) -> miette::Result<ExitStatus> {
+pub(super) fn run(ctx: &Context, args: &DeliverArgs) -> miette::Result<ExitStatus> {
     super::plan::runtime()?.block_on(run_async(ctx, args))
 }
 

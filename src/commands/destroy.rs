@@ -9,7 +9,7 @@ use super::ui::Ui;
 use crate::ExitStatus;
 use crate::cli::{DestroyArgs, SelectArgs};
 
-pub fn run(ctx: &Context, args: &DestroyArgs) -> miette::Result<ExitStatus> {
+pub(super) fn run(ctx: &Context, args: &DestroyArgs) -> miette::Result<ExitStatus> {
     let ui = Ui::new(args.stream());
     ui.run(|| runtime()?.block_on(run_async(ctx, args, ui)))
 }

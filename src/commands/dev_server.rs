@@ -13,7 +13,7 @@ use crate::ExitStatus;
 use crate::cli::DevServerArgs;
 use crate::emulator::{Emulator, EmulatorOptions, Seed};
 
-pub fn run(_ctx: &Context, args: &DevServerArgs) -> miette::Result<ExitStatus> {
+pub(super) fn run(_ctx: &Context, args: &DevServerArgs) -> miette::Result<ExitStatus> {
     let seed = match &args.seed {
         Some(path) => Some(Seed::from_file(path).map_err(crate::emulator::EmulatorError::from)?),
         None => None,

@@ -11,7 +11,7 @@ use crate::model::Access;
 use crate::render;
 use crate::state::LockMode;
 
-pub fn run(ctx: &Context, args: &DriftArgs) -> miette::Result<ExitStatus> {
+pub(super) fn run(ctx: &Context, args: &DriftArgs) -> miette::Result<ExitStatus> {
     let opts = DriftOptions { stale_after: args.stale_after, expiring_within: args.expiring_within };
     let config = config::load(&ctx.global.dir, &ctx.var_inputs(&args.vars)?).map_err(miette::Report::new)?;
     let store =

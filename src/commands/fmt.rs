@@ -10,7 +10,7 @@ use crate::config::diagnostics::{self, Problem, Rule, SourceFile};
 use crate::config::format::{FormatError, format_source};
 
 #[allow(clippy::unnecessary_wraps)] // every command has this signature
-pub fn run(ctx: &Context, args: &crate::cli::FmtArgs) -> miette::Result<ExitStatus> {
+pub(super) fn run(ctx: &Context, args: &crate::cli::FmtArgs) -> miette::Result<ExitStatus> {
     let dir = &ctx.global.dir;
     let mut problems = Vec::new();
     let mut names: Vec<String> = match std::fs::read_dir(dir) {

@@ -8,7 +8,7 @@ use crate::ExitStatus;
 use crate::cli::ForceUnlockArgs;
 use crate::state::ForceUnlocked;
 
-pub fn run(ctx: &Context, args: &ForceUnlockArgs) -> miette::Result<ExitStatus> {
+pub(super) fn run(ctx: &Context, args: &ForceUnlockArgs) -> miette::Result<ExitStatus> {
     let config = state_access::load_state_settings(ctx)?;
     let mut backend = state_access::backend(&config)?;
     let what = backend.describe();

@@ -11,7 +11,7 @@ use super::plan::runtime;
 use crate::ExitStatus;
 use crate::cli::ImportArgs;
 
-pub fn run(ctx: &Context, args: &ImportArgs) -> miette::Result<ExitStatus> {
+pub(super) fn run(ctx: &Context, args: &ImportArgs) -> miette::Result<ExitStatus> {
     runtime()?.block_on(run_async(ctx, args))
 }
 

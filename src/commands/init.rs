@@ -12,9 +12,9 @@ use crate::ExitStatus;
 use crate::state::identity::{generate_identity_file, recipients_of};
 
 /// The identity file `init` creates in the config dir.
-pub const KEY_FILE: &str = "tokenform.key";
+pub(super) const KEY_FILE: &str = "tokenform.key";
 
-pub fn run(ctx: &Context, _args: &crate::cli::InitArgs) -> miette::Result<ExitStatus> {
+pub(super) fn run(ctx: &Context, _args: &crate::cli::InitArgs) -> miette::Result<ExitStatus> {
     let dir = &ctx.global.dir;
     std::fs::create_dir_all(dir).map_err(|e| {
         miette::miette!(code = "tokenform::init::io", "could not create {}: {e}", dir.display())
@@ -70,7 +70,7 @@ pub fn run(ctx: &Context, _args: &crate::cli::InitArgs) -> miette::Result<ExitSt
 }
 
 /// The line `init` keeps in `.gitignore`: the embedded emulator's data directory.
-pub const GITIGNORE_LINE: &str = ".tokenform/";
+pub(super) const GITIGNORE_LINE: &str = ".tokenform/";
 
 /// What `init` keeps out of git: (pattern, the comment above it). The identity is a private
 /// key: committed, it opens every secret the state holds.
@@ -155,7 +155,7 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> miette::Result<()> {
 }
 
 /// The starter configuration, encrypting secrets to `recipient`.
-pub fn starter_config(recipient: &str) -> String {
+pub(super) fn starter_config(recipient: &str) -> String {
     format!(
         r#"# tokenform configuration: every *.hcl file in this directory is read.
 # `tokenform plan` shows what `tokenform apply` would change.

@@ -9,7 +9,7 @@ use super::Context;
 use crate::ExitStatus;
 use crate::state::identity::generate_identity_file;
 
-pub fn run(ctx: &Context, args: &crate::cli::KeygenArgs) -> miette::Result<ExitStatus> {
+pub(super) fn run(ctx: &Context, args: &crate::cli::KeygenArgs) -> miette::Result<ExitStatus> {
     let (text, recipient) = generate_identity_file(jiff::Timestamp::now());
     if let Some(path) = &args.output {
         write_new_private_file(path, text.as_bytes())?;
@@ -25,7 +25,7 @@ pub fn run(ctx: &Context, args: &crate::cli::KeygenArgs) -> miette::Result<ExitS
 }
 
 /// Creates `path` with mode 0600 and `bytes`; refuses when it exists.
-pub fn write_new_private_file(path: &Path, bytes: &[u8]) -> miette::Result<()> {
+pub(super) fn write_new_private_file(path: &Path, bytes: &[u8]) -> miette::Result<()> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]

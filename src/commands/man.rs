@@ -33,7 +33,7 @@ pub(crate) fn pages() -> Vec<(String, String)> {
     out
 }
 
-pub fn run(ctx: &Context, args: &ManArgs) -> miette::Result<ExitStatus> {
+pub(super) fn run(ctx: &Context, args: &ManArgs) -> miette::Result<ExitStatus> {
     let pages = pages();
     let Some(dir) = &args.out_dir else {
         let top = pages.first().map(|(_, roff)| roff.as_str()).unwrap_or_default();

@@ -38,7 +38,7 @@ const DEFAULT_FILE: &str = "terraform-migrated.hcl";
 /// Terraform's side: one `removed` block per resource, beside the token blocks.
 const REMOVED_FILE: &str = "terraform-removed.tf";
 
-pub fn run(ctx: &Context, args: &MigrateTerraformArgs) -> miette::Result<ExitStatus> {
+pub(super) fn run(ctx: &Context, args: &MigrateTerraformArgs) -> miette::Result<ExitStatus> {
     runtime()?.block_on(run_async(ctx, args))
 }
 

@@ -23,7 +23,7 @@ struct Row<'a> {
     secret: Option<Secret>,
 }
 
-pub fn run(ctx: &Context, args: &crate::cli::OutputArgs) -> miette::Result<ExitStatus> {
+pub(super) fn run(ctx: &Context, args: &crate::cli::OutputArgs) -> miette::Result<ExitStatus> {
     let config = state_access::load_state_settings(ctx)?;
     let ids = state_access::require_identities(ctx.global.identity.as_deref(), "the secrets")?;
     let store = state_access::open(&config, LockMode::Shared, Some(&ids))?;
@@ -74,7 +74,7 @@ fn json(rows: &[Row<'_>]) -> Zeroizing<String> {
 }
 
 /// `TOKENFORM_` + the address in upper snake case.
-pub fn env_name(address: &Address) -> String {
+pub(super) fn env_name(address: &Address) -> String {
     let mut name = String::from("TOKENFORM");
     for part in std::iter::once(address.label.as_str()).chain(address.key.as_deref()) {
         name.push('_');

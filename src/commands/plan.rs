@@ -139,7 +139,7 @@ fn is_saved_plan(path: &Path) -> bool {
         && doc["actions"].is_array()
 }
 
-pub fn run(ctx: &Context, args: &PlanArgs) -> miette::Result<ExitStatus> {
+pub(super) fn run(ctx: &Context, args: &PlanArgs) -> miette::Result<ExitStatus> {
     super::ui::Ui::new(args.stream()).run(|| run_plan(ctx, args))
 }
 

@@ -7,7 +7,7 @@ use super::state_access;
 use crate::ExitStatus;
 use crate::state::{JournalRecord, StateStore};
 
-pub fn run(ctx: &Context, args: &crate::cli::LockArgs) -> miette::Result<ExitStatus> {
+pub(super) fn run(ctx: &Context, args: &crate::cli::LockArgs) -> miette::Result<ExitStatus> {
     let config = state_access::load_config(ctx)?;
     let ids = state_access::require_identities(ctx.global.identity.as_deref(), "the secrets")?;
     let mode = state_access::exclusive(args, "rekey");

@@ -8,7 +8,7 @@ use super::state_access::{self, unknown_address};
 use crate::ExitStatus;
 use crate::state::{LockMode, StateStore};
 
-pub fn run(ctx: &Context, args: &crate::cli::SecretArgs) -> miette::Result<ExitStatus> {
+pub(super) fn run(ctx: &Context, args: &crate::cli::SecretArgs) -> miette::Result<ExitStatus> {
     let address = &args.address;
     let config = state_access::load_state_settings(ctx)?;
     let ids = state_access::require_identities(ctx.global.identity.as_deref(), "the secret")?;

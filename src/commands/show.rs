@@ -12,7 +12,7 @@ use crate::ExitStatus;
 use crate::cli::{Format, ShowArgs};
 use crate::state::LockMode;
 
-pub fn run(ctx: &Context, args: &ShowArgs) -> miette::Result<ExitStatus> {
+pub(super) fn run(ctx: &Context, args: &ShowArgs) -> miette::Result<ExitStatus> {
     if let Some(path) = &args.plan_file {
         let plan = read_plan(path)?;
         print(&render(&plan, args.format, ctx.color))?;

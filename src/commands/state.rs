@@ -13,7 +13,7 @@ use crate::model::Address;
 use crate::state::model::{State, TokenState};
 use crate::state::{JournalRecord, LockMode};
 
-pub fn run(ctx: &Context, cmd: &StateCommand) -> miette::Result<ExitStatus> {
+pub(super) fn run(ctx: &Context, cmd: &StateCommand) -> miette::Result<ExitStatus> {
     let config = state_access::load_state_settings(ctx)?;
     let ids = state_access::identities(ctx.global.identity.as_deref())?;
 

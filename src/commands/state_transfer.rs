@@ -16,7 +16,7 @@ use crate::state::store::parse_state;
 use crate::state::{BackendSettings, Identities, LockMode, StateSettings, StateStore};
 
 /// `state pull [--previous N]`: the document on stdout.
-pub fn pull(config: &Config, ids: Option<&Identities>, previous: Option<u8>) -> miette::Result<()> {
+pub(super) fn pull(config: &Config, ids: Option<&Identities>, previous: Option<u8>) -> miette::Result<()> {
     let mut store = state_access::open(config, LockMode::Shared, ids)?;
     let bytes = match previous {
         None => store.document().map_err(miette::Report::new)?,
@@ -38,7 +38,7 @@ pub fn pull(config: &Config, ids: Option<&Identities>, previous: Option<u8>) -> 
 }
 
 /// `state push FILE [--force]`: replaces the stored state with FILE's.
-pub fn push(
+pub(super) fn push(
     ctx: &Context,
     config: &Config,
     ids: Option<&Identities>,
@@ -87,7 +87,7 @@ pub fn push(
 }
 
 /// `state migrate --from FILE`: a local state and its journal into the configured backend.
-pub fn migrate(
+pub(super) fn migrate(
     ctx: &Context,
     config: &Config,
     ids: Option<&Identities>,

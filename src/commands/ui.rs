@@ -16,13 +16,13 @@ pub(super) enum Ui {
 }
 
 impl Ui {
-    pub fn new(stream: bool) -> Self {
+    pub(super) fn new(stream: bool) -> Self {
         if stream { Ui::Stream } else { Ui::Human }
     }
 
     /// Runs a command: in the stream, `version` goes first and an error is also written
     /// as `diagnostic` lines (it is returned all the same: stderr and the exit code).
-    pub fn run(self, command: impl FnOnce() -> miette::Result<ExitStatus>) -> miette::Result<ExitStatus> {
+    pub(super) fn run(self, command: impl FnOnce() -> miette::Result<ExitStatus>) -> miette::Result<ExitStatus> {
         if self == Ui::Human {
             return command();
         }
@@ -37,7 +37,7 @@ impl Ui {
     }
 
     /// Apply's progress sink.
-    pub fn progress(self, quiet: bool) -> Progress {
+    pub(super) fn progress(self, quiet: bool) -> Progress {
         match self {
             Ui::Human => Progress::stdout(quiet),
             Ui::Stream => Progress::stream(Box::new(std::io::stdout())),

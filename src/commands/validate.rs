@@ -8,7 +8,7 @@ use crate::ExitStatus;
 use crate::config;
 
 #[allow(clippy::unnecessary_wraps)] // every command has this signature
-pub fn run(ctx: &Context, args: &crate::cli::VarArgs) -> miette::Result<ExitStatus> {
+pub(super) fn run(ctx: &Context, args: &crate::cli::VarArgs) -> miette::Result<ExitStatus> {
     let inputs = ctx.var_inputs(args)?;
     match config::load_problems(&ctx.global.dir, &inputs) {
         Ok(cfg) => {

@@ -115,7 +115,7 @@ pub(super) fn attr<'a>(body: &'a Body, key: &str) -> Option<&'a Attr> {
 
 /// What [`decode`] reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
+pub(super) enum Scope {
     /// Every block.
     All,
     /// Only the `state` block (for the commands that read or edit the state and plan
@@ -124,12 +124,12 @@ pub enum Scope {
 }
 
 /// Decodes every file into a [`Config`]; problems go to `sink`.
-pub fn decode(dir: &Path, files: &[File], env: &Env, allowed: &AllowedHosts, sink: &mut Sink) -> Config {
+pub(super) fn decode(dir: &Path, files: &[File], env: &Env, allowed: &AllowedHosts, sink: &mut Sink) -> Config {
     decode_scoped(dir, files, env, allowed, Scope::All, sink)
 }
 
 /// [`decode`], reading only what `scope` names.
-pub fn decode_scoped(
+pub(super) fn decode_scoped(
     dir: &Path,
     files: &[File],
     env: &Env,

@@ -143,7 +143,7 @@ pub(super) fn references(expr: &EditExpr) -> Vec<Ref> {
 /// Names that failed to evaluate: expressions using them are skipped silently, since the
 /// failure was already reported where it happened.
 #[derive(Debug, Default)]
-pub struct Env {
+pub(super) struct Env {
     pub vars: hcl::Map<String, Value>,
     pub locals: hcl::Map<String, Value>,
     pub bad_vars: BTreeSet<String>,
@@ -164,7 +164,7 @@ pub struct Env {
 
 /// What `each` is bound to in a `for_each` instance.
 #[derive(Debug, Clone)]
-pub struct Each {
+pub(super) struct Each {
     pub key: Value,
     pub value: Value,
 }
@@ -182,7 +182,7 @@ impl Env {
 
     /// Evaluates one attribute; `None` after reporting a problem (or when it uses a value that
     /// already failed).
-    pub fn eval(&self, attr: &Attr, src: &SourceFile, each: Option<&Each>, sink: &mut Sink) -> Option<Value> {
+    pub(super) fn eval(&self, attr: &Attr, src: &SourceFile, each: Option<&Each>, sink: &mut Sink) -> Option<Value> {
         if !self.check_refs(attr, src, each.is_some(), sink) {
             return None;
         }
@@ -347,7 +347,7 @@ impl Env {
 
 /// Builds the evaluation environment: every variable's value, then every local's. A
 /// variable with no value is a problem.
-pub fn environment(files: &[File], inputs: &VarInputs, sink: &mut Sink) -> Env {
+pub(super) fn environment(files: &[File], inputs: &VarInputs, sink: &mut Sink) -> Env {
     let mut env = environment_deferring_unset(files, inputs, sink);
     for (_, problem) in std::mem::take(&mut env.unset) {
         sink.push(problem);
@@ -358,7 +358,7 @@ pub fn environment(files: &[File], inputs: &VarInputs, sink: &mut Sink) -> Env {
 /// [`environment`], with the problems of variables that have no value left in
 /// [`Env::unset`]; whatever uses such a variable (directly or through a local) evaluates to
 /// nothing, silently.
-pub fn environment_deferring_unset(files: &[File], inputs: &VarInputs, sink: &mut Sink) -> Env {
+pub(super) fn environment_deferring_unset(files: &[File], inputs: &VarInputs, sink: &mut Sink) -> Env {
     let mut env = Env::default();
     resolve_variables(files, inputs, &mut env, sink);
     env.set_base();

@@ -9,7 +9,7 @@ use hcl::Value;
 use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
 
 /// Names of every function, for "did you mean" help.
-pub const NAMES: &[&str] = &[
+pub(super) const NAMES: &[&str] = &[
     "toset",
     "tolist",
     "lower",
@@ -27,7 +27,7 @@ pub const NAMES: &[&str] = &[
 
 /// Declares every function in `ctx`, and the checked arithmetic operators
 /// ([`super::arith`]) that expressions are rewritten to use.
-pub fn declare(ctx: &mut Context<'_>) {
+pub(super) fn declare(ctx: &mut Context<'_>) {
     super::arith::declare(ctx);
     let list = || ParamType::array_of(ParamType::Any);
     ctx.declare_func("toset", FuncDef::builder().param(list()).build(toset));
@@ -71,7 +71,7 @@ fn array_arg(args: &FuncArgs, i: usize) -> Result<&Vec<Value>, String> {
 }
 
 /// A value as a string the way templates show it (strings bare, numbers and bools as text).
-pub fn to_display(v: &Value) -> Option<String> {
+pub(super) fn to_display(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

@@ -6,13 +6,13 @@ use std::ops::Range;
 
 /// A JSON value with the byte span it was read from.
 #[derive(Debug, Clone)]
-pub struct Json {
+pub(super) struct Json {
     pub kind: Kind,
     pub span: Range<usize>,
 }
 
 #[derive(Debug, Clone)]
-pub enum Kind {
+pub(super) enum Kind {
     Null,
     Bool(bool),
     /// The number as written.
@@ -25,7 +25,7 @@ pub enum Kind {
 
 /// Where and why the text is not JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JsonError {
+pub(super) struct JsonError {
     pub offset: usize,
     pub message: String,
 }
@@ -39,7 +39,7 @@ struct Reader<'a> {
 }
 
 /// Parses a whole JSON document.
-pub fn parse(text: &str) -> Result<Json, JsonError> {
+pub(super) fn parse(text: &str) -> Result<Json, JsonError> {
     let mut r = Reader { text, pos: 0 };
     let v = r.value(0)?;
     r.ws();
@@ -237,7 +237,7 @@ impl Reader<'_> {
 
 /// HCL source text for a JSON value: strings become quoted HCL templates (so `${…}` is
 /// evaluated), everything else keeps its JSON shape.
-pub fn to_hcl(v: &Json) -> String {
+pub(super) fn to_hcl(v: &Json) -> String {
     let mut out = String::new();
     write_hcl(v, &mut out);
     out

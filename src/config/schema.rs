@@ -4,7 +4,7 @@
 
 /// One block type.
 #[derive(Debug)]
-pub struct BlockSchema {
+pub(super) struct BlockSchema {
     pub name: &'static str,
     /// Number of labels (`token "x"` has 1).
     pub labels: usize,
@@ -152,22 +152,22 @@ const NESTED: &[BlockSchema] = &[
 ];
 
 /// A top-level block type.
-pub fn top(name: &str) -> Option<&'static BlockSchema> {
+pub(super) fn top(name: &str) -> Option<&'static BlockSchema> {
     TOP.iter().find(|b| b.name == name)
 }
 
 /// Names of the top-level block types, for help text.
-pub fn top_names() -> Vec<&'static str> {
+pub(super) fn top_names() -> Vec<&'static str> {
     TOP.iter().map(|b| b.name).collect()
 }
 
 /// A nested block type of `parent`.
-pub fn nested(parent: &BlockSchema, name: &str) -> Option<&'static BlockSchema> {
+pub(super) fn nested(parent: &BlockSchema, name: &str) -> Option<&'static BlockSchema> {
     if parent.blocks.contains(&name) { NESTED.iter().find(|b| b.name == name) } else { None }
 }
 
 /// The closest of `candidates` to `name` (edit distance at most 2), for "did you mean".
-pub fn suggest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+pub(super) fn suggest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
         .iter()
         .map(|c| (edit_distance(name, c), *c))

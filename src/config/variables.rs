@@ -17,7 +17,7 @@ use super::parse::{self, Attr, Block, File};
 
 /// A variable's `type` constraint.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VarType {
+pub(super) enum VarType {
     Any,
     String,
     Number,
@@ -77,7 +77,7 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 /// Converts `v` to `t` as Terraform would (numbers and bools become strings, "true" a bool…).
-pub fn convert(v: Value, t: &VarType) -> Result<Value, String> {
+pub(super) fn convert(v: Value, t: &VarType) -> Result<Value, String> {
     let mismatch = |v: &Value| format!("expected {t}, got {}", type_name(v));
     match (t, v) {
         (VarType::Any, v) => Ok(v),

@@ -14,7 +14,7 @@ use super::{DeliverError, Subject};
 use crate::secret::Secret;
 
 /// Bytes of each output stream kept for the user; the rest is read and dropped.
-pub const OUTPUT_LIMIT: usize = 16 * 1024;
+pub(super) const OUTPUT_LIMIT: usize = 16 * 1024;
 
 /// Runs `sink` for `subject`. `env` is the cleared-down environment ([`super::child_env`]).
 pub(super) async fn run(

@@ -10,7 +10,7 @@ use super::store::{SeedToken, Store, now_ms};
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
-pub struct Caller {
+pub(super) struct Caller {
     pub token_id: String,
     pub token_name: Option<String>,
     pub member_id: String,
@@ -20,7 +20,7 @@ pub struct Caller {
 }
 
 /// Authenticates the request against the store (and records `lastUsed`). `None` means 401.
-pub fn authenticate(store: &mut Store, headers: &HeaderMap) -> Option<Caller> {
+pub(super) fn authenticate(store: &mut Store, headers: &HeaderMap) -> Option<Caller> {
     let secret = headers.get("authorization")?.to_str().ok()?.trim();
     if secret.is_empty() {
         return None;
@@ -69,12 +69,12 @@ impl Caller {
     /// Whether `t` shows up in this caller's list: service tokens always; personal tokens
     /// when they belong to the caller's member (for a service token: the member who created
     /// it, so the personal tokens it creates stay visible to it), or (admin, `showAll`) anyone's.
-    pub fn sees_in_list(&self, t: &SeedToken, show_all: bool) -> bool {
+    pub(super) fn sees_in_list(&self, t: &SeedToken, show_all: bool) -> bool {
         t.service_token || t.member_id == self.member_id || (show_all && self.admin)
     }
 
     /// Whether `t` can be read or addressed by id: listed without `showAll`, or the caller is admin.
-    pub fn sees(&self, t: &SeedToken) -> bool {
+    pub(super) fn sees(&self, t: &SeedToken) -> bool {
         self.sees_in_list(t, false) || self.admin
     }
 }

@@ -21,7 +21,7 @@ use super::store::now_ms;
 
 /// Fault and limit knobs.
 #[derive(Debug, Clone)]
-pub struct Limits {
+pub(super) struct Limits {
     /// Requests per window, across all routes (0 = unlimited).
     pub rate_limit: u32,
     /// The window: 10 s like LaunchDarkly; tests shorten it.
@@ -42,7 +42,7 @@ struct Window {
 
 /// Shared limiter state.
 #[derive(Debug, Clone)]
-pub struct Limiter {
+pub(super) struct Limiter {
     pub limits: Limits,
     /// The current window; `None` until the first request opens one.
     window: Arc<Mutex<Option<Window>>>,
@@ -56,7 +56,7 @@ struct Verdict {
 }
 
 impl Limiter {
-    pub fn new(limits: Limits) -> Self {
+    pub(super) fn new(limits: Limits) -> Self {
         Self { limits, window: Arc::new(Mutex::new(None)) }
     }
 
@@ -86,7 +86,7 @@ impl Limiter {
 }
 
 /// The middleware.
-pub async fn middleware(State(limiter): State<Limiter>, req: Request, next: Next) -> Response {
+pub(super) async fn middleware(State(limiter): State<Limiter>, req: Request, next: Next) -> Response {
     let verdict = limiter.admit();
     let mut resp = if verdict.as_ref().is_none_or(|v| v.allowed) {
         if !limiter.limits.latency.is_zero() {

@@ -12,37 +12,37 @@ use crate::plan::{Plan, PlanError, PlanOptions};
 use crate::state::model::{RetiringToken, SecretRecord, State};
 
 /// The member tokenform authenticates as, and its own token.
-pub const CALLER_MEMBER: &str = "m0000000000000000000000a";
-pub const CALLER_TOKEN: &str = "c0000000000000000000000c";
+pub(crate) const CALLER_MEMBER: &str = "m0000000000000000000000a";
+pub(crate) const CALLER_TOKEN: &str = "c0000000000000000000000c";
 
 /// 2027-01-15T08:00:00Z: the planner's clock in every test.
-pub fn now() -> jiff::Timestamp {
+pub(crate) fn now() -> jiff::Timestamp {
     "2027-01-15T08:00:00Z".parse().unwrap()
 }
 
-pub fn days(n: i64) -> jiff::SignedDuration {
+pub(crate) fn days(n: i64) -> jiff::SignedDuration {
     jiff::SignedDuration::from_hours(24 * n)
 }
 
 /// A 24-hex id from a small number.
-pub fn id(n: u64) -> String {
+pub(crate) fn id(n: u64) -> String {
     format!("{n:024x}")
 }
 
 /// A desired service token `label`, role reader, nothing else set.
-pub fn desired(label: &str) -> DesiredToken {
+pub(crate) fn desired(label: &str) -> DesiredToken {
     DesiredToken {
         service_token: true,
         ..DesiredToken::new(Address::new(label), label, Access::Role(Role::Reader))
     }
 }
 
-pub fn rotation(every: &str, method: RotationMethod) -> Rotation {
+pub(crate) fn rotation(every: &str, method: RotationMethod) -> Rotation {
     Rotation { every: crate::model::parse_duration(every).unwrap(), grace: Duration::from_hours(1), method }
 }
 
 /// A live token as the API shows it for `d` (service token of the caller's account).
-pub fn live_for(d: &DesiredToken, token_id: &str, roles: &Live) -> Token {
+pub(crate) fn live_for(d: &DesiredToken, token_id: &str, roles: &Live) -> Token {
     let (role, custom, inline) = match &d.access {
         Access::Role(r) => (Some(r.as_str().to_owned()), None, None),
         Access::CustomRoles(keys) => {
@@ -72,7 +72,7 @@ pub fn live_for(d: &DesiredToken, token_id: &str, roles: &Live) -> Token {
 }
 
 /// A fake sealed secret (the planner reads only `issued_at`).
-pub fn secret(issued_at: jiff::Timestamp) -> SecretRecord {
+pub(crate) fn secret(issued_at: jiff::Timestamp) -> SecretRecord {
     SecretRecord {
         ciphertext: "-----BEGIN AGE ENCRYPTED FILE-----\n-----END AGE ENCRYPTED FILE-----\n".into(),
         last4: "beef".into(),
@@ -83,7 +83,7 @@ pub fn secret(issued_at: jiff::Timestamp) -> SecretRecord {
 
 /// Configuration, state and live snapshot, built to agree and then bent by each test.
 #[derive(Debug, Clone)]
-pub struct World {
+pub(crate) struct World {
     pub config: Config,
     pub state: State,
     pub live: Live,
@@ -97,7 +97,7 @@ impl Default for World {
 }
 
 impl World {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut state = State::new();
         state.lineage = "00000000-0000-4000-8000-000000000001".into();
         state.serial = 7;
@@ -127,19 +127,19 @@ impl World {
         Self { config, state, live, next_id: 1 }
     }
 
-    pub fn fresh_id(&mut self) -> String {
+    pub(crate) fn fresh_id(&mut self) -> String {
         self.next_id += 1;
         id(self.next_id)
     }
 
     /// Declares `d` in configuration only.
-    pub fn declare(&mut self, d: DesiredToken) -> &mut Self {
+    pub(crate) fn declare(&mut self, d: DesiredToken) -> &mut Self {
         self.config.tokens.insert(d.address.clone(), d);
         self
     }
 
     /// A live token nobody manages.
-    pub fn live_only(&mut self, d: &DesiredToken) -> String {
+    pub(crate) fn live_only(&mut self, d: &DesiredToken) -> String {
         let token_id = self.fresh_id();
         let token = live_for(d, &token_id, &self.live);
         self.live.tokens.push(token);
@@ -147,7 +147,7 @@ impl World {
     }
 
     /// `d` declared, live and in state, all agreeing; the secret issued a day ago. Returns the id.
-    pub fn managed(&mut self, d: DesiredToken) -> String {
+    pub(crate) fn managed(&mut self, d: DesiredToken) -> String {
         let token_id = self.live_only(&d);
         let token = self.live.token(&token_id).unwrap().clone();
         let mut ts = state_from_live(&token, &self.live, None);
@@ -159,21 +159,21 @@ impl World {
         token_id
     }
 
-    pub fn live_mut(&mut self, token_id: &str) -> &mut Token {
+    pub(crate) fn live_mut(&mut self, token_id: &str) -> &mut Token {
         self.live.tokens.iter_mut().find(|t| t.id == token_id).unwrap()
     }
 
-    pub fn plan_with(&self, opts: &PlanOptions) -> Result<Plan, PlanError> {
+    pub(crate) fn plan_with(&self, opts: &PlanOptions) -> Result<Plan, PlanError> {
         crate::plan::plan(&self.config, &self.state, &self.live, now(), opts)
     }
 
-    pub fn plan(&self) -> Plan {
+    pub(crate) fn plan(&self) -> Plan {
         self.plan_with(&PlanOptions::default()).unwrap()
     }
 }
 
 /// An old generation of `address` working until `expires_at`.
-pub fn retiring(address: &str, token_id: &str, name: &str, expires_at: jiff::Timestamp) -> RetiringToken {
+pub(crate) fn retiring(address: &str, token_id: &str, name: &str, expires_at: jiff::Timestamp) -> RetiringToken {
     RetiringToken {
         address: address.parse().unwrap(),
         id: token_id.to_owned(),
@@ -184,7 +184,7 @@ pub fn retiring(address: &str, token_id: &str, name: &str, expires_at: jiff::Tim
 }
 
 /// `deliver "exec" { command = ["gh", "secret", "set", NAME, "--repo", "acme/app"] }`.
-pub fn gh_sink(name: &str) -> crate::deliver::Sink {
+pub(crate) fn gh_sink(name: &str) -> crate::deliver::Sink {
     crate::deliver::Sink::Exec(crate::deliver::ExecSink {
         command: ["gh", "secret", "set", name, "--repo", "acme/app"].map(String::from).to_vec(),
         timeout_seconds: crate::deliver::DEFAULT_TIMEOUT_SECONDS,
@@ -192,7 +192,7 @@ pub fn gh_sink(name: &str) -> crate::deliver::Sink {
 }
 
 /// `deliver "file" { path = PATH, format = "dotenv" }` with key `LD_API_TOKEN`.
-pub fn file_sink(path: &str) -> crate::deliver::Sink {
+pub(crate) fn file_sink(path: &str) -> crate::deliver::Sink {
     crate::deliver::Sink::File(crate::deliver::FileSink {
         path: path.into(),
         format: crate::deliver::FileFormat::Dotenv,
@@ -202,7 +202,7 @@ pub fn file_sink(path: &str) -> crate::deliver::Sink {
 
 /// A world whose plan holds every action kind, drift of both kinds and a warning: the
 /// renderers' snapshot fixture.
-pub fn every_action_world() -> World {
+pub(crate) fn every_action_world() -> World {
     use crate::config::{ImportBlock, RemovedBlock, UnmanagedMode};
     use crate::model::{Effect, Statement, TokenField};
     let mut w = World::new();

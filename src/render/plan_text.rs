@@ -8,7 +8,7 @@ use crate::plan::model::{Action, ActionKind, AttributeDiff, Plan, Reason, TokenS
 use crate::render::policy;
 
 /// The `(sensitive value)` marker printed where a secret would be.
-pub const SENSITIVE: &str = "(sensitive value)";
+pub(crate) const SENSITIVE: &str = "(sensitive value)";
 
 /// How a line of a token block changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +127,7 @@ impl Line {
 
 /// For each line, the width its key is padded to: the longest key among the attributes at
 /// the same depth in the same block, so the `=` of siblings line up (as `terraform fmt` does).
-pub fn key_widths(lines: &[Line]) -> Vec<usize> {
+pub(crate) fn key_widths(lines: &[Line]) -> Vec<usize> {
     let mut widths = vec![0; lines.len()];
     let mut done = vec![false; lines.len()];
     for i in 0..lines.len() {
@@ -151,7 +151,7 @@ pub fn key_widths(lines: &[Line]) -> Vec<usize> {
 /// The action's symbol: Terraform's where it has one. `@` (rotate) reads as a circular
 /// arrow and is unused by Terraform; `<=` (import) is Terraform's "read" marker, which is
 /// what an import does to the state; `.` (forget) marks a token left exactly as it is.
-pub fn symbol(action: &Action) -> &'static str {
+pub(crate) fn symbol(action: &Action) -> &'static str {
     match action.kind() {
         ActionKind::Import => "<=",
         ActionKind::Create => "+",
@@ -165,7 +165,7 @@ pub fn symbol(action: &Action) -> &'static str {
 }
 
 /// Legend text for a symbol.
-pub fn legend(action: &Action) -> &'static str {
+pub(crate) fn legend(action: &Action) -> &'static str {
     match action.kind() {
         ActionKind::Import => "import (record an existing token in state)",
         ActionKind::Create => "create",
@@ -179,7 +179,7 @@ pub fn legend(action: &Action) -> &'static str {
 }
 
 /// What the action is about: the address, or the unmanaged token's name.
-pub fn subject(action: &Action) -> String {
+pub(crate) fn subject(action: &Action) -> String {
     match &action.address {
         Some(a) => a.to_string(),
         None => format!("unmanaged token {}", crate::escape::quoted(&action.name)),
@@ -187,7 +187,7 @@ pub fn subject(action: &Action) -> String {
 }
 
 /// `token.x will be created` and so on.
-pub fn heading(action: &Action) -> String {
+pub(crate) fn heading(action: &Action) -> String {
     let who = subject(action);
     match action.kind() {
         ActionKind::Import => format!("{who} will be imported"),
@@ -207,7 +207,7 @@ pub fn heading(action: &Action) -> String {
 }
 
 /// Why, when the heading does not already say it.
-pub fn reason(action: &Action) -> Option<&'static str> {
+pub(crate) fn reason(action: &Action) -> Option<&'static str> {
     Some(match action.reason {
         Reason::NotInState | Reason::ConfigChanged | Reason::ForcesReplacement => return None,
         Reason::ImportRequested => "because of an import block",
@@ -233,7 +233,7 @@ pub fn reason(action: &Action) -> Option<&'static str> {
 
 /// A value as HCL-ish text: strings quoted (control characters escaped, as everywhere:
 /// [`crate::escape::quoted`]), lists inline.
-pub fn value(v: &Value) -> String {
+pub(crate) fn value(v: &Value) -> String {
     match v {
         Value::Array(items) => {
             format!("[{}]", items.iter().map(value).collect::<Vec<_>>().join(", "))
@@ -244,7 +244,7 @@ pub fn value(v: &Value) -> String {
 }
 
 /// The attributes of a token to be created; its `policy` blocks come from [`spec_blocks`].
-pub fn spec_lines(spec: &TokenSpec, sign: Sign) -> Vec<Line> {
+pub(crate) fn spec_lines(spec: &TokenSpec, sign: Sign) -> Vec<Line> {
     let spec = &spec.api;
     let mut out = vec![Line::attr(sign, "name", value(&Value::from(spec.name.clone())))];
     if let Some(d) = &spec.description {
@@ -269,13 +269,13 @@ pub fn spec_lines(spec: &TokenSpec, sign: Sign) -> Vec<Line> {
 
 /// The `policy` blocks of a token to be created (nested blocks follow the attributes, as
 /// in Terraform).
-pub fn spec_blocks(spec: &TokenSpec) -> Vec<Line> {
+pub(crate) fn spec_blocks(spec: &TokenSpec) -> Vec<Line> {
     spec.api.policy().map(|p| policy::blocks(None, Some(p))).unwrap_or_default()
 }
 
 /// One attribute difference as lines: `~ key = old -> new`, or for `policy` the
 /// statement-by-statement block diff of [`policy::diff`].
-pub fn diff_lines(d: &AttributeDiff) -> Vec<Line> {
+pub(crate) fn diff_lines(d: &AttributeDiff) -> Vec<Line> {
     let key = d.field.as_str();
     let note = d.forces_replacement.then_some("# forces replacement");
     if d.field == TokenField::Policy
@@ -294,14 +294,14 @@ pub fn diff_lines(d: &AttributeDiff) -> Vec<Line> {
 
 /// The lines of several attribute differences: plain attributes first, then the nested
 /// `policy` blocks (Terraform's order), so the attributes' `=` stay aligned.
-pub fn diffs_lines(diffs: &[AttributeDiff]) -> (Vec<Line>, Vec<Line>) {
+pub(crate) fn diffs_lines(diffs: &[AttributeDiff]) -> (Vec<Line>, Vec<Line>) {
     let (blocks, attrs): (Vec<&AttributeDiff>, Vec<&AttributeDiff>) =
         diffs.iter().partition(|d| d.field == TokenField::Policy);
     (attrs.into_iter().flat_map(diff_lines).collect(), blocks.into_iter().flat_map(diff_lines).collect())
 }
 
 /// [`diffs_lines`] as one list (a drift entry's block): the attributes, then the blocks.
-pub fn all_diffs_lines(diffs: &[AttributeDiff]) -> Vec<Line> {
+pub(crate) fn all_diffs_lines(diffs: &[AttributeDiff]) -> Vec<Line> {
     let (mut lines, blocks) = diffs_lines(diffs);
     lines.extend(blocks);
     lines
@@ -313,7 +313,7 @@ fn quoted(s: &str) -> String {
 
 /// `+ deliver exec "…"` / `+ deliver file "…"`: one line per sink the action's new secret
 /// goes to, in the order apply runs them (after the attributes, as nested blocks are).
-pub fn delivery_lines(action: &Action) -> Vec<Line> {
+pub(crate) fn delivery_lines(action: &Action) -> Vec<Line> {
     action
         .change
         .deliveries()
@@ -323,7 +323,7 @@ pub fn delivery_lines(action: &Action) -> Vec<Line> {
 }
 
 /// The body of an action's token block, sign by sign.
-pub fn action_lines(action: &Action) -> Vec<Line> {
+pub(crate) fn action_lines(action: &Action) -> Vec<Line> {
     let id = action.token_id().map(quoted);
     let mut out = Vec::new();
     match action.kind() {
@@ -459,7 +459,7 @@ impl Counts {
 }
 
 /// The tokens this plan destroys (deletes and replacements), for the warning shown first.
-pub fn destroyed(plan: &Plan) -> Vec<String> {
+pub(crate) fn destroyed(plan: &Plan) -> Vec<String> {
     plan.actions
         .iter()
         .filter(|a| matches!(a.kind(), ActionKind::Delete | ActionKind::Replace))
@@ -483,12 +483,12 @@ pub fn destroyed(plan: &Plan) -> Vec<String> {
 
 /// How many unmanaged tokens a plan names before it says "and N more": the section is short,
 /// `drift` has the full list.
-pub const UNMANAGED_LISTED: usize = 10;
+pub(crate) const UNMANAGED_LISTED: usize = 10;
 
 /// The plan's unmanaged section (`unmanaged { mode = "report" }`): its title, up to
 /// [`UNMANAGED_LISTED`] tokens as `"name" (id ID)` (quoted and escaped: live names are
 /// untrusted), how many more there are, and where to look. `None` when there are none.
-pub fn unmanaged_section(plan: &Plan) -> Option<(String, Vec<String>, usize, &'static str)> {
+pub(crate) fn unmanaged_section(plan: &Plan) -> Option<(String, Vec<String>, usize, &'static str)> {
     let n = plan.unmanaged.len();
     if n == 0 {
         return None;
@@ -510,7 +510,7 @@ pub fn unmanaged_section(plan: &Plan) -> Option<(String, Vec<String>, usize, &'s
 
 /// What applying a refresh-only plan does, when it records something: Terraform's
 /// "apply this plan to record the updated values … without changing any remote objects".
-pub fn refresh_only_summary(plan: &Plan) -> Option<String> {
+pub(crate) fn refresh_only_summary(plan: &Plan) -> Option<String> {
     if !plan.refresh_only || plan.drift.is_empty() {
         return None;
     }
@@ -532,7 +532,7 @@ pub fn refresh_only_summary(plan: &Plan) -> Option<String> {
 }
 
 /// Drift entry heading: `token.x has changed` / `has been deleted`.
-pub fn drift_heading(entry: &crate::plan::model::DriftEntry) -> String {
+pub(crate) fn drift_heading(entry: &crate::plan::model::DriftEntry) -> String {
     match entry.kind {
         crate::plan::model::DriftKind::Changed => format!("{} has changed", entry.address),
         crate::plan::model::DriftKind::Missing => format!("{} has been deleted", entry.address),

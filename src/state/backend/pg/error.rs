@@ -123,12 +123,12 @@ pub enum PgError {
 /// Sorts an error from a statement on an open connection into the variant that says
 /// what to do. `target` names the backend, `action` what was being done, `schema` the
 /// configured schema. An error without a server code there is the connection failing.
-pub fn query_error(err: &tokio_postgres::Error, target: &str, action: &str, schema: &str) -> PgError {
+pub(super) fn query_error(err: &tokio_postgres::Error, target: &str, action: &str, schema: &str) -> PgError {
     classify(err, target, action, schema, true)
 }
 
 /// Sorts an error from connecting (an error without a server code is the network or TLS).
-pub fn connect_error(err: &tokio_postgres::Error, target: &str, schema: &str) -> PgError {
+pub(super) fn connect_error(err: &tokio_postgres::Error, target: &str, schema: &str) -> PgError {
     classify(err, target, "connecting", schema, false)
 }
 
@@ -172,7 +172,7 @@ fn classify(
 
 /// The error and its causes in one line (tokio-postgres puts the server's text in the
 /// source chain). Holds no password: neither the client nor the server quotes one.
-pub fn describe(err: &tokio_postgres::Error) -> String {
+pub(super) fn describe(err: &tokio_postgres::Error) -> String {
     if let Some(db) = err.as_db_error() {
         return db.message().to_owned();
     }

@@ -20,7 +20,7 @@ use crate::state::lock::{ForceUnlocked, LockInfo, POLL};
 
 /// The two int4 advisory-lock keys of a schema's workspace (non-negative, so `pg_locks`
 /// shows them as they are).
-pub fn keys(schema: &str, workspace: &str) -> (i32, i32) {
+pub(super) fn keys(schema: &str, workspace: &str) -> (i32, i32) {
     let key = |text: String| {
         let digest = Sha256::digest(text.as_bytes());
         i32::from_be_bytes([digest[0] & 0x7f, digest[1], digest[2], digest[3]])
@@ -29,7 +29,7 @@ pub fn keys(schema: &str, workspace: &str) -> (i32, i32) {
 }
 
 /// The transaction advisory-lock key serializing schema creation.
-pub fn setup_key(schema: &str) -> i64 {
+pub(super) fn setup_key(schema: &str) -> i64 {
     let digest = Sha256::digest(format!("tokenform-setup/{schema}").as_bytes());
     i64::from_be_bytes([
         digest[0] & 0x7f,
@@ -51,7 +51,7 @@ const HOLDERS: &str = "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND 
                        AND objid::bigint = $2 AND objsubid = 2 AND granted";
 
 /// Takes the lock for `holder`, polling until `timeout`; then records the holder.
-pub fn acquire(b: &PgBackend, holder: &LockInfo, timeout: Duration) -> Result<(), StateError> {
+pub(super) fn acquire(b: &PgBackend, holder: &LockInfo, timeout: Duration) -> Result<(), StateError> {
     let (k1, k2) = keys(&b.tables.schema, &b.workspace);
     let (c1, c2) = (i64::from(k1), i64::from(k2));
     let ours_already = b.call("checking the session's locks", move |c, _, _| async move {
@@ -117,7 +117,7 @@ pub fn acquire(b: &PgBackend, holder: &LockInfo, timeout: Duration) -> Result<()
 /// our connection's next statement must not wait for it, nor run in its session, and
 /// our session must stay the same while that one goes back to the pool. Whatever order
 /// a pooler hands idle sessions out in, one of these sees two sessions.
-pub fn probe_pooling(b: &PgBackend) -> Result<(), StateError> {
+pub(super) fn probe_pooling(b: &PgBackend) -> Result<(), StateError> {
     let connector = b.connector.clone();
     let verdict = b.call("checking for a pooling proxy", move |main, _, _| async move {
         let helper = match connector.connect(Arc::new(Mutex::new(None))).await {
@@ -223,7 +223,7 @@ fn holder_info(b: &PgBackend) -> Result<LockInfo, StateError> {
 }
 
 /// Removes the holder row `id` when no session holds the lock any more.
-pub fn force_unlock(b: &PgBackend, id: &str) -> Result<ForceUnlocked, StateError> {
+pub(super) fn force_unlock(b: &PgBackend, id: &str) -> Result<ForceUnlocked, StateError> {
     let row = lock_row(b)?;
     let pid = holder_pid(b)?;
     let Some((info, row_pid)) = row else {
@@ -262,7 +262,7 @@ pub fn force_unlock(b: &PgBackend, id: &str) -> Result<ForceUnlocked, StateError
 
 /// Deletes our holder row and releases the session lock; errors are ignored (a closed
 /// connection has released the lock already).
-pub fn release(b: &PgBackend, id: &str) {
+pub(super) fn release(b: &PgBackend, id: &str) {
     if b.lost.lock().map_or(true, |l| l.is_some()) {
         return;
     }

@@ -21,13 +21,13 @@ use super::url::{RootCert, SslMode};
 
 /// Why TLS could not be set up, and what to do.
 #[derive(Debug)]
-pub struct TlsSetupError {
+pub(super) struct TlsSetupError {
     pub why: String,
     pub help: String,
 }
 
 /// The client configuration for `mode` (not for `Disable`, which uses no TLS).
-pub fn client_config(mode: SslMode, root: Option<&RootCert>) -> Result<ClientConfig, TlsSetupError> {
+pub(super) fn client_config(mode: SslMode, root: Option<&RootCert>) -> Result<ClientConfig, TlsSetupError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder =
         ClientConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().map_err(

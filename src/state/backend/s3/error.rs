@@ -100,7 +100,7 @@ pub enum S3Error {
 
 /// What an `object_store` error means here (the caller builds the [`S3Error`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Kind {
+pub(super) enum Kind {
     NotFound,
     /// `If-None-Match: *` found the object (or a 409 on create).
     Exists,
@@ -118,7 +118,7 @@ pub enum Kind {
 /// Sorts an error and describes it in one line (S3's `<Code>` and `<Message>` when the
 /// body has them; the client's causes otherwise). Holds no credential: neither the
 /// client nor S3 quotes one (SigV4 sends only the key id in a header, never in a URL).
-pub fn classify(err: &object_store::Error) -> (Kind, String) {
+pub(super) fn classify(err: &object_store::Error) -> (Kind, String) {
     use object_store::Error as E;
     let text = chain(err);
     let why = summarize(&text);

@@ -22,7 +22,7 @@ use crate::state::lock::{ForceUnlocked, LockInfo};
 
 /// The body of `KEY.lock`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LockBody {
+pub(super) struct LockBody {
     #[serde(flatten)]
     pub info: LockInfo,
     /// When the holder last renewed it (its own clock; for people).
@@ -36,7 +36,7 @@ pub struct LockBody {
 
 /// The lock as this run holds it (shared with the renewal task).
 #[derive(Debug)]
-pub struct Held {
+pub(super) struct Held {
     etag: String,
     body: LockBody,
     released: bool,
@@ -129,7 +129,7 @@ fn probe(b: &S3Backend) -> Result<Clock, StateError> {
 }
 
 /// Takes the lock for `holder` (probing the store first), polling until `timeout`.
-pub fn acquire(b: &mut S3Backend, holder: &LockInfo, timeout: Duration) -> Result<(), StateError> {
+pub(super) fn acquire(b: &mut S3Backend, holder: &LockInfo, timeout: Duration) -> Result<(), StateError> {
     let clock = probe(b)?;
     let deadline = Instant::now() + timeout;
     let path = lock_path(b);
@@ -309,7 +309,7 @@ async fn renew(
 
 /// Releases the lock: a conditional overwrite with a `released` body. Errors are ignored
 /// (the lock lapses after its lease anyway).
-pub fn release(b: &S3Backend, held: &Arc<tokio::sync::Mutex<Held>>) {
+pub(super) fn release(b: &S3Backend, held: &Arc<tokio::sync::Mutex<Held>>) {
     if b.lost.lock().map_or(true, |l| l.is_some()) {
         return;
     }
@@ -331,7 +331,7 @@ pub fn release(b: &S3Backend, held: &Arc<tokio::sync::Mutex<Held>>) {
 }
 
 /// Releases the lock `id` when its holder stopped renewing it (its run is gone).
-pub fn force_unlock(b: &mut S3Backend, id: &str) -> Result<ForceUnlocked, StateError> {
+pub(super) fn force_unlock(b: &mut S3Backend, id: &str) -> Result<ForceUnlocked, StateError> {
     let clock = probe(b)?;
     let path = lock_path(b);
     let Some(object) = b.fetch(path.clone(), "reading the lock")? else {
