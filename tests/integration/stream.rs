@@ -122,7 +122,7 @@ fn secrets(server: &DevServer, dir: &Path) -> BTreeMap<String, String> {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let mut found = BTreeMap::new();
-    crate::apply::collect_secrets(&serde_json::from_slice(&out.stdout).unwrap(), &mut found);
+    crate::support::collect_secrets(&serde_json::from_slice(&out.stdout).unwrap(), &mut found);
     found
 }
 
