@@ -106,15 +106,14 @@ impl<'s> Test<'s> {
     }
 
     pub fn start(self) -> Env<'s> {
-        let server = match self.shared {
-            Some(shared) => Server::Shared(shared),
-            None => {
-                let flags: Vec<&str> = self.flags.iter().map(String::as_str).collect();
-                Server::Own(match &self.seed {
-                    Some(seed) => DevServer::seeded(seed, &flags),
-                    None => DevServer::start(&flags),
-                })
-            }
+        let server = if let Some(shared) = self.shared {
+            Server::Shared(shared)
+        } else {
+            let flags: Vec<&str> = self.flags.iter().map(String::as_str).collect();
+            Server::Own(match &self.seed {
+                Some(seed) => DevServer::seeded(seed, &flags),
+                None => DevServer::start(&flags),
+            })
         };
         let id = age::x25519::Identity::generate();
         let dir = tempfile::tempdir().unwrap();
