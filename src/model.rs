@@ -153,12 +153,13 @@ pub struct Statement {
 }
 
 /// What a token may do: exactly one of a base role, custom roles, or an inline policy.
+/// `R` is how a custom role is named: its key as written in configuration (the default),
+/// or, once the planner has resolved it, the key together with the id the API takes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Access {
+pub enum Access<R = String> {
     Role(Role),
-    /// Custom role KEYS as written in configuration; the planner resolves them to ids.
-    CustomRoles(Vec<String>),
+    CustomRoles(Vec<R>),
     Policy(Vec<Statement>),
 }
 

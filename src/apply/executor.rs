@@ -16,7 +16,7 @@ use futures::stream::FuturesUnordered;
 
 use super::ports::{CallError, ErrorClass, Ledger, TokenApi};
 use super::progress::{Counts, Progress, Subject};
-use super::step::{Step, phases, token_post};
+use super::step::{Step, phases};
 use crate::api::model::{Live, PatchOp, Token, TokenPost};
 use crate::deliver::{Event, Runner, Sink};
 use crate::model::Address;
@@ -498,7 +498,7 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
         let intent_at = *job.intent_at.get_or_insert_with(jiff::Timestamp::now);
         let pending = PendingCreate {
             address: address.clone(),
-            name: spec.name.clone(),
+            name: spec.api.name.clone(),
             intent_at,
             member_id: self.live.caller.member_id.clone(),
         };
@@ -507,7 +507,7 @@ impl<'a, A: TokenApi, L: Ledger> Executor<'a, A, L> {
         }
         job.attempts += 1;
         job.stage = Stage::Create;
-        Next::Call(Call::Create(token_post(spec)))
+        Next::Call(Call::Create(spec.api.post()))
     }
 
     fn clear_pending(&mut self, address: &Address) -> bool {

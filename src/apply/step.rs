@@ -6,9 +6,8 @@
 //! concurrently. A change's own requests (create-before-destroy, delete-then-create,
 //! create the successor then expire the old one) run in order inside its step.
 
-use crate::api::model::TokenPost;
 use crate::model::Address;
-use crate::plan::model::{Change, DriftKind, Plan, Rotation, TokenSpec};
+use crate::plan::model::{Change, DriftKind, Plan, Rotation};
 
 /// One plan change at its address (or, for a refresh-only plan, one drift entry's).
 #[derive(Debug, Clone, PartialEq)]
@@ -95,7 +94,7 @@ impl Step {
     pub fn new_secret_readers(&self) -> Option<&[String]> {
         match &self.change {
             Change::Rotate { rotation: Rotation::Reset { .. }, .. } => Some(&[]),
-            change => change.new_token().map(|spec| spec.recipients.as_slice()),
+            change => change.new_token().map(|spec| spec.state.recipients.as_slice()),
         }
     }
 }
@@ -138,40 +137,24 @@ pub fn phases(steps: &[Step]) -> [Vec<usize>; 3] {
     out
 }
 
-/// The body of a create.
-pub fn token_post(spec: &TokenSpec) -> TokenPost {
-    TokenPost {
-        name: Some(spec.name.clone()),
-        description: spec.description.clone().filter(|d| !d.is_empty()),
-        role: spec.role,
-        custom_role_ids: (!spec.custom_role_ids.is_empty()).then(|| spec.custom_role_ids.clone()),
-        inline_role: spec.inline_role.clone().filter(|p| !p.is_empty()),
-        service_token: Some(spec.service_token),
-        default_api_version: spec.api_version.map(i64::from),
-        expiry: spec.expiry.map(jiff::Timestamp::as_millisecond),
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use crate::api::model::PatchOp;
-    use crate::model::Role;
-    use crate::plan::model::{Action, ActionKind, DriftEntry, Reason};
+    use crate::model::{Access, Role};
+    use crate::plan::model::{Action, ActionKind, DriftEntry, Reason, StateFields, TokenFields, TokenSpec};
 
     pub(crate) fn spec(name: &str) -> TokenSpec {
         TokenSpec {
-            name: name.into(),
-            description: None,
-            role: Some(Role::Reader),
-            custom_role_ids: vec![],
-            custom_role_keys: vec![],
-            inline_role: None,
-            service_token: false,
-            api_version: None,
-            expiry: None,
-            recipients: vec![],
-            prevent_destroy: false,
+            api: TokenFields {
+                name: name.into(),
+                description: None,
+                access: Access::Role(Role::Reader),
+                service_token: false,
+                api_version: None,
+                expiry: None,
+            },
+            state: StateFields::default(),
         }
     }
 
@@ -286,9 +269,9 @@ pub(crate) mod tests {
     #[test]
     fn create_body_omits_empty_fields() {
         let mut s = spec("ci");
-        s.description = Some(String::new());
-        s.expiry = Some(jiff::Timestamp::from_second(1_800_000_000).unwrap());
-        let body = serde_json::to_value(token_post(&s)).unwrap();
+        s.api.description = Some(String::new());
+        s.api.expiry = Some(jiff::Timestamp::from_second(1_800_000_000).unwrap());
+        let body = serde_json::to_value(s.api.normalised().post()).unwrap();
         assert_eq!(
             body,
             serde_json::json!({"name": "ci", "role": "reader", "serviceToken": false, "expiry": 1_800_000_000_000_i64})

@@ -529,7 +529,7 @@ fn an_update_without_patch_changes_only_state() {
     let id = manage(&api, &mut ledger, "p");
     let mut a = act(ActionKind::Update, "p", Some(&id));
     if let Change::Update { desired, .. } = &mut a.change {
-        desired.prevent_destroy = true;
+        desired.state.prevent_destroy = true;
     }
     let plan = plan_of(&ledger, vec![a]);
     let (out, _) = run_plan(&api, &mut ledger, &plan, 2);

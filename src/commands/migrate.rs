@@ -285,7 +285,7 @@ fn report(tf: &TerraformState, items: &[Item<'_>], live: &Live, dry_run: bool) -
             let _ = writeln!(text, "      `tokenform apply --rotate {address}` takes it over");
         }
         if let Ok(spec) = crate::plan::diff::spec(&item.translation.desired, live) {
-            let diffs = crate::plan::diff::field_diffs(&spec, token, None, live);
+            let diffs = crate::plan::diff::field_diffs(&spec.api, token, None, live);
             if !diffs.is_empty() {
                 let _ = writeln!(
                     text,

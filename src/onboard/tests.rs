@@ -85,7 +85,7 @@ fn an_adoption_file_loads_and_imports_what_is_live() {
 
     // What the planner compares: the block asks for exactly what is live.
     let spec = crate::plan::diff::spec(desired, &live).unwrap();
-    assert!(crate::plan::diff::field_diffs(&spec, &live.tokens[0], None, &live).is_empty());
+    assert!(crate::plan::diff::field_diffs(&spec.api, &live.tokens[0], None, &live).is_empty());
 }
 
 #[test]

@@ -13,54 +13,49 @@ use crate::api::model::{Live, PatchOp, Token};
 use crate::config::DesiredToken;
 use crate::model::{Access, Address, Role, Statement, TokenField};
 use crate::plan::PlanError;
-use crate::plan::model::{AttributeDiff, TokenSpec};
+use crate::plan::model::{
+    AttributeDiff, CustomRole, StateFields, TokenFields, TokenSpec, normalize_statements,
+};
 use crate::state::model::TokenState;
 
-/// The token a configuration block asks for, with custom role keys resolved to ids.
+/// The token a configuration block asks for, with custom role keys resolved to ids and
+/// its fields normalised.
 pub fn spec(desired: &DesiredToken, live: &Live) -> Result<TokenSpec, PlanError> {
-    let (role, keys, inline_role) = match &desired.access {
-        Access::Role(r) => (Some(*r), Vec::new(), None),
-        Access::CustomRoles(keys) => (None, keys.clone(), None),
-        Access::Policy(p) => (None, Vec::new(), Some(p.clone())),
+    let access = match &desired.access {
+        Access::Role(r) => Access::Role(*r),
+        Access::CustomRoles(keys) => Access::CustomRoles(
+            keys.iter()
+                .map(|key| {
+                    let id = live.role_id(key).ok_or_else(|| PlanError::UnknownCustomRole {
+                        address: desired.address.to_string(),
+                        key: key.clone(),
+                    })?;
+                    Ok(CustomRole { key: key.clone(), id: id.to_owned() })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Access::Policy(p) => Access::Policy(p.clone()),
     };
-    let ids = keys
-        .iter()
-        .map(|key| {
-            live.role_id(key).map(str::to_owned).ok_or_else(|| PlanError::UnknownCustomRole {
-                address: desired.address.to_string(),
-                key: key.clone(),
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(TokenSpec {
+    let api = TokenFields {
         name: desired.name.clone(),
-        description: desired.description.clone().filter(|d| !d.is_empty()),
-        role,
-        custom_role_ids: ids,
-        custom_role_keys: keys,
-        inline_role,
+        description: desired.description.clone(),
+        access,
         service_token: desired.service_token,
         api_version: desired.api_version,
         expiry: desired.expires_at,
-        recipients: desired.recipients.clone(),
-        prevent_destroy: desired.lifecycle.prevent_destroy,
+    };
+    Ok(TokenSpec {
+        api: api.normalised(),
+        state: StateFields {
+            recipients: desired.recipients.clone(),
+            prevent_destroy: desired.lifecycle.prevent_destroy,
+        },
     })
 }
 
-/// Statements with empty lists read as absent, so `notActions: []` equals no `notActions`.
+/// A live policy as desired ones read ([`normalize_statements`]); an empty one is none.
 pub fn normalize_policy(p: Option<&[Statement]>) -> Option<Vec<Statement>> {
-    let norm = |l: &Option<Vec<String>>| l.clone().filter(|l| !l.is_empty());
-    p.filter(|s| !s.is_empty()).map(|s| {
-        s.iter()
-            .map(|st| Statement {
-                effect: st.effect,
-                resources: norm(&st.resources),
-                not_resources: norm(&st.not_resources),
-                actions: norm(&st.actions),
-                not_actions: norm(&st.not_actions),
-            })
-            .collect()
-    })
+    p.filter(|s| !s.is_empty()).map(normalize_statements)
 }
 
 fn sorted(ids: &[String]) -> Vec<String> {
@@ -82,7 +77,7 @@ fn ts_value(ms: Option<i64>) -> Option<Value> {
 /// [`TokenField::ALL`] order. `state` supplies the `api_version` when the live token does
 /// not show one.
 pub fn field_diffs(
-    spec: &TokenSpec,
+    spec: &TokenFields,
     token: &Token,
     state: Option<&TokenState>,
     live: &Live,
@@ -102,16 +97,17 @@ pub fn field_diffs(
         live_desc != spec.description.as_deref(),
     );
     let live_role = token.role.as_deref().filter(|r| !r.is_empty());
-    let want_role = spec.role.map(Role::as_str);
+    let want_role = spec.role().map(Role::as_str);
+    let want_ids = spec.custom_role_ids();
     push(TokenField::Role, live_role.map(|r| json!(r)), want_role.map(|r| json!(r)), live_role != want_role);
     push(
         TokenField::CustomRoles,
         role_keys_value(token.custom_role_ids(), live),
-        role_keys_value(&spec.custom_role_ids, live),
-        sorted(token.custom_role_ids()) != sorted(&spec.custom_role_ids),
+        role_keys_value(&want_ids, live),
+        sorted(token.custom_role_ids()) != sorted(&want_ids),
     );
     let live_policy = normalize_policy(token.inline_role());
-    let want_policy = normalize_policy(spec.inline_role.as_deref());
+    let want_policy = spec.policy().map(<[Statement]>::to_vec);
     push(
         TokenField::Policy,
         live_policy.as_ref().map(|p| json!(p)),
@@ -139,7 +135,7 @@ pub fn field_diffs(
 }
 
 /// The JSON Patch turning `token` into `spec` for the given (in-place) fields.
-pub fn patch(spec: &TokenSpec, token: &Token, fields: &[TokenField]) -> Vec<PatchOp> {
+pub fn patch(spec: &TokenFields, token: &Token, fields: &[TokenField]) -> Vec<PatchOp> {
     let mut ops = Vec::new();
     let mut set = |path: &str, had: bool, want: Option<Value>| match (want, had) {
         (Some(v), true) => ops.push(PatchOp::replace(path, v)),
@@ -153,17 +149,14 @@ pub fn patch(spec: &TokenSpec, token: &Token, fields: &[TokenField]) -> Vec<Patc
             TokenField::Description => {
                 set("/description", token.description.is_some(), spec.description.as_ref().map(|d| json!(d)));
             }
-            TokenField::Role => set("/role", token.role.is_some(), spec.role.map(|r| json!(r))),
-            TokenField::CustomRoles => set(
-                "/customRoleIds",
-                token.custom_role_ids.is_some(),
-                (!spec.custom_role_ids.is_empty()).then(|| json!(spec.custom_role_ids)),
-            ),
-            TokenField::Policy => set(
-                "/inlineRole",
-                token.inline_role.is_some(),
-                normalize_policy(spec.inline_role.as_deref()).map(|p| json!(p)),
-            ),
+            TokenField::Role => set("/role", token.role.is_some(), spec.role().map(|r| json!(r))),
+            TokenField::CustomRoles => {
+                let ids = spec.custom_role_ids();
+                set("/customRoleIds", token.custom_role_ids.is_some(), (!ids.is_empty()).then(|| json!(ids)));
+            }
+            TokenField::Policy => {
+                set("/inlineRole", token.inline_role.is_some(), spec.policy().map(|p| json!(p)));
+            }
             TokenField::ExpiresAt => {
                 set("/expiry", token.expiry.is_some(), spec.expiry.map(|t| json!(t.as_millisecond())));
             }

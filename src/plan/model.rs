@@ -4,16 +4,19 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::api::model::PatchOp;
+use crate::api::model::{PatchOp, TokenPost};
 use crate::deliver::{Event, Sink};
 use crate::escape::excerpt;
-use crate::model::{Address, Role, RotationMethod, Statement, TokenField};
+use crate::model::{Access, Address, Role, RotationMethod, Statement, TokenField};
 
 /// Bumped when the plan file changes incompatibly.
 /// Version 2: each action's change is the typed [`Change`] (version 1 had a flat bag of
 /// optional fields). Version 3: changes that make a secret carry the sinks it is delivered
 /// to (a version 2 file, silent about them, would skip deliveries the configuration asks for).
-pub const PLAN_FORMAT_VERSION: u32 = 3;
+/// Version 4: a desired token is its API fields (`api`, one `access` with custom roles as
+/// key/id pairs) and what only state records (`state`); version 3 kept them in one flat
+/// object with role keys and ids in parallel lists.
+pub const PLAN_FORMAT_VERSION: u32 = 4;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Plan {
@@ -101,6 +104,10 @@ impl Plan {
         let plan: Plan =
             serde_json::from_str(text).map_err(|e| PlanFileError::Malformed(excerpt(&e.to_string())))?;
         for (index, action) in plan.actions.iter().enumerate() {
+            if let Some(why) = action.change.desired().and_then(|d| d.api.malformed()) {
+                let name = excerpt(&action.name);
+                return Err(PlanFileError::Malformed(format!("action {index} ({name}): {why}")));
+            }
             let unmanaged = matches!(action.change, Change::DeleteUnmanaged { .. });
             if action.address.is_some() == unmanaged {
                 let why = if unmanaged {
@@ -388,31 +395,129 @@ impl Action {
     }
 }
 
-/// Everything apply needs to create a token and record it in state.
+/// Everything apply needs to create a token and record it in state: what the API is
+/// asked for, and what only state keeps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TokenSpec {
+    pub api: TokenFields,
+    #[serde(default)]
+    pub state: StateFields,
+}
+
+/// The token's fields as the API takes them, normalised once ([`TokenFields::normalised`]):
+/// no empty description, policy statements without empty lists. A plan file whose fields
+/// are not in that form is refused when it is read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TokenFields {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<Role>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub custom_role_ids: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub custom_role_keys: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub inline_role: Option<Vec<Statement>>,
+    pub access: Access<CustomRole>,
     pub service_token: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub expiry: Option<jiff::Timestamp>,
+}
+
+/// A custom role as configuration names it (`key`) and as the API takes it (`id`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CustomRole {
+    pub key: String,
+    pub id: String,
+}
+
+/// What state records of a token beyond its API fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StateFields {
     /// The token's own extra recipients (beyond the state's).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recipients: Vec<String>,
     #[serde(default)]
     pub prevent_destroy: bool,
+}
+
+impl TokenFields {
+    /// The one normalisation of desired fields: an empty description is none, and policy
+    /// statements drop their empty lists ([`normalize_statements`]).
+    #[must_use]
+    pub fn normalised(mut self) -> TokenFields {
+        self.description = self.description.filter(|d| !d.is_empty());
+        if let Access::Policy(statements) = &mut self.access {
+            *statements = normalize_statements(statements);
+        }
+        self
+    }
+
+    /// Why these fields cannot be sent as they are (a hand-edited plan file): no custom
+    /// role or statement at all, or fields not in their normalised form.
+    pub(crate) fn malformed(&self) -> Option<&'static str> {
+        match &self.access {
+            Access::CustomRoles(roles) if roles.is_empty() => return Some("custom_roles is empty"),
+            Access::Policy(statements) if statements.is_empty() => return Some("policy is empty"),
+            _ => {}
+        }
+        (self.clone().normalised() != *self).then_some("the desired fields are not normalised")
+    }
+
+    pub fn role(&self) -> Option<Role> {
+        match self.access {
+            Access::Role(role) => Some(role),
+            _ => None,
+        }
+    }
+
+    /// The custom roles, key and id together (empty unless the access is custom roles).
+    pub fn custom_roles(&self) -> &[CustomRole] {
+        match &self.access {
+            Access::CustomRoles(roles) => roles,
+            _ => &[],
+        }
+    }
+
+    /// The custom role ids, in configuration order.
+    pub fn custom_role_ids(&self) -> Vec<String> {
+        self.custom_roles().iter().map(|r| r.id.clone()).collect()
+    }
+
+    /// The inline policy, if the access is one.
+    pub fn policy(&self) -> Option<&[Statement]> {
+        match &self.access {
+            Access::Policy(statements) => Some(statements),
+            _ => None,
+        }
+    }
+
+    /// The body of a create.
+    pub fn post(&self) -> TokenPost {
+        let ids = self.custom_role_ids();
+        TokenPost {
+            name: Some(self.name.clone()),
+            description: self.description.clone(),
+            role: self.role(),
+            custom_role_ids: (!ids.is_empty()).then_some(ids),
+            inline_role: self.policy().map(<[Statement]>::to_vec),
+            service_token: Some(self.service_token),
+            default_api_version: self.api_version.map(i64::from),
+            expiry: self.expiry.map(jiff::Timestamp::as_millisecond),
+        }
+    }
+}
+
+/// Statements with empty lists read as absent, so `notActions: []` equals no `notActions`.
+pub fn normalize_statements(statements: &[Statement]) -> Vec<Statement> {
+    let norm = |l: &Option<Vec<String>>| l.clone().filter(|l| !l.is_empty());
+    statements
+        .iter()
+        .map(|st| Statement {
+            effect: st.effect,
+            resources: norm(&st.resources),
+            not_resources: norm(&st.not_resources),
+            actions: norm(&st.actions),
+            not_actions: norm(&st.not_actions),
+        })
+        .collect()
 }
 
 /// A rotation's method and grace, as renderers show it ([`Action::rotation`]).
@@ -466,7 +571,12 @@ mod tests {
     }
 
     fn spec() -> serde_json::Value {
-        json!({"name": "ci", "service_token": false})
+        json!({"api": {"name": "ci", "access": {"role": "reader"}, "service_token": false}})
+    }
+
+    fn create_of(desired: &serde_json::Value) -> Result<Plan, PlanFileError> {
+        Plan::from_json(&file(&json!([{"address": "token.a", "reason": "not_in_state", "name": "a",
+             "change": {"type": "create", "desired": desired}}])))
     }
 
     #[test]
@@ -538,6 +648,82 @@ mod tests {
         assert!(matches!(Plan::from_json("not json"), Err(PlanFileError::Malformed(_))));
     }
 
+    #[test]
+    fn a_version_3_plan_file_with_flat_desired_tokens_is_refused() {
+        let v3 = json!({
+            "format_version": 3, "lineage": "l", "serial": 1, "config_digest": "",
+            "actions": [{"address": "token.a", "reason": "not_in_state", "name": "a",
+                "change": {"type": "create", "desired": {"name": "a", "role": "reader", "service_token": false}}}],
+        });
+        let refused = Plan::from_json(&v3.to_string()).unwrap_err();
+        assert_eq!(refused, PlanFileError::Version { found: 3 });
+    }
+
+    #[test]
+    fn desired_fields_not_in_their_normalised_form_are_refused_when_read() {
+        assert!(create_of(&spec()).is_ok());
+        let with = |path: &str, value: serde_json::Value| {
+            let mut desired = spec();
+            if let Some(serde_json::Value::Object(map)) = desired.pointer_mut("/api") {
+                map.insert(path.to_owned(), value);
+            }
+            create_of(&desired)
+        };
+        let empty_description = with("description", json!("")).unwrap_err();
+        assert!(empty_description.to_string().contains("not normalised"), "{empty_description}");
+        let no_roles = with("access", json!({"custom_roles": []})).unwrap_err();
+        assert!(no_roles.to_string().contains("custom_roles is empty"), "{no_roles}");
+        let no_policy = with("access", json!({"policy": []})).unwrap_err();
+        assert!(no_policy.to_string().contains("policy is empty"), "{no_policy}");
+        let empty_list =
+            with("access", json!({"policy": [{"effect": "allow", "actions": ["*"], "notResources": []}]}));
+        assert!(matches!(empty_list, Err(PlanFileError::Malformed(_))), "{empty_list:?}");
+        // Both parts of a custom role are needed: the key for state, the id for the API.
+        let key_only = with("access", json!({"custom_roles": [{"key": "ops"}]}));
+        assert!(matches!(key_only, Err(PlanFileError::Malformed(_))), "{key_only:?}");
+        assert!(with("access", json!({"custom_roles": [{"key": "ops", "id": "r1"}]})).is_ok());
+    }
+
+    #[test]
+    fn normalised_fields_post_exactly_what_the_api_takes() {
+        use crate::model::Effect;
+        let statement = |not_resources: Option<Vec<String>>| Statement {
+            effect: Effect::Allow,
+            resources: Some(vec!["proj/*".into()]),
+            not_resources,
+            actions: Some(vec!["*".into()]),
+            not_actions: None,
+        };
+        let fields = TokenFields {
+            name: "ci".into(),
+            description: Some(String::new()),
+            access: Access::Policy(vec![statement(Some(vec![]))]),
+            service_token: true,
+            api_version: Some(20_240_415),
+            expiry: None,
+        }
+        .normalised();
+        assert_eq!(fields.description, None);
+        assert_eq!(fields.policy(), Some(&[statement(None)][..]));
+        assert_eq!(fields.malformed(), None);
+        let post = fields.post();
+        assert_eq!(post.description, None);
+        assert_eq!(post.inline_role, Some(vec![statement(None)]));
+        assert_eq!((post.role, post.custom_role_ids), (None, None));
+        assert_eq!((post.service_token, post.default_api_version), (Some(true), Some(20_240_415)));
+
+        let roles = TokenFields {
+            access: Access::CustomRoles(vec![
+                CustomRole { key: "b".into(), id: "2".into() },
+                CustomRole { key: "a".into(), id: "1".into() },
+            ]),
+            ..fields
+        };
+        // The ids in configuration order; the keys stay for state.
+        assert_eq!(roles.post().custom_role_ids, Some(vec!["2".to_owned(), "1".to_owned()]));
+        assert_eq!(roles.post().inline_role, None);
+    }
+
     /// A plan file is an artifact a CI job may hand to another: whatever it holds, reading
     /// it never panics, and a refusal quotes no control character, no secret and no more
     /// than a short excerpt of it.
@@ -584,7 +770,8 @@ mod tests {
             ("/actions/0", "change"),
             ("/actions/0/change", "type"),
             ("/actions/0/change", "desired"),
-            ("/actions/0/change/desired", "role"),
+            ("/actions/0/change/desired", "api"),
+            ("/actions/0/change/desired/api", "access"),
             ("/actions/1", "address"),
             ("/actions/1/change", "token_id"),
         ];

@@ -251,7 +251,7 @@ impl<'a> Planner<'a> {
             return self.plan_import(address, desired, token, &spec);
         }
         self.check_new_token(address, &spec)?;
-        let name = spec.name.clone();
+        let name = spec.api.name.clone();
         let deliver = desired.deliver.clone();
         self.actions.push(action(
             Reason::NotInState,
@@ -312,7 +312,7 @@ impl<'a> Planner<'a> {
     ) -> Result<(), PlanError> {
         let Some(token) = self.by_id.get(ts.id.as_str()).copied() else {
             self.check_new_token(address, &spec)?;
-            let name = spec.name.clone();
+            let name = spec.api.name.clone();
             self.actions.push(action(
                 Reason::DeletedOutside,
                 Some(address),
@@ -340,7 +340,7 @@ impl<'a> Planner<'a> {
         spec: &TokenSpec,
         drifted: &BTreeSet<TokenField>,
     ) -> Result<bool, PlanError> {
-        let mut diffs: Vec<AttributeDiff> = diff::field_diffs(spec, token, ts, self.live)
+        let mut diffs: Vec<AttributeDiff> = diff::field_diffs(&spec.api, token, ts, self.live)
             .into_iter()
             .filter(|d| !desired.lifecycle.ignore_changes.contains(&d.field))
             .collect();
@@ -358,12 +358,12 @@ impl<'a> Planner<'a> {
             Reason::ConfigChanged
         };
         if diffs.iter().any(|d| d.forces_replacement) {
-            self.check_destroyable(address, &token.id, spec.prevent_destroy, "replace")?;
+            self.check_destroyable(address, &token.id, spec.state.prevent_destroy, "replace")?;
             self.check_new_token(address, spec)?;
             let mut replace = action(
                 Reason::ForcesReplacement,
                 Some(address),
-                &spec.name,
+                &spec.api.name,
                 Change::Replace {
                     token_id: token.id.clone(),
                     desired: spec.clone(),
@@ -375,7 +375,7 @@ impl<'a> Planner<'a> {
             self.actions.push(replace);
             return Ok(true);
         }
-        let protection_changed = ts.is_some_and(|ts| ts.prevent_destroy != spec.prevent_destroy);
+        let protection_changed = ts.is_some_and(|ts| ts.prevent_destroy != spec.state.prevent_destroy);
         if !diffs.is_empty() || protection_changed {
             let fields: Vec<TokenField> = diffs.iter().map(|d| d.field).collect();
             let mut update = action(
@@ -384,7 +384,7 @@ impl<'a> Planner<'a> {
                 token.name(),
                 Change::Update {
                     token_id: token.id.clone(),
-                    patch: diff::patch(spec, token, &fields),
+                    patch: diff::patch(&spec.api, token, &fields),
                     desired: spec.clone(),
                 },
             );
@@ -477,7 +477,7 @@ impl<'a> Planner<'a> {
         self.actions.push(action(
             reason,
             Some(address),
-            &spec.name,
+            &spec.api.name,
             Change::Rotate { token_id: token.id.clone(), rotation, deliver: desired.deliver.clone() },
         ));
         Ok(())
@@ -486,7 +486,7 @@ impl<'a> Planner<'a> {
     /// A token about to be made (create, replacement, successor) must not be dead on
     /// arrival: an `expires_at` already past is an error, not a token that never works.
     fn check_new_token(&self, address: &Address, spec: &TokenSpec) -> Result<(), PlanError> {
-        match spec.expiry {
+        match spec.api.expiry {
             Some(at) if at <= self.now => Err(PlanError::ExpiresInPast {
                 address: address.to_string(),
                 expires_at: at.to_string(),
@@ -625,7 +625,7 @@ impl<'a> Planner<'a> {
             else {
                 continue;
             };
-            let Some(same) = by_name.get(desired.name.as_str()) else { continue };
+            let Some(same) = by_name.get(desired.api.name.as_str()) else { continue };
             for token in same {
                 let goes = if deletes && !self.is_caller(&token.id) {
                     "; unmanaged.mode = \"delete\" deletes it in this plan"
@@ -694,7 +694,7 @@ impl<'a> Planner<'a> {
         let new_service = self
             .actions
             .iter()
-            .filter(|a| matches!(&a.change, Change::Create { desired, .. } if desired.service_token))
+            .filter(|a| matches!(&a.change, Change::Create { desired, .. } if desired.api.service_token))
             .count();
         if live_service + new_service > SERVICE_TOKEN_LIMIT {
             self.warnings.push(format!(

@@ -219,18 +219,18 @@ fn create(live: &mut Live, spec: &TokenSpec, next_id: &mut u64) -> Token {
         owner_id: "o".into(),
         member_id: CALLER_MEMBER.into(),
         member: None,
-        name: Some(spec.name.clone()),
-        description: spec.description.clone(),
+        name: Some(spec.api.name.clone()),
+        description: spec.api.description.clone(),
         creation_date: now().as_millisecond(),
         last_modified: now().as_millisecond(),
         last_used: None,
-        custom_role_ids: (!spec.custom_role_ids.is_empty()).then(|| spec.custom_role_ids.clone()),
-        inline_role: spec.inline_role.clone(),
-        role: spec.role.map(|r| r.as_str().to_owned()),
+        custom_role_ids: (!spec.api.custom_roles().is_empty()).then(|| spec.api.custom_role_ids()),
+        inline_role: spec.api.policy().map(<[_]>::to_vec),
+        role: spec.api.role().map(|r| r.as_str().to_owned()),
         token: None,
-        service_token: spec.service_token,
-        default_api_version: Some(spec.api_version.map_or(20_240_415, i64::from)),
-        expiry: spec.expiry.map(jiff::Timestamp::as_millisecond),
+        service_token: spec.api.service_token,
+        default_api_version: Some(spec.api.api_version.map_or(20_240_415, i64::from)),
+        expiry: spec.api.expiry.map(jiff::Timestamp::as_millisecond),
         links: Value::Null,
     };
     live.tokens.push(token.clone());
@@ -278,7 +278,7 @@ fn simulate(plan: &Plan, state: &mut State, live: &mut Live) {
                 let prev = state.tokens.get(&address).cloned();
                 let mut ts = state_from_live(token, live, prev.as_ref());
                 if let Some(spec) = spec {
-                    ts.prevent_destroy = spec.prevent_destroy;
+                    ts.prevent_destroy = spec.state.prevent_destroy;
                 }
                 ts.secret = if secret_known { Some(secret(now())) } else { prev.and_then(|p| p.secret) };
                 state.tokens.insert(address.clone(), ts);

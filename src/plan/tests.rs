@@ -9,7 +9,7 @@ use crate::model::{Access, Address, Effect, Role, RotationMethod, Statement, Tok
 use crate::plan::fixtures::{
     CALLER_MEMBER, CALLER_TOKEN, World, days, desired, id, live_for, now, retiring, rotation, secret,
 };
-use crate::plan::model::DriftKind;
+use crate::plan::model::{CustomRole, DriftKind};
 use crate::plan::{Action, ActionKind, Plan, PlanError, PlanOptions, Reason};
 use crate::state::model::PendingCreate;
 
@@ -65,8 +65,14 @@ fn a_token_not_in_state_is_created_with_its_spec() {
     let plan = w.plan();
     assert_eq!(kinds(&plan), one(ActionKind::Create, Reason::NotInState, "token.a"));
     let spec = plan.actions[0].desired().unwrap();
-    assert_eq!(spec.custom_role_ids, vec![w.live.role_id("deploy-staging").unwrap().to_owned()]);
-    assert_eq!(spec.custom_role_keys, vec!["deploy-staging".to_owned()]);
+    assert_eq!(spec.api.custom_role_ids(), vec![w.live.role_id("deploy-staging").unwrap().to_owned()]);
+    assert_eq!(
+        spec.api.custom_roles(),
+        [CustomRole {
+            key: "deploy-staging".to_owned(),
+            id: w.live.role_id("deploy-staging").unwrap().to_owned()
+        }]
+    );
     assert!(plan.actions[0].token_id().is_none());
 }
 
@@ -212,7 +218,7 @@ fn service_token_and_api_version_force_replacement() {
         b.diffs.iter().map(|d| (d.field, d.forces_replacement)).collect::<Vec<_>>(),
         [(TokenField::Name, false), (TokenField::ApiVersion, true)]
     );
-    assert_eq!(b.desired().unwrap().name, "b-new");
+    assert_eq!(b.desired().unwrap().api.name, "b-new");
 }
 
 #[test]
@@ -254,7 +260,7 @@ fn rotation_is_due_by_age_or_requested_never_for_an_unknown_secret() {
     let due = &plan.actions[1];
     let step = due.rotation().unwrap();
     assert_eq!((step.method, step.grace_seconds), (RotationMethod::Replace, 3600));
-    assert_eq!(due.desired().unwrap().name, "due");
+    assert_eq!(due.desired().unwrap().api.name, "due");
     assert_eq!(plan.actions[0].rotation().unwrap().grace_seconds, 86_400, "default grace");
 
     // A bare label selects every for_each instance.
@@ -715,7 +721,7 @@ fn releasing_prevent_destroy_is_recorded_by_an_update_without_patch() {
     let plan = w.plan();
     assert_eq!(kinds(&plan), one(ActionKind::Update, Reason::ConfigChanged, "token.vault"));
     assert!(plan.actions[0].patch().is_empty() && plan.actions[0].diffs.is_empty());
-    assert!(!plan.actions[0].desired().unwrap().prevent_destroy);
+    assert!(!plan.actions[0].desired().unwrap().state.prevent_destroy);
 }
 
 #[test]

@@ -245,15 +245,17 @@ pub fn value(v: &Value) -> String {
 
 /// The attributes of a token to be created; its `policy` blocks come from [`spec_blocks`].
 pub fn spec_lines(spec: &TokenSpec, sign: Sign) -> Vec<Line> {
+    let spec = &spec.api;
     let mut out = vec![Line::attr(sign, "name", value(&Value::from(spec.name.clone())))];
     if let Some(d) = &spec.description {
         out.push(Line::attr(sign, "description", value(&Value::from(d.clone()))));
     }
-    if let Some(r) = spec.role {
+    if let Some(r) = spec.role() {
         out.push(Line::attr(sign, "role", format!("{:?}", r.as_str())));
     }
-    if !spec.custom_role_keys.is_empty() {
-        out.push(Line::attr(sign, "custom_roles", value(&serde_json::json!(spec.custom_role_keys))));
+    let keys: Vec<&str> = spec.custom_roles().iter().map(|r| r.key.as_str()).collect();
+    if !keys.is_empty() {
+        out.push(Line::attr(sign, "custom_roles", value(&serde_json::json!(keys))));
     }
     out.push(Line::attr(sign, "service_token", spec.service_token.to_string()));
     if let Some(v) = spec.api_version {
@@ -268,7 +270,7 @@ pub fn spec_lines(spec: &TokenSpec, sign: Sign) -> Vec<Line> {
 /// The `policy` blocks of a token to be created (nested blocks follow the attributes, as
 /// in Terraform).
 pub fn spec_blocks(spec: &TokenSpec) -> Vec<Line> {
-    spec.inline_role.as_deref().map(|p| policy::blocks(None, Some(p))).unwrap_or_default()
+    spec.api.policy().map(|p| policy::blocks(None, Some(p))).unwrap_or_default()
 }
 
 /// One attribute difference as lines: `~ key = old -> new`, or for `policy` the
@@ -347,8 +349,8 @@ pub fn action_lines(action: &Action) -> Vec<Line> {
                 out.push(
                     Line::change(
                         "prevent_destroy",
-                        (!spec.prevent_destroy).to_string(),
-                        spec.prevent_destroy.to_string(),
+                        (!spec.state.prevent_destroy).to_string(),
+                        spec.state.prevent_destroy.to_string(),
                     )
                     .with_note(Some("# recorded in state only")),
                 );

@@ -4,7 +4,6 @@
 use super::{Call, Executor, Job, MAX_CREATE_ATTEMPTS, Next, Stage};
 use crate::api::model::{PatchOp, Token};
 use crate::apply::ports::{Ledger, TokenApi};
-use crate::apply::step::token_post;
 use crate::model::Address;
 use crate::plan::model::{Change, Rotation, TokenSpec};
 use crate::plan::refresh::state_from_live;
@@ -50,7 +49,7 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
     ) -> Next {
         let pending = PendingCreate {
             address: address.clone(),
-            name: spec.name.clone(),
+            name: spec.api.name.clone(),
             intent_at: job.intent_at.unwrap_or_else(jiff::Timestamp::now),
             member_id: self.live.caller.member_id.clone(),
         };
@@ -81,7 +80,7 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
         }
         job.attempts += 1;
         job.stage = Stage::Create;
-        Next::Call(Call::Create(token_post(spec)))
+        Next::Call(Call::Create(spec.api.post()))
     }
 
     /// The orphan of a create whose answer was lost (or held no secret): nobody has its
@@ -116,7 +115,7 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
             return refused;
         }
         let now = jiff::Timestamp::now();
-        let sealed = match self.ledger.seal(secret, &spec.recipients, now) {
+        let sealed = match self.ledger.seal(secret, &spec.state.recipients, now) {
             Ok(record) => record,
             Err(e) => {
                 // A token nobody can read the secret of is worse than none: delete it.
@@ -295,13 +294,7 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
         let Some(mut record) = self.ledger.state().tokens.get(address).cloned() else {
             return Next::Failed("an update of a token that is not in state".into());
         };
-        record.prevent_destroy = spec.prevent_destroy;
-        if sorted(&record.custom_role_ids) == sorted(&spec.custom_role_ids)
-            && spec.custom_role_keys.len() == spec.custom_role_ids.len()
-        {
-            record.custom_role_ids.clone_from(&spec.custom_role_ids);
-            record.custom_role_keys.clone_from(&spec.custom_role_keys);
-        }
+        stamp(&mut record, spec);
         let id = record.id.clone();
         if !self.record(vec![JournalRecord::Upsert { address: address.clone(), token: Box::new(record) }]) {
             return self.ledger_failed();
@@ -361,14 +354,7 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
     ) -> TokenState {
         let mut record = state_from_live(token, self.live, prev);
         if let Some(spec) = spec {
-            record.prevent_destroy = spec.prevent_destroy;
-            if sorted(&record.custom_role_ids) == sorted(&spec.custom_role_ids)
-                && spec.custom_role_keys.len() == spec.custom_role_ids.len()
-            {
-                record.custom_role_ids.clone_from(&spec.custom_role_ids);
-                record.custom_role_keys.clone_from(&spec.custom_role_keys);
-            }
-            record.api_version = record.api_version.or(spec.api_version);
+            stamp(&mut record, spec);
         }
         if let Some(p) = prev
             && p.custom_role_ids == record.custom_role_ids
@@ -378,6 +364,20 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
         }
         record
     }
+}
+
+/// What state records of the configuration on a token's record: its protection, the
+/// custom role keys (in configuration order, when the token has exactly the configured
+/// roles) and the API version the token was made with, where the live token does not say.
+fn stamp(record: &mut TokenState, spec: &TokenSpec) {
+    record.prevent_destroy = spec.state.prevent_destroy;
+    let roles = spec.api.custom_roles();
+    let ids: Vec<String> = roles.iter().map(|r| r.id.clone()).collect();
+    if sorted(&record.custom_role_ids) == sorted(&ids) {
+        record.custom_role_keys = roles.iter().map(|r| r.key.clone()).collect();
+        record.custom_role_ids = ids;
+    }
+    record.api_version = record.api_version.or(spec.api.api_version);
 }
 
 pub(super) fn sorted(ids: &[String]) -> Vec<&String> {

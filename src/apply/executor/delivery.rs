@@ -84,7 +84,7 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
             .step
             .change
             .desired()
-            .map(|d| d.name.clone())
+            .map(|d| d.api.name.clone())
             .or_else(|| self.ledger.state().tokens.get(address).map(|t| t.name.clone()))
             .unwrap_or_default();
         job.stage = Stage::Deliver;
