@@ -365,23 +365,18 @@ async fn embedded_mode_runs_the_emulator_in_process_and_persists() {
     assert!(live.token(&created.id).is_some(), "the token survived the restart");
 }
 
-fn seed_file(dir: &std::path::Path) -> std::path::PathBuf {
-    let path = dir.join("seed.json");
-    let seed = json!({
+fn seed() -> serde_json::Value {
+    json!({
         "customRoles": [{"_id": "600000000000000000000001", "key": "deploy", "name": "Deploy",
                           "policy": [{"effect": "allow", "actions": ["*"], "resources": ["proj/*"]}]}],
         "tokens": (0..30).map(|i| json!({"name": format!("seeded-{i}"), "role": "reader", "serviceToken": true,
                                           "lastUsed": 1_600_000_000_000_i64})).collect::<Vec<_>>()
-    });
-    std::fs::write(&path, seed.to_string()).unwrap();
-    path
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_server_serves_a_seed_to_the_client() {
-    let tmp = tempfile::tempdir().unwrap();
-    let seed = seed_file(tmp.path());
-    let server = DevServer::start(&["--seed", seed.to_str().unwrap(), "--page-max", "7"]);
+    let server = DevServer::seeded(&seed(), &["--page-max", "7"]);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -436,9 +431,7 @@ fn the_official_python_client_works_against_dev_server() {
     let Ok(venv) = std::env::var("TOKENFORM_PY_VENV") else {
         panic!("TOKENFORM_PY_VENV is not set: run the suite through `.ci/test` (it sets up the Python venv)");
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let seed = seed_file(tmp.path());
-    let server = DevServer::start(&["--seed", seed.to_str().unwrap(), "--page-max", "10"]);
+    let server = DevServer::seeded(&seed(), &["--page-max", "10"]);
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/ld_client_conformance.py");
     let out = Command::new(std::path::Path::new(&venv).join("bin/python"))
         .arg(script)

@@ -2,210 +2,17 @@
 //! `tokenform dev-server`. Secrets are checked the only way that matters: each one
 //! `tokenform output` prints must authenticate against the emulator.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 
-use age::secrecy::ExposeSecret;
 use serde_json::Value;
 
-use crate::support::{DevServer, config_dir, text};
-
-/// A config dir wired to a dev-server, with an age identity whose recipient reads the state.
-pub(crate) struct Env {
-    pub(crate) server: DevServer,
-    pub(crate) dir: tempfile::TempDir,
-    pub(crate) identity: PathBuf,
-    pub(crate) recipient: String,
-}
-
-impl Env {
-    pub(crate) fn start(server_flags: &[&str]) -> Env {
-        let server = DevServer::start(server_flags);
-        let id = age::x25519::Identity::generate();
-        let dir = config_dir(&[("identity.txt", &format!("{}\n", id.to_string().expose_secret()))]);
-        let identity = dir.path().join("identity.txt");
-        Env { server, dir, identity, recipient: id.to_public().to_string() }
-    }
-
-    /// Writes `main.hcl`: the settings blocks plus `tokens` (HCL token blocks).
-    /// `unmanaged { personal = true }`: the admin token is a service token, and the emulator's
-    /// plain list shows a service-token caller no personal token at all, not even the ones it
-    /// created; `personal = true` makes the snapshot ask for `showAll`.
-    pub(crate) fn config(&self, tokens: &str) {
-        let body = format!(
-            "launchdarkly {{\n  base_url = \"{}\"\n  parallelism = 4\n}}\n\nstate {{\n  recipients = [\"{}\"]\n}}\n\nunmanaged {{\n  personal = true\n}}\n\n{tokens}\n",
-            self.server.url, self.recipient
-        );
-        std::fs::write(self.dir.path().join("main.hcl"), body).unwrap();
-    }
-
-    pub(crate) fn cmd(&self) -> Command {
-        self.server.tokenform(self.dir.path())
-    }
-
-    pub(crate) fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
-    }
-
-    /// `apply --auto-approve` plus `extra`, which must succeed.
-    pub(crate) fn apply(&self, extra: &[&str]) -> String {
-        let out = self.run(&[&["apply", "--auto-approve"], extra].concat());
-        assert_eq!(out.status.code(), Some(0), "apply failed:\n{}", text(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    pub(crate) fn plan_exit(&self) -> Option<i32> {
-        self.run(&["plan", "--detailed-exitcode"]).status.code()
-    }
-
-    /// The state document.
-    pub(crate) fn state(&self) -> Value {
-        let raw = std::fs::read_to_string(self.dir.path().join("tokenform.state.json")).unwrap();
-        serde_json::from_str(&raw).unwrap()
-    }
-
-    /// address → token id, from state.
-    pub(crate) fn state_ids(&self) -> BTreeMap<String, String> {
-        let state = self.state();
-        state["tokens"]
-            .as_object()
-            .map(|m| {
-                m.iter().map(|(k, v)| (k.clone(), v["id"].as_str().unwrap_or_default().to_owned())).collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// id → secret, from `tokenform output --format json`.
-    pub(crate) fn secrets(&self) -> BTreeMap<String, String> {
-        let out = self
-            .cmd()
-            .args(["output", "--format", "json", "--identity"])
-            .arg(&self.identity)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "output failed:\n{}", text(&out));
-        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-        let mut found = BTreeMap::new();
-        collect_secrets(&json, &mut found);
-        found
-    }
-
-    pub(crate) fn http(&self, method: &str, path: &str, auth: &str) -> (u16, Value) {
-        http(&self.server.url, method, path, auth)
-    }
-
-    /// The token id a secret authenticates as, or the HTTP status it got.
-    pub(crate) fn whoami(&self, secret: &str) -> Result<String, u16> {
-        match self.http("GET", "/api/v2/caller-identity", secret) {
-            (200, body) => Ok(body["tokenId"].as_str().unwrap_or_default().to_owned()),
-            (status, _) => Err(status),
-        }
-    }
-
-    /// Every live token but the admin's own: (id, name).
-    pub(crate) fn live(&self) -> Vec<(String, String)> {
-        let admin = self.whoami(&self.server.admin_token).unwrap();
-        let mut out = Vec::new();
-        let mut offset = 0;
-        loop {
-            let (status, body) = self.http(
-                "GET",
-                &format!("/api/v2/tokens?limit=100&offset={offset}&showAll=true"),
-                &self.server.admin_token,
-            );
-            assert_eq!(status, 200, "{body}");
-            let items = body["items"].as_array().cloned().unwrap_or_default();
-            for t in &items {
-                let id = t["_id"].as_str().unwrap_or_default().to_owned();
-                if id != admin {
-                    out.push((id, t["name"].as_str().unwrap_or_default().to_owned()));
-                }
-            }
-            if items.len() < 100 {
-                return out;
-            }
-            offset += items.len();
-        }
-    }
-
-    pub(crate) fn live_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.live().into_iter().map(|(_, n)| n).collect();
-        names.sort();
-        names
-    }
-}
-
-/// Any object in `v` with string `id` and `secret` fields (the output format's shape aside).
-pub(crate) fn collect_secrets(v: &Value, found: &mut BTreeMap<String, String>) {
-    match v {
-        Value::Object(m) => {
-            if let (Some(Value::String(id)), Some(Value::String(secret))) = (m.get("id"), m.get("secret")) {
-                found.insert(id.clone(), secret.clone());
-            }
-            m.values().for_each(|x| collect_secrets(x, found));
-        }
-        Value::Array(a) => a.iter().for_each(|x| collect_secrets(x, found)),
-        _ => {}
-    }
-}
-
-/// A minimal HTTP/1.1 request (the tests need no HTTP client crate): status and JSON body.
-/// 429 and 503 (the emulator's fault knobs) are retried.
-pub(crate) fn http(base: &str, method: &str, path: &str, auth: &str) -> (u16, Value) {
-    for _ in 0..50 {
-        let (status, body) = http_once(base, method, path, auth);
-        if status != 429 && status != 503 {
-            return (status, body);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    panic!("{method} {path}: still 429/503 after 50 tries");
-}
-
-fn http_once(base: &str, method: &str, path: &str, auth: &str) -> (u16, Value) {
-    let host = base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(host).unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nAccept: application/json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
-    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        body = rest[n..].trim_start_matches("\r\n");
-    }
-    out
-}
-
-fn token_block(label: &str, body: &str) -> String {
-    format!("token \"{label}\" {{\n{body}\n}}\n")
-}
+use crate::support::{Env, Test, config_dir, read_completions, text, token_block, tokens};
 
 #[test]
 fn lifecycle_create_update_replace_recreate_delete() {
-    let env = Env::start(&[]);
+    let env = Test::new().start();
     let tokens = |a_role: &str, b_service: bool, with_b: bool| {
         let mut s = token_block("a", &format!("  name = \"ci-a\"\n  role = \"{a_role}\""));
         if with_b {
@@ -221,14 +28,14 @@ fn lifecycle_create_update_replace_recreate_delete() {
     assert!(out.contains("token.a: Creation complete [id="), "{out}");
     assert!(out.contains("Apply complete! Tokens: 2 created, 0 updated, 0 rotated, 0 deleted."), "{out}");
     assert_eq!(env.plan_exit(), Some(0), "idempotent: nothing left to do");
-    assert_eq!(env.live_names(), ["ci-a", "ci-b"]);
+    assert_eq!(env.server.live_names(), ["ci-a", "ci-b"]);
     let ids = env.state_ids();
     let secrets = env.secrets();
     assert_eq!(secrets.len(), 2);
     for (id, secret) in &secrets {
         assert!(!out.contains(secret.as_str()), "apply never prints a secret");
         assert_eq!(
-            env.whoami(secret).as_deref(),
+            env.server.whoami(secret).as_deref(),
             Ok(id.as_str()),
             "each stored secret authenticates as its token"
         );
@@ -240,7 +47,7 @@ fn lifecycle_create_update_replace_recreate_delete() {
     let out = env.apply(&[]);
     assert!(out.contains("token.a: Modifications complete"), "{out}");
     assert_eq!(env.state_ids()["token.a"], ids["token.a"]);
-    let (_, live_a) = env.http("GET", &format!("/api/v2/tokens/{}", ids["token.a"]), &env.server.admin_token);
+    let (_, live_a) = env.server.api("GET", &format!("/api/v2/tokens/{}", ids["token.a"]));
     assert_eq!(live_a["role"], "writer");
 
     // A service_token change replaces.
@@ -249,38 +56,34 @@ fn lifecycle_create_update_replace_recreate_delete() {
     assert!(out.contains("token.b: Replacement complete"), "{out}");
     let new_b = env.state_ids()["token.b"].clone();
     assert_ne!(new_b, ids["token.b"]);
-    assert_eq!(
-        env.http("GET", &format!("/api/v2/tokens/{}", ids["token.b"]), &env.server.admin_token).0,
-        404
-    );
+    assert_eq!(env.server.api("GET", &format!("/api/v2/tokens/{}", ids["token.b"])).0, 404);
     let secrets = env.secrets();
-    assert_eq!(env.whoami(&secrets[&new_b]).as_deref(), Ok(new_b.as_str()));
+    assert_eq!(env.server.whoami(&secrets[&new_b]).as_deref(), Ok(new_b.as_str()));
 
     // Deleted behind tokenform's back: re-created.
-    let (status, _) =
-        env.http("DELETE", &format!("/api/v2/tokens/{}", ids["token.a"]), &env.server.admin_token);
+    let (status, _) = env.server.api("DELETE", &format!("/api/v2/tokens/{}", ids["token.a"]));
     assert_eq!(status, 204);
     assert_eq!(env.plan_exit(), Some(2));
     env.apply(&[]);
     let new_a = env.state_ids()["token.a"].clone();
     assert_ne!(new_a, ids["token.a"]);
-    assert_eq!(env.live_names(), ["ci-a", "ci-b"]);
+    assert_eq!(env.server.live_names(), ["ci-a", "ci-b"]);
 
     // Removing a block deletes the token.
     env.config(&tokens("writer", true, false));
     let out = env.apply(&[]);
     assert!(out.contains("token.b: Destruction complete"), "{out}");
-    assert_eq!(env.live_names(), ["ci-a"]);
+    assert_eq!(env.server.live_names(), ["ci-a"]);
     assert!(!env.state_ids().contains_key("token.b"));
     assert_eq!(env.plan_exit(), Some(0));
     for (id, secret) in env.secrets() {
-        assert_eq!(env.whoami(&secret), Ok(id));
+        assert_eq!(env.server.whoami(&secret), Ok(id));
     }
 }
 
 #[test]
 fn forced_rotation_gives_new_secrets_and_old_ones_work_until_the_grace_ends() {
-    let env = Env::start(&[]);
+    let env = Test::new().start();
     let rotation = |method: &str| {
         format!(
             "  role = \"reader\"\n  rotation {{\n    every = \"90d\"\n    grace = \"3s\"\n    method = \"{method}\"\n  }}"
@@ -304,36 +107,36 @@ fn forced_rotation_gives_new_secrets_and_old_ones_work_until_the_grace_ends() {
     assert_ne!(new_replaced, old_replaced);
     assert_ne!(new_reset, old_reset);
     // Both generations authenticate during the grace.
-    assert_eq!(env.whoami(&new_replaced), Ok(after_ids["token.rep"].clone()));
-    assert_eq!(env.whoami(&new_reset), Ok(after_ids["token.res"].clone()));
-    assert_eq!(env.whoami(&old_replaced), Ok(before_ids["token.rep"].clone()));
-    assert_eq!(env.whoami(&old_reset), Ok(before_ids["token.res"].clone()));
+    assert_eq!(env.server.whoami(&new_replaced), Ok(after_ids["token.rep"].clone()));
+    assert_eq!(env.server.whoami(&new_reset), Ok(after_ids["token.res"].clone()));
+    assert_eq!(env.server.whoami(&old_replaced), Ok(before_ids["token.rep"].clone()));
+    assert_eq!(env.server.whoami(&old_reset), Ok(before_ids["token.res"].clone()));
     let retiring = env.state()["retiring"].clone();
     assert_eq!(retiring.as_array().map(Vec::len), Some(1), "{retiring}");
 
     // After the grace the old secrets stop working; the next apply deletes the old generation.
     std::thread::sleep(std::time::Duration::from_millis(3500));
-    assert!(env.whoami(&old_replaced).is_err());
-    assert!(env.whoami(&old_reset).is_err());
-    assert_eq!(env.whoami(&new_replaced), Ok(after_ids["token.rep"].clone()));
+    assert!(env.server.whoami(&old_replaced).is_err());
+    assert!(env.server.whoami(&old_reset).is_err());
+    assert_eq!(env.server.whoami(&new_replaced), Ok(after_ids["token.rep"].clone()));
     let out = env.apply(&[]);
     assert!(out.contains("Retired old generation"), "{out}");
     // The summary uses the plan's word ("to retire"): a retirement is not a deletion.
     assert!(out.contains("Tokens: 0 created, 0 updated, 0 rotated, 0 deleted, 1 retired."), "{out}");
     assert_eq!(env.state()["retiring"].as_array().map_or(0, Vec::len), 0);
-    let live: BTreeSet<String> = env.live().into_iter().map(|(id, _)| id).collect();
+    let live: BTreeSet<String> = env.server.live().into_iter().map(|(id, _)| id).collect();
     assert!(!live.contains(&before_ids["token.rep"]));
     assert_eq!(env.plan_exit(), Some(0));
 }
 
 #[test]
 fn without_a_terminal_or_auto_approve_nothing_changes() {
-    let env = Env::start(&[]);
+    let env = Test::new().start();
     env.config(&token_block("a", "  role = \"reader\""));
     let out = env.run(&["apply"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--auto-approve"), "{}", text(&out));
-    assert!(env.live().is_empty(), "nothing was created");
+    assert!(env.server.live().is_empty(), "nothing was created");
     env.apply(&[]);
     let out = env.apply(&[]);
     assert!(out.contains("No changes."), "{out}");
@@ -341,7 +144,7 @@ fn without_a_terminal_or_auto_approve_nothing_changes() {
 
 #[test]
 fn saved_plans_apply_once_and_only_to_their_state() {
-    let env = Env::start(&[]);
+    let env = Test::new().start();
     env.config(&token_block("a", "  role = \"reader\""));
     let plan_file = env.dir.path().join("p.json");
     assert_eq!(env.cmd().args(["plan", "--out"]).arg(&plan_file).output().unwrap().status.code(), Some(0));
@@ -349,7 +152,7 @@ fn saved_plans_apply_once_and_only_to_their_state() {
     assert!(!saved.contains("api-"), "a plan file holds no secret");
     let out = env.cmd().arg("apply").arg(&plan_file).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(env.live_names(), ["a"]);
+    assert_eq!(env.server.live_names(), ["a"]);
     let out = env.cmd().arg("apply").arg(&plan_file).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("stale plan"), "{}", text(&out));
@@ -377,41 +180,41 @@ fn saved_plans_apply_once_and_only_to_their_state() {
     let out = env.cmd().arg("apply").arg(&other_plan).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("different lineage"), "{}", text(&out));
-    assert_eq!(env.live_names(), ["a", "z"]);
+    assert_eq!(env.server.live_names(), ["a", "z"]);
 }
 
 #[test]
 fn destroy_deletes_everything_managed_but_protected_tokens() {
-    let env = Env::start(&[]);
+    let env = Test::new().start();
     let keep = token_block("keep", "  role = \"reader\"\n  lifecycle {\n    prevent_destroy = true\n  }");
     env.config(
         &(keep.clone() + &token_block("a", "  role = \"reader\"") + &token_block("b", "  role = \"writer\"")),
     );
     env.apply(&[]);
-    assert_eq!(env.live_names(), ["a", "b", "keep"]);
+    assert_eq!(env.server.live_names(), ["a", "b", "keep"]);
 
     let out = env.run(&["destroy", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(1), "prevent_destroy blocks the whole plan:\n{}", text(&out));
-    assert_eq!(env.live_names(), ["a", "b", "keep"]);
+    assert_eq!(env.server.live_names(), ["a", "b", "keep"]);
 
     let out = env.run(&["destroy", "--auto-approve", "--target", "token.a"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(env.live_names(), ["b", "keep"]);
+    assert_eq!(env.server.live_names(), ["b", "keep"]);
 
     env.config(&(token_block("keep", "  role = \"reader\"") + &token_block("b", "  role = \"writer\"")));
     env.apply(&[]); // records prevent_destroy = false
     let out = env.run(&["destroy"]);
     assert_eq!(out.status.code(), Some(1), "no terminal, no --auto-approve: {}", text(&out));
-    assert_eq!(env.live_names(), ["b", "keep"]);
+    assert_eq!(env.server.live_names(), ["b", "keep"]);
     let out = env.run(&["destroy", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(env.live().is_empty());
+    assert!(env.server.live().is_empty());
     assert!(env.state_ids().is_empty());
 }
 
 #[test]
 fn import_records_a_live_token_with_unknown_secret() {
-    let env = Env::start(&[]);
+    let env = Test::new().start();
     env.config(
         &(token_block("legacy", "  name = \"legacy\"\n  role = \"reader\"")
             + &token_block("other", "  name = \"legacy2\"\n  role = \"reader\"")),
@@ -424,10 +227,7 @@ fn import_records_a_live_token_with_unknown_secret() {
     assert!(!err.contains("-> GET"), "nothing is sent: {err}");
     // A token made outside tokenform.
     let body = r#"{"name":"legacy","role":"reader"}"#;
-    let id = post_json(&env.server.url, "/api/v2/tokens", &env.server.admin_token, body)["_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = env.server.send("POST", "/api/v2/tokens", body)["_id"].as_str().unwrap().to_owned();
     let out = env.run(&["import", "token.legacy", "ffffffffffffffffffffffff"]);
     assert_eq!(out.status.code(), Some(1), "unknown id: {}", text(&out));
     let out = env.run(&["import", "token.legacy", &id]);
@@ -445,36 +245,7 @@ fn import_records_a_live_token_with_unknown_secret() {
         said.contains(&format!("cannot import token {id} as token.other: token.legacy already holds it")),
         "{said}"
     );
-    assert_eq!(env.live_names(), ["legacy"], "import creates nothing");
-}
-
-fn post_json(base: &str, path: &str, auth: &str, body: &str) -> Value {
-    send_json(base, "POST", path, auth, body)
-}
-
-fn send_json(base: &str, method: &str, path: &str, auth: &str, body: &str) -> Value {
-    let host = base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(host).unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
-    serde_json::from_str(&body).unwrap()
-}
-
-/// `n` tokens `t000`…
-fn many(n: usize) -> String {
-    (0..n).map(|i| token_block(&format!("t{i:03}"), "  role = \"reader\"")).collect()
+    assert_eq!(env.server.live_names(), ["legacy"], "import creates nothing");
 }
 
 /// Re-runs apply until the plan is empty; at most `tries` times.
@@ -495,23 +266,15 @@ fn live_managed_names(env: &Env) -> Vec<String> {
         .map(|a| a.iter().filter_map(|r| r["id"].as_str().map(str::to_owned)).collect())
         .unwrap_or_default();
     let mut names: Vec<String> =
-        env.live().into_iter().filter(|(id, _)| !retiring.contains(id)).map(|(_, n)| n).collect();
+        env.server.live().into_iter().filter(|(id, _)| !retiring.contains(id)).map(|(_, n)| n).collect();
     names.sort();
     names
 }
 
-fn assert_every_secret_authenticates(env: &Env) {
-    let ids: BTreeSet<String> = env.state_ids().into_values().collect();
-    for (id, secret) in env.secrets() {
-        assert!(ids.contains(&id));
-        assert_eq!(env.whoami(&secret), Ok(id));
-    }
-}
-
 #[test]
 fn apply_converges_under_rate_limits_and_server_errors_without_duplicates() {
-    let env = Env::start(&["--rate-limit", "100", "--fail-rate", "0.2"]);
-    env.config(&many(100));
+    let env = Test::new().server(&["--rate-limit", "100", "--fail-rate", "0.2"]).start();
+    env.config(&tokens(100));
     // The first run traces its requests: both faults must actually have been met.
     let first = env.run(&["-v", "apply", "--auto-approve", "--parallelism", "8"]);
     let trace = String::from_utf8_lossy(&first.stderr);
@@ -523,13 +286,13 @@ fn apply_converges_under_rate_limits_and_server_errors_without_duplicates() {
     let expected: Vec<String> = (0..100).map(|i| format!("t{i:03}")).collect();
     assert_eq!(live_managed_names(&env), expected, "exactly the configured tokens, no duplicates");
     assert_eq!(env.state_ids().len(), 100);
-    assert_every_secret_authenticates(&env);
+    env.assert_every_secret_authenticates();
 }
 
 #[test]
 fn sigkill_during_apply_never_duplicates_or_loses_tokens() {
-    let env = Env::start(&["--latency-ms", "15"]);
-    env.config(&many(50));
+    let env = Test::new().server(&["--latency-ms", "15"]).start();
+    env.config(&tokens(50));
     // Kill after a few completions, then again further on, then let it finish.
     for kill_after in [3, 12, 25] {
         let mut child = env
@@ -539,22 +302,14 @@ fn sigkill_during_apply_never_duplicates_or_loses_tokens() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut done = 0;
-        while done < kill_after {
-            match lines.next() {
-                Some(Ok(line)) if line.contains("complete [id=") => done += 1,
-                Some(Ok(_)) => {}
-                _ => break,
-            }
-        }
+        read_completions(&mut child, kill_after);
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
     }
     converge(&env, 5);
     let expected: Vec<String> = (0..50).map(|i| format!("t{i:03}")).collect();
     assert_eq!(live_managed_names(&env), expected);
-    assert_every_secret_authenticates(&env);
+    env.assert_every_secret_authenticates();
 }
 
 /// A small xorshift, seeded from the clock: kill moments differ from run to run, and the
@@ -586,7 +341,7 @@ impl Moments {
 /// live token per configured name, no orphan lingering through a grace and no slot held.
 #[test]
 fn sigkill_at_random_moments_leaves_exactly_one_live_token_per_name() {
-    let env = Env::start(&["--latency-ms", "100"]);
+    let env = Test::new().server(&["--latency-ms", "100"]).start();
     let mut moments = Moments::new();
     let seed = moments.0;
     // s00 and s01 rotate with no grace, so a finished rotation leaves one token too.
@@ -629,21 +384,21 @@ fn sigkill_at_random_moments_leaves_exactly_one_live_token_per_name() {
     assert!(text(&second).contains("No changes."), "{why}\n{}", text(&second));
 
     let expected: Vec<String> = (0..40).map(|i| format!("s{i:02}")).collect();
-    assert_eq!(env.live_names(), expected, "exactly one live token per name: {why}");
+    assert_eq!(env.server.live_names(), expected, "exactly one live token per name: {why}");
     let state = env.state();
     assert_eq!(state["retiring"].as_array().map_or(0, Vec::len), 0, "{why}");
     assert_eq!(state["pending_creates"].as_array().map_or(0, Vec::len), 0, "{why}");
-    let live_ids: BTreeSet<String> = env.live().into_iter().map(|(id, _)| id).collect();
+    let live_ids: BTreeSet<String> = env.server.live().into_iter().map(|(id, _)| id).collect();
     let state_ids: BTreeSet<String> = env.state_ids().into_values().collect();
     assert_eq!(state_ids, live_ids, "{why}");
-    assert_every_secret_authenticates(&env);
+    env.assert_every_secret_authenticates();
     assert_eq!(env.secrets().len(), 40, "every address holds its secret: {why}");
 }
 
 #[test]
 fn ctrl_c_stops_new_work_saves_state_and_exits_1() {
-    let env = Env::start(&["--latency-ms", "30"]);
-    env.config(&many(30));
+    let env = Test::new().server(&["--latency-ms", "30"]).start();
+    env.config(&tokens(30));
     let mut child = env
         .cmd()
         .args(["apply", "--auto-approve", "--parallelism", "2"])
@@ -668,34 +423,25 @@ fn ctrl_c_stops_new_work_saves_state_and_exits_1() {
     // Everything that happened is in the saved state (no journal left to replay), and
     // nothing more happened than what was started.
     let state_ids: BTreeSet<String> = env.state_ids().into_values().collect();
-    let live_ids: BTreeSet<String> = env.live().into_iter().map(|(id, _)| id).collect();
+    let live_ids: BTreeSet<String> = env.server.live().into_iter().map(|(id, _)| id).collect();
     assert_eq!(state_ids, live_ids);
     assert!(state_ids.len() < 30, "new work stopped: {} created", state_ids.len());
     assert_eq!(env.state()["pending_creates"].as_array().map_or(0, Vec::len), 0);
     assert!(!env.dir.path().join("tokenform.state.json.journal").exists(), "compacted into the state");
-    assert_every_secret_authenticates(&env);
+    env.assert_every_secret_authenticates();
     converge(&env, 3);
     assert_eq!(env.state_ids().len(), 30);
 }
 
 #[test]
 fn refresh_only_records_live_changes_without_touching_tokens() {
-    let env = Env::start(&[]);
+    let env = Test::new().start();
     env.config(&(token_block("a", "  role = \"reader\"") + &token_block("b", "  role = \"reader\"")));
     env.apply(&[]);
     let ids = env.state_ids();
     let patch = r#"[{"op":"replace","path":"/role","value":"writer"}]"#;
-    send_json(
-        &env.server.url,
-        "PATCH",
-        &format!("/api/v2/tokens/{}", ids["token.a"]),
-        &env.server.admin_token,
-        patch,
-    );
-    assert_eq!(
-        env.http("DELETE", &format!("/api/v2/tokens/{}", ids["token.b"]), &env.server.admin_token).0,
-        204
-    );
+    env.server.send("PATCH", &format!("/api/v2/tokens/{}", ids["token.a"]), patch);
+    assert_eq!(env.server.api("DELETE", &format!("/api/v2/tokens/{}", ids["token.b"])).0, 204);
 
     // As Terraform: the plan says what applying it records, and exits 2 for it.
     let plan = env.run(&["plan", "--refresh-only", "--detailed-exitcode"]);
@@ -715,9 +461,9 @@ fn refresh_only_records_live_changes_without_touching_tokens() {
     assert_eq!(state["tokens"]["token.a"]["role"], "writer", "the live change is recorded");
     assert!(state["tokens"]["token.a"]["secret"].is_object(), "the secret is kept");
     assert!(state["tokens"].get("token.b").is_none(), "the token gone live leaves state");
-    let (_, live_a) = env.http("GET", &format!("/api/v2/tokens/{}", ids["token.a"]), &env.server.admin_token);
+    let (_, live_a) = env.server.api("GET", &format!("/api/v2/tokens/{}", ids["token.a"]));
     assert_eq!(live_a["role"], "writer", "refresh-only changes no token");
-    assert_eq!(env.live_names(), ["a"]);
+    assert_eq!(env.server.live_names(), ["a"]);
 
     // A normal apply then puts configuration back: a updated, b created.
     let out = env.apply(&[]);
@@ -727,13 +473,8 @@ fn refresh_only_records_live_changes_without_touching_tokens() {
 
 #[test]
 fn import_blocks_are_applied_with_the_rest_and_never_rotate_unasked() {
-    let env = Env::start(&[]);
-    let made = post_json(
-        &env.server.url,
-        "/api/v2/tokens",
-        &env.server.admin_token,
-        r#"{"name":"old","role":"reader"}"#,
-    );
+    let env = Test::new().start();
+    let made = env.server.send("POST", "/api/v2/tokens", r#"{"name":"old","role":"reader"}"#);
     let id = made["_id"].as_str().unwrap().to_owned();
     let hand_secret = made["token"].as_str().unwrap().to_owned();
     let import = format!("import {{\n  to = token.old\n  id = \"{id}\"\n}}\n");
@@ -762,9 +503,9 @@ fn import_blocks_are_applied_with_the_rest_and_never_rotate_unasked() {
     assert_eq!(env.state_ids()["token.old"], id);
     assert_eq!(env.state()["tokens"]["token.old"]["secret"], Value::Null);
     assert_eq!(env.state()["retiring"].as_array().map_or(0, Vec::len), 0);
-    let (_, live_old) = env.http("GET", &format!("/api/v2/tokens/{id}"), &env.server.admin_token);
+    let (_, live_old) = env.server.api("GET", &format!("/api/v2/tokens/{id}"));
     assert!(live_old.get("expiry").is_none_or(Value::is_null), "{live_old}");
-    assert_eq!(env.whoami(&hand_secret), Ok(id.clone()));
+    assert_eq!(env.server.whoami(&hand_secret), Ok(id.clone()));
     assert_eq!(env.plan_exit(), Some(0), "an import alone leaves nothing to do");
     assert!(text(&env.run(&["plan"])).contains(note));
     // drift keeps reporting the unknown secret of a token with a rotation block.
@@ -778,7 +519,7 @@ fn import_blocks_are_applied_with_the_rest_and_never_rotate_unasked() {
     assert!(out.contains("token.old: Rotation complete"), "{out}");
     let successor = env.state_ids()["token.old"].clone();
     assert_ne!(successor, id);
-    assert_eq!(env.whoami(&env.secrets()[&successor]), Ok(successor));
+    assert_eq!(env.server.whoami(&env.secrets()[&successor]), Ok(successor));
     let retiring: Vec<String> = env.state()["retiring"]
         .as_array()
         .unwrap()
@@ -786,15 +527,15 @@ fn import_blocks_are_applied_with_the_rest_and_never_rotate_unasked() {
         .filter_map(|r| r["id"].as_str().map(str::to_owned))
         .collect();
     assert_eq!(retiring, std::slice::from_ref(&id));
-    assert_eq!(env.whoami(&hand_secret), Ok(id), "the old secret works through the grace");
+    assert_eq!(env.server.whoami(&hand_secret), Ok(id), "the old secret works through the grace");
 }
 
 /// Issue 10 item 6: the caller's own token, imported with a short rotation, is never
 /// rotated, reset or expired; the plan says so, and an explicit --rotate is refused.
 #[test]
 fn the_token_tokenform_runs_with_is_never_rotated_or_expired() {
-    let env = Env::start(&[]);
-    let me = env.whoami(&env.server.admin_token).unwrap();
+    let env = Test::new().start();
+    let me = env.server.whoami(&env.server.admin_token).unwrap();
     let block = |extra: &str| {
         format!(
             "import {{\n  to = token.ci\n  id = \"{me}\"\n}}\n{}",
@@ -826,7 +567,7 @@ fn the_token_tokenform_runs_with_is_never_rotated_or_expired() {
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
     assert!(text(&plan).contains("its expires_at is not set from this plan"), "{}", text(&plan));
     env.apply(&[]);
-    let (status, live) = env.http("GET", &format!("/api/v2/tokens/{me}"), &env.server.admin_token);
+    let (status, live) = env.server.api("GET", &format!("/api/v2/tokens/{me}"));
     assert_eq!(status, 200, "the admin token still authenticates: {live}");
     assert!(live.get("expiry").is_none_or(Value::is_null), "{live}");
     assert_eq!(env.state_ids()["token.ci"], me);
@@ -834,7 +575,7 @@ fn the_token_tokenform_runs_with_is_never_rotated_or_expired() {
 
 #[test]
 fn a_token_missing_from_the_list_but_alive_is_never_duplicated() {
-    let env = Env::start(&[]);
+    let env = Test::new().start();
     env.config(&token_block("p", "  role = \"reader\""));
     env.apply(&[]);
     // Without `unmanaged { personal = true }`, the snapshot lists without showAll, and the
@@ -848,7 +589,7 @@ fn a_token_missing_from_the_list_but_alive_is_never_duplicated() {
             || (out.status.code() == Some(1) && text.contains("still live")),
         "{text}"
     );
-    assert_eq!(env.live_names(), ["p"], "no duplicate, whatever the list showed");
+    assert_eq!(env.server.live_names(), ["p"], "no duplicate, whatever the list showed");
 }
 
 /// Issue 10 §7: after a `replace` rotation, `state rm ADDR` stops tokenform managing both
@@ -856,7 +597,7 @@ fn a_token_missing_from_the_list_but_alive_is_never_duplicated() {
 /// neither token.
 #[test]
 fn state_rm_after_a_rotation_leaves_the_old_generation_alone() {
-    let env = Env::start(&[]);
+    let env = Test::new().start();
     let body = "  role = \"reader\"\n  rotation {\n    every = \"90d\"\n    grace = \"1s\"\n    method = \"replace\"\n  }";
     env.config(&token_block("rep", body));
     env.apply(&[]);
@@ -876,6 +617,6 @@ fn state_rm_after_a_rotation_leaves_the_old_generation_alone() {
     std::thread::sleep(std::time::Duration::from_millis(1500));
     assert_eq!(env.plan_exit(), Some(0), "nothing of token.rep is managed any more");
     env.apply(&[]);
-    let live: BTreeSet<String> = env.live().into_iter().map(|(id, _)| id).collect();
+    let live: BTreeSet<String> = env.server.live().into_iter().map(|(id, _)| id).collect();
     assert!(live.contains(&old) && live.contains(&new), "{live:?}");
 }

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{text, tokenform};
+use crate::support::{stderr, text, tokenform, words};
 
 /// Every regular file under `dir`, recursively.
 fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -122,8 +122,7 @@ fn a_tokenform_dir_linked_out_of_the_config_dir_is_refused_and_nothing_written_t
     std::os::unix::fs::symlink(elsewhere.path(), dir.join(".tokenform")).unwrap();
     let out = tokenform().arg("-C").arg(dir).arg("plan").output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let words = stderr.replace(['│', '×'], " ").split_whitespace().collect::<Vec<_>>().join(" ");
+    let words = words(&stderr(&out));
     assert!(words.contains("outside the configuration directory"), "{words}");
     assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0, "nothing written through the link");
 }

@@ -100,10 +100,10 @@ fn live_without_a_token_is_an_error_not_findings() {
 
 const DAY_MS: i64 = 86_400_000;
 
-fn seed(dir: &Path) -> std::path::PathBuf {
+fn seed() -> serde_json::Value {
     let now = jiff::Timestamp::now().as_millisecond();
     let owner = "5f0000000000000000000001";
-    let seed = serde_json::json!({
+    serde_json::json!({
         "members": [{"_id": owner, "email": "owner@example.com", "role": "owner"}],
         "tokens": [
             {"_id": "620000000000000000000001", "memberId": owner, "name": "hand-admin", "role": "admin",
@@ -113,17 +113,12 @@ fn seed(dir: &Path) -> std::path::PathBuf {
             {"_id": "620000000000000000000003", "memberId": owner, "name": "legacy-admin", "role": "admin",
              "serviceToken": true, "lastUsed": now - DAY_MS, "creationDate": now - 30 * DAY_MS}
         ]
-    });
-    let path = dir.join("seed.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&seed).unwrap()).unwrap();
-    path
+    })
 }
 
 #[test]
 fn live_rules_against_the_emulator() {
-    let seed_dir = tempfile::tempdir().unwrap();
-    let seed = seed(seed_dir.path());
-    let server = DevServer::start(&["--seed", seed.to_str().unwrap()]);
+    let server = DevServer::seeded(&seed(), &[]);
     let text = format!(
         "launchdarkly {{\n  base_url = \"{}\"\n}}\n\nunmanaged {{\n  ignore_names = [\"legacy-*\"]\n}}\n\n{CLEAN}",
         server.url

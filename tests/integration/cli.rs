@@ -5,11 +5,41 @@ use std::process::{Command, Stdio};
 
 use crate::support::tokenform;
 
+/// `tokenform ARGS --help` at a fixed width (clap wraps to COLUMNS, at most 100), in an
+/// empty environment (clap shows an `[env: NAME=value]` it finds set), with the version
+/// filtered out.
+fn help(args: &[&str]) -> String {
+    let out = tokenform()
+        .env_clear()
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "100")
+        .env("LINES", "50")
+        .args(args)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{args:?} --help: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).replace(env!("CARGO_PKG_VERSION"), "[VERSION]")
+}
+
+/// The subcommands a help text lists under `Commands:` (`help` aside).
+fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .filter(|name| name != "help")
+        .collect()
+}
+
+/// `--help` of the binary and of every subcommand, nested ones too, is a snapshot: a
+/// changed flag, default or text shows up in review.
 #[test]
-fn help_lists_every_command() {
-    let out = tokenform().arg("--help").output().unwrap();
-    assert!(out.status.success());
-    let help = String::from_utf8_lossy(&out.stdout);
+fn help_of_every_command_is_snapshotted() {
+    let top = help(&[]);
+    let commands = subcommands(&top);
     for cmd in [
         "init",
         "keygen",
@@ -32,8 +62,22 @@ fn help_lists_every_command() {
         "dev-server",
         "completions",
     ] {
-        assert!(help.contains(cmd), "{cmd} missing from --help");
+        assert!(top.contains(cmd), "{cmd} missing from --help");
+        assert!(commands.iter().any(|c| c == cmd), "{cmd} missing from the Commands: list");
     }
+    insta::assert_snapshot!("help", top);
+    let mut todo: Vec<Vec<String>> = commands.into_iter().map(|c| vec![c]).collect();
+    let mut seen = 0;
+    while let Some(path) = todo.pop() {
+        let args: Vec<&str> = path.iter().map(String::as_str).collect();
+        let text = help(&args);
+        for sub in subcommands(&text) {
+            todo.push([path.clone(), vec![sub]].concat());
+        }
+        insta::assert_snapshot!(format!("help-{}", path.join("-")), text);
+        seen += 1;
+    }
+    assert!(seen >= 20, "only {seen} subcommands found");
 }
 
 #[test]

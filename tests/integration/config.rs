@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{config_dir, tokenform};
+use crate::support::{config_dir, tokenform, words};
 
 /// Every example directory that holds a configuration (`examples/github-actions` holds
 /// only workflow files, checked by the drift tests).
@@ -247,7 +247,7 @@ fn validate_and_plan_never_read_or_echo_what_the_configuration_points_at() {
     ] {
         std::fs::write(dir.path().join("main.hcl"), state(body)).unwrap();
         let (code, _, err) = run(&["validate"], dir.path());
-        let words = err.replace(['│', '×'], " ").split_whitespace().collect::<Vec<_>>().join(" ");
+        let words = words(&err);
         assert_eq!(code, 1, "{body}: {err}");
         assert!(
             words.contains("is outside the configuration directory") && words.contains(says),

@@ -6,7 +6,7 @@
 use std::net::TcpListener;
 use std::path::Path;
 
-use crate::support::{config_dir, tokenform};
+use crate::support::{config_dir, stderr, tokenform, words};
 
 fn main_hcl(base_url: &str, extra: &str) -> String {
     format!(
@@ -23,8 +23,7 @@ fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     }
     let out = cmd.output().unwrap();
     // miette wraps long lines: compare words, not layout.
-    let stderr = String::from_utf8_lossy(&out.stderr).replace(['│', '×'], " ");
-    (out.status.code().unwrap_or(-1), stderr.split_whitespace().collect::<Vec<_>>().join(" "))
+    (out.status.code().unwrap_or(-1), words(&stderr(&out)))
 }
 
 const TOKEN: (&str, &str) = ("LAUNCHDARKLY_ACCESS_TOKEN", "api-0a1b2c3d-0000-4000-8000-00000000beef");

@@ -5,8 +5,7 @@
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
-use crate::apply::Env;
-use crate::support::text;
+use crate::support::{Env, Test, text};
 
 /// Writes `sink.sh` into the config dir: each run appends its stdin to `stdin.log` (one
 /// line per run), argv to `argv.log`, the environment to `env.log`, echoes `got: STDIN`,
@@ -29,7 +28,7 @@ fn ci_token(extra: &str) -> String {
 
 #[test]
 fn plan_lists_the_deliveries_in_every_format_and_runs_no_sink() {
-    let env = Env::start(&[]);
+    let env = Test::new().start();
     sink_script(env.dir.path(), "");
     env.config(&ci_token(""));
     let plan_file = env.dir.path().join("ci.plan");
@@ -57,7 +56,7 @@ fn state_token(env: &Env, address: &str) -> serde_json::Value {
 
 /// The live token's `expiry` (ms), as the admin sees it.
 fn live_expiry(env: &Env, id: &str) -> Option<i64> {
-    let (status, body) = env.http("GET", &format!("/api/v2/tokens/{id}"), &env.server.admin_token);
+    let (status, body) = env.server.api("GET", &format!("/api/v2/tokens/{id}"));
     assert_eq!(status, 200, "{body}");
     body["expiry"].as_i64()
 }
@@ -87,14 +86,14 @@ fn apply_without_identity(env: &Env, extra: &[&str]) -> std::process::Output {
 
 #[test]
 fn a_create_delivers_the_state_secret_on_stdin_only_and_the_file_sink_is_0600() {
-    let env = Env::start(&[]);
+    let env = Test::new().start();
     sink_script(env.dir.path(), "");
     env.config(&ci_token(""));
     let out = apply_without_identity(&env, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let secret = state_secret(&env, "token.ci");
     let id = state_token(&env, "token.ci")["id"].as_str().unwrap().to_owned();
-    assert_eq!(env.whoami(&secret), Ok(id.clone()), "the delivered secret works");
+    assert_eq!(env.server.whoami(&secret), Ok(id.clone()), "the delivered secret works");
     assert_eq!(
         lines(&env, "stdin.log"),
         std::slice::from_ref(&secret),
@@ -122,7 +121,7 @@ fn a_create_delivers_the_state_secret_on_stdin_only_and_the_file_sink_is_0600() 
 
 #[test]
 fn a_sink_failing_during_a_rotation_keeps_the_old_secret_and_the_next_apply_finishes_the_job() {
-    let env = Env::start(&[]);
+    let env = Test::new().start();
     sink_script(env.dir.path(), "");
     env.config(&ci_token(""));
     env.apply(&[]);
@@ -138,7 +137,7 @@ fn a_sink_failing_during_a_rotation_keeps_the_old_secret_and_the_next_apply_fini
     assert!(shown.contains("delivery to exec \"./sink.sh set LD_API_TOKEN\" failed"), "{shown}");
     assert!(shown.contains("gh: HTTP 502"), "the sink's stderr is shown: {shown}");
     assert!(shown.contains("keeps working: no expiry was set"), "{shown}");
-    assert_eq!(env.whoami(&first), Ok(first_id.clone()), "the old secret keeps working");
+    assert_eq!(env.server.whoami(&first), Ok(first_id.clone()), "the old secret keeps working");
     assert_eq!(live_expiry(&env, &first_id), None, "its grace never started");
     let second_id = state_token(&env, "token.ci")["id"].as_str().unwrap().to_owned();
     assert_ne!(second_id, first_id);
@@ -159,14 +158,14 @@ fn a_sink_failing_during_a_rotation_keeps_the_old_secret_and_the_next_apply_fini
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let third = state_secret(&env, "token.ci");
     let third_id = state_token(&env, "token.ci")["id"].as_str().unwrap().to_owned();
-    assert_eq!(env.whoami(&third), Ok(third_id.clone()));
+    assert_eq!(env.server.whoami(&third), Ok(third_id.clone()));
     assert_eq!(lines(&env, "stdin.log").last(), Some(&third));
     assert_eq!(std::fs::read_to_string(env.dir.path().join("out/ci.env")).unwrap(), format!("CI={third}\n"));
     for old in [&first_id, &second_id] {
         let expiry = live_expiry(&env, old).unwrap_or_else(|| panic!("{old} has no expiry"));
         assert!(expiry > jiff::Timestamp::now().as_millisecond(), "a grace, not an end");
     }
-    assert_eq!(env.whoami(&first), Ok(first_id), "still working during its grace");
+    assert_eq!(env.server.whoami(&first), Ok(first_id), "still working during its grace");
     assert!(
         env.state()["retiring"].as_array().unwrap().iter().all(|r| r.get("held_grace_seconds").is_none())
     );
@@ -175,7 +174,7 @@ fn a_sink_failing_during_a_rotation_keeps_the_old_secret_and_the_next_apply_fini
 
 #[test]
 fn a_hanging_sink_is_killed_with_its_process_group_at_its_timeout() {
-    let env = Env::start(&[]);
+    let env = Test::new().start();
     env.config(
         "token \"ci\" {\n  role = \"reader\"\n  deliver \"exec\" {\n    command = [\"sh\", \"-c\", \"sleep 60 & echo $! > child.pid; wait\"]\n    timeout = \"1s\"\n  }\n}\n",
     );
@@ -204,7 +203,7 @@ fn a_hanging_sink_is_killed_with_its_process_group_at_its_timeout() {
 
 #[test]
 fn sigkill_between_delivery_and_retirement_loses_nothing_and_skips_no_delivery() {
-    let env = Env::start(&[]);
+    let env = Test::new().start();
     sink_script(env.dir.path(), "");
     // A second sink that, when `hang` exists, says it is running and waits to be killed.
     let hanging = "cat >> second.log; echo >> second.log; if [ -e hang ]; then rm hang; echo $$ > sink.pid; touch ready; sleep 60; fi";
@@ -246,7 +245,7 @@ fn sigkill_between_delivery_and_retirement_loses_nothing_and_skips_no_delivery()
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let last = state_secret(&env, "token.ci");
     let last_id = state_token(&env, "token.ci")["id"].as_str().unwrap().to_owned();
-    assert_eq!(env.whoami(&last), Ok(last_id.clone()), "the current secret works");
+    assert_eq!(env.server.whoami(&last), Ok(last_id.clone()), "the current secret works");
     assert_eq!(lines(&env, "stdin.log").last(), Some(&last), "the first sink has it");
     assert!(lines(&env, "second.log").contains(&last), "and so does the second: no delivery skipped");
     // Nothing lost, no duplicate: every live token is one state knows, and each old one
@@ -257,19 +256,19 @@ fn sigkill_between_delivery_and_retirement_loses_nothing_and_skips_no_delivery()
         assert!(live_expiry(&env, &id).is_some(), "{id}: grace started");
         known.push(id);
     }
-    let mut live: Vec<String> = env.live().into_iter().map(|(id, _)| id).collect();
+    let mut live: Vec<String> = env.server.live().into_iter().map(|(id, _)| id).collect();
     live.sort();
     known.sort();
     assert_eq!(live, known);
     assert_eq!(known.len(), 3, "the original, the successor the kill interrupted, the current one");
     assert!(known.contains(&first_id));
-    assert_eq!(env.whoami(&first), Ok(first_id), "the original secret still works during its grace");
-    assert!(env.whoami(&second).is_ok(), "the interrupted successor too (a sink had it)");
+    assert_eq!(env.server.whoami(&first), Ok(first_id), "the original secret still works during its grace");
+    assert!(env.server.whoami(&second).is_ok(), "the interrupted successor too (a sink had it)");
 }
 
 #[test]
 fn deliver_addr_resends_the_current_secret_and_finishes_an_unfinished_delivery() {
-    let env = Env::start(&[]);
+    let env = Test::new().start();
     sink_script(env.dir.path(), "");
     env.config(&ci_token(""));
     env.apply(&[]);
@@ -314,7 +313,7 @@ fn deliver_addr_resends_the_current_secret_and_finishes_an_unfinished_delivery()
 
 #[test]
 fn the_json_stream_lists_deliveries_and_reports_each_one_without_the_secret() {
-    let env = Env::start(&[]);
+    let env = Test::new().start();
     sink_script(env.dir.path(), "");
     env.config(&ci_token(""));
     let out = env.run(&["apply", "-json", "--auto-approve"]);

@@ -220,36 +220,29 @@ use crate::support::{DevServer, config_dir};
 const DEMO_RECIPIENT: &str = "age17rmdjdkhln5l0d4srq5swyt4k68mpqpxf84dgs3xy8hw6fv9rykssqlygq";
 const DAY_MS: i64 = 86_400_000;
 
-fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
-
 /// Seeded account: the owner (who the admin token belongs to) and bob; tokens made by hand
 /// before tokenform arrived.
-fn seed_file(dir: &Path) -> PathBuf {
+fn seed() -> serde_json::Value {
     let owner = "5f0000000000000000000001";
     let bob = "5f0000000000000000000002";
-    let seed = serde_json::json!({
+    serde_json::json!({
         "members": [
             {"_id": owner, "email": "owner@example.com", "role": "owner"},
             {"_id": bob, "email": "bob@example.com", "role": "writer"}
         ],
         "tokens": [
             {"_id": "610000000000000000000001", "memberId": owner, "name": "stale-long-ago", "role": "reader",
-             "serviceToken": true, "lastUsed": now_ms() - 200 * DAY_MS, "creationDate": now_ms() - 400 * DAY_MS},
+             "serviceToken": true, "lastUsed": tokenform::emulator::store::now_ms() - 200 * DAY_MS, "creationDate": tokenform::emulator::store::now_ms() - 400 * DAY_MS},
             {"_id": "610000000000000000000002", "memberId": owner, "name": "never-used-seeded", "role": "reader",
-             "serviceToken": true, "creationDate": now_ms() - 100 * DAY_MS},
+             "serviceToken": true, "creationDate": tokenform::emulator::store::now_ms() - 100 * DAY_MS},
             {"_id": "610000000000000000000003", "memberId": owner, "name": "expiring-hand", "role": "reader",
-             "serviceToken": true, "lastUsed": now_ms() - DAY_MS, "expiry": now_ms() + 3 * DAY_MS},
+             "serviceToken": true, "lastUsed": tokenform::emulator::store::now_ms() - DAY_MS, "expiry": tokenform::emulator::store::now_ms() + 3 * DAY_MS},
             {"_id": "610000000000000000000004", "memberId": owner, "name": "legacy-ci", "role": "writer",
-             "serviceToken": true, "lastUsed": now_ms() - DAY_MS},
+             "serviceToken": true, "lastUsed": tokenform::emulator::store::now_ms() - DAY_MS},
             {"_id": "610000000000000000000005", "memberId": bob, "name": "bobs-personal", "role": "reader",
              "serviceToken": false}
         ]
-    });
-    let path = dir.join("seed.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&seed).unwrap()).unwrap();
-    path
+    })
 }
 
 fn config_hcl(url: &str, expires_at: &str, unmanaged: &str) -> String {
@@ -422,8 +415,7 @@ fn findings(report: &serde_json::Value) -> BTreeSet<(String, String)> {
 
 #[test]
 fn drift_end_to_end_reports_every_finding_in_every_format() {
-    let work = tempfile::tempdir().unwrap();
-    let server = DevServer::start(&["--seed", seed_file(work.path()).to_str().unwrap()]);
+    let server = DevServer::seeded(&seed(), &[]);
     let (expires_at, _) = days_from_now(5);
     let dir = config_dir(&[("main.hcl", &config_hcl(&server.url, &expires_at, ""))]);
     let dir = dir.path();
@@ -449,7 +441,9 @@ fn drift_end_to_end_reports_every_finding_in_every_format() {
     // A rotation overdue: the secret's metadata is in clear; age it by 40 days.
     let mut state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(state_path(dir)).unwrap()).unwrap();
-    let issued = jiff::Timestamp::from_millisecond(now_ms() - 40 * DAY_MS).unwrap().to_string();
+    let issued = jiff::Timestamp::from_millisecond(tokenform::emulator::store::now_ms() - 40 * DAY_MS)
+        .unwrap()
+        .to_string();
     state["tokens"]["token.rotating"]["secret"]["issued_at"] = serde_json::json!(issued);
     std::fs::write(state_path(dir), serde_json::to_vec_pretty(&state).unwrap()).unwrap();
 

@@ -17,7 +17,7 @@ use tokenform::api::{ApiError, Client, ClientOptions, MAX_BODY, RetryPolicy, Tra
 use tokenform::secret::Secret;
 
 use crate::support::hostile::{Hostile, json, respond};
-use crate::support::{config_dir, tokenform};
+use crate::support::{config_dir, stderr, tokenform, words};
 
 const TOKEN: &str = "api-0a1b2c3d-0000-4000-8000-00000000beef";
 
@@ -64,8 +64,7 @@ fn run(url: &str, args: &[&str]) -> (Output, String) {
         .env("LAUNCHDARKLY_ACCESS_TOKEN", TOKEN)
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).replace(['│', '×'], " ");
-    let words = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    let words = words(&stderr(&out));
     (out, words)
 }
 

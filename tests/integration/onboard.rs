@@ -5,96 +5,51 @@
 #![allow(clippy::needless_pass_by_value)] // request bodies and json! values read best built inline
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
-use std::path::PathBuf;
-use std::process::{Output, Stdio};
+use std::ops::Deref;
 
-use age::secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tokenform::api::model::Token;
 use tokenform::api::{Client, ClientOptions, TokenPost};
 use tokenform::model::{Effect, Role, Statement};
 use tokenform::secret::Secret;
 
-use crate::support::{DevServer, config_dir, text};
+use crate::support::{Env, Test, text};
 
-/// A dev-server seeded with one custom role, a config dir wired to it, and an identity.
-struct Env {
-    server: DevServer,
-    dir: tempfile::TempDir,
-    identity: PathBuf,
-    recipient: String,
+/// A dev-server seeded with one custom role, a config dir wired to it, and the library's
+/// API client for making tokens behind tokenform's back.
+struct Onboard {
+    env: Env<'static>,
     rt: tokio::runtime::Runtime,
     client: Client,
 }
 
-impl Env {
-    fn start() -> Env {
-        let seed = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(
-            seed.path(),
-            json!({"customRoles": [{"key": "deploy", "name": "Deploy"}]}).to_string(),
-        )
-        .unwrap();
-        let server = DevServer::start(&["--seed", seed.path().to_str().unwrap()]);
-        let id = age::x25519::Identity::generate();
-        let dir = config_dir(&[("identity.txt", &format!("{}\n", id.to_string().expose_secret()))]);
-        let identity = dir.path().join("identity.txt");
-        let client = Client::new(ClientOptions::new(&server.url, Secret::new(&server.admin_token))).unwrap();
+impl Deref for Onboard {
+    type Target = Env<'static>;
+    fn deref(&self) -> &Env<'static> {
+        &self.env
+    }
+}
+
+impl Onboard {
+    fn start() -> Onboard {
+        // In `fmt` layout with nothing but the settings, so `fmt --check` judges only what
+        // the commands wrote.
+        let env =
+            Test::new().seed(&json!({"customRoles": [{"key": "deploy", "name": "Deploy"}]})).bare().start();
+        let client =
+            Client::new(ClientOptions::new(&env.server.url, Secret::new(&env.server.admin_token))).unwrap();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let env = Env { server, dir, identity, recipient: id.to_public().to_string(), rt, client };
-        env.write("main.hcl", &env.settings(""));
-        env
+        Onboard { env, rt, client }
     }
 
     /// The settings blocks, then `extra`.
-    /// In `fmt` layout, so `fmt --check` judges only what the commands wrote.
     fn settings(&self, extra: &str) -> String {
-        let mut text = format!(
-            "launchdarkly {{\n  base_url = \"{}\"\n}}\n\nstate {{\n  recipients = [\"{}\"]\n}}\n",
-            self.server.url, self.recipient
-        );
+        let mut text = self.env.settings();
         if !extra.is_empty() {
             text.push('\n');
             text.push_str(extra);
         }
         text
-    }
-
-    fn write(&self, name: &str, body: &str) {
-        std::fs::write(self.dir.path().join(name), body).unwrap();
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// Runs in the config dir, so relative paths land there.
-    fn run(&self, args: &[&str]) -> Output {
-        self.server.tokenform(self.dir.path()).current_dir(self.dir.path()).args(args).output().unwrap()
-    }
-
-    /// Runs with `input` on stdin.
-    fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
-        let mut child = self
-            .server
-            .tokenform(self.dir.path())
-            .current_dir(self.dir.path())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // A refused input may be closed before it is all written.
-        let _ = child.stdin.take().unwrap().write_all(input);
-        child.wait_with_output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(out.status.code(), Some(0), "{args:?}:\n{}", text(&out));
-        text(&out)
     }
 
     fn create(&self, body: TokenPost) -> Token {
@@ -133,10 +88,6 @@ impl Env {
         rows.into_iter().map(|r| (r["address"].as_str().unwrap().to_owned(), r["secret"].clone())).collect()
     }
 
-    fn state(&self) -> Value {
-        serde_json::from_str(&std::fs::read_to_string(self.path("tokenform.state.json")).unwrap()).unwrap()
-    }
-
     /// Every file's name and bytes in the config dir (the identity aside).
     fn files(&self) -> BTreeMap<String, String> {
         std::fs::read_dir(self.dir.path())
@@ -172,12 +123,12 @@ fn kinds(plan: &Value) -> Vec<String> {
 
 #[test]
 fn adopt_imports_every_unmanaged_token_and_changes_nothing_live() {
-    let env = Env::start();
+    let env = Onboard::start();
     env.write(
         "main.hcl",
         &env.settings("unmanaged {\n  ignore_names = [\"ignored-*\"]\n}\n\ntoken \"kept\" {\n  name = \"kept\"\n  role = \"reader\"\n}\n"),
     );
-    env.ok(&["apply", "--auto-approve"]);
+    env.ok_text(&["apply", "--auto-approve"]);
     let deploy_role = env.rt.block_on(env.client.custom_role("deploy")).unwrap().unwrap();
     env.create(post("hand writer (ops)", Some(Role::Writer)));
     env.create(TokenPost {
@@ -199,7 +150,7 @@ fn adopt_imports_every_unmanaged_token_and_changes_nothing_live() {
     env.create(post("ignored-legacy", Some(Role::Reader)));
     let before = env.live();
 
-    let out = env.ok(&["adopt"]);
+    let out = env.ok_text(&["adopt"]);
     assert!(out.contains("Wrote 4 import block(s)"), "{out}");
     let adopted = std::fs::read_to_string(env.path("adopted.hcl")).unwrap();
     assert!(
@@ -208,14 +159,14 @@ fn adopt_imports_every_unmanaged_token_and_changes_nothing_live() {
     );
     assert!(adopted.contains("custom_roles  = [\"deploy\"]"), "{adopted}");
     assert!(!adopted.contains("ignored-legacy") && !adopted.contains("\"kept\""), "{adopted}");
-    env.ok(&["fmt", "--check"]);
+    env.ok_text(&["fmt", "--check"]);
 
     assert_eq!(
         kinds(&env.plan_json()),
         ["import"; 4],
         "exactly the adopted tokens are imported, nothing else"
     );
-    env.ok(&["apply", "--auto-approve"]);
+    env.ok_text(&["apply", "--auto-approve"]);
     let after = env.live();
     assert_eq!(
         after.keys().collect::<Vec<_>>(),
@@ -231,19 +182,19 @@ fn adopt_imports_every_unmanaged_token_and_changes_nothing_live() {
     assert_eq!(outputs["token.hand_writer_ops"], Value::Null, "an adopted token's secret stays unknown");
 
     // Nothing left to adopt; an existing file is never overwritten.
-    assert!(env.ok(&["adopt"]).contains("No unmanaged tokens"));
+    assert!(env.ok_text(&["adopt"]).contains("No unmanaged tokens"));
     env.create(post("late", Some(Role::Reader)));
     let out = env.run(&["adopt"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("already exists"));
     assert_eq!(std::fs::read_to_string(env.path("adopted.hcl")).unwrap(), adopted);
-    let out = env.ok(&["adopt", "--match", "la*", "-o", env.path("late.hcl").to_str().unwrap()]);
+    let out = env.ok_text(&["adopt", "--match", "la*", "-o", env.path("late.hcl").to_str().unwrap()]);
     assert!(out.contains("Wrote 1 import block(s)"), "{out}");
 }
 
 #[test]
 fn generate_config_out_writes_the_missing_token_blocks() {
-    let env = Env::start();
+    let env = Onboard::start();
     let made = env
         .create(TokenPost { description: Some("by hand".into()), ..post("legacy ci", Some(Role::Reader)) });
     env.write(
@@ -251,7 +202,7 @@ fn generate_config_out_writes_the_missing_token_blocks() {
         &env.settings(&format!("import {{\n  to = token.legacy\n  id = \"{}\"\n}}\n", made.id)),
     );
     assert_eq!(env.run(&["validate"]).status.code(), Some(1), "an import without its block is an error");
-    let out = env.ok(&["plan", "-generate-config-out=generated.hcl"]);
+    let out = env.ok_text(&["plan", "-generate-config-out=generated.hcl"]);
     assert!(out.contains("Wrote 1 token block(s)"), "{out}");
     assert!(out.contains("1 to import"), "{out}");
     let generated = std::fs::read_to_string(env.path("generated.hcl")).unwrap();
@@ -262,7 +213,7 @@ fn generate_config_out_writes_the_missing_token_blocks() {
     assert_eq!(kinds(&env.plan_json()), ["import"]);
 
     // Every import has its block now: nothing to write, and the file is left alone.
-    let out = env.ok(&["plan", "-generate-config-out", "other.hcl"]);
+    let out = env.ok_text(&["plan", "-generate-config-out", "other.hcl"]);
     assert!(out.contains("wrote nothing"), "{out}");
     assert!(!env.path("other.hcl").exists());
     // FILE must not exist.
@@ -275,7 +226,7 @@ fn generate_config_out_writes_the_missing_token_blocks() {
 
 #[test]
 fn an_import_block_creates_and_rotates_nothing_until_asked() {
-    let env = Env::start();
+    let env = Onboard::start();
     let made = env.create(post("hand made", Some(Role::Reader)));
     let secret = secret_of(&made);
     env.write(
@@ -286,7 +237,7 @@ fn an_import_block_creates_and_rotates_nothing_until_asked() {
         )),
     );
     let before = env.live();
-    let applied = env.ok(&["apply", "--auto-approve"]);
+    let applied = env.ok_text(&["apply", "--auto-approve"]);
     assert_eq!(
         env.live().keys().collect::<Vec<_>>(),
         before.keys().collect::<Vec<_>>(),
@@ -296,7 +247,7 @@ fn an_import_block_creates_and_rotates_nothing_until_asked() {
     assert_eq!(env.whoami(&secret).as_deref(), Some(made.id.as_str()), "its secret still works");
     assert_eq!(env.run(&["plan", "--detailed-exitcode"]).status.code(), Some(0));
 
-    env.ok(&["apply", "--auto-approve", "--rotate", "token.hand"]);
+    env.ok_text(&["apply", "--auto-approve", "--rotate", "token.hand"]);
     let new_id = env.state()["tokens"]["token.hand"]["id"].as_str().unwrap().to_owned();
     assert_ne!(new_id, made.id, "the rotation made a successor");
     let new_secret = env.outputs()["token.hand"].as_str().unwrap().to_owned();
@@ -344,7 +295,7 @@ fn tf_instance(t: &Token, secret: &str, key: Option<Value>) -> Value {
 
 #[test]
 fn migrate_terraform_takes_over_tokens_with_their_current_secrets() {
-    let env = Env::start();
+    let env = Onboard::start();
     let ci =
         env.create(TokenPost { default_api_version: Some(20_240_415), ..post("ci", Some(Role::Reader)) });
     let deploy = env.create(TokenPost {
@@ -402,7 +353,7 @@ fn migrate_terraform_takes_over_tokens_with_their_current_secrets() {
 
     // Dry runs, from a file and from stdin, write nothing.
     let before = env.files();
-    let out = env.ok(&["migrate", "terraform", tf_path, "--dry-run"]);
+    let out = env.ok_text(&["migrate", "terraform", tf_path, "--dry-run"]);
     assert!(out.contains("dry run"), "{out}");
     assert!(out.contains("gone live, skipped"), "{out}");
     no_secret("dry-run output", &out);
@@ -411,7 +362,7 @@ fn migrate_terraform_takes_over_tokens_with_their_current_secrets() {
     no_secret("stdin dry-run output", &text(&out));
     assert_eq!(env.files(), before, "a dry run wrote something");
 
-    let out = env.ok(&["migrate", "terraform", tf_path]);
+    let out = env.ok_text(&["migrate", "terraform", tf_path]);
     no_secret("migrate output", &out);
     assert!(out.contains("would make Terraform destroy the tokens"), "{out}");
     assert!(out.contains("launchdarkly_access_token.legacy: `expire` dropped"), "{out}");
@@ -432,7 +383,7 @@ fn migrate_terraform_takes_over_tokens_with_their_current_secrets() {
     assert_eq!(removed.matches("destroy = false").count(), 5, "{removed}");
     let migrated = &files["terraform-migrated.hcl"];
     assert!(!migrated.contains("\"gone\""), "a token gone live gets no block:\n{migrated}");
-    env.ok(&["fmt", "--check"]);
+    env.ok_text(&["fmt", "--check"]);
 
     let state = env.state();
     assert_eq!(state["tokens"].as_object().unwrap().len(), 4);
@@ -440,10 +391,15 @@ fn migrate_terraform_takes_over_tokens_with_their_current_secrets() {
         state["tokens"]["token.team_prod_deploy_prod"]["terraform_address"],
         "module.team[\"prod\"].launchdarkly_access_token.deploy[\"prod\"]"
     );
-    let shown = env.ok(&["state", "show", "token.ci_0"]);
+    let shown = env.ok_text(&["state", "show", "token.ci_0"]);
     assert!(shown.contains("terraform_address = \"launchdarkly_access_token.ci[0]\""), "{shown}");
 
-    assert_eq!(env.run(&["plan", "--detailed-exitcode"]).status.code(), Some(0), "{}", env.ok(&["plan"]));
+    assert_eq!(
+        env.run(&["plan", "--detailed-exitcode"]).status.code(),
+        Some(0),
+        "{}",
+        env.ok_text(&["plan"])
+    );
     let outputs = env.outputs();
     assert_eq!(outputs["token.ci_0"], json!(secret_of(&ci)));
     assert_eq!(outputs["token.team_prod_deploy_prod"], json!(secret_of(&deploy)));
@@ -461,7 +417,7 @@ fn migrate_terraform_takes_over_tokens_with_their_current_secrets() {
 
 #[test]
 fn migrate_refuses_bad_states_and_writes_nothing() {
-    let env = Env::start();
+    let env = Onboard::start();
     let big = {
         let mut v = b"{\"version\": 4, \"resources\": [], \"pad\": \"".to_vec();
         v.resize(10 * 1024 * 1024, b'x');
@@ -517,7 +473,7 @@ fn migrate_refuses_bad_states_and_writes_nothing() {
 
 #[test]
 fn migrate_writes_where_o_says_and_reports_fields_that_differ_live() {
-    let env = Env::start();
+    let env = Onboard::start();
     let same =
         env.create(TokenPost { default_api_version: Some(20_240_415), ..post("same", Some(Role::Reader)) });
     let edited =
@@ -531,7 +487,7 @@ fn migrate_writes_where_o_says_and_reports_fields_that_differ_live() {
     ]);
     env.write("tf.tfstate", std::str::from_utf8(&state_bytes).unwrap());
 
-    let out = env.ok(&["migrate", "terraform", "tf.tfstate", "-o", "from-terraform.hcl"]);
+    let out = env.ok_text(&["migrate", "terraform", "tf.tfstate", "-o", "from-terraform.hcl"]);
     let edited_line = out.lines().position(|l| l.contains("launchdarkly_access_token.edited")).unwrap();
     let report = out.lines().skip(edited_line).take(3).collect::<Vec<_>>().join("\n");
     assert!(report.contains("differs live from Terraform"), "{out}");
@@ -552,7 +508,7 @@ fn migrate_writes_where_o_says_and_reports_fields_that_differ_live() {
     assert_eq!(env.run(&["plan", "--detailed-exitcode"]).status.code(), Some(2));
     let plan = env.plan_json();
     assert_eq!(kinds(&plan), ["update"], "{plan:#}");
-    env.ok(&["apply", "--auto-approve"]);
+    env.ok_text(&["apply", "--auto-approve"]);
     assert_eq!(env.get(&edited.id).role.as_deref(), Some("writer"));
     assert_eq!(env.run(&["plan", "--detailed-exitcode"]).status.code(), Some(0));
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::support::{DevServer, config_dir};
+use crate::support::{DevServer, config_dir, stderr, stdout};
 
 const SEED: &str = r#"{
   "customRoles": [{"_id": "600000000000000000000001", "key": "deploy-staging", "name": "Deploy staging",
@@ -13,11 +13,7 @@ const SEED: &str = r#"{
 }"#;
 
 fn server() -> DevServer {
-    let seed = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(seed.path(), SEED).unwrap();
-    let server = DevServer::start(&["--seed", seed.path().to_str().unwrap()]);
-    drop(seed); // read at start-up
-    server
+    DevServer::seeded(&SEED, &[])
 }
 
 fn config(server: &DevServer, extra: &str) -> tempfile::TempDir {
@@ -47,14 +43,6 @@ token "deployer" {{
 /// `tokenform -C DIR ARGS…`, run from DIR too (so `-out FILE` lands there).
 fn run(server: &DevServer, dir: &Path, args: &[&str]) -> Output {
     server.tokenform(dir).current_dir(dir).args(args).output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]

@@ -19,21 +19,16 @@ mod failures;
 mod proxy;
 mod transfer;
 
-use std::collections::BTreeMap;
+use std::ops::Deref;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 
-use age::secrecy::ExposeSecret;
 use futures::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use serde_json::Value;
 
-use crate::apply::{collect_secrets, http};
-use crate::pg::text;
-use crate::support::DevServer;
+use crate::support::{DevServer, Env, Test};
 
 /// The test server, from `.ci/s3.sh`'s environment (or a caller's own).
 #[derive(Clone)]
@@ -137,147 +132,50 @@ impl Bucket {
 /// One "machine": its own config dir (no local state) on a shared dev-server, with the
 /// state in `bucket`/`key` of the test server.
 pub struct Machine<'a> {
-    pub server: &'a DevServer,
+    env: Env<'a>,
     pub s3: S3,
-    pub dir: tempfile::TempDir,
-    pub identity: PathBuf,
-    pub recipient: String,
     pub key: String,
-    /// The backend block's `endpoint` (the test server's, unless a test points elsewhere).
-    pub endpoint: String,
+}
+
+impl<'a> Deref for Machine<'a> {
+    type Target = Env<'a>;
+    fn deref(&self) -> &Env<'a> {
+        &self.env
+    }
+}
+
+/// The state block's s3 backend (a 3 s lock lease).
+fn backend(bucket: &str, key: &str, endpoint: &str) -> String {
+    format!(
+        "  backend \"s3\" {{\n    bucket     = \"{bucket}\"\n    key        = \"{key}\"\n    endpoint   = \"{endpoint}\"\n    lock_lease = \"3s\"\n  }}\n"
+    )
 }
 
 impl<'a> Machine<'a> {
-    pub fn new(server: &'a DevServer, s3: &S3, key: &str, identity: Option<(&PathBuf, &str)>) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let (identity, recipient) = identity.map_or_else(
-            || {
-                let id = age::x25519::Identity::generate();
-                let path = dir.path().join("identity.txt");
-                std::fs::write(&path, format!("{}\n", id.to_string().expose_secret())).unwrap();
-                (path, id.to_public().to_string())
-            },
-            |(path, recipient)| (path.clone(), recipient.to_owned()),
-        );
-        let m = Machine {
-            server,
-            s3: s3.clone(),
-            dir,
-            identity,
-            recipient,
-            key: key.to_owned(),
-            endpoint: s3.endpoint.clone(),
-        };
-        m.config("");
-        m
+    pub fn new(server: &'a DevServer, s3: &S3, key: &str) -> Self {
+        let env = Test::new()
+            .on(server)
+            .parallelism(2)
+            .state(&backend(&s3.bucket, key, &s3.endpoint))
+            .env("AWS_ACCESS_KEY_ID", &s3.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &s3.secret_key)
+            .start();
+        Machine { env, s3: s3.clone(), key: key.to_owned() }
     }
 
     /// A second machine on the same key (same identity, its own empty dir).
-    pub fn twin(&self) -> Machine<'a> {
-        Machine::new(self.server, &self.s3, &self.key, Some((&self.identity, &self.recipient)))
+    pub fn twin(&self) -> Machine<'_> {
+        Machine { env: self.env.twin(), s3: self.s3.clone(), key: self.key.clone() }
     }
 
-    /// Writes `main.hcl`: the s3 backend (a 3 s lock lease) plus `tokens`.
-    pub fn config(&self, tokens: &str) {
-        self.config_with(tokens, &self.s3.bucket, &self.endpoint);
+    /// From now on, the backend block's `endpoint` is `endpoint` (a proxy in front of the
+    /// test server).
+    pub fn point_at(&mut self, endpoint: &str) {
+        self.env.state = backend(&self.s3.bucket, &self.key, endpoint);
     }
 
+    /// Writes `main.hcl` with this bucket and endpoint, this once.
     pub fn config_with(&self, tokens: &str, bucket: &str, endpoint: &str) {
-        let body = format!(
-            "launchdarkly {{\n  base_url = \"{}\"\n  parallelism = 2\n}}\n\nstate {{\n  recipients = [\"{}\"]\n  backend \"s3\" {{\n    bucket     = \"{bucket}\"\n    key        = \"{}\"\n    endpoint   = \"{endpoint}\"\n    lock_lease = \"3s\"\n  }}\n}}\n\nunmanaged {{\n  personal = true\n}}\n\n{tokens}",
-            self.server.url, self.recipient, self.key
-        );
-        std::fs::write(self.dir.path().join("main.hcl"), body).unwrap();
-    }
-
-    pub fn cmd(&self) -> Command {
-        let mut cmd = self.server.tokenform(self.dir.path());
-        cmd.env("AWS_ACCESS_KEY_ID", &self.s3.access_key)
-            .env("AWS_SECRET_ACCESS_KEY", &self.s3.secret_key)
-            .env_remove("AWS_SESSION_TOKEN")
-            .env_remove("AWS_REGION")
-            .env_remove("AWS_DEFAULT_REGION");
-        cmd
-    }
-
-    pub fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
-    }
-
-    /// Runs `args` and expects exit 1 with `code` in stderr; returns stderr.
-    #[track_caller]
-    pub fn fails(&self, args: &[&str], code: &str) -> String {
-        let out = self.run(args);
-        assert_eq!(out.status.code(), Some(1), "{args:?}:\n{}", text(&out));
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(err.contains(code), "expected {code} from {args:?}:\n{err}");
-        err
-    }
-
-    #[track_caller]
-    pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(out.status.code(), Some(0), "{args:?}:\n{}", text(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    pub fn plan_exit(&self) -> Option<i32> {
-        self.run(&["plan", "--detailed-exitcode"]).status.code()
-    }
-
-    /// Starts `apply --auto-approve` in the background, its stdout piped.
-    pub fn spawn_apply(&self) -> Child {
-        self.cmd()
-            .args(["apply", "--auto-approve"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-
-    /// The state document, through `state pull`.
-    pub fn state(&self) -> Value {
-        serde_json::from_str(&self.ok(&["state", "pull"])).unwrap()
-    }
-
-    /// id → secret, from `tokenform output --format json`.
-    pub fn secrets(&self) -> BTreeMap<String, String> {
-        let out = self
-            .cmd()
-            .args(["output", "--format", "json", "--identity"])
-            .arg(&self.identity)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "output failed:\n{}", text(&out));
-        let mut found = BTreeMap::new();
-        collect_secrets(&serde_json::from_slice(&out.stdout).unwrap(), &mut found);
-        found
-    }
-
-    /// No local state file was written in the config dir.
-    pub fn assert_no_local_state(&self) {
-        let names: Vec<String> = std::fs::read_dir(self.dir.path())
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-            .filter(|n| n.starts_with("tokenform.state"))
-            .collect();
-        assert!(names.is_empty(), "local state files: {names:?}");
-    }
-}
-
-/// Every secret the state holds authenticates, as the token the state says it is.
-pub fn assert_every_secret_authenticates(m: &Machine<'_>) {
-    let state = m.state();
-    let ids: Vec<String> = state["tokens"]
-        .as_object()
-        .map(|t| t.values().filter_map(|v| v["id"].as_str().map(str::to_owned)).collect())
-        .unwrap_or_default();
-    let secrets = m.secrets();
-    assert!(!secrets.is_empty());
-    for (id, secret) in secrets {
-        assert!(ids.contains(&id), "a secret of {id}, which the state does not list");
-        let (status, body) = http(&m.server.url, "GET", "/api/v2/caller-identity", &secret);
-        assert_eq!(status, 200, "the secret of {id} does not authenticate: {body}");
-        assert_eq!(body["tokenId"].as_str(), Some(id.as_str()));
+        self.env.config_with(&backend(bucket, &self.key, endpoint), tokens);
     }
 }

@@ -12,12 +12,10 @@ const DEMO_RECIPIENT: &str = "age17rmdjdkhln5l0d4srq5swyt4k68mpqpxf84dgs3xy8hw6f
 const STRAY_ID: &str = "610000000000000000000001";
 
 fn server() -> DevServer {
-    let seed = tempfile::NamedTempFile::new().unwrap();
     let body = format!(
         r#"{{"tokens": [{{"_id": "{STRAY_ID}", "name": "stray-bot", "role": "reader", "serviceToken": true}}]}}"#
     );
-    std::fs::write(seed.path(), body).unwrap();
-    DevServer::start(&["--seed", seed.path().to_str().unwrap()])
+    DevServer::seeded(&body, &[])
 }
 
 fn hcl(server: &DevServer, tokens: &str) -> String {

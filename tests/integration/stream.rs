@@ -122,7 +122,7 @@ fn secrets(server: &DevServer, dir: &Path) -> BTreeMap<String, String> {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let mut found = BTreeMap::new();
-    crate::apply::collect_secrets(&serde_json::from_slice(&out.stdout).unwrap(), &mut found);
+    crate::support::collect_secrets(&serde_json::from_slice(&out.stdout).unwrap(), &mut found);
     found
 }
 
@@ -271,13 +271,10 @@ fn plan_and_destroy_stream_and_a_prompt_is_refused_before_anything_is_read() {
 
 #[test]
 fn generating_config_keeps_stdout_one_json_object_per_line() {
-    let seed = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        seed.path(),
-        r#"{"tokens": [{"_id": "610000000000000000000001", "name": "legacy", "role": "reader", "serviceToken": true}]}"#,
-    )
-    .unwrap();
-    let server = DevServer::start(&["--seed", seed.path().to_str().unwrap()]);
+    let server = DevServer::seeded(
+        &r#"{"tokens": [{"_id": "610000000000000000000001", "name": "legacy", "role": "reader", "serviceToken": true}]}"#,
+        &[],
+    );
     let import = "import {\n  to = token.legacy\n  id = \"610000000000000000000001\"\n}\n";
     let dir = config_dir(&[("main.hcl", &hcl(&server, import))]);
     let out = server

@@ -4,7 +4,6 @@
 //! check --live, apply, show, state and adopt in every format; no output holds a control character
 //! other than a line break, and the text is still there, escaped.
 
-use std::path::Path;
 use std::process::Output;
 
 use crate::support::{DevServer, config_dir, text};
@@ -30,9 +29,9 @@ fn assert_clean(what: &str, out: &Output) {
     }
 }
 
-fn seed(dir: &Path) -> std::path::PathBuf {
+fn seed() -> serde_json::Value {
     let owner = "5f0000000000000000000001";
-    let seed = serde_json::json!({
+    serde_json::json!({
         "members": [
             {"_id": owner, "email": "owner@example.com", "role": "owner"},
             {"_id": "5f0000000000000000000002", "email": format!("{EVIL}@example.com"), "role": "writer"}
@@ -41,10 +40,7 @@ fn seed(dir: &Path) -> std::path::PathBuf {
             {"_id": "610000000000000000000001", "memberId": "5f0000000000000000000002", "name": EVIL,
              "description": EVIL, "role": "reader", "serviceToken": true}
         ]
-    });
-    let path = dir.join("seed.json");
-    std::fs::write(&path, serde_json::to_vec(&seed).unwrap()).unwrap();
-    path
+    })
 }
 
 fn main_hcl(url: &str) -> String {
@@ -77,8 +73,7 @@ fn rename_live(server: &DevServer, id: &str) {
 
 #[test]
 fn names_from_the_api_are_escaped_in_every_output() {
-    let work = tempfile::tempdir().unwrap();
-    let server = DevServer::start(&["--seed", seed(work.path()).to_str().unwrap()]);
+    let server = DevServer::seeded(&seed(), &[]);
     let dir = config_dir(&[("main.hcl", &main_hcl(&server.url))]);
     let d = dir.path();
     let run = |args: &[&str]| {

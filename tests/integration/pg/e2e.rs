@@ -3,17 +3,14 @@
 
 use std::collections::BTreeSet;
 
-use super::{
-    Machine, assert_every_secret_authenticates, fresh_schema, live_names, lock_field, names, pg, psql,
-    read_completions, text, tokens, wait_until,
-};
-use crate::support::DevServer;
+use super::{Machine, fresh_schema, pg, psql};
+use crate::support::{DevServer, lock_field, names, read_completions, text, tokens, wait_until};
 
 #[test]
 fn apply_on_one_machine_is_the_state_of_the_other_and_a_concurrent_apply_gets_the_lock_info() {
     let Some(pg) = pg() else { return };
     let server = DevServer::start(&["--latency-ms", "150"]);
-    let a = Machine::new(&server, &pg.url, &fresh_schema(), None);
+    let a = Machine::new(&server, &pg.url, &fresh_schema());
     let b = a.twin();
     a.config(&tokens(2));
     b.config(&tokens(2));
@@ -44,15 +41,15 @@ fn apply_on_one_machine_is_the_state_of_the_other_and_a_concurrent_apply_gets_th
     assert_eq!(waiter.status.code(), Some(0), "the waiting apply: {}", text(&waiter));
     assert_eq!(psql(&pg.url, &format!("SELECT count(*) FROM {}", a.table("locks"))), "0", "released");
     assert_eq!(b.plan_exit(), Some(0));
-    assert_eq!(live_names(&server), names(8));
-    assert_every_secret_authenticates(&b);
+    assert_eq!(server.live_names(), names(8));
+    b.assert_every_secret_authenticates();
 }
 
 #[test]
 fn sigkill_on_one_machine_is_recovered_by_the_other_without_duplicates() {
     let Some(pg) = pg() else { return };
     let server = DevServer::start(&["--latency-ms", "60"]);
-    let a = Machine::new(&server, &pg.url, &fresh_schema(), None);
+    let a = Machine::new(&server, &pg.url, &fresh_schema());
     let b = a.twin();
     a.config(&tokens(12));
     b.config(&tokens(12));
@@ -68,9 +65,9 @@ fn sigkill_on_one_machine_is_recovered_by_the_other_without_duplicates() {
     b.ok(&["apply", "--auto-approve"]);
     assert_eq!(b.plan_exit(), Some(0));
     assert_eq!(a.plan_exit(), Some(0));
-    assert_eq!(live_names(&server), names(12), "no duplicate token");
-    assert_every_secret_authenticates(&b);
-    assert_every_secret_authenticates(&a);
+    assert_eq!(server.live_names(), names(12), "no duplicate token");
+    b.assert_every_secret_authenticates();
+    a.assert_every_secret_authenticates();
     let dump_after = pg_dump(&pg.url, &a.schema);
     assert!(
         dump_after.contains("\"t011\"") && dump_after.contains("BEGIN AGE ENCRYPTED FILE"),
@@ -89,7 +86,7 @@ fn sigkill_on_one_machine_is_recovered_by_the_other_without_duplicates() {
 fn a_lost_lock_connection_fails_the_next_write_and_the_other_machine_recovers() {
     let Some(pg) = pg() else { return };
     let server = DevServer::start(&["--latency-ms", "300"]);
-    let a = Machine::new(&server, &pg.url, &fresh_schema(), None);
+    let a = Machine::new(&server, &pg.url, &fresh_schema());
     let b = a.twin();
     // 20 creates at 300 ms, two at a time: ~3 s left after the second, so the kill lands
     // while the apply runs even on a loaded machine.
@@ -109,15 +106,15 @@ fn a_lost_lock_connection_fails_the_next_write_and_the_other_machine_recovers() 
     b.ok(&["apply", "--auto-approve"]);
     assert_eq!(b.plan_exit(), Some(0));
     assert_eq!(a.plan_exit(), Some(0));
-    assert_eq!(live_names(&server), names(20), "no duplicate token");
-    assert_every_secret_authenticates(&b);
+    assert_eq!(server.live_names(), names(20), "no duplicate token");
+    b.assert_every_secret_authenticates();
 }
 
 #[test]
 fn a_state_written_by_another_writer_between_read_and_save_is_not_overwritten() {
     let Some(pg) = pg() else { return };
     let server = DevServer::start(&["--latency-ms", "100"]);
-    let a = Machine::new(&server, &pg.url, &fresh_schema(), None);
+    let a = Machine::new(&server, &pg.url, &fresh_schema());
     a.config(&tokens(1));
     a.ok(&["apply", "--auto-approve"]);
     a.config(&tokens(6));
@@ -169,5 +166,5 @@ fn the_postgres_example_applies_against_a_real_server() {
     assert_eq!(run(&["plan", "--detailed-exitcode"]).status.code(), Some(0));
     let rows = psql(&pg.url, &format!("SELECT workspace || ' ' || serial FROM \"{schema}\".states"));
     assert_eq!(rows, "production 1");
-    assert_eq!(live_names(&server), ["ci_reader", "deploy-production", "deploy-staging"]);
+    assert_eq!(server.live_names(), ["ci_reader", "deploy-production", "deploy-staging"]);
 }

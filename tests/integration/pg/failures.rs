@@ -1,8 +1,8 @@
 //! Every way the PostgreSQL backend fails: exit 1, a message naming the backend and what
 //! to do, and nothing written (no schema, no row) — never a password in the output.
 
-use super::{Machine, Pg, fresh_schema, pg, psql, text, tokens};
-use crate::support::DevServer;
+use super::{Machine, Pg, fresh_schema, pg, psql};
+use crate::support::{DevServer, text, tokens};
 
 /// The password of the test cluster's URLs (to check it never leaks).
 fn password(pg: &Pg) -> String {
@@ -41,7 +41,7 @@ fn each_connection_failure_exits_1_names_the_backend_and_writes_nothing() {
     ];
     for (url, code) in cases {
         let schema = fresh_schema();
-        let m = Machine::new(&server, &url, &schema, None);
+        let m = Machine::new(&server, &url, &schema);
         m.config(&tokens(1));
         for args in [&["apply", "--auto-approve"][..], &["plan"], &["state", "list"]] {
             let err = m.fails(args, code);
@@ -55,11 +55,11 @@ fn each_connection_failure_exits_1_names_the_backend_and_writes_nothing() {
         m.assert_no_local_state();
     }
     // plain text to a remote host is refused before any connection is tried.
-    let m = Machine::new(&server, &pg.url.replace("127.0.0.1", "10.255.255.1"), &fresh_schema(), None);
+    let m = Machine::new(&server, &pg.url.replace("127.0.0.1", "10.255.255.1"), &fresh_schema());
     assert!(m.fails(&["state", "list"], "bad_conn_str").contains("loopback"));
 
     // No connection string at all.
-    let m = Machine::new(&server, "", &fresh_schema(), None);
+    let m = Machine::new(&server, "", &fresh_schema());
     let out = m.cmd().env_remove("PG_CONN_STR").args(["plan"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("tokenform::state::pg::no_conn_str") && text(&out).contains("PG_CONN_STR"));
@@ -70,17 +70,17 @@ fn a_user_without_create_on_the_database_is_told_which_grant_is_missing() {
     let Some(pg) = pg() else { return };
     let server = DevServer::start(&[]);
     let schema = fresh_schema();
-    let m = Machine::new(&server, &pg.limited_url, &schema, None);
+    let m = Machine::new(&server, &pg.limited_url, &schema);
     m.config(&tokens(1));
     // Reading an empty workspace needs nothing; the first write must create the schema.
     assert_eq!(m.plan_exit(), Some(2));
     let err = m.fails(&["apply", "--auto-approve"], "tokenform::state::pg::permission");
     assert!(err.contains(&schema) && err.contains("CREATE SCHEMA"), "{err}");
     assert!(!schema_exists(&pg, &schema));
-    assert!(super::live_names(&server).is_empty(), "no token was created before the state could be written");
+    assert!(server.live_names().is_empty(), "no token was created before the state could be written");
 
     // Once an admin made the schema and tables for someone else, the user may not use them.
-    let owner = Machine::new(&server, &pg.url, &schema, None);
+    let owner = Machine::new(&server, &pg.url, &schema);
     owner.config(&tokens(1));
     owner.ok(&["apply", "--auto-approve"]);
     let err = m.fails(&["state", "list"], "tokenform::state::pg::permission");
@@ -92,24 +92,24 @@ fn tls_verify_full_and_require_work_and_the_wrong_ca_is_refused() {
     let Some(pg) = pg() else { return };
     let server = DevServer::start(&[]);
     let schema = fresh_schema();
-    let full = Machine::new(&server, &pg.tls_url, &schema, None);
+    let full = Machine::new(&server, &pg.tls_url, &schema);
     full.config(&tokens(1));
     full.ok(&["apply", "--auto-approve"]);
     assert_eq!(full.plan_exit(), Some(0));
     // The same state over `require` (encrypted, certificate unchecked).
     let require = full.twin();
     let require_url = pg.tls_url.split('?').next().unwrap().to_owned() + "?sslmode=require";
-    let require = Machine { conn_str: require_url, ..require };
+    let require = require.with_conn(&require_url);
     require.config(&tokens(1));
     assert_eq!(require.plan_exit(), Some(0));
     // A CA that did not sign the server's certificate.
     let other = pg.tls_url.replace(&std::env::var("TOKENFORM_TEST_PG_CA").unwrap(), &pg.other_ca);
-    let wrong = Machine { conn_str: other, ..full.twin() };
+    let wrong = full.twin().with_conn(&other);
     wrong.config(&tokens(1));
     let err = wrong.fails(&["state", "list"], "tokenform::state::pg::connect");
     assert!(err.to_lowercase().contains("certificate"), "{err}");
     // verify-full without a CA file is refused up front.
-    let no_ca = Machine { conn_str: pg.tls_url.split('&').next().unwrap().to_owned(), ..full.twin() };
+    let no_ca = full.twin().with_conn(pg.tls_url.split('&').next().unwrap());
     no_ca.config(&tokens(1));
     assert!(no_ca.fails(&["state", "list"], "tokenform::state::pg::tls").contains("sslrootcert"));
 }
@@ -125,13 +125,13 @@ fn a_transaction_pooling_proxy_is_refused() {
     let server = DevServer::start(&[]);
     let schema = fresh_schema();
     // The schema exists (made directly), so only the lock decides.
-    let direct = Machine::new(&server, &pg.url, &schema, None);
+    let direct = Machine::new(&server, &pg.url, &schema);
     direct.config(&tokens(1));
     direct.ok(&["apply", "--auto-approve"]);
-    let pooled = Machine { conn_str: bouncer, ..direct.twin() };
+    let pooled = direct.twin().with_conn(&bouncer);
     pooled.config(&tokens(2));
     let err = pooled.fails(&["apply", "--auto-approve"], "tokenform::state::pg::pooled");
     assert!(err.contains("transaction-pooling"), "{err}");
-    assert_eq!(super::live_names(&server), ["t000"], "nothing was created");
+    assert_eq!(server.live_names(), ["t000"], "nothing was created");
     assert_eq!(direct.plan_exit(), Some(0), "the state is as the direct apply left it");
 }

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use super::{Machine, fresh_schema, live_names, pg, psql, text, tokens};
-use crate::support::DevServer;
+use super::{Machine, fresh_schema, pg, psql};
+use crate::support::{DevServer, read_completions, text, tokens, wait_until};
 use tokenform::model::Address;
 use tokenform::state::{EncryptMode, JournalRecord, LockMode, StateSettings, StateStore, TokenState};
 
@@ -11,7 +11,7 @@ use tokenform::state::{EncryptMode, JournalRecord, LockMode, StateSettings, Stat
 fn push_needs_the_same_lineage_and_a_higher_serial_unless_forced_and_pull_shows_previous_versions() {
     let Some(pg) = pg() else { return };
     let server = DevServer::start(&[]);
-    let m = Machine::new(&server, &pg.url, &fresh_schema(), None);
+    let m = Machine::new(&server, &pg.url, &fresh_schema());
     for n in 1..=3 {
         m.config(&tokens(n));
         m.ok(&["apply", "--auto-approve"]);
@@ -52,7 +52,7 @@ fn migrate_copies_a_local_state_and_its_journal_and_refuses_another_lineage() {
     let server = DevServer::start(&[]);
     let local_dir = tempfile::tempdir().unwrap();
     let local = local_dir.path().join("tokenform.state.json");
-    let m = Machine::new(&server, &pg.url, &fresh_schema(), None);
+    let m = Machine::new(&server, &pg.url, &fresh_schema());
     // A local state whose last change is only in its journal (a crashed apply).
     let settings = StateSettings::local(&local, vec![m.recipient.clone()], EncryptMode::Secrets);
     let lock = LockMode::Exclusive { timeout: Duration::ZERO, command: "seed".into() };
@@ -95,13 +95,13 @@ fn migrate_copies_a_local_state_and_its_journal_and_refuses_another_lineage() {
 fn force_unlock_clears_a_killed_holders_record_and_refuses_a_live_one() {
     let Some(pg) = pg() else { return };
     let server = DevServer::start(&["--latency-ms", "300"]);
-    let m = Machine::new(&server, &pg.url, &fresh_schema(), None);
+    let m = Machine::new(&server, &pg.url, &fresh_schema());
     m.config(&tokens(1));
     m.ok(&["apply", "--auto-approve"]);
     m.ok(&["force-unlock", "nothing-held"]);
     m.config(&tokens(16));
     let mut child = m.spawn_apply();
-    super::read_completions(&mut child, 1);
+    read_completions(&mut child, 1);
     let locks = m.table("locks");
     let id = psql(&pg.url, &format!("SELECT id FROM {locks}"));
     let err = m.fails(&["force-unlock", "0000"], "tokenform::state::lock_id_mismatch");
@@ -111,7 +111,7 @@ fn force_unlock_clears_a_killed_holders_record_and_refuses_a_live_one() {
     child.kill().unwrap();
     child.wait().unwrap();
     // The killed holder's session is gone (its lock with it); its record stays until removed.
-    super::wait_until("the killed session to end", || {
+    wait_until("the killed session to end", || {
         psql(
             &pg.url,
             &format!("SELECT count(*) FROM pg_stat_activity WHERE pid = (SELECT backend_pid FROM {locks})"),
@@ -134,7 +134,7 @@ fn upsert(label: &str, id: &str) -> JournalRecord {
 fn encrypt_file_seals_the_document_and_the_journal_in_the_database_too() {
     let Some(pg) = pg() else { return };
     let server = DevServer::start(&[]);
-    let m = Machine::new(&server, &pg.url, &fresh_schema(), None);
+    let m = Machine::new(&server, &pg.url, &fresh_schema());
     m.config(&tokens(2));
     let hcl = std::fs::read_to_string(m.dir.path().join("main.hcl")).unwrap();
     std::fs::write(
@@ -184,7 +184,7 @@ fn encrypt_file_seals_the_document_and_the_journal_in_the_database_too() {
 fn history_keeps_the_last_five_versions_and_a_newer_schema_is_refused() {
     let Some(pg) = pg() else { return };
     let server = DevServer::start(&[]);
-    let m = Machine::new(&server, &pg.url, &fresh_schema(), None);
+    let m = Machine::new(&server, &pg.url, &fresh_schema());
     for n in 1..=8 {
         m.config(&tokens(n));
         m.ok(&["apply", "--auto-approve"]);
@@ -209,5 +209,5 @@ fn history_keeps_the_last_five_versions_and_a_newer_schema_is_refused() {
     m.fails(&["plan"], "tokenform::state::pg::newer_schema");
     psql(&pg.url, &format!("UPDATE {meta} SET schema_version = schema_version - 1"));
     assert_eq!(m.state()["serial"], 8, "the refused apply wrote nothing");
-    assert_eq!(live_names(&server).len(), 8, "and created nothing live");
+    assert_eq!(server.live_names().len(), 8, "and created nothing live");
 }

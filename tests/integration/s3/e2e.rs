@@ -6,16 +6,15 @@ use std::collections::BTreeSet;
 use axum::http::Method;
 
 use super::proxy::{Proxy, Step};
-use super::{Bucket, Machine, assert_every_secret_authenticates, flat, fresh_key, s3};
-use crate::pg::{live_names, lock_field, names, read_completions, text, tokens, wait_until};
-use crate::support::DevServer;
+use super::{Bucket, Machine, flat, fresh_key, s3};
+use crate::support::{DevServer, lock_field, names, read_completions, text, tokens, wait_until};
 
 #[test]
 fn apply_on_one_machine_is_the_state_of_the_other_and_a_concurrent_apply_gets_the_lock_info() {
     let Some(s3) = s3() else { return };
     let bucket = Bucket::new(&s3);
     let server = DevServer::start(&["--latency-ms", "150"]);
-    let a = Machine::new(&server, &s3, &fresh_key(), None);
+    let a = Machine::new(&server, &s3, &fresh_key());
     let b = a.twin();
     a.config(&tokens(2));
     b.config(&tokens(2));
@@ -52,8 +51,8 @@ fn apply_on_one_machine_is_the_state_of_the_other_and_a_concurrent_apply_gets_th
     let released: serde_json::Value = serde_json::from_slice(&bucket.get(&lock_key).unwrap()).unwrap();
     assert!(released["released"].is_string(), "released by a conditional overwrite: {released}");
     assert_eq!(b.plan_exit(), Some(0));
-    assert_eq!(live_names(&server), names(8));
-    assert_every_secret_authenticates(&b);
+    assert_eq!(server.live_names(), names(8));
+    b.assert_every_secret_authenticates();
 }
 
 #[test]
@@ -61,14 +60,14 @@ fn sigkill_on_one_machine_is_recovered_by_the_other_without_duplicates() {
     let Some(s3) = s3() else { return };
     let bucket = Bucket::new(&s3);
     let server = DevServer::start(&["--latency-ms", "60"]);
-    let a = Machine::new(&server, &s3, &fresh_key(), None);
+    let a = Machine::new(&server, &s3, &fresh_key());
     // B reaches the store through a proxy that refuses LIST: the journal must be found
     // by name.
     let proxy = Proxy::start(&s3.endpoint, |r, _| {
         if r.is_list() { Step::Answer(403, "AccessDenied") } else { Step::Forward }
     });
     let mut b = a.twin();
-    b.endpoint = proxy.url.clone();
+    b.point_at(&proxy.url);
     a.config(&tokens(12));
     b.config(&tokens(12));
     let mut child = a.spawn_apply();
@@ -86,9 +85,9 @@ fn sigkill_on_one_machine_is_recovered_by_the_other_without_duplicates() {
     assert_eq!(out.status.code(), Some(0), "B takes over the lapsed lock and recovers: {}", text(&out));
     assert_eq!(b.plan_exit(), Some(0));
     assert_eq!(a.plan_exit(), Some(0));
-    assert_eq!(live_names(&server), names(12), "no duplicate token");
-    assert_every_secret_authenticates(&b);
-    assert_every_secret_authenticates(&a);
+    assert_eq!(server.live_names(), names(12), "no duplicate token");
+    b.assert_every_secret_authenticates();
+    a.assert_every_secret_authenticates();
     assert!(bucket.list(&format!("{}.journal", a.key)).is_empty(), "compacted");
     let seen = proxy.seen();
     assert!(seen.iter().all(|r| !r.is_list()), "tokenform sent a LIST: {seen:?}");
@@ -140,7 +139,7 @@ fn a_state_written_by_another_writer_between_read_and_save_is_not_overwritten() 
     let Some(s3) = s3() else { return };
     let bucket = Bucket::new(&s3);
     let server = DevServer::start(&["--latency-ms", "100"]);
-    let a = Machine::new(&server, &s3, &fresh_key(), None);
+    let a = Machine::new(&server, &s3, &fresh_key());
     a.config(&tokens(1));
     a.ok(&["apply", "--auto-approve"]);
     a.config(&tokens(6));
@@ -165,7 +164,7 @@ fn a_state_created_by_another_writer_before_the_first_save_is_not_overwritten() 
     let Some(s3) = s3() else { return };
     let bucket = Bucket::new(&s3);
     let server = DevServer::start(&["--latency-ms", "100"]);
-    let a = Machine::new(&server, &s3, &fresh_key(), None);
+    let a = Machine::new(&server, &s3, &fresh_key());
     a.config(&tokens(4));
     let mut child = a.spawn_apply();
     read_completions(&mut child, 1);

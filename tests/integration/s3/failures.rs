@@ -9,15 +9,14 @@ use axum::http::Method;
 
 use super::proxy::{Proxy, Step};
 use super::{Bucket, Machine, flat, fresh_key, s3};
-use crate::pg::{live_names, text, tokens};
-use crate::support::DevServer;
+use crate::support::{DevServer, names, text, tokens};
 
 #[test]
 fn each_store_failure_exits_1_names_the_bucket_and_key_and_writes_nothing() {
     let Some(s3) = s3() else { return };
     let server = DevServer::start(&[]);
     let key = fresh_key();
-    let m = Machine::new(&server, &s3, &key, None);
+    let m = Machine::new(&server, &s3, &key);
     m.config(&tokens(2));
     let names = flat(&format!("s3://{}/{key}", s3.bucket));
 
@@ -61,7 +60,7 @@ fn each_store_failure_exits_1_names_the_bucket_and_key_and_writes_nothing() {
     assert!(err.contains("AWS_REGION") && err.contains(&names), "{err}");
 
     assert!(Bucket::new(&s3).list(key.split('/').next().unwrap()).is_empty(), "nothing was written");
-    assert!(live_names(&server).is_empty(), "no token was created");
+    assert!(server.live_names().is_empty(), "no token was created");
     m.assert_no_local_state();
 }
 
@@ -120,19 +119,19 @@ fn a_store_that_ignores_conditional_writes_is_refused_by_the_probe() {
     let Some(s3) = s3() else { return };
     let server = DevServer::start(&[]);
     let (url, _) = fake_store(Fake::AcceptsEveryPut);
-    let m = Machine::new(&server, &s3, &fresh_key(), None);
+    let m = Machine::new(&server, &s3, &fresh_key());
     m.config_with(&tokens(2), &s3.bucket, &url);
     let err = flat(&m.fails(&["apply", "--auto-approve"], "tokenform::state::s3::unconditional"));
     assert!(err.contains("ignoresconditionalwrites") && err.contains("answered200,not412"), "{err}");
     assert!(err.contains(&m.key), "{err}");
-    assert!(live_names(&server).is_empty(), "refused before any token was created");
+    assert!(server.live_names().is_empty(), "refused before any token was created");
     // One that honours If-None-Match but not If-Match would give a lock, but no
     // compare-and-swap of the state: refused too.
     let (url, _) = fake_store(Fake::IgnoresIfMatch);
     m.config_with(&tokens(2), &s3.bucket, &url);
     let err = flat(&m.fails(&["apply", "--auto-approve"], "tokenform::state::s3::unconditional"));
     assert!(err.contains("astaleIf-Matchanswered200,not412") && err.contains(&m.key), "{err}");
-    assert!(live_names(&server).is_empty());
+    assert!(server.live_names().is_empty());
     // The real server passes the same probe.
     m.config(&tokens(2));
     m.ok(&["apply", "--auto-approve"]);
@@ -142,7 +141,7 @@ fn a_store_that_ignores_conditional_writes_is_refused_by_the_probe() {
 fn server_errors_are_retried_with_backoff_and_conflicts_re_read_then_fail() {
     let Some(s3) = s3() else { return };
     let server = DevServer::start(&[]);
-    let m = Machine::new(&server, &s3, &fresh_key(), None);
+    let m = Machine::new(&server, &s3, &fresh_key());
 
     let (url, count) = fake_store(Fake::Unavailable);
     m.config_with(&tokens(1), &s3.bucket, &url);
@@ -156,7 +155,7 @@ fn server_errors_are_retried_with_backoff_and_conflicts_re_read_then_fail() {
     assert!(err.contains("HTTP409ConditionalRequestConflict") && err.contains("retried"), "{err}");
     assert!(err.contains(&m.key), "{err}");
     assert!(count.load(Ordering::SeqCst) > 2, "re-read and retried");
-    assert!(live_names(&server).is_empty());
+    assert!(server.live_names().is_empty());
 }
 
 #[test]
@@ -182,16 +181,16 @@ fn transient_errors_and_lost_answers_are_retried_and_the_apply_still_succeeds() 
         ("PUT", 0) if r.path.starts_with(&previous) => Step::Answer(503, "ServiceUnavailable"),
         _ => Step::Forward,
     });
-    let mut m = Machine::new(&server, &s3, &key, None);
-    m.endpoint = proxy.url.clone();
+    let mut m = Machine::new(&server, &s3, &key);
+    m.point_at(&proxy.url);
     m.config(&tokens(3));
     m.ok(&["apply", "--auto-approve"]);
     m.config(&tokens(5));
     m.ok(&["apply", "--auto-approve"]);
 
     assert_eq!(m.plan_exit(), Some(0));
-    assert_eq!(live_names(&server), crate::pg::names(5), "no duplicate token");
-    super::assert_every_secret_authenticates(&m);
+    assert_eq!(server.live_names(), names(5), "no duplicate token");
+    m.assert_every_secret_authenticates();
     assert_eq!(m.state()["serial"], 2);
     assert!(bucket.list(&format!("{key}.journal")).is_empty(), "compacted");
     let suffix = |s: &str| format!("{key}{s}");
@@ -206,8 +205,8 @@ fn a_session_token_from_the_environment_signs_every_request_and_is_never_shown()
     let Some(s3) = s3() else { return };
     let server = DevServer::start(&[]);
     let proxy = Proxy::start(&s3.endpoint, |_, _| Step::Forward);
-    let mut m = Machine::new(&server, &s3, &fresh_key(), None);
-    m.endpoint = proxy.url.clone();
+    let mut m = Machine::new(&server, &s3, &fresh_key());
+    m.point_at(&proxy.url);
     m.config(&tokens(1));
     let token = "FQoGZXIvYXdzEXAMPLEsessiontokenforthetest0123456789";
     // Whatever the server makes of a token it did not issue, tokenform sends it (as

@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use super::{Bucket, Machine, fresh_key, s3};
-use crate::pg::{text, tokens, wait_until};
-use crate::support::DevServer;
+use crate::support::{DevServer, names, read_completions, text, tokens, wait_until};
 use tokenform::model::Address;
 use tokenform::state::{EncryptMode, JournalRecord, LockMode, StateSettings, StateStore, TokenState};
 
@@ -13,7 +12,7 @@ fn push_needs_the_same_lineage_and_a_higher_serial_unless_forced_and_pull_shows_
     let Some(s3) = s3() else { return };
     let bucket = Bucket::new(&s3);
     let server = DevServer::start(&[]);
-    let m = Machine::new(&server, &s3, &fresh_key(), None);
+    let m = Machine::new(&server, &s3, &fresh_key());
     for n in 1..=7 {
         m.config(&tokens(n));
         m.ok(&["apply", "--auto-approve"]);
@@ -60,7 +59,7 @@ fn migrate_copies_a_local_state_and_its_journal_and_refuses_another_lineage() {
     let server = DevServer::start(&[]);
     let local_dir = tempfile::tempdir().unwrap();
     let local = local_dir.path().join("tokenform.state.json");
-    let m = Machine::new(&server, &s3, &fresh_key(), None);
+    let m = Machine::new(&server, &s3, &fresh_key());
     // A local state whose last change is only in its journal (a crashed apply).
     let settings = StateSettings::local(&local, vec![m.recipient.clone()], EncryptMode::Secrets);
     let lock = LockMode::Exclusive { timeout: Duration::ZERO, command: "seed".into() };
@@ -104,13 +103,13 @@ fn force_unlock_releases_a_killed_holders_lock_once_it_lapsed_and_refuses_a_live
     let Some(s3) = s3() else { return };
     let bucket = Bucket::new(&s3);
     let server = DevServer::start(&["--latency-ms", "300"]);
-    let m = Machine::new(&server, &s3, &fresh_key(), None);
+    let m = Machine::new(&server, &s3, &fresh_key());
     m.config(&tokens(1));
     m.ok(&["apply", "--auto-approve"]);
     m.ok(&["force-unlock", "nothing-held"]);
     m.config(&tokens(16));
     let mut child = m.spawn_apply();
-    super::super::pg::read_completions(&mut child, 1);
+    read_completions(&mut child, 1);
     let lock_key = format!("{}.lock", m.key);
     let held: serde_json::Value = serde_json::from_slice(&bucket.get(&lock_key).unwrap()).unwrap();
     let id = held["id"].as_str().unwrap().to_owned();
@@ -138,12 +137,12 @@ fn a_lock_taken_over_behind_a_running_apply_fails_its_next_write_and_the_other_m
     let Some(s3) = s3() else { return };
     let bucket = Bucket::new(&s3);
     let server = DevServer::start(&["--latency-ms", "150"]);
-    let a = Machine::new(&server, &s3, &fresh_key(), None);
+    let a = Machine::new(&server, &s3, &fresh_key());
     let b = a.twin();
     a.config(&tokens(16));
     b.config(&tokens(16));
     let mut child = a.spawn_apply();
-    super::super::pg::read_completions(&mut child, 2);
+    read_completions(&mut child, 2);
     // Another holder's (released) lock replaces A's behind its back: A's next renewal
     // finds another ETag and stops A's writes.
     let intruder = serde_json::json!({
@@ -158,8 +157,8 @@ fn a_lock_taken_over_behind_a_running_apply_fails_its_next_write_and_the_other_m
 
     b.ok(&["apply", "--auto-approve"]);
     assert_eq!(b.plan_exit(), Some(0));
-    assert_eq!(crate::pg::live_names(&server), crate::pg::names(16), "no duplicate token");
-    super::assert_every_secret_authenticates(&b);
+    assert_eq!(server.live_names(), names(16), "no duplicate token");
+    b.assert_every_secret_authenticates();
 }
 
 fn upsert(label: &str, id: &str) -> JournalRecord {
@@ -172,7 +171,7 @@ fn encrypt_file_seals_the_document_and_the_journal_in_the_bucket_too() {
     let Some(s3) = s3() else { return };
     let bucket = Bucket::new(&s3);
     let server = DevServer::start(&[]);
-    let m = Machine::new(&server, &s3, &fresh_key(), None);
+    let m = Machine::new(&server, &s3, &fresh_key());
     m.config(&tokens(2));
     let hcl = std::fs::read_to_string(m.dir.path().join("main.hcl")).unwrap();
     std::fs::write(

@@ -16,7 +16,7 @@ use tokenform::state::model::{RetiringToken, State, TokenState};
 use tokenform::state::{Identities, JournalRecord, LockMode, StateStore};
 
 use super::{age_key, settings};
-use crate::support::tokenform;
+use crate::support::{lock_field, stderr, stdout, tokenform};
 
 const READER: &str = "api-0a1b2c3d-0000-4000-8000-00000000beef";
 const DEPLOY: &str = "api-0a1b2c3d-0000-4000-8000-0000000cafe1";
@@ -129,14 +129,6 @@ fn token(address: &Address, secret: Option<tokenform::state::SecretRecord>) -> T
 
 fn run(cmd: &mut Command) -> Output {
     cmd.output().unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[track_caller]
@@ -419,11 +411,11 @@ fn a_held_lock_fails_clearly_and_lock_timeout_waits_for_it() {
     let held = env.hold_lock();
     let err = refused(&env, env.cmd().args(["state", "rm", "token.legacy"]), "tokenform::state::locked");
     // Terraform's shape, so scripts can read the holder: one `Key: value` line each.
-    let id = lock_info_field(&err, "ID");
+    let id = lock_field(&err, "ID");
     assert_eq!(id, held_lock_id(&env), "{err}");
-    assert_eq!(lock_info_field(&err, "Operation"), "apply", "{err}");
-    assert!(lock_info_field(&err, "Who").ends_with(&format!("@{}", tokenform::state::lock::hostname())));
-    assert!(lock_info_field(&err, "Created").ends_with('Z'), "{err}");
+    assert_eq!(lock_field(&err, "Operation"), "apply", "{err}");
+    assert!(lock_field(&err, "Who").ends_with(&format!("@{}", tokenform::state::lock::hostname())));
+    assert!(lock_field(&err, "Created").ends_with('Z'), "{err}");
     assert!(err.contains("the state is locked") && err.contains("Lock Info:"), "{err}");
     assert!(err.contains(&format!("force-unlock {id}")), "{err}");
     // Readers need no lock.
@@ -490,17 +482,6 @@ fn two_processes_racing_for_the_lock_never_both_write() {
     }
 }
 
-/// The value of `Key:` in an error's `Lock Info:` block (miette may prefix each line).
-fn lock_info_field(err: &str, key: &str) -> String {
-    let prefix = format!("{key}:");
-    err.lines()
-        .find_map(|l| {
-            let l = l.trim_start_matches(|c: char| c.is_whitespace() || c == '│');
-            l.strip_prefix(&prefix).map(|v| v.trim().to_owned())
-        })
-        .unwrap_or_else(|| panic!("no {key}: line in\n{err}"))
-}
-
 /// The lock id the held local lock file records.
 fn held_lock_id(env: &Env) -> String {
     tokenform::state::lock::read_owner_at(&lock_path(&env.state_path())).unwrap().id
@@ -518,7 +499,7 @@ fn force_unlock_refuses_while_the_owner_runs_and_removes_a_dead_owners_lock() {
     let held = env.hold_lock();
     let id = held_lock_id(&env);
     let err = refused(&env, env.cmd().args(["force-unlock", "0000"]), "tokenform::state::lock_id_mismatch");
-    assert_eq!(lock_info_field(&err, "ID"), id);
+    assert_eq!(lock_field(&err, "ID"), id);
     let err = refused(&env, env.cmd().args(["force-unlock", &id]), "tokenform::state::lock_owner_alive");
     assert!(err.contains(&std::process::id().to_string()), "{err}");
     assert!(lock.exists());

@@ -1,76 +1,39 @@
-//! Shared test support: run the real binary, start `tokenform dev-server` on 127.0.0.1:0.
+//! Shared test support: run the real binary, start `tokenform dev-server` on 127.0.0.1:0
+//! (`server`), read and poke its API behind tokenform's back (`http`), and the `Test`
+//! builder of a config dir wired to it (`test`).
 #![allow(dead_code)]
 
 pub mod hostile;
+pub mod http;
+pub mod server;
+pub mod test;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub use server::DevServer;
+pub use test::{Env, Test, collect_secrets, names, token_block, tokens};
 
 /// The path of the binary under test.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_tokenform")
 }
 
-/// `tokenform` with a clean, colourless environment (no inherited identity or token).
+/// `tokenform` with a clean, colourless environment (no inherited identity, token, or AWS
+/// session and region: an S3 test sets what it means to).
 pub fn tokenform() -> Command {
     let mut cmd = Command::new(bin());
     cmd.env("NO_COLOR", "1")
         .env_remove("TOKENFORM_IDENTITY_FILE")
         .env_remove("LAUNCHDARKLY_ACCESS_TOKEN")
         .env_remove("TOKENFORM_ALLOWED_HOSTS")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
         .stdin(Stdio::null());
     cmd
-}
-
-/// A running `tokenform dev-server`, killed on drop.
-pub struct DevServer {
-    child: Child,
-    /// `http://127.0.0.1:PORT`
-    pub url: String,
-    /// The admin token (an `api-…` secret the emulator accepts).
-    pub admin_token: String,
-    pub dir: tempfile::TempDir,
-}
-
-impl DevServer {
-    /// Starts the emulator with extra flags (e.g. `["--page-max", "20"]`).
-    pub fn start(extra: &[&str]) -> DevServer {
-        let dir = tempfile::tempdir().unwrap();
-        let token_file = dir.path().join("admin-token");
-        let mut child = Command::new(bin())
-            .args(["dev-server", "--listen", "127.0.0.1:0", "--admin-token-file"])
-            .arg(&token_file)
-            .args(extra)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        // Contract: the first stdout line is `tokenform dev-server listening on http://127.0.0.1:PORT`.
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let url = line.trim().rsplit(' ').next().unwrap_or_default().to_owned();
-        assert!(url.starts_with("http://127.0.0.1:"), "unexpected dev-server banner: {line:?}");
-        let admin_token = std::fs::read_to_string(&token_file).unwrap().trim().to_owned();
-        DevServer { child, url, admin_token, dir }
-    }
-
-    /// A `tokenform` command authenticated with the admin token.
-    pub fn tokenform(&self, config_dir: &Path) -> Command {
-        let mut cmd = tokenform();
-        cmd.arg("-C").arg(config_dir).env("LAUNCHDARKLY_ACCESS_TOKEN", &self.admin_token);
-        cmd
-    }
-}
-
-impl Drop for DevServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A temp config dir holding `files` (name, contents).
@@ -94,4 +57,53 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A diagnostic's words with miette's wrapping and box drawing undone: compare words, not
+/// layout.
+pub fn words(text: &str) -> String {
+    text.replace(['│', '×'], " ").split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The value of `Key:` in a `Lock Info:` block (miette's margin aside).
+pub fn lock_field(err: &str, key: &str) -> String {
+    let prefix = format!("{key}:");
+    err.lines()
+        .find_map(|l| {
+            let l = l.trim_start_matches(|c: char| c.is_whitespace() || c == '│');
+            l.strip_prefix(&prefix).map(|v| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no {key}: line in\n{err}"))
+}
+
+/// Polls `check` until it is true (at most 60 s: a loaded machine is slow, not stuck).
+pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_mins(1);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Reads `child`'s stdout until `n` creates completed (or it ended); returns the lines.
+/// The rest is drained in the background, so the child never blocks on a full pipe.
+pub fn read_completions(child: &mut Child, n: usize) -> Vec<String> {
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while seen.iter().filter(|l: &&String| l.contains("complete [id=")).count() < n {
+        match lines.next() {
+            Some(Ok(line)) => seen.push(line),
+            _ => break,
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    seen
 }
