@@ -113,7 +113,7 @@ fn apply(s: &Server, dir: &Path) -> Cost {
     Cost { took, disk: (blocks_written_by_children() - before) * 512, journal }
 }
 
-pub fn rate_limited() {
+pub(crate) fn rate_limited() {
     let (n, limit, latency) = (200, 120, 50);
     let s = server(&["--latency-ms", &latency.to_string(), "--rate-limit", &limit.to_string()]);
     let dir = tempfile::tempdir().unwrap();
@@ -136,7 +136,7 @@ pub fn rate_limited() {
 }
 
 /// 1,000 then 5,000 creates: the cost per create must not grow with the state.
-pub fn five_thousand() {
+pub(crate) fn five_thousand() {
     for n in [1000, 5000] {
         creates(n);
     }

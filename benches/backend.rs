@@ -78,7 +78,7 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-pub fn run() {
+pub(crate) fn run() {
     let cluster = cluster();
     let env =
         BackendEnv::new([("PG_CONN_STR".to_owned(), Secret::new(cluster.url.clone()))], Some("bench".into()));
@@ -232,7 +232,7 @@ fn seaweedfs() -> SeaweedFs {
 }
 
 /// S3 (SeaweedFS on loopback) against the local file: the same figures as [`run`].
-pub fn run_s3() {
+pub(crate) fn run_s3() {
     let s3 = seaweedfs();
     let env = BackendEnv::new(
         [

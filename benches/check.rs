@@ -14,7 +14,7 @@ use super::validate::{generate, median};
 
 type Printer<'a> = Box<dyn Fn() -> String + 'a>;
 
-pub fn run() {
+pub(crate) fn run() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = generate(dir.path());
     let cfg = config::load(dir.path(), &VarInputs::default()).expect("generated config is valid");

@@ -82,7 +82,7 @@ fn time<T>(label: &str, reps: u32, mut f: impl FnMut() -> T) {
     println!("  {label:<44} {per:>12.2?} per run");
 }
 
-pub fn run() {
+pub(crate) fn run() {
     println!("drift");
     for (managed, unmanaged) in [(200, 50), (5_000, 5_000)] {
         let (config, state, live) = world(managed, unmanaged);

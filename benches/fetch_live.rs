@@ -22,7 +22,7 @@ fn seed(n: usize) -> Seed {
     }
 }
 
-pub fn run() {
+pub(crate) fn run() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         println!("fetch_live (emulator --latency-ms 50, page_max 1000)");

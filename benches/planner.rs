@@ -97,7 +97,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 /// The live half of `tokenform plan` against the emulator at 50 ms per request.
-pub fn run_live() {
+pub(crate) fn run_live() {
     use tokenform::api::{Client, ClientOptions};
     use tokenform::emulator::{Emulator, EmulatorOptions, Seed, SeedToken};
 
@@ -174,7 +174,7 @@ pub fn run_live() {
     });
 }
 
-pub fn run() {
+pub(crate) fn run() {
     let now: jiff::Timestamp = "2027-01-15T08:00:00Z".parse().unwrap();
     for n in [1_000_u64, 10_000] {
         let (config, state, live) = world(n, now);
@@ -207,7 +207,7 @@ pub fn run() {
 /// `tokenform plan` as a process against `tokenform dev-server --latency-ms 50`, with a
 /// configuration and a state file that manage N seeded tokens (10% edited in config):
 /// wall time and HTTP requests (counted from the `-v` trace).
-pub fn run_cli() {
+pub(crate) fn run_cli() {
     use std::fmt::Write as _;
     use std::io::BufRead as _;
     use std::process::{Command, Stdio};

@@ -55,7 +55,7 @@ fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
     (best, last.unwrap())
 }
 
-pub fn run() {
+pub(crate) fn run() {
     let id = age::x25519::Identity::generate();
     let recipient = id.to_public().to_string();
     let ids = Identities { identities: vec![Box::new(id)] };

@@ -14,7 +14,7 @@ use tokenform::config::{self, VarInputs};
 const KEY: &str = "age17rmdjdkhln5l0d4srq5swyt4k68mpqpxf84dgs3xy8hw6fv9rykssqlygq";
 
 /// Writes the config into `dir`, split over 10 files as a large repo would be.
-pub fn generate(dir: &std::path::Path) -> usize {
+pub(crate) fn generate(dir: &std::path::Path) -> usize {
     let mut tokens = 0;
     let mut header = String::new();
     writeln!(header, "state {{\n  recipients = [\"{KEY}\"]\n}}\n").unwrap();
@@ -71,12 +71,12 @@ fn reset_hwm() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
-pub fn median(mut v: Vec<Duration>) -> Duration {
+pub(crate) fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }
 
-pub fn run() {
+pub(crate) fn run() {
     let dir = tempfile::tempdir().unwrap();
     let expected = generate(dir.path());
     let bytes: u64 =

@@ -22,7 +22,10 @@ impl Ui {
 
     /// Runs a command: in the stream, `version` goes first and an error is also written
     /// as `diagnostic` lines (it is returned all the same: stderr and the exit code).
-    pub(super) fn run(self, command: impl FnOnce() -> miette::Result<ExitStatus>) -> miette::Result<ExitStatus> {
+    pub(super) fn run(
+        self,
+        command: impl FnOnce() -> miette::Result<ExitStatus>,
+    ) -> miette::Result<ExitStatus> {
         if self == Ui::Human {
             return command();
         }

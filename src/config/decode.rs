@@ -124,7 +124,13 @@ pub(super) enum Scope {
 }
 
 /// Decodes every file into a [`Config`]; problems go to `sink`.
-pub(super) fn decode(dir: &Path, files: &[File], env: &Env, allowed: &AllowedHosts, sink: &mut Sink) -> Config {
+pub(super) fn decode(
+    dir: &Path,
+    files: &[File],
+    env: &Env,
+    allowed: &AllowedHosts,
+    sink: &mut Sink,
+) -> Config {
     decode_scoped(dir, files, env, allowed, Scope::All, sink)
 }
 

@@ -182,7 +182,13 @@ impl Env {
 
     /// Evaluates one attribute; `None` after reporting a problem (or when it uses a value that
     /// already failed).
-    pub(super) fn eval(&self, attr: &Attr, src: &SourceFile, each: Option<&Each>, sink: &mut Sink) -> Option<Value> {
+    pub(super) fn eval(
+        &self,
+        attr: &Attr,
+        src: &SourceFile,
+        each: Option<&Each>,
+        sink: &mut Sink,
+    ) -> Option<Value> {
         if !self.check_refs(attr, src, each.is_some(), sink) {
             return None;
         }

@@ -173,7 +173,12 @@ impl World {
 }
 
 /// An old generation of `address` working until `expires_at`.
-pub(crate) fn retiring(address: &str, token_id: &str, name: &str, expires_at: jiff::Timestamp) -> RetiringToken {
+pub(crate) fn retiring(
+    address: &str,
+    token_id: &str,
+    name: &str,
+    expires_at: jiff::Timestamp,
+) -> RetiringToken {
     RetiringToken {
         address: address.parse().unwrap(),
         id: token_id.to_owned(),

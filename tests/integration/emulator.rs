@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokenform::emulator::{Emulator, EmulatorOptions, RunningEmulator, Seed, SeedToken};
 
 /// The OpenAPI document of the token API, as copied into the repo (`docs/ld-openapi/SOURCE.md`).
-pub fn spec() -> Value {
+pub(crate) fn spec() -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ld-openapi/tokens.openapi.json");
     let text =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
@@ -21,7 +21,13 @@ pub fn spec() -> Value {
 /// Validates one response against the spec. Statuses the spec does not list for the
 /// operation (400 on a list, 405, 503 from fault injection) must still be `{code, message}`
 /// error bodies. Returns the name of the schema used.
-pub fn check_response(spec: &Value, method: &str, template: &str, status: u16, body: &Value) -> String {
+pub(crate) fn check_response(
+    spec: &Value,
+    method: &str,
+    template: &str,
+    status: u16,
+    body: &Value,
+) -> String {
     let op = &spec["paths"][template][method.to_lowercase()];
     assert!(op.is_object(), "{method} {template} is not in the spec");
     let response = &op["responses"][status.to_string()];
@@ -52,7 +58,7 @@ pub fn check_response(spec: &Value, method: &str, template: &str, status: u16, b
 }
 
 /// A raw HTTP caller that checks every answer against the spec and the header contract.
-pub struct Raw {
+pub(crate) struct Raw {
     http: reqwest::Client,
     pub url: String,
     spec: Value,
@@ -61,7 +67,7 @@ pub struct Raw {
 }
 
 impl Raw {
-    pub fn new(url: &str) -> Raw {
+    pub(crate) fn new(url: &str) -> Raw {
         Raw {
             http: reqwest::Client::new(),
             url: url.to_owned(),
@@ -71,7 +77,7 @@ impl Raw {
     }
 
     /// Sends and validates; returns (status, body, headers).
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         method: &str,
         path: &str,
@@ -107,7 +113,7 @@ impl Raw {
     }
 }
 
-pub async fn start(options: EmulatorOptions) -> RunningEmulator {
+pub(crate) async fn start(options: EmulatorOptions) -> RunningEmulator {
     Emulator::start(options).await.unwrap()
 }
 

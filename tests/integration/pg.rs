@@ -19,7 +19,7 @@ use std::process::Command;
 use crate::support::{DevServer, Env, Test};
 
 /// The test cluster's URLs, from `.ci/pg.sh`'s environment.
-pub struct Pg {
+pub(crate) struct Pg {
     /// Superuser, `sslmode=disable` (loopback).
     pub url: String,
     /// Superuser, `sslmode=verify-full` with the cluster's CA.
@@ -32,7 +32,7 @@ pub struct Pg {
 }
 
 /// The cluster, or `None` (the test returns) when `TOKENFORM_TEST_NO_PG=1` says to skip.
-pub fn pg() -> Option<Pg> {
+pub(crate) fn pg() -> Option<Pg> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let Some(url) = var("TOKENFORM_TEST_PG_URL") else {
         if var("TOKENFORM_TEST_NO_PG").as_deref() == Some("1") {
@@ -55,12 +55,12 @@ pub fn pg() -> Option<Pg> {
 }
 
 /// A schema name no other test uses.
-pub fn fresh_schema() -> String {
+pub(crate) fn fresh_schema() -> String {
     format!("t_{:016x}", rand::random::<u64>())
 }
 
 /// Runs SQL through `psql` (unaligned, tuples only) and returns its output, trimmed.
-pub fn psql(url: &str, sql: &str) -> String {
+pub(crate) fn psql(url: &str, sql: &str) -> String {
     let out = Command::new("psql")
         .args([url, "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql])
         .output()
@@ -71,7 +71,7 @@ pub fn psql(url: &str, sql: &str) -> String {
 
 /// One "machine": its own config dir (no local state) on a shared dev-server, with the
 /// state in PostgreSQL `schema` (workspace `default`) reached through `PG_CONN_STR`.
-pub struct Machine<'a> {
+pub(crate) struct Machine<'a> {
     env: Env<'a>,
     pub schema: String,
 }
@@ -84,7 +84,7 @@ impl<'a> Deref for Machine<'a> {
 }
 
 impl<'a> Machine<'a> {
-    pub fn new(server: &'a DevServer, conn_str: &str, schema: &str) -> Self {
+    pub(crate) fn new(server: &'a DevServer, conn_str: &str, schema: &str) -> Self {
         let backend =
             format!("  backend \"pg\" {{\n    schema    = \"{schema}\"\n    workspace = \"default\"\n  }}\n");
         let env = Test::new().on(server).parallelism(2).state(&backend).env("PG_CONN_STR", conn_str).start();
@@ -92,18 +92,18 @@ impl<'a> Machine<'a> {
     }
 
     /// A second machine on the same workspace (same identity, its own empty dir).
-    pub fn twin(&self) -> Machine<'_> {
+    pub(crate) fn twin(&self) -> Machine<'_> {
         Machine { env: self.env.twin(), schema: self.schema.clone() }
     }
 
     /// The same machine reaching the cluster through another connection string.
     #[must_use]
-    pub fn with_conn(self, conn_str: &str) -> Self {
+    pub(crate) fn with_conn(self, conn_str: &str) -> Self {
         Machine { env: self.env.with_var("PG_CONN_STR", conn_str), schema: self.schema }
     }
 
     /// `schema.table`, quoted as tokenform quotes it.
-    pub fn table(&self, table: &str) -> String {
+    pub(crate) fn table(&self, table: &str) -> String {
         format!("\"{}\".{table}", self.schema)
     }
 }

@@ -32,7 +32,7 @@ use crate::support::{DevServer, Env, Test};
 
 /// The test server, from `.ci/s3.sh`'s environment (or a caller's own).
 #[derive(Clone)]
-pub struct S3 {
+pub(crate) struct S3 {
     pub endpoint: String,
     pub bucket: String,
     pub access_key: String,
@@ -42,7 +42,7 @@ pub struct S3 {
 }
 
 /// The server, or `None` (the test returns) when `TOKENFORM_TEST_NO_S3=1` says to skip.
-pub fn s3() -> Option<S3> {
+pub(crate) fn s3() -> Option<S3> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let Some(endpoint) = var("TOKENFORM_TEST_S3_ENDPOINT") else {
         if var("TOKENFORM_TEST_NO_S3").as_deref() == Some("1") {
@@ -66,23 +66,23 @@ pub fn s3() -> Option<S3> {
 
 /// `text` without whitespace and miette's box drawing, so that a wrapped message still
 /// contains what it names (compare with `flat` of the expected text too).
-pub fn flat(text: &str) -> String {
+pub(crate) fn flat(text: &str) -> String {
     text.chars().filter(|c| !c.is_whitespace() && !matches!(c, '│' | '×' | '·')).collect()
 }
 
 /// A key prefix no other test uses.
-pub fn fresh_key() -> String {
+pub(crate) fn fresh_key() -> String {
     format!("t-{:016x}/tokenform.state.json", rand::random::<u64>())
 }
 
 /// Direct access to the bucket, behind tokenform's back (what an old tool or a hand edit does).
-pub struct Bucket {
+pub(crate) struct Bucket {
     store: Arc<AmazonS3>,
     runtime: tokio::runtime::Runtime,
 }
 
 impl Bucket {
-    pub fn new(s3: &S3) -> Self {
+    pub(crate) fn new(s3: &S3) -> Self {
         let store = AmazonS3Builder::new()
             .with_endpoint(&s3.endpoint)
             .with_allow_http(true)
@@ -96,7 +96,7 @@ impl Bucket {
         Bucket { store: Arc::new(store), runtime }
     }
 
-    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+    pub(crate) fn get(&self, key: &str) -> Option<Vec<u8>> {
         let path = ObjectPath::from(key);
         self.runtime.block_on(async {
             match self.store.get(&path).await {
@@ -108,13 +108,13 @@ impl Bucket {
     }
 
     /// A plain (unconditional) PUT, as a tool that ignores the lock would do.
-    pub fn put(&self, key: &str, bytes: Vec<u8>) {
+    pub(crate) fn put(&self, key: &str, bytes: Vec<u8>) {
         let path = ObjectPath::from(key);
         self.runtime.block_on(async { self.store.put(&path, PutPayload::from(bytes)).await.unwrap() });
     }
 
     /// Every key under `prefix`, sorted (LIST: the tests may, tokenform never does).
-    pub fn list(&self, prefix: &str) -> Vec<String> {
+    pub(crate) fn list(&self, prefix: &str) -> Vec<String> {
         let prefix = ObjectPath::from(prefix);
         self.runtime.block_on(async {
             let mut keys: Vec<String> = self
@@ -131,7 +131,7 @@ impl Bucket {
 
 /// One "machine": its own config dir (no local state) on a shared dev-server, with the
 /// state in `bucket`/`key` of the test server.
-pub struct Machine<'a> {
+pub(crate) struct Machine<'a> {
     env: Env<'a>,
     pub s3: S3,
     pub key: String,
@@ -152,7 +152,7 @@ fn backend(bucket: &str, key: &str, endpoint: &str) -> String {
 }
 
 impl<'a> Machine<'a> {
-    pub fn new(server: &'a DevServer, s3: &S3, key: &str) -> Self {
+    pub(crate) fn new(server: &'a DevServer, s3: &S3, key: &str) -> Self {
         let env = Test::new()
             .on(server)
             .parallelism(2)
@@ -164,18 +164,18 @@ impl<'a> Machine<'a> {
     }
 
     /// A second machine on the same key (same identity, its own empty dir).
-    pub fn twin(&self) -> Machine<'_> {
+    pub(crate) fn twin(&self) -> Machine<'_> {
         Machine { env: self.env.twin(), s3: self.s3.clone(), key: self.key.clone() }
     }
 
     /// From now on, the backend block's `endpoint` is `endpoint` (a proxy in front of the
     /// test server).
-    pub fn point_at(&mut self, endpoint: &str) {
+    pub(crate) fn point_at(&mut self, endpoint: &str) {
         self.env.state = backend(&self.s3.bucket, &self.key, endpoint);
     }
 
     /// Writes `main.hcl` with this bucket and endpoint, this once.
-    pub fn config_with(&self, tokens: &str, bucket: &str, endpoint: &str) {
+    pub(crate) fn config_with(&self, tokens: &str, bucket: &str, endpoint: &str) {
         self.env.config_with(&backend(bucket, &self.key, endpoint), tokens);
     }
 }

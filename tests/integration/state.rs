@@ -14,14 +14,14 @@ use std::path::{Path, PathBuf};
 use tokenform::config::{EncryptMode, StateSettings};
 
 /// Runs a tool, panicking with its stderr when it fails; returns stdout.
-pub fn tool(cmd: &mut std::process::Command) -> Vec<u8> {
+pub(crate) fn tool(cmd: &mut std::process::Command) -> Vec<u8> {
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
 
 /// A fresh age identity written to `dir/name`; returns (path, recipient).
-pub fn age_key(dir: &Path, name: &str) -> (PathBuf, String) {
+pub(crate) fn age_key(dir: &Path, name: &str) -> (PathBuf, String) {
     let (text, recipient) = tokenform::state::identity::generate_identity_file(jiff::Timestamp::now());
     let path = dir.join(name);
     std::fs::write(&path, text.as_bytes()).unwrap();
@@ -29,7 +29,7 @@ pub fn age_key(dir: &Path, name: &str) -> (PathBuf, String) {
 }
 
 /// Store settings for a state file at `dir/tokenform.state.json`.
-pub fn settings(dir: &Path, recipients: &[&str], encrypt: EncryptMode) -> StateSettings {
+pub(crate) fn settings(dir: &Path, recipients: &[&str], encrypt: EncryptMode) -> StateSettings {
     StateSettings::local(
         dir.join("tokenform.state.json"),
         recipients.iter().map(|r| (*r).to_owned()).collect(),

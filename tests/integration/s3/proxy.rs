@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 /// One request the proxy was sent.
 #[derive(Debug, Clone)]
-pub struct Seen {
+pub(super) struct Seen {
     pub method: Method,
     /// `/BUCKET/KEY…` (path-style requests).
     pub path: String,
@@ -22,7 +22,7 @@ pub struct Seen {
 
 impl Seen {
     /// A bucket-level GET: LIST (ListObjects, ListObjectsV2), which tokenform never sends.
-    pub fn is_list(&self) -> bool {
+    pub(super) fn is_list(&self) -> bool {
         self.method == Method::GET
             && (!self.path.trim_matches('/').contains('/') || self.query.contains("list-type"))
     }
@@ -30,7 +30,7 @@ impl Seen {
 
 /// What the proxy does with one request.
 #[derive(Debug, Clone, Copy)]
-pub enum Step {
+pub(super) enum Step {
     /// Pass it on, and the server's answer back.
     Forward,
     /// Answer `status` with the S3 error `code`; the server never sees the request.
@@ -52,14 +52,17 @@ struct Inner {
 }
 
 /// A running proxy (its thread ends with the test process).
-pub struct Proxy {
+pub(super) struct Proxy {
     /// `http://127.0.0.1:PORT`: the endpoint to configure.
     pub url: String,
     inner: Arc<Inner>,
 }
 
 impl Proxy {
-    pub fn start(upstream: &str, rule: impl Fn(&Seen, usize) -> Step + Send + Sync + 'static) -> Proxy {
+    pub(super) fn start(
+        upstream: &str,
+        rule: impl Fn(&Seen, usize) -> Step + Send + Sync + 'static,
+    ) -> Proxy {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -87,12 +90,12 @@ impl Proxy {
     }
 
     /// Every request so far, in arrival order.
-    pub fn seen(&self) -> Vec<Seen> {
+    pub(super) fn seen(&self) -> Vec<Seen> {
         self.inner.seen.lock().unwrap().clone()
     }
 
     /// How many requests had `method` and a path ending in `suffix`.
-    pub fn count(&self, method: &Method, suffix: &str) -> usize {
+    pub(super) fn count(&self, method: &Method, suffix: &str) -> usize {
         self.seen().iter().filter(|s| s.method == *method && s.path.ends_with(suffix)).count()
     }
 }

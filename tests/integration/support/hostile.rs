@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A running hostile server (its threads end with the test process).
-pub struct Hostile {
+pub(crate) struct Hostile {
     /// `http://127.0.0.1:PORT`
     pub url: String,
     hits: Arc<AtomicUsize>,
@@ -19,10 +19,10 @@ pub struct Hostile {
 
 /// What `answer` is given: the request target (`/api/v2/tokens?limit=100&offset=0`) and the
 /// number of the request (0-based).
-pub type Answer = dyn Fn(&str, usize, &mut TcpStream) + Send + Sync;
+pub(crate) type Answer = dyn Fn(&str, usize, &mut TcpStream) + Send + Sync;
 
 impl Hostile {
-    pub fn start(answer: impl Fn(&str, usize, &mut TcpStream) + Send + Sync + 'static) -> Hostile {
+    pub(crate) fn start(answer: impl Fn(&str, usize, &mut TcpStream) + Send + Sync + 'static) -> Hostile {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let hits = Arc::new(AtomicUsize::new(0));
@@ -46,12 +46,12 @@ impl Hostile {
     }
 
     /// Requests answered so far.
-    pub fn hits(&self) -> usize {
+    pub(crate) fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
 
     /// The request targets seen, in arrival order.
-    pub fn targets(&self) -> Vec<String> {
+    pub(crate) fn targets(&self) -> Vec<String> {
         self.targets.lock().unwrap().clone()
     }
 }
@@ -72,7 +72,7 @@ fn read_head(stream: &TcpStream) -> Option<String> {
 }
 
 /// Writes a complete answer: status line, `headers`, a `Content-Length` and `body`.
-pub fn respond(stream: &mut TcpStream, status: &str, headers: &[(&str, &str)], body: &str) {
+pub(crate) fn respond(stream: &mut TcpStream, status: &str, headers: &[(&str, &str)], body: &str) {
     let mut head = format!("HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
         let _ = write!(head, "{k}: {v}\r\n");
@@ -83,6 +83,6 @@ pub fn respond(stream: &mut TcpStream, status: &str, headers: &[(&str, &str)], b
 }
 
 /// A JSON answer.
-pub fn json(stream: &mut TcpStream, status: &str, body: &str) {
+pub(crate) fn json(stream: &mut TcpStream, status: &str, body: &str) {
     respond(stream, status, &[("Content-Type", "application/json")], body);
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 /// `method path` with `Authorization: auth` and no body: status and JSON body (`Null` when
 /// the body is not JSON). 429 and 503 (the emulator's fault knobs) are retried.
-pub fn http(base: &str, method: &str, path: &str, auth: &str) -> (u16, Value) {
+pub(crate) fn http(base: &str, method: &str, path: &str, auth: &str) -> (u16, Value) {
     for _ in 0..50 {
         let (status, body) = request(base, method, path, auth, None);
         if status != 429 && status != 503 {
@@ -20,7 +20,7 @@ pub fn http(base: &str, method: &str, path: &str, auth: &str) -> (u16, Value) {
 }
 
 /// `method path` with a JSON `body`, sent once: the JSON answer, which must be JSON.
-pub fn send_json(base: &str, method: &str, path: &str, auth: &str, body: &str) -> Value {
+pub(crate) fn send_json(base: &str, method: &str, path: &str, auth: &str, body: &str) -> Value {
     let (status, answer) = request(base, method, path, auth, Some(body));
     assert!(!answer.is_null(), "{method} {path}: {status} without a JSON body");
     answer

@@ -3,27 +3,27 @@
 //! builder of a config dir wired to it (`test`).
 #![allow(dead_code)]
 
-pub mod hostile;
-pub mod http;
-pub mod server;
-pub mod test;
+pub(crate) mod hostile;
+pub(crate) mod http;
+pub(crate) mod server;
+pub(crate) mod test;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub use server::DevServer;
-pub use test::{Env, Test, collect_secrets, names, token_block, tokens};
+pub(crate) use server::DevServer;
+pub(crate) use test::{Env, Test, collect_secrets, names, token_block, tokens};
 
 /// The path of the binary under test.
-pub fn bin() -> &'static str {
+pub(crate) fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_tokenform")
 }
 
 /// `tokenform` with a clean, colourless environment (no inherited identity, token, or AWS
 /// session and region: an S3 test sets what it means to).
-pub fn tokenform() -> Command {
+pub(crate) fn tokenform() -> Command {
     let mut cmd = Command::new(bin());
     cmd.env("NO_COLOR", "1")
         .env_remove("TOKENFORM_IDENTITY_FILE")
@@ -37,7 +37,7 @@ pub fn tokenform() -> Command {
 }
 
 /// A temp config dir holding `files` (name, contents).
-pub fn config_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+pub(crate) fn config_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (name, body) in files {
         let path: PathBuf = dir.path().join(name);
@@ -50,7 +50,7 @@ pub fn config_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
 }
 
 /// A command's exit code, stdout and stderr, for assertion messages.
-pub fn text(out: &Output) -> String {
+pub(crate) fn text(out: &Output) -> String {
     format!(
         "exit {:?}\nstdout:\n{}\nstderr:\n{}",
         out.status.code(),
@@ -59,22 +59,22 @@ pub fn text(out: &Output) -> String {
     )
 }
 
-pub fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-pub fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// A diagnostic's words with miette's wrapping and box drawing undone: compare words, not
 /// layout.
-pub fn words(text: &str) -> String {
+pub(crate) fn words(text: &str) -> String {
     text.replace(['│', '×'], " ").split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The value of `Key:` in a `Lock Info:` block (miette's margin aside).
-pub fn lock_field(err: &str, key: &str) -> String {
+pub(crate) fn lock_field(err: &str, key: &str) -> String {
     let prefix = format!("{key}:");
     err.lines()
         .find_map(|l| {
@@ -85,7 +85,7 @@ pub fn lock_field(err: &str, key: &str) -> String {
 }
 
 /// Polls `check` until it is true (at most 60 s: a loaded machine is slow, not stuck).
-pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_mins(1);
     while !check() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -95,7 +95,7 @@ pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
 
 /// Reads `child`'s stdout until `n` creates completed (or it ended); returns the lines.
 /// The rest is drained in the background, so the child never blocks on a full pipe.
-pub fn read_completions(child: &mut Child, n: usize) -> Vec<String> {
+pub(crate) fn read_completions(child: &mut Child, n: usize) -> Vec<String> {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
     while seen.iter().filter(|l: &&String| l.contains("complete [id=")).count() < n {

@@ -12,7 +12,7 @@ use super::http::{http, send_json};
 use super::{bin, tokenform};
 
 /// A running `tokenform dev-server`, killed on drop.
-pub struct DevServer {
+pub(crate) struct DevServer {
     child: Child,
     /// `http://127.0.0.1:PORT`
     pub url: String,
@@ -23,12 +23,12 @@ pub struct DevServer {
 
 impl DevServer {
     /// Starts the emulator with extra flags (e.g. `["--page-max", "20"]`).
-    pub fn start(extra: &[&str]) -> DevServer {
+    pub(crate) fn start(extra: &[&str]) -> DevServer {
         Self::launch(None, extra)
     }
 
     /// Starts the emulator seeded with `seed` (the `--seed` JSON document) and extra flags.
-    pub fn seeded(seed: &impl Display, extra: &[&str]) -> DevServer {
+    pub(crate) fn seeded(seed: &impl Display, extra: &[&str]) -> DevServer {
         Self::launch(Some(&seed.to_string()), extra)
     }
 
@@ -61,24 +61,24 @@ impl DevServer {
     }
 
     /// A `tokenform` command authenticated with the admin token.
-    pub fn tokenform(&self, config_dir: &Path) -> Command {
+    pub(crate) fn tokenform(&self, config_dir: &Path) -> Command {
         let mut cmd = tokenform();
         cmd.arg("-C").arg(config_dir).env("LAUNCHDARKLY_ACCESS_TOKEN", &self.admin_token);
         cmd
     }
 
     /// `method path` as the admin, no body: status and JSON body.
-    pub fn api(&self, method: &str, path: &str) -> (u16, Value) {
+    pub(crate) fn api(&self, method: &str, path: &str) -> (u16, Value) {
         http(&self.url, method, path, &self.admin_token)
     }
 
     /// `method path` as the admin with a JSON `body`: the JSON answer.
-    pub fn send(&self, method: &str, path: &str, body: &str) -> Value {
+    pub(crate) fn send(&self, method: &str, path: &str, body: &str) -> Value {
         send_json(&self.url, method, path, &self.admin_token, body)
     }
 
     /// The token id a secret authenticates as, or the HTTP status it got.
-    pub fn whoami(&self, secret: &str) -> Result<String, u16> {
+    pub(crate) fn whoami(&self, secret: &str) -> Result<String, u16> {
         match http(&self.url, "GET", "/api/v2/caller-identity", secret) {
             (200, body) => Ok(body["tokenId"].as_str().unwrap_or_default().to_owned()),
             (status, _) => Err(status),
@@ -86,7 +86,7 @@ impl DevServer {
     }
 
     /// Every live token (all members) but the admin's own: (id, name).
-    pub fn live(&self) -> Vec<(String, String)> {
+    pub(crate) fn live(&self) -> Vec<(String, String)> {
         let admin = self.whoami(&self.admin_token).unwrap();
         let mut out = Vec::new();
         let mut offset = 0;
@@ -109,7 +109,7 @@ impl DevServer {
     }
 
     /// The names of `live()`, sorted.
-    pub fn live_names(&self) -> Vec<String> {
+    pub(crate) fn live_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.live().into_iter().map(|(_, n)| n).collect();
         names.sort();
         names

@@ -24,7 +24,7 @@ use super::{DevServer, text};
 /// config dir's settings. `new()` is the usual e2e setup: `parallelism = 4` and
 /// `unmanaged { personal = true }`.
 #[must_use]
-pub struct Test<'s> {
+pub(crate) struct Test<'s> {
     shared: Option<&'s DevServer>,
     flags: Vec<String>,
     seed: Option<String>,
@@ -42,7 +42,7 @@ impl Default for Test<'_> {
 }
 
 impl<'s> Test<'s> {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Test {
             shared: None,
             flags: Vec::new(),
@@ -56,56 +56,56 @@ impl<'s> Test<'s> {
     }
 
     /// Flags for the dev-server this test starts (e.g. `["--page-max", "20"]`).
-    pub fn server(mut self, flags: &[&str]) -> Self {
+    pub(crate) fn server(mut self, flags: &[&str]) -> Self {
         self.flags = flags.iter().map(|f| (*f).to_owned()).collect();
         self
     }
 
     /// The dev-server's `--seed` document.
-    pub fn seed(mut self, seed: &impl Display) -> Self {
+    pub(crate) fn seed(mut self, seed: &impl Display) -> Self {
         self.seed = Some(seed.to_string());
         self
     }
 
     /// Talk to a dev-server that is already running (several config dirs on one account).
-    pub fn on(mut self, server: &'s DevServer) -> Self {
+    pub(crate) fn on(mut self, server: &'s DevServer) -> Self {
         self.shared = Some(server);
         self
     }
 
     /// `parallelism = n` in the launchdarkly block.
-    pub fn parallelism(mut self, n: u32) -> Self {
+    pub(crate) fn parallelism(mut self, n: u32) -> Self {
         self.parallelism = Some(n);
         self
     }
 
     /// Only `base_url` and `recipients`, in `fmt` layout (no parallelism, no unmanaged
     /// block), for tests that judge the file with `fmt --check`.
-    pub fn bare(mut self) -> Self {
+    pub(crate) fn bare(mut self) -> Self {
         self.parallelism = None;
         self.personal = false;
         self
     }
 
     /// Lines added to the state block after `recipients` (a backend block, a `path`).
-    pub fn state(mut self, hcl: &str) -> Self {
+    pub(crate) fn state(mut self, hcl: &str) -> Self {
         hcl.clone_into(&mut self.state);
         self
     }
 
     /// An environment variable for every command the env runs.
-    pub fn env(mut self, name: &str, value: &str) -> Self {
+    pub(crate) fn env(mut self, name: &str, value: &str) -> Self {
         self.vars.push((name.to_owned(), value.to_owned()));
         self
     }
 
     /// Token blocks (HCL) written with the settings at start.
-    pub fn config(mut self, tokens: &str) -> Self {
+    pub(crate) fn config(mut self, tokens: &str) -> Self {
         tokens.clone_into(&mut self.tokens);
         self
     }
 
-    pub fn start(self) -> Env<'s> {
+    pub(crate) fn start(self) -> Env<'s> {
         let server = if let Some(shared) = self.shared {
             Server::Shared(shared)
         } else {
@@ -135,7 +135,7 @@ impl<'s> Test<'s> {
 }
 
 /// The dev-server an `Env` talks to: its own, or one it shares with other envs.
-pub enum Server<'s> {
+pub(crate) enum Server<'s> {
     Own(DevServer),
     Shared(&'s DevServer),
 }
@@ -153,7 +153,7 @@ impl Deref for Server<'_> {
 /// A config dir wired to a dev-server, with an age identity (`identity.txt`) whose
 /// recipient reads the state. Commands run with the config dir as their working dir too,
 /// so relative paths land there.
-pub struct Env<'s> {
+pub(crate) struct Env<'s> {
     pub server: Server<'s>,
     pub dir: tempfile::TempDir,
     pub identity: PathBuf,
@@ -169,7 +169,7 @@ pub struct Env<'s> {
 impl Env<'_> {
     /// Another config dir on the same dev-server, with the same identity and settings and
     /// no tokens (another machine on one shared state).
-    pub fn twin(&self) -> Env<'_> {
+    pub(crate) fn twin(&self) -> Env<'_> {
         let dir = tempfile::tempdir().unwrap();
         let env = Env {
             server: Server::Shared(&self.server),
@@ -187,14 +187,14 @@ impl Env<'_> {
 
     /// Sets (or replaces) an environment variable of every command.
     #[must_use]
-    pub fn with_var(mut self, name: &str, value: &str) -> Self {
+    pub(crate) fn with_var(mut self, name: &str, value: &str) -> Self {
         self.vars.retain(|(n, _)| n != name);
         self.vars.push((name.to_owned(), value.to_owned()));
         self
     }
 
     /// The settings blocks (launchdarkly, state, unmanaged), in `fmt` layout.
-    pub fn settings(&self) -> String {
+    pub(crate) fn settings(&self) -> String {
         self.settings_with(&self.state)
     }
 
@@ -214,12 +214,12 @@ impl Env<'_> {
     }
 
     /// Writes `main.hcl`: the settings blocks, then `tokens` (HCL).
-    pub fn config(&self, tokens: &str) {
+    pub(crate) fn config(&self, tokens: &str) {
         self.config_with(&self.state, tokens);
     }
 
     /// `config` with other lines in the state block, this once.
-    pub fn config_with(&self, state: &str, tokens: &str) {
+    pub(crate) fn config_with(&self, state: &str, tokens: &str) {
         let mut hcl = self.settings_with(state);
         if !tokens.is_empty() {
             hcl.push('\n');
@@ -229,17 +229,17 @@ impl Env<'_> {
     }
 
     /// Writes a file into the config dir.
-    pub fn write(&self, name: &str, body: &str) {
+    pub(crate) fn write(&self, name: &str, body: &str) {
         std::fs::write(self.path(name), body).unwrap();
     }
 
     /// A path in the config dir.
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
     /// `tokenform -C DIR`, authenticated as the admin, run from DIR.
-    pub fn cmd(&self) -> Command {
+    pub(crate) fn cmd(&self) -> Command {
         let mut cmd = self.server.tokenform(self.dir.path());
         cmd.current_dir(self.dir.path());
         for (name, value) in &self.vars {
@@ -248,12 +248,12 @@ impl Env<'_> {
         cmd
     }
 
-    pub fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().unwrap()
     }
 
     /// Runs with `input` on stdin.
-    pub fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+    pub(crate) fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
         let mut child = self
             .cmd()
             .args(args)
@@ -269,7 +269,7 @@ impl Env<'_> {
 
     /// Runs `args`, which must exit 0; returns stdout.
     #[track_caller]
-    pub fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert_eq!(out.status.code(), Some(0), "{args:?}:\n{}", text(&out));
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -277,7 +277,7 @@ impl Env<'_> {
 
     /// Runs `args`, which must exit 0; returns all it said (`text`: exit, stdout, stderr).
     #[track_caller]
-    pub fn ok_text(&self, args: &[&str]) -> String {
+    pub(crate) fn ok_text(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert_eq!(out.status.code(), Some(0), "{args:?}:\n{}", text(&out));
         text(&out)
@@ -285,7 +285,7 @@ impl Env<'_> {
 
     /// Runs `args` and expects exit 1 with `code` in stderr; returns stderr.
     #[track_caller]
-    pub fn fails(&self, args: &[&str], code: &str) -> String {
+    pub(crate) fn fails(&self, args: &[&str], code: &str) -> String {
         let out = self.run(args);
         assert_eq!(out.status.code(), Some(1), "{args:?}:\n{}", text(&out));
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -295,16 +295,16 @@ impl Env<'_> {
 
     /// `apply --auto-approve` plus `extra`, which must succeed; returns stdout.
     #[track_caller]
-    pub fn apply(&self, extra: &[&str]) -> String {
+    pub(crate) fn apply(&self, extra: &[&str]) -> String {
         self.ok(&[&["apply", "--auto-approve"], extra].concat())
     }
 
-    pub fn plan_exit(&self) -> Option<i32> {
+    pub(crate) fn plan_exit(&self) -> Option<i32> {
         self.run(&["plan", "--detailed-exitcode"]).status.code()
     }
 
     /// Starts `apply --auto-approve` in the background, stdout and stderr piped.
-    pub fn spawn_apply(&self) -> Child {
+    pub(crate) fn spawn_apply(&self) -> Child {
         self.cmd()
             .args(["apply", "--auto-approve"])
             .stdout(Stdio::piped())
@@ -315,7 +315,7 @@ impl Env<'_> {
 
     /// The state document: the local file as it is on disk, or (with a backend) through
     /// `state pull`.
-    pub fn state(&self) -> Value {
+    pub(crate) fn state(&self) -> Value {
         if self.state.is_empty() {
             let raw = std::fs::read_to_string(self.path("tokenform.state.json")).unwrap();
             serde_json::from_str(&raw).unwrap()
@@ -325,7 +325,7 @@ impl Env<'_> {
     }
 
     /// address → token id, from state.
-    pub fn state_ids(&self) -> BTreeMap<String, String> {
+    pub(crate) fn state_ids(&self) -> BTreeMap<String, String> {
         self.state()["tokens"]
             .as_object()
             .map(|m| {
@@ -335,7 +335,7 @@ impl Env<'_> {
     }
 
     /// id → secret, from `tokenform output --format json`.
-    pub fn secrets(&self) -> BTreeMap<String, String> {
+    pub(crate) fn secrets(&self) -> BTreeMap<String, String> {
         let out = self
             .cmd()
             .args(["output", "--format", "json", "--identity"])
@@ -351,7 +351,7 @@ impl Env<'_> {
     /// There is a secret, and every secret the state holds authenticates as the token the
     /// state says it is.
     #[track_caller]
-    pub fn assert_every_secret_authenticates(&self) {
+    pub(crate) fn assert_every_secret_authenticates(&self) {
         let ids: Vec<String> = self.state_ids().into_values().collect();
         let secrets = self.secrets();
         assert!(!secrets.is_empty());
@@ -367,7 +367,7 @@ impl Env<'_> {
 
     /// No local state file was written in the config dir.
     #[track_caller]
-    pub fn assert_no_local_state(&self) {
+    pub(crate) fn assert_no_local_state(&self) {
         let names: Vec<String> = std::fs::read_dir(self.dir.path())
             .unwrap()
             .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
@@ -378,7 +378,7 @@ impl Env<'_> {
 }
 
 /// Any object in `v` with string `id` and `secret` fields (the output format's shape aside).
-pub fn collect_secrets(v: &Value, found: &mut BTreeMap<String, String>) {
+pub(crate) fn collect_secrets(v: &Value, found: &mut BTreeMap<String, String>) {
     match v {
         Value::Object(m) => {
             if let (Some(Value::String(id)), Some(Value::String(secret))) = (m.get("id"), m.get("secret")) {
@@ -392,16 +392,16 @@ pub fn collect_secrets(v: &Value, found: &mut BTreeMap<String, String>) {
 }
 
 /// `token "LABEL" { BODY }` (BODY: indented attribute lines).
-pub fn token_block(label: &str, body: &str) -> String {
+pub(crate) fn token_block(label: &str, body: &str) -> String {
     format!("token \"{label}\" {{\n{body}\n}}\n")
 }
 
 /// `n` token blocks `t000` … (reader role).
-pub fn tokens(n: usize) -> String {
+pub(crate) fn tokens(n: usize) -> String {
     (0..n).map(|i| token_block(&format!("t{i:03}"), "  role = \"reader\"")).collect()
 }
 
 /// The names `tokens(n)` declares.
-pub fn names(n: usize) -> Vec<String> {
+pub(crate) fn names(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("t{i:03}")).collect()
 }
