@@ -107,12 +107,12 @@ pub fn field_diffs(
         sorted(token.custom_role_ids()) != sorted(&want_ids),
     );
     let live_policy = normalize_policy(token.inline_role());
-    let want_policy = spec.policy().map(<[Statement]>::to_vec);
+    let want_policy = spec.policy();
     push(
         TokenField::Policy,
         live_policy.as_ref().map(|p| json!(p)),
-        want_policy.as_ref().map(|p| json!(p)),
-        live_policy != want_policy,
+        want_policy.map(|p| json!(p)),
+        live_policy.as_deref() != want_policy,
     );
     push(
         TokenField::ServiceToken,

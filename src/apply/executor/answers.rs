@@ -371,10 +371,9 @@ impl<A: TokenApi, L: Ledger> Executor<'_, A, L> {
 /// roles) and the API version the token was made with, where the live token does not say.
 fn stamp(record: &mut TokenState, spec: &TokenSpec) {
     record.prevent_destroy = spec.state.prevent_destroy;
-    let roles = spec.api.custom_roles();
-    let ids: Vec<String> = roles.iter().map(|r| r.id.clone()).collect();
+    let ids = spec.api.custom_role_ids();
     if sorted(&record.custom_role_ids) == sorted(&ids) {
-        record.custom_role_keys = roles.iter().map(|r| r.key.clone()).collect();
+        record.custom_role_keys = spec.api.custom_roles().iter().map(|r| r.key.clone()).collect();
         record.custom_role_ids = ids;
     }
     record.api_version = record.api_version.or(spec.api.api_version);
